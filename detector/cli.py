@@ -1,0 +1,53 @@
+"""The ``graffiti`` command line.
+
+Each sub-command group lives in its subsystem (``detector/<subsystem>/cli.py``), which imports only
+typer at module level; heavy libraries (torch, onnxruntime, FastAPI) are imported inside the command
+functions, so ``graffiti edge ...`` never loads torch. User mistakes raise ``DetectorError`` and are
+printed here as one line (exit status 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from detector.errors import DetectorError
+
+app = typer.Typer(
+    name="graffiti",
+    help=(
+        "Spot graffiti in pedestrian and cycle tunnels.\n\n"
+        "Example: graffiti data inspect ../shared/datasets/street-graffiti"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _register() -> None:
+    # Sub-command groups: (name, module). Each module exposes a typer app named ``app``.
+    from detector.data.cli import app as data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: run the app, turning user errors into one line on stderr."""
+    try:
+        app()
+    except DetectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

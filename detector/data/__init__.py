@@ -1,0 +1,1 @@
+"""Datasets: readers for several formats, one in-memory sample type, splitting, inspection, synthesis."""
