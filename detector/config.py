@@ -103,7 +103,7 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table/mapping, found {_describe(value)}")
-        return from_mapping(tp, value, key)  # type: ignore[type-var]
+        return from_mapping(tp, value, key)  # type: ignore[type-var,arg-type]
     if origin is list or tp is list:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected {_type_name(tp)}, found {_describe(value)}")

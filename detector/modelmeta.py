@@ -128,7 +128,7 @@ class ModelMeta:
         if self.clean_threshold > self.threshold:
             raise bad("clean_threshold", f"a number <= threshold ({self.threshold})", self.clean_threshold)
         if tuple(self.labels) != LABELS:
-            raise bad("labels", list(LABELS), self.labels)
+            raise bad("labels", str(list(LABELS)), self.labels)
 
 
 def read_meta(path: Path) -> ModelMeta:

@@ -1,0 +1,49 @@
+"""The CLI shell: help for every group, user errors as one line with exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "detector", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_top_level_help_lists_groups_with_an_example() -> None:
+    out = _run("--help")
+    assert out.returncode == 0
+    assert "Example:" in out.stdout and "data" in out.stdout
+
+
+def _subcommands() -> list[list[str]]:
+    import click
+    import typer.main
+
+    from detector.cli import app
+
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        paths.append(path)
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths[1:]
+
+
+@pytest.mark.parametrize("path", _subcommands(), ids=lambda p: " ".join(p))
+def test_every_command_help_has_an_example(path: list[str]) -> None:
+    import typer.main
+    from typer.testing import CliRunner
+
+    from detector.cli import app
+
+    result = CliRunner().invoke(typer.main.get_command(app), [*path, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output or "example" in result.output
