@@ -1,0 +1,1 @@
+"""Training, evaluation and export: the only package that imports torch/torchvision."""
