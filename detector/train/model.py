@@ -143,12 +143,14 @@ class _SingleLogit(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def _torchvision_mobilenet(arch: str, dropout: float) -> tuple[nn.Module, nn.Module]:
+def _torchvision_mobilenet(arch: str, dropout: float) -> tuple[nn.Module, nn.Sequential]:
     import torchvision
 
     factory = getattr(torchvision.models, arch)
     net = factory(weights=None, dropout=dropout)
-    return net, net.classifier
+    classifier = net.classifier
+    assert isinstance(classifier, nn.Sequential)  # fixed by torchvision's architecture, not user input
+    return net, classifier
 
 
 # --------------------------------------------------------------------------- weights
@@ -223,6 +225,7 @@ def build_model(arch: str, weights: str | Path | None = "imagenet", dropout: flo
     """
     check_arch(arch)
     model: nn.Module
+    wrap: nn.Module
     if arch == "efficientnet_lite0":
         model = EfficientNetLite0(dropout=dropout)
         head_prefix = "_fc."
@@ -230,6 +233,7 @@ def build_model(arch: str, weights: str | Path | None = "imagenet", dropout: flo
     else:
         net, classifier = _torchvision_mobilenet(arch, dropout)
         last = classifier[-1]
+        assert isinstance(last, nn.Linear)  # torchvision's MobileNetV3 classifier ends in a Linear
         classifier[-1] = nn.Linear(last.in_features, 1)
         model = _SingleLogit(net)
         head_prefix = "classifier.3."
