@@ -1,0 +1,98 @@
+"""Threshold selection on hand-made validation score lists (expected values worked out by hand)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from detector.errors import DatasetError
+from detector.train.thresholds import ThresholdError, choose_thresholds
+
+# 10 clean and 7 graffiti validation scores. Sorted by hand, descending:
+# 0.99+ 0.97+ 0.95- 0.92+ 0.9- 0.85+ 0.8- 0.75+ 0.7- 0.65+ 0.6- 0.55+ 0.5- 0.4- 0.3- 0.2- 0.1-
+CLEAN = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+GRAFFITI = [0.55, 0.65, 0.75, 0.85, 0.92, 0.97, 0.99]
+LABELS = [0] * len(CLEAN) + [1] * len(GRAFFITI)
+SCORES = CLEAN + GRAFFITI
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "threshold", "recall", "fpr"),
+    [
+        # no clean image may reach t: t must exceed 0.95 -> 0.97; recall 2/7
+        pytest.param({"max_fpr": 0.0}, 0.97, 2 / 7, 0.0, id="max-fpr-0"),
+        # one clean image (0.95) allowed: t > 0.9 -> 0.92; recall 3/7, FPR 1/10
+        pytest.param({"max_fpr": 0.1}, 0.92, 3 / 7, 0.1, id="max-fpr-0.1"),
+        # floor(0.25*10)=2 allowed: t > 0.8 -> 0.85; FP 0.9, 0.95 -> 0.2; recall 4/7
+        pytest.param({"max_fpr": 0.25}, 0.85, 4 / 7, 0.2, id="max-fpr-0.25"),
+        # precision 1 holds down to 0.97 (2/2); at 0.95 it is 2/3
+        pytest.param({"target_precision": 1.0}, 0.97, 2 / 7, 0.0, id="precision-1"),
+        # precision at 0.92 is 3/4; every lower threshold is below 0.75 (0.9: 3/5, 0.85: 4/6, ...)
+        pytest.param({"target_precision": 0.75}, 0.92, 3 / 7, 0.1, id="precision-0.75"),
+        # 0.65 gives 6/10 = 0.6 exactly; 0.6 gives 6/11, 0.55 gives 7/12 = 0.583
+        pytest.param({"target_precision": 0.6}, 0.65, 6 / 7, 0.4, id="precision-0.6"),
+    ],
+)
+def test_operating_threshold_from_policy(kwargs, threshold, recall, fpr):
+    choice = choose_thresholds(LABELS, SCORES, **kwargs)
+    assert choice.threshold == pytest.approx(threshold)
+    assert choice.recall == pytest.approx(recall)
+    assert choice.fpr == pytest.approx(fpr)
+    assert choice.policy in kwargs
+
+
+def test_default_policy_is_max_fpr_two_percent():
+    choice = choose_thresholds(LABELS, SCORES)
+    assert (choice.policy, choice.target) == ("max_fpr", 0.02)
+    assert choice.threshold == pytest.approx(0.97)  # floor(0.02 * 10) = 0 clean images allowed
+
+
+def test_clean_threshold_is_the_lower_of_clean_rate_and_logit_margin():
+    choice = choose_thresholds(LABELS, SCORES, max_fpr=0.1)
+    # clean-rate rule (10 % of clean over it) gives 0.92 here; the margin rule gives
+    # sigmoid(logit(0.92) - 1) = 0.8089 (computed with math below), which is lower.
+    margin = 1 / (1 + math.exp(-(math.log(0.92 / 0.08) - 1)))
+    assert choice.clean_threshold == pytest.approx(margin)
+
+
+def test_clean_threshold_follows_clean_scores_when_classes_separate_widely():
+    labels = [0] * 20 + [1] * 20
+    scores = [i / 100 for i in range(20)] + [0.9 + i / 1000 for i in range(20)]
+    choice = choose_thresholds(labels, scores, max_fpr=0.0)
+    assert choice.threshold == pytest.approx(0.9)
+    # 10 % of 20 clean = 2 may stay over it: must exceed the 3rd highest clean score 0.17 -> 0.18
+    assert choice.clean_threshold == pytest.approx(0.18)
+
+
+@pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")
+def test_thresholds_are_probabilities_and_clean_not_above_detect(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    s = 1 / (1 + np.exp(-(rng.normal(size=300) + 2.5 * y)))
+    for kwargs in ({"max_fpr": 0.02}, {"target_precision": 0.8}):
+        c = choose_thresholds(y, s, **kwargs)
+        assert 0.0 <= c.clean_threshold <= c.threshold <= 1.0
+        if "max_fpr" in kwargs:
+            assert c.fpr <= 0.02
+        else:
+            assert c.precision >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("labels", "scores", "kwargs", "error", "match"),
+    [
+        pytest.param([0, 0], [0.1, 0.2], {}, DatasetError, "both graffiti and clean", id="one-class"),
+        pytest.param([0, 1], [0.9, 0.1], {"target_precision": 0.9}, ThresholdError, "no threshold reaches precision 0.9",
+                     id="precision-unreachable"),
+        pytest.param([0, 1], [1.0, 1.0], {"max_fpr": 0.0}, ThresholdError, "false-positive rate <= 0.0",
+                     id="fpr-unreachable"),
+        pytest.param([0, 1], [0.1, 0.9], {"max_fpr": 0.1, "target_precision": 0.9}, ThresholdError, "not both",
+                     id="both-policies"),
+        pytest.param([0, 1], [0.1, 0.9], {"max_fpr": 1.5}, ThresholdError, "--max-fpr", id="fpr-out-of-range"),
+    ],
+)
+def test_impossible_requests_fail_with_one_line(labels, scores, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        choose_thresholds(labels, scores, **kwargs)
