@@ -1,0 +1,1 @@
+"""The edge runner: unattended graffiti detection on a Raspberry Pi-class device (never imports torch)."""

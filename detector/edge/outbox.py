@@ -1,0 +1,532 @@
+"""The durable outbox: every event and heartbeat is stored here (SQLite, WAL) before any send.
+
+Why: the device runs unattended for months on flaky networks. An event is only "sent" once a sink
+acknowledged it, so a crash, ``kill -9``, power loss or a server that is down for hours loses nothing;
+the sender (``detector.edge.delivery``) retries from this table. Evidence files live beside the DB in
+``<evidence_dir>/<event id>/<name>``; they are written and fsync'd, then moved into place, then the row
+is committed — so a committed row always has its files, and a crash leaves at most an orphan folder
+that the next open removes.
+
+Disk is bounded by ``max_disk_mb`` (accounted as evidence bytes + JSON bytes + a fixed row overhead).
+When a new item does not fit, space is made in this order, each step logged: finished items (delivered
+to every sink, or parked) oldest first; then undelivered heartbeats, oldest first (WARNING); then the
+evidence pictures of undelivered events, status events before detections, oldest first (ERROR; the
+event itself is still delivered, with ``detail.evidence_dropped``); last, whole undelivered events (ERROR).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from detector.errors import DetectorError
+from detector.events import EVIDENCE_NAME, Event, Heartbeat, validate_event_dict
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ROW_OVERHEAD_BYTES = 256  # rough per-row cost of the DB beyond the JSON, for the disk cap
+ORPHAN_GRACE_S = 3600.0  # evidence folders without a row are removed only when older than this
+DETECTION_TYPES = ("graffiti_detected", "graffiti_cleaned")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,              -- 'event' | 'heartbeat'
+    type TEXT NOT NULL DEFAULT '',   -- the event type; '' for heartbeats
+    camera TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,        -- unix seconds when stored
+    payload TEXT NOT NULL,           -- the event / heartbeat JSON
+    payload_bytes INTEGER NOT NULL,
+    files TEXT NOT NULL DEFAULT '[]',-- JSON list of evidence file names in <evidence_dir>/<id>/
+    evidence_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    item_seq INTEGER NOT NULL REFERENCES items(seq) ON DELETE CASCADE,
+    sink TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered | parked
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT,
+    updated_at REAL,
+    PRIMARY KEY (item_seq, sink)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sink, state, next_attempt_at);
+"""
+
+
+class OutboxError(DetectorError):
+    """The outbox cannot be opened or written (the message names the file)."""
+
+
+@dataclass
+class OutboxItem:
+    """One stored event or heartbeat as a sink sees it."""
+
+    seq: int
+    id: str
+    kind: str  # 'event' | 'heartbeat'
+    payload: dict[str, Any]
+    files: dict[str, Path]  # evidence file name → path on disk
+    attempts: int  # failed attempts so far for this sink
+
+
+@dataclass
+class PruneReport:
+    """What a prune removed; the counts tell whether undelivered data was lost."""
+
+    finished_items: int = 0
+    undelivered_heartbeats: int = 0
+    evidence_dropped_events: int = 0
+    undelivered_events: int = 0
+
+    @property
+    def lost_undelivered(self) -> int:
+        return self.undelivered_heartbeats + self.evidence_dropped_events + self.undelivered_events
+
+
+class Outbox:
+    """SQLite outbox with per-sink delivery state. Thread-safe (one connection behind a lock).
+
+    Several processes may open the same file (WAL mode, busy timeout); ``sinks`` names the sinks that
+    new items are queued for, ``heartbeat_sinks`` (default: ``sinks``) those that take heartbeats.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        evidence_dir: Path,
+        max_disk_mb: float,
+        sinks: Sequence[str] = (),
+        heartbeat_sinks: Sequence[str] | None = None,
+        keep_delivered_s: float = 7 * 86400.0,
+    ) -> None:
+        self.path = Path(path)
+        self.evidence_dir = Path(evidence_dir)
+        self.max_disk_bytes = int(max_disk_mb * 1024 * 1024)
+        self.sinks = tuple(sinks)
+        self.heartbeat_sinks = self.sinks if heartbeat_sinks is None else tuple(heartbeat_sinks)
+        self.keep_delivered_s = keep_delivered_s
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[], None]] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutboxError(f"{self.path}: cannot create the outbox folder ({exc.strerror})") from None
+        self._conn = self._open()
+        self._remove_orphans()
+
+    # ----------------------------------------------------------------- opening
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            aside = self._move_aside(str(exc))
+            log.error(
+                "outbox %s is corrupt (%s); moved it aside to %s and started a fresh outbox — "
+                "undelivered items in it are not sent; inspect and delete it",
+                self.path, exc, aside,
+            )
+            try:
+                return self._connect()
+            except sqlite3.DatabaseError as exc2:
+                raise OutboxError(f"{self.path}: cannot create a fresh outbox ({exc2})") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.DatabaseError(f"cannot switch to WAL journal mode (got {mode})")
+            conn.execute("PRAGMA synchronous=FULL")  # a committed event survives power loss
+            conn.execute("PRAGMA foreign_keys=ON")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise OutboxError(
+                    f"{self.path}: outbox schema version {version} is newer than this program's "
+                    f"({SCHEMA_VERSION}); upgrade the software or move the file away"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _move_aside(self, reason: str) -> Path:
+        """Rename the corrupt DB (+ WAL/SHM) and its evidence folder to *.corrupt-<UTC time>.
+
+        Only the newest corrupt copy is kept, so a failing SD card cannot fill the disk with them.
+        """
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        for old in list(self.path.parent.glob(self.path.name + ".corrupt-*")) + list(
+            self.evidence_dir.parent.glob(self.evidence_dir.name + ".corrupt-*")
+        ):
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        if self.evidence_dir.exists():
+            os.replace(self.evidence_dir, self.evidence_dir.with_name(f"{self.evidence_dir.name}.corrupt-{stamp}"))
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        return aside
+
+    def _remove_orphans(self) -> None:
+        """Remove evidence folders that no row references (a crash between file move and commit)."""
+        with self._lock:
+            known = {r[0] for r in self._conn.execute("SELECT id FROM items WHERE evidence_bytes > 0")}
+        cutoff = time.time() - ORPHAN_GRACE_S
+        for entry in self.evidence_dir.iterdir():
+            if entry.name in known:
+                continue
+            try:
+                if entry.stat().st_mtime < cutoff or entry.name.startswith(".tmp-"):
+                    if entry.name.startswith(".tmp-") and entry.stat().st_mtime >= time.time() - 60:
+                        continue  # another process may be writing it right now
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                    log.info("outbox: removed orphan evidence %s", entry)
+            except FileNotFoundError:
+                continue
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after each new item is committed (the sender uses it to wake up)."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for cb in list(self._listeners):
+            cb()
+
+    # ----------------------------------------------------------------- writing
+    def put_event(self, event: Event | dict[str, Any], files: dict[str, bytes]) -> bool:
+        """Store an event and its evidence durably; False if an event with this id is already stored.
+
+        ``files`` maps evidence file names (the values of ``event.evidence``) to their bytes.
+        """
+        data = event.to_dict() if isinstance(event, Event) else dict(event)
+        validate_event_dict(json.loads(json.dumps(data)))
+        listed = set(data.get("evidence", {}).values())
+        for name in files:
+            if not EVIDENCE_NAME.match(name) or ".." in name:
+                raise ValueError(f"evidence file name {name!r} is not a plain file name")
+            if name not in listed:
+                raise ValueError(f"evidence file {name!r} is not listed in event['evidence'] {sorted(listed)}")
+        missing = listed - set(files)
+        if missing:
+            raise ValueError(f"event['evidence'] lists {sorted(missing)} but no bytes were given for them")
+        event_id = str(data["id"])
+        with self._lock:
+            if self._conn.execute("SELECT 1 FROM items WHERE id=?", (event_id,)).fetchone():
+                return False
+            payload = json.dumps(data, separators=(",", ":"))
+            evidence_bytes = sum(len(b) for b in files.values())
+            need = evidence_bytes + len(payload) + ROW_OVERHEAD_BYTES
+            to_delete: list[str] = []
+            if need > self.max_disk_bytes:
+                log.error(
+                    "outbox: event %s evidence (%d bytes) alone exceeds the outbox cap (%d bytes); "
+                    "storing the event without its pictures", event_id, evidence_bytes, self.max_disk_bytes,
+                )
+                data = _without_evidence(data, "evidence larger than the outbox cap")
+                payload = json.dumps(data, separators=(",", ":"))
+                files, evidence_bytes = {}, 0
+                need = len(payload) + ROW_OVERHEAD_BYTES
+            if files:
+                self._write_evidence(event_id, files)
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                report = self._make_room(need, to_delete)
+                cur = self._conn.execute(
+                    "INSERT INTO items(id, kind, type, camera, created_at, payload, payload_bytes, files, evidence_bytes)"
+                    " VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?)",
+                    (event_id, data["type"], data["camera"], time.time(), payload, len(payload),
+                     json.dumps(sorted(files)), evidence_bytes),
+                )
+                self._queue(cur.lastrowid, self.sinks)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                if files:
+                    shutil.rmtree(self.evidence_dir / event_id, ignore_errors=True)
+                raise
+            self._delete_evidence(to_delete)
+        self._log_prune(report)
+        self._notify()
+        return True
+
+    def put_heartbeat(self, hb: Heartbeat | dict[str, Any]) -> str:
+        """Store a heartbeat for the heartbeat sinks; returns its outbox id."""
+        data = hb.to_dict() if isinstance(hb, Heartbeat) else dict(hb)
+        payload = json.dumps(data, separators=(",", ":"))
+        item_id = "hb-" + str(uuid.uuid4())
+        to_delete: list[str] = []
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                report = self._make_room(len(payload) + ROW_OVERHEAD_BYTES, to_delete)
+                cur = self._conn.execute(
+                    "INSERT INTO items(id, kind, created_at, payload, payload_bytes) VALUES (?, 'heartbeat', ?, ?, ?)",
+                    (item_id, time.time(), payload, len(payload)),
+                )
+                self._queue(cur.lastrowid, self.heartbeat_sinks)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._delete_evidence(to_delete)
+        self._log_prune(report)
+        self._notify()
+        return item_id
+
+    def _queue(self, seq: int | None, sinks: Iterable[str]) -> None:
+        self._conn.executemany(
+            "INSERT INTO deliveries(item_seq, sink, updated_at) VALUES (?, ?, ?)",
+            [(seq, s, time.time()) for s in sinks],
+        )
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+            self._conn.execute("ROLLBACK")
+
+    def _write_evidence(self, event_id: str, files: dict[str, bytes]) -> None:
+        """Write files into a temp folder, fsync each, then rename the folder into place."""
+        tmp = self.evidence_dir / f".tmp-{event_id}"
+        final = self.evidence_dir / event_id
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir(parents=True)
+            for name, blob in files.items():
+                with open(tmp / name, "wb") as fh:
+                    fh.write(blob)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            _fsync_dir(tmp)
+            if final.exists():  # left by a crash before its row was committed
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync_dir(self.evidence_dir)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OutboxError(f"{final}: cannot write evidence ({exc.strerror or exc})") from None
+
+    # ----------------------------------------------------------------- disk cap
+    def usage_bytes(self) -> int:
+        """Accounted outbox size: evidence bytes + JSON bytes + a fixed overhead per row."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(evidence_bytes + payload_bytes), 0) + COUNT(*) * ? FROM items",
+                (ROW_OVERHEAD_BYTES,),
+            ).fetchone()
+        return int(row[0])
+
+    def _make_room(self, need: int, to_delete: list[str]) -> PruneReport:
+        """Inside an open transaction: free space until ``need`` more bytes fit under the cap."""
+        report = PruneReport()
+        excess = self.usage_bytes() + need - self.max_disk_bytes
+        if excess <= 0:
+            return report
+        steps: list[tuple[str, str]] = [
+            ("finished_items",
+             "SELECT seq, id, evidence_bytes + payload_bytes FROM items i WHERE NOT EXISTS "
+             "(SELECT 1 FROM deliveries d WHERE d.item_seq = i.seq AND d.state = 'pending') ORDER BY seq"),
+            ("undelivered_heartbeats",
+             "SELECT seq, id, payload_bytes FROM items WHERE kind = 'heartbeat' ORDER BY seq"),
+            ("evidence_dropped_events",
+             "SELECT seq, id, evidence_bytes FROM items WHERE kind = 'event' AND evidence_bytes > 0 "
+             f"ORDER BY type IN {DETECTION_TYPES!r}, seq"),
+            ("undelivered_events",
+             f"SELECT seq, id, payload_bytes FROM items WHERE kind = 'event' ORDER BY type IN {DETECTION_TYPES!r}, seq"),
+        ]
+        for name, query in steps:
+            for seq, item_id, size in self._conn.execute(query).fetchall():
+                if excess <= 0:
+                    break
+                if name == "evidence_dropped_events":
+                    self._drop_evidence_row(seq)
+                    excess -= size
+                else:
+                    self._conn.execute("DELETE FROM items WHERE seq = ?", (seq,))
+                    excess -= size + ROW_OVERHEAD_BYTES
+                to_delete.append(item_id)
+                setattr(report, name, getattr(report, name) + 1)
+            if excess <= 0:
+                break
+        return report
+
+    def _drop_evidence_row(self, seq: int) -> None:
+        (payload,) = self._conn.execute("SELECT payload FROM items WHERE seq = ?", (seq,)).fetchone()
+        data = _without_evidence(json.loads(payload), "outbox disk cap reached before delivery")
+        text = json.dumps(data, separators=(",", ":"))
+        self._conn.execute(
+            "UPDATE items SET payload = ?, payload_bytes = ?, files = '[]', evidence_bytes = 0 WHERE seq = ?",
+            (text, len(text), seq),
+        )
+
+    def _delete_evidence(self, item_ids: Iterable[str]) -> None:
+        for item_id in item_ids:
+            if not item_id.startswith("hb-"):
+                shutil.rmtree(self.evidence_dir / item_id, ignore_errors=True)
+
+    def _log_prune(self, report: PruneReport) -> None:
+        cap_mb = self.max_disk_bytes / 1048576
+        if report.finished_items:
+            log.info("outbox: pruned %d delivered items to stay under %.0f MB", report.finished_items, cap_mb)
+        if report.undelivered_heartbeats:
+            log.warning(
+                "outbox FULL (%.0f MB cap, %s): dropped %d undelivered heartbeats, oldest first — "
+                "the sinks have been unreachable for a long time",
+                cap_mb, self.path, report.undelivered_heartbeats,
+            )
+        if report.evidence_dropped_events or report.undelivered_events:
+            log.error(
+                "outbox FULL (%.0f MB cap, %s): dropped the pictures of %d and the whole of %d undelivered "
+                "events, oldest first — raise delivery.max_disk_mb or fix the network",
+                cap_mb, self.path, report.evidence_dropped_events, report.undelivered_events,
+            )
+
+    def prune(self, now: float | None = None) -> int:
+        """Routine clean-up: finished heartbeats, and finished events older than ``keep_delivered_s``."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, id FROM items i WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item_seq = i.seq"
+                " AND d.state = 'pending') AND (kind = 'heartbeat' OR created_at < ?)",
+                (now - self.keep_delivered_s,),
+            ).fetchall()
+            if rows:
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._conn.executemany("DELETE FROM items WHERE seq = ?", [(r[0],) for r in rows])
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._delete_evidence(r[1] for r in rows)
+        return len(rows)
+
+    # ----------------------------------------------------------------- delivery state
+    def due(self, sink: str, now: float | None = None, limit: int = 20) -> list[OutboxItem]:
+        """Items pending for ``sink`` whose retry time has come: events first, then oldest first."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT i.seq, i.id, i.kind, i.payload, i.files, d.attempts FROM deliveries d "
+                "JOIN items i ON i.seq = d.item_seq WHERE d.sink = ? AND d.state = 'pending' "
+                "AND d.next_attempt_at <= ? ORDER BY i.kind = 'heartbeat', i.seq LIMIT ?",
+                (sink, now, limit),
+            ).fetchall()
+        return [
+            OutboxItem(seq, item_id, kind, json.loads(payload),
+                       {n: self.evidence_dir / item_id / n for n in json.loads(files)}, attempts)
+            for seq, item_id, kind, payload, files, attempts in rows
+        ]
+
+    def next_due_at(self, sink: str) -> float | None:
+        """When the earliest pending item for ``sink`` may be tried (None: nothing pending)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MIN(next_attempt_at) FROM deliveries WHERE sink = ? AND state = 'pending'", (sink,)
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def _set_state(self, seq: int, sink: str, sql: str, args: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._conn.execute(f"UPDATE deliveries SET {sql}, updated_at = ? WHERE item_seq = ? AND sink = ?",
+                               (*args, time.time(), seq, sink))
+
+    def mark_delivered(self, seq: int, sink: str) -> None:
+        self._set_state(seq, sink, "state = 'delivered', last_error = NULL", ())
+
+    def mark_retry(self, seq: int, sink: str, next_attempt_at: float, error: str) -> None:
+        self._set_state(seq, sink, "attempts = attempts + 1, next_attempt_at = ?, last_error = ?",
+                        (next_attempt_at, error[:500]))
+
+    def mark_parked(self, seq: int, sink: str, error: str) -> None:
+        """A permanent failure: the item is not retried (see ``requeue_parked``)."""
+        self._set_state(seq, sink, "state = 'parked', attempts = attempts + 1, last_error = ?", (error[:500],))
+
+    def requeue_parked(self, sink: str | None = None) -> int:
+        """Put parked items back in the queue (after fixing what the server rejected); returns how many."""
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'parked'"
+                + (" AND sink = ?" if sink else ""), (sink,) if sink else (),
+            )
+        self._notify()
+        return cur.rowcount
+
+    def retry_now(self, sink: str | None = None) -> None:
+        """Make every pending item due immediately (used by ``Delivery.flush`` at shutdown)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending' AND next_attempt_at > 0"
+                + (" AND sink = ?" if sink else ""), (sink,) if sink else (),
+            )
+
+    def depth(self) -> int:
+        """Items still waiting for at least one sink (the heartbeat's ``outbox_depth``)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(DISTINCT item_seq) FROM deliveries WHERE state = 'pending'"
+            ).fetchone()
+        return int(row[0])
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per sink: how many items are pending, delivered and parked (for logs and tests)."""
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for sink, state, n in self._conn.execute("SELECT sink, state, COUNT(*) FROM deliveries GROUP BY sink, state"):
+                out.setdefault(sink, {"pending": 0, "delivered": 0, "parked": 0})[state] = n
+        return out
+
+    def item_ids(self, kind: str | None = None) -> list[str]:
+        """Ids of the stored items, oldest first (optionally only 'event' or 'heartbeat')."""
+        with self._lock:
+            if kind is None:
+                rows = self._conn.execute("SELECT id FROM items ORDER BY seq").fetchall()
+            else:
+                rows = self._conn.execute("SELECT id FROM items WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
+        return [r[0] for r in rows]
+
+    def journal_mode(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def _without_evidence(data: dict[str, Any], reason: str) -> dict[str, Any]:
+    data = dict(data)
+    detail = dict(data.get("detail") or {})
+    detail["evidence_dropped"] = {"files": sorted((data.get("evidence") or {}).values()), "reason": reason}
+    data["detail"] = detail
+    data["evidence"] = {}
+    return data
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
