@@ -32,6 +32,13 @@ def _register() -> None:
     from detector.data.cli import app as data_app
 
     app.add_typer(data_app, name="data")
+    from detector.edge.cli import app as edge_app
+
+    app.add_typer(edge_app, name="edge")
+    from detector.train.eval_cli import eval_command, export_command
+
+    app.command("eval")(eval_command)
+    app.command("export")(export_command)
 
 
 _register()

@@ -6,8 +6,11 @@ Policy (numpy only, so ONNX evaluation can use it without torch):
 * Detection threshold. ``max_fpr=F``: the lowest threshold at which at most a fraction F of the
   clean validation images score at or above it (most recall for that false-alarm budget).
   ``target_precision=P``: the lowest threshold whose precision on validation is at least P. The
-  candidates are the distinct validation scores (a score exactly at the threshold is flagged), so
-  the figures reported for the threshold are exactly what the validation set gives.
+  threshold is placed halfway, in logit space, between the lowest validation score that is flagged
+  and the next lower one (a max-margin cut: no validation score lies between them, so the figures
+  reported for the threshold are exactly what the validation set gives, while images scoring a
+  little below the lowest flagged validation image — common on small validation sets — are not
+  missed by a cut placed right at it). A score at or above the threshold is flagged.
 * Clean threshold (hysteresis). An open detection closes only when the score falls below it, so it
   must sit under the scores graffiti keeps while the wall is still dirty, yet above what a cleaned
   wall scores. It is the lower of (a) the threshold at which at most ``CLEAN_FPR`` (10 %) of clean
@@ -95,7 +98,7 @@ def threshold_for_max_fpr(labels: Sequence[int] | np.ndarray, scores: Sequence[f
             f"no threshold keeps the false-positive rate <= {max_fpr}: {negatives.size - allowed} clean validation "
             f"images score {must_exceed:.6f}, as high as any image"
         )
-    return float(above.min())
+    return _between(float(must_exceed), float(above.min()))
 
 
 def threshold_for_precision(
@@ -116,12 +119,22 @@ def threshold_for_precision(
             f"no threshold reaches precision {target_precision} on the validation split "
             f"(best is {float(precision.max()):.4f}); lower --target-precision or improve the model"
         )
-    return float(s_sorted[last_of_tie[ok[-1]]])  # lowest threshold = last qualifying (descending order)
+    k = int(ok[-1])  # lowest qualifying threshold = last qualifying one in descending order
+    lowest_flagged = float(s_sorted[last_of_tie[k]])
+    if k + 1 == last_of_tie.size:
+        return lowest_flagged  # it is the lowest validation score: nothing below to leave a margin to
+    return _between(float(s_sorted[last_of_tie[k + 1]]), lowest_flagged)
 
 
 def _logit(p: float) -> float:
     p = min(max(p, 1e-7), 1 - 1e-7)
     return math.log(p / (1 - p))
+
+
+def _between(lo: float, hi: float) -> float:
+    """A cut t with lo < t <= hi, halfway in logit space (scores are sigmoid outputs)."""
+    t = 1.0 / (1.0 + math.exp(-(_logit(lo) + _logit(hi)) / 2.0))
+    return t if lo < t <= hi else hi
 
 
 def clean_threshold_for(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float) -> float:

@@ -18,21 +18,27 @@ LABELS = [0] * len(CLEAN) + [1] * len(GRAFFITI)
 SCORES = CLEAN + GRAFFITI
 
 
+def mid(lo: float, hi: float) -> float:
+    """The documented cut: halfway in logit space between two neighbouring validation scores."""
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    return 1 / (1 + math.exp(-(logit(lo) + logit(hi)) / 2))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "threshold", "recall", "fpr"),
     [
-        # no clean image may reach t: t must exceed 0.95 -> 0.97; recall 2/7
-        pytest.param({"max_fpr": 0.0}, 0.97, 2 / 7, 0.0, id="max-fpr-0"),
-        # one clean image (0.95) allowed: t > 0.9 -> 0.92; recall 3/7, FPR 1/10
-        pytest.param({"max_fpr": 0.1}, 0.92, 3 / 7, 0.1, id="max-fpr-0.1"),
-        # floor(0.25*10)=2 allowed: t > 0.8 -> 0.85; FP 0.9, 0.95 -> 0.2; recall 4/7
-        pytest.param({"max_fpr": 0.25}, 0.85, 4 / 7, 0.2, id="max-fpr-0.25"),
-        # precision 1 holds down to 0.97 (2/2); at 0.95 it is 2/3
-        pytest.param({"target_precision": 1.0}, 0.97, 2 / 7, 0.0, id="precision-1"),
+        # no clean image may reach t: cut between 0.95 and 0.97; recall 2/7
+        pytest.param({"max_fpr": 0.0}, mid(0.95, 0.97), 2 / 7, 0.0, id="max-fpr-0"),
+        # one clean image (0.95) allowed: cut between 0.9 and 0.92; recall 3/7, FPR 1/10
+        pytest.param({"max_fpr": 0.1}, mid(0.9, 0.92), 3 / 7, 0.1, id="max-fpr-0.1"),
+        # floor(0.25*10)=2 allowed: cut between 0.8 and 0.85; FP 0.9, 0.95 -> 0.2; recall 4/7
+        pytest.param({"max_fpr": 0.25}, mid(0.8, 0.85), 4 / 7, 0.2, id="max-fpr-0.25"),
+        # precision 1 holds down to 0.97 (2/2); at 0.95 it is 2/3 -> cut between 0.95 and 0.97
+        pytest.param({"target_precision": 1.0}, mid(0.95, 0.97), 2 / 7, 0.0, id="precision-1"),
         # precision at 0.92 is 3/4; every lower threshold is below 0.75 (0.9: 3/5, 0.85: 4/6, ...)
-        pytest.param({"target_precision": 0.75}, 0.92, 3 / 7, 0.1, id="precision-0.75"),
+        pytest.param({"target_precision": 0.75}, mid(0.9, 0.92), 3 / 7, 0.1, id="precision-0.75"),
         # 0.65 gives 6/10 = 0.6 exactly; 0.6 gives 6/11, 0.55 gives 7/12 = 0.583
-        pytest.param({"target_precision": 0.6}, 0.65, 6 / 7, 0.4, id="precision-0.6"),
+        pytest.param({"target_precision": 0.6}, mid(0.6, 0.65), 6 / 7, 0.4, id="precision-0.6"),
     ],
 )
 def test_operating_threshold_from_policy(kwargs, threshold, recall, fpr):
@@ -46,14 +52,15 @@ def test_operating_threshold_from_policy(kwargs, threshold, recall, fpr):
 def test_default_policy_is_max_fpr_two_percent():
     choice = choose_thresholds(LABELS, SCORES)
     assert (choice.policy, choice.target) == ("max_fpr", 0.02)
-    assert choice.threshold == pytest.approx(0.97)  # floor(0.02 * 10) = 0 clean images allowed
+    assert choice.threshold == pytest.approx(mid(0.95, 0.97))  # floor(0.02 * 10) = 0 clean images allowed
 
 
 def test_clean_threshold_is_the_lower_of_clean_rate_and_logit_margin():
     choice = choose_thresholds(LABELS, SCORES, max_fpr=0.1)
-    # clean-rate rule (10 % of clean over it) gives 0.92 here; the margin rule gives
-    # sigmoid(logit(0.92) - 1) = 0.8089 (computed with math below), which is lower.
-    margin = 1 / (1 + math.exp(-(math.log(0.92 / 0.08) - 1)))
+    # the clean-rate rule (10 % of clean over it) gives the detection cut itself here, t = mid(0.9, 0.92);
+    # the margin rule gives sigmoid(logit(t) - 1) (about 0.79), which is lower.
+    t = mid(0.9, 0.92)
+    margin = 1 / (1 + math.exp(-(math.log(t / (1 - t)) - 1)))
     assert choice.clean_threshold == pytest.approx(margin)
 
 
@@ -61,9 +68,9 @@ def test_clean_threshold_follows_clean_scores_when_classes_separate_widely():
     labels = [0] * 20 + [1] * 20
     scores = [i / 100 for i in range(20)] + [0.9 + i / 1000 for i in range(20)]
     choice = choose_thresholds(labels, scores, max_fpr=0.0)
-    assert choice.threshold == pytest.approx(0.9)
-    # 10 % of 20 clean = 2 may stay over it: must exceed the 3rd highest clean score 0.17 -> 0.18
-    assert choice.clean_threshold == pytest.approx(0.18)
+    assert choice.threshold == pytest.approx(mid(0.19, 0.9))  # highest clean 0.19, lowest graffiti 0.9
+    # 10 % of 20 clean = 2 may stay over it: cut above the 3rd highest clean score 0.17, below 0.18
+    assert choice.clean_threshold == pytest.approx(mid(0.17, 0.18))
 
 
 @pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")

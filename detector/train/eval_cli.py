@@ -1,0 +1,103 @@
+"""``graffiti eval`` and ``graffiti export`` (top-level commands). Only typer is imported here; the
+work (and onnxruntime/torch) is imported inside each command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def eval_command(
+    model: Path = typer.Argument(..., help="A checkpoint (.pt; needs torch) or an exported ONNX model (.onnx; no torch)."),
+    data: list[str] = typer.Option(
+        [], "--data", "-d",
+        help="Dataset spec PATH[::key=value,...]; repeat for several. Default: a checkpoint's own validation split."),
+    split: str = typer.Option(None, "--split", help="val | test | train | all (default: all for --data, val otherwise)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Report folder (default: eval/<model name>)."),
+    threshold: float = typer.Option(None, "--threshold", help="Operating threshold (default: the model's own)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per inference call."),
+) -> None:
+    """Evaluate a model on datasets: AUROC, AP, precision/recall/F1 and confusion at the threshold,
+    calibration, per-source/kind/group breakdown, curves, worst-mistake contact sheets, report.json.
+
+    Example: graffiti eval models/graffiti-default.onnx --data ../shared/datasets/street-graffiti --out eval/street
+    """
+    from detector.train.evaluate import evaluate
+
+    result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, batch_size=batch_size)
+    print_summary(result.report)
+    typer.echo(f"report: {result.out_dir / 'report.json'}")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    """A table: overall, then each source and kind, at the threshold used."""
+    from rich.console import Console
+    from rich.table import Table
+
+    counts = report["counts"]
+    table = Table(title=f"{report['model']['path']} @ threshold {report['threshold']:.4f} ({report['threshold_source']})")
+    for col in ("subset", "images", "graffiti", "clean", "AUROC", "AP", "precision", "recall", "FPR", "ECE"):
+        table.add_column(col, justify="left" if col == "subset" else "right")
+
+    def row(name: str, d: dict[str, Any]) -> None:
+        table.add_row(name, str(d["n"]), str(d["n_graffiti"]), str(d["n_clean"]), _fmt(d["auroc"]),
+                      _fmt(d["average_precision"]), _fmt(d["precision"]), _fmt(d["recall"]), _fmt(d["fpr"]),
+                      _fmt(d["ece"]))
+
+    row("all", report["metrics"])
+    for key, label in (("by_source", "source"), ("by_kind", "kind")):
+        if len(report[key]) > 1:
+            for name, d in report[key].items():
+                row(f"{label}={name}", d)
+    console = Console()
+    console.print(table)
+    if counts["unreadable"]:
+        console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
+    if report.get("in_training_split"):
+        console.print(f"[yellow]warning: {report['in_training_split']} evaluated image(s) are in this "
+                      "checkpoint's training split; use its validation split for honest figures[/yellow]")
+
+
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (.pt) from 'graffiti train'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output ONNX file, e.g. models/NAME.onnx."),
+    name: str = typer.Option(None, "--name", help="Model name in the metadata (default: the file name)."),
+    version: str = typer.Option("1", "--version", help="Model version in the metadata."),
+    target_precision: float = typer.Option(
+        None, "--target-precision", help="Pick the lowest threshold with at least this precision on validation."),
+    max_fpr: float = typer.Option(
+        None, "--max-fpr", help="Pick the lowest threshold flagging at most this fraction of clean validation "
+                                "images (default policy, 0.02)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write <out>-int8.onnx, statically quantized."),
+    calib: list[str] = typer.Option([], "--calib", help="Calibration dataset spec(s) for --int8."),
+    allow_degraded: bool = typer.Option(
+        False, "--allow-degraded", help="Keep an int8 model the guard refuses (recorded in its metadata)."),
+) -> None:
+    """Export a checkpoint to ONNX with the model contract in its metadata, after a torch/onnxruntime
+    parity check on validation images; thresholds are chosen on the validation split.
+
+    Example: graffiti export runs/default/best.pt --out models/graffiti-default.onnx --max-fpr 0.02 --int8 --calib ../shared/datasets/street-graffiti
+    """
+    from detector.train.export import export_model
+
+    result = export_model(checkpoint, out, name=name, version=version, target_precision=target_precision,
+                          max_fpr=max_fpr, int8=int8, calib=calib, allow_degraded=allow_degraded)
+    for exported in (result.fp32, result.int8):
+        if exported is None:
+            continue
+        v = exported.validation
+        typer.echo(
+            f"wrote {exported.path} ({exported.meta.quantization}): threshold {exported.meta.threshold:.4f}, "
+            f"clean {exported.meta.clean_threshold:.4f}; validation n={v['n']} AUROC {_fmt(v['auroc'])} "
+            f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])} precision {_fmt(v['precision'])}")
+    typer.echo(f"parity torch vs onnxruntime: max |Δp| {result.parity_max_abs_diff:.2e} on {result.parity_images} images")
+    if result.int8 is not None and result.int8.meta.extra.get("degraded"):
+        typer.echo("warning: int8 model kept with --allow-degraded: " + "; ".join(result.int8.meta.extra["guard"]["failures"]))

@@ -1,0 +1,284 @@
+"""``graffiti export``: checkpoint → ONNX model carrying the full contract, parity-checked.
+
+Steps: trace the model with a sigmoid head (classic TorchScript exporter, opset 17, dynamic batch);
+check parity torch vs onnxruntime on real validation images (max |Δ probability| <= 1e-4, else no
+file is written); score the checkpoint's validation split with the *exported* model through the
+edge preprocessing and choose the thresholds there (:mod:`detector.train.thresholds`); write the
+contract (:class:`detector.modelmeta.ModelMeta`) and run ``onnx.checker``. With ``--int8`` a static
+int8 copy follows (:mod:`detector.train.quantize`) with its own thresholds and a guard.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.data.sample import Sample
+from detector.errors import CheckpointError, DatasetError, DetectorError, require
+from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta
+from detector.train import metrics as m
+from detector.train.scoring import OnnxScorer, TorchScorer, score_samples
+from detector.train.thresholds import ThresholdChoice, choose_thresholds
+
+PARITY_TOLERANCE = 1e-4  # max |p_torch - p_onnxruntime| on real validation images
+PARITY_IMAGES = 32
+OPSET = 17
+
+
+class ExportError(DetectorError):
+    """The exported graph does not reproduce the checkpoint, or the ONNX file is invalid."""
+
+
+@dataclass
+class ExportedModel:
+    """One written ONNX file and how it was validated."""
+
+    path: Path
+    meta: ModelMeta
+    validation: dict[str, Any]
+
+
+@dataclass
+class ExportResult:
+    fp32: ExportedModel
+    parity_max_abs_diff: float
+    parity_images: int
+    int8: ExportedModel | None = None
+
+
+def validation_samples(loaded: Any) -> list[Sample]:
+    """The checkpoint's validation split, from the split manifest its run wrote."""
+    from detector.data.manifest import read_manifest
+
+    manifest = (loaded.data or {}).get("manifest")
+    if not manifest:
+        raise CheckpointError(f"{loaded.path}: checkpoint does not name its split manifest (data.manifest)")
+    path = Path(manifest)
+    if not path.is_file():
+        raise DatasetError(f"{loaded.path}: its split manifest {path} is missing; thresholds need the validation split")
+    val = [s for s in read_manifest(path) if s.split == "val"]
+    if not val:
+        raise DatasetError(f"{path}: no rows with split 'val'; thresholds and parity need a validation split")
+    return val
+
+
+def _parity_subset(samples: Sequence[Sample], n: int) -> list[Sample]:
+    """Up to n images spread evenly over the split (both classes when present)."""
+    if len(samples) <= n:
+        return list(samples)
+    idx = np.linspace(0, len(samples) - 1, n).round().astype(int)
+    return [samples[i] for i in sorted(set(idx.tolist()))]
+
+
+def torch_to_onnx(model: Any, input_size: tuple[int, int], path: Path, opset: int = OPSET) -> Path:
+    """Trace ``model`` (one logit per image) with a sigmoid head to ONNX: input 'input', output 'score'."""
+    import torch
+
+    class ProbabilityHead(torch.nn.Module):
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(self.net(x).reshape(-1))
+
+    wrapped = ProbabilityHead(model).eval()
+    h, w = input_size
+    dummy = torch.zeros(2, 3, h, w)  # batch 2 so no size-1 dimension is baked into the graph
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the classic exporter warns that it is deprecated
+        torch.onnx.export(
+            wrapped, (dummy,), str(path),
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset, do_constant_folding=True, dynamo=False,
+        )
+    return path
+
+
+def validation_summary(labels: np.ndarray, scores: np.ndarray, samples: Sequence[Sample],
+                       choice: ThresholdChoice, runtime: str) -> dict[str, Any]:
+    """Validation metrics stored in the model's metadata (overall and per source)."""
+    overall = m.binary_metrics(labels, scores, choice.threshold)
+    keep = ("n", "n_graffiti", "n_clean", "auroc", "average_precision", "ece", "precision", "recall", "fpr", "f1")
+
+    def rounded(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: round(d[k], 6) if isinstance(d[k], float) else d[k] for k in keep}
+
+    per_source = m.breakdown(labels, scores, [s.source for s in samples], choice.threshold)
+    return {
+        "split": "val", "runtime": runtime, "threshold": choice.threshold, "clean_threshold": choice.clean_threshold,
+        **rounded(overall.to_dict()),
+        "by_source": {k: rounded(v.to_dict()) for k, v in per_source.items()},
+    }
+
+
+def _training_data(loaded: Any) -> dict[str, Any]:
+    data = dict(loaded.data or {})
+    manifest = data.pop("manifest", None)
+    summary = {k: data[k] for k in ("digest", "sources", "counts") if k in data}
+    if manifest:
+        summary["manifest"] = Path(manifest).name
+    summary["checkpoint"] = Path(loaded.path).name
+    summary["epoch"] = loaded.epoch
+    return summary
+
+
+def _save_with_meta(tmp_path: Path, out: Path, meta: ModelMeta) -> None:
+    onnx: Any = require("onnx", "train")
+    from detector.modelmeta import read_meta, write_meta
+
+    model = onnx.load(str(tmp_path))
+    write_meta(model, meta)
+    onnx.save(model, str(tmp_path))
+    try:
+        onnx.checker.check_model(str(tmp_path), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"{out}: onnx.checker rejected the model ({str(exc).splitlines()[0][:160]})") from None
+    read_meta(tmp_path)  # the contract must read back exactly as the edge will read it
+    os.replace(tmp_path, out)
+
+
+def _tmp_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.{os.getpid()}.tmp")
+
+
+def export_model(
+    checkpoint: Path | str,
+    out: Path | str,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    target_precision: float | None = None,
+    max_fpr: float | None = None,
+    int8: bool = False,
+    calib: Sequence[str] = (),
+    allow_degraded: bool = False,
+    parity_images: int = PARITY_IMAGES,
+    progress: bool = True,
+) -> ExportResult:
+    """Export ``checkpoint`` to ``out`` (and ``<stem>-int8.onnx`` beside it with ``int8``)."""
+    from detector.train.checkpoint import load_checkpoint
+
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise ExportError(f"--out {out}: expected a path ending in .onnx")
+    if int8 and not calib:
+        raise DatasetError("--int8 needs --calib DATASET (images to measure activation ranges on)")
+    loaded = load_checkpoint(Path(checkpoint))
+    spec = loaded.preprocess
+    val = validation_samples(loaded)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(out)
+    try:
+        torch_to_onnx(loaded.model, spec.input_size, tmp)
+        ort_scorer = OnnxScorer(tmp, preprocess=spec)
+        subset = _parity_subset(val, parity_images)
+        torch_scores, onnx_scores = score_samples(subset, [TorchScorer(loaded=loaded), ort_scorer],
+                                                  description="parity torch vs onnxruntime", progress=progress)
+        if not torch_scores.samples:
+            raise DatasetError(f"{loaded.path}: none of the {len(subset)} validation images for the parity check could be read")
+        diff = float(np.max(np.abs(torch_scores.scores - onnx_scores.scores)))
+        if not diff <= PARITY_TOLERANCE:
+            raise ExportError(
+                f"{out}: parity check failed: torch and onnxruntime probabilities differ by up to {diff:.2e} "
+                f"(> {PARITY_TOLERANCE:g}) on {len(torch_scores.samples)} validation images; model not written")
+        scored = score_samples(val, [ort_scorer], description="validation (onnxruntime fp32)", progress=progress)[0]
+        choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision, max_fpr=max_fpr)
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        model_name = name or out.stem
+        validation = validation_summary(scored.labels, scored.scores, scored.samples, choice, "onnxruntime fp32")
+        meta = ModelMeta(
+            name=model_name, version=version, arch=loaded.arch, input_size=tuple(spec.input_size),  # type: ignore[arg-type]
+            mean=tuple(spec.mean), std=tuple(spec.std),  # type: ignore[arg-type]
+            threshold=choice.threshold, clean_threshold=choice.clean_threshold,
+            channel_order=spec.channel_order, resize=spec.resize, quantization="none",
+            training_data=_training_data(loaded), metrics=validation, git_rev=loaded.git_rev or "unknown",
+            created_utc=created,
+            extra={"threshold_policy": choice.to_dict(),
+                   "parity": {"max_abs_diff": diff, "images": len(torch_scores.samples), "tolerance": PARITY_TOLERANCE},
+                   "unreadable_val_images": len(scored.unreadable)},
+        )
+        del ort_scorer
+        _save_with_meta(tmp, out, meta)
+    finally:
+        tmp.unlink(missing_ok=True)
+    result = ExportResult(fp32=ExportedModel(out, meta, validation), parity_max_abs_diff=diff,
+                          parity_images=len(torch_scores.samples))
+    if int8:
+        result.int8 = export_int8(out, meta, scored, calib, target_precision=target_precision, max_fpr=max_fpr,
+                                  allow_degraded=allow_degraded, progress=progress)
+    return result
+
+
+def int8_path(fp32_path: Path) -> Path:
+    return fp32_path.with_name(f"{fp32_path.stem}-int8.onnx")
+
+
+def export_int8(
+    fp32_path: Path,
+    fp32_meta: ModelMeta,
+    fp32_val: Any,
+    calib: Sequence[str],
+    *,
+    target_precision: float | None,
+    max_fpr: float | None,
+    allow_degraded: bool,
+    progress: bool = True,
+) -> ExportedModel:
+    """Quantize the written fp32 model, re-derive thresholds on validation, guard, write the contract."""
+    import dataclasses
+
+    from detector.modelmeta import file_sha256
+    from detector.train.quantize import (
+        QuantizationGuardError,
+        calibration_samples,
+        compare_operating_points,
+        quantize_int8,
+    )
+
+    spec = fp32_meta.preprocess_spec()
+    out = int8_path(fp32_path)
+    tmp = _tmp_path(out)
+    try:
+        calib_samples = calibration_samples(calib)
+        used = quantize_int8(fp32_path, tmp, calib_samples, spec, progress=progress)
+        scorer = OnnxScorer(tmp, preprocess=spec)
+        scored = score_samples(fp32_val.samples, [scorer], description="validation (onnxruntime int8)",
+                               progress=progress)[0]
+        del scorer
+        choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision, max_fpr=max_fpr)
+        validation = validation_summary(scored.labels, scored.scores, scored.samples, choice, "onnxruntime int8")
+        fp32_figs = {k: fp32_meta.metrics[k] for k in ("auroc", "threshold", "recall", "fpr")}
+        int8_figs = {k: validation[k] for k in ("auroc", "threshold", "recall", "fpr")}
+        guard = compare_operating_points(fp32_figs, int8_figs)
+        if not guard.passed and not allow_degraded:
+            raise QuantizationGuardError(
+                f"{out}: int8 model refused, worse than fp32 on validation: {'; '.join(guard.failures)}; "
+                f"{fp32_path.name} was written; pass --allow-degraded to keep the int8 model anyway")
+        meta = dataclasses.replace(
+            fp32_meta,
+            threshold=choice.threshold, clean_threshold=choice.clean_threshold, quantization="int8-static",
+            metrics=validation,
+            created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            extra={
+                "threshold_policy": choice.to_dict(),
+                "guard": guard.to_dict(),
+                "allow_degraded": bool(allow_degraded),
+                "degraded": not guard.passed,
+                "calibration": {"specs": list(calib), "images": used, "method": "minmax", "format": "QDQ",
+                                "weights": "int8 per-channel", "activations": "uint8"},
+                "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
+            },
+        )
+        _save_with_meta(tmp, out, meta)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportedModel(out, meta, validation)

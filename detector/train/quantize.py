@@ -1,0 +1,193 @@
+"""Static int8 quantization of an exported fp32 model, with its own thresholds and a guard.
+
+Why its own thresholds: quantization shifts scores. In a measurement on a fine-tuned
+EfficientNet-Lite0, a plain static int8 export kept AUROC within 0.005 of fp32 but, at the fp32
+threshold, flagged 30 % of clean validation images instead of 3 %. So the int8 model's thresholds
+are chosen again, by the same policy, on its own validation scores, and the guard compares each
+model at its *own* operating point.
+
+Guard (int8 against fp32 on the validation split), refused unless ``--allow-degraded``:
+AUROC may drop by at most ``MARGINS.auroc_drop`` (0.01), recall at the threshold by at most
+``MARGINS.recall_drop`` (0.05), and the false-positive rate may rise by at most
+``MARGINS.fpr_rise`` (0.02).
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.data.sample import Sample
+from detector.errors import DatasetError, DetectorError, require
+from detector.preprocess import PreprocessSpec, preprocess_batch
+
+CALIB_MAX_IMAGES = 256  # enough for stable activation ranges; calibration time grows linearly
+CALIB_BATCH = 8
+
+
+class QuantizationGuardError(DetectorError):
+    """The int8 model is worse than the fp32 model by more than the stated margins."""
+
+
+@dataclass(frozen=True)
+class GuardMargins:
+    auroc_drop: float = 0.01
+    recall_drop: float = 0.05
+    fpr_rise: float = 0.02
+
+
+MARGINS = GuardMargins()
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """Both models' validation figures at their own thresholds, and whether int8 passed."""
+
+    fp32_auroc: float
+    int8_auroc: float
+    fp32_threshold: float
+    int8_threshold: float
+    fp32_recall: float
+    int8_recall: float
+    fp32_fpr: float
+    int8_fpr: float
+    margins: dict[str, float]
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["failures"] = list(self.failures)
+        d["passed"] = self.passed
+        return d
+
+
+def compare_operating_points(
+    fp32: dict[str, float], int8: dict[str, float], margins: GuardMargins = MARGINS
+) -> GuardReport:
+    """``fp32``/``int8``: {"auroc", "threshold", "recall", "fpr"} measured on the same validation images."""
+    failures = []
+    if int8["auroc"] < fp32["auroc"] - margins.auroc_drop:
+        failures.append(f"AUROC {int8['auroc']:.4f} vs fp32 {fp32['auroc']:.4f} (allowed drop {margins.auroc_drop})")
+    if int8["recall"] < fp32["recall"] - margins.recall_drop:
+        failures.append(f"recall {int8['recall']:.4f} vs fp32 {fp32['recall']:.4f} (allowed drop {margins.recall_drop})")
+    if int8["fpr"] > fp32["fpr"] + margins.fpr_rise:
+        failures.append(f"false-positive rate {int8['fpr']:.4f} vs fp32 {fp32['fpr']:.4f} (allowed rise {margins.fpr_rise})")
+    return GuardReport(
+        fp32_auroc=fp32["auroc"], int8_auroc=int8["auroc"],
+        fp32_threshold=fp32["threshold"], int8_threshold=int8["threshold"],
+        fp32_recall=fp32["recall"], int8_recall=int8["recall"],
+        fp32_fpr=fp32["fpr"], int8_fpr=int8["fpr"],
+        margins=asdict(margins), failures=tuple(failures),
+    )
+
+
+def calibration_samples(specs: Sequence[str], max_images: int = CALIB_MAX_IMAGES, seed: int = 0) -> list[Sample]:
+    """All images of the calibration datasets (every split), a fixed random subset when there are many."""
+    from detector.data.formats import load_dataset
+
+    samples: list[Sample] = []
+    for spec in specs:
+        samples.extend(load_dataset(spec))
+    if not samples:
+        raise DatasetError(f"--calib {', '.join(specs) or '(none)'}: no calibration images")
+    if len(samples) > max_images:
+        samples = random.Random(seed).sample(samples, max_images)
+    return samples
+
+
+class _ImageReader:
+    """onnxruntime CalibrationDataReader over images preprocessed exactly as at the edge."""
+
+    def __init__(self, samples: Sequence[Sample], spec: PreprocessSpec, progress: Any, task: Any) -> None:
+        self.samples = list(samples)
+        self.spec = spec
+        self.progress, self.task = progress, task
+        self.used = 0
+        self._it: Iterator[dict[str, np.ndarray]] | None = None
+
+    def _batches(self) -> Iterator[dict[str, np.ndarray]]:
+        from detector.modelmeta import INPUT_NAME
+        from detector.train.scoring import load_images
+
+        for start in range(0, len(self.samples), CALIB_BATCH):
+            chunk = self.samples[start:start + CALIB_BATCH]
+            _, images, _ = load_images(chunk)
+            self.progress.advance(self.task, len(chunk))
+            if images:
+                self.used += len(images)
+                yield {INPUT_NAME: preprocess_batch(images, self.spec)}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._it is None:
+            self._it = self._batches()
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        self._it = None
+
+
+def _head_nodes(model_path: Path) -> list[str]:
+    """Names of the nodes from the last Gemm/MatMul to the 'score' output (kept in float).
+
+    Quantizing the sigmoid output would limit scores to 256 levels; the 1280→1 head costs nothing
+    in float, so the logit and the probability stay exact.
+    """
+    import onnx
+
+    from detector.modelmeta import OUTPUT_NAME
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    names: list[str] = []
+    tensor = OUTPUT_NAME
+    while tensor in producer:
+        node = producer[tensor]
+        names.append(node.name)
+        if node.op_type in ("Gemm", "MatMul"):
+            break
+        data_inputs = [i for i in node.input if i in producer and producer[i].op_type != "Constant"]
+        if not data_inputs:
+            break
+        tensor = data_inputs[0]
+    return [n for n in names if n]
+
+
+def quantize_int8(
+    fp32_path: Path, out_path: Path, calib: Sequence[Sample], spec: PreprocessSpec, *, progress: bool = True
+) -> int:
+    """Write a static int8 (QDQ, per-channel weights) copy of ``fp32_path``; returns calibration images used."""
+    require("onnxruntime", "edge")
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with tempfile.TemporaryDirectory(prefix="graffiti-int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
+        exclude = _head_nodes(prepared)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, disable=not progress, transient=True) as bar:
+            task = bar.add_task("int8 calibration", total=len(calib))
+            reader = _ImageReader(calib, spec, bar, task)
+            quantize_static(
+                str(prepared), str(out_path), reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=exclude,
+            )
+    if reader.used == 0:
+        raise DatasetError("--calib: none of the calibration images could be read")
+    return reader.used

@@ -1,0 +1,172 @@
+"""Score images with a checkpoint (torch) or an ONNX file (onnxruntime), through the edge preprocessing.
+
+Both scorers take the same numpy batch from :func:`detector.preprocess.preprocess_batch`, so the
+only difference between them is the network runtime — which is what export's parity check and
+``graffiti eval`` on either kind of model rely on. The ONNX path never imports torch: the module
+imports torch only inside :class:`TorchScorer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from detector.data.sample import Sample
+from detector.errors import CheckpointError, ModelContractError, require
+from detector.preprocess import PreprocessSpec, preprocess_batch, read_image
+
+BATCH_SIZE = 16
+ONNX_SUFFIXES = (".onnx",)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+class Scorer(Protocol):
+    """Something that turns a preprocessed N×3×H×W float32 batch into N graffiti probabilities."""
+
+    kind: str  # "onnx" | "checkpoint"
+    path: Path
+    preprocess: PreprocessSpec
+
+    def score_batch(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class OnnxScorer:
+    """An exported model, run exactly as the edge runs it (contract read from its metadata)."""
+
+    kind = "onnx"
+
+    def __init__(self, path: Path, threads: int = 0, preprocess: PreprocessSpec | None = None) -> None:
+        """``preprocess`` given: score a model that has no contract yet (during export); else read it."""
+        from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, meta_from_session
+
+        ort: Any = require("onnxruntime", "edge")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelContractError(f"{self.path}: model file not found")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own opaque error types
+            raise ModelContractError(
+                f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
+        self.meta = meta_from_session(self.session, str(self.path)) if preprocess is None else None
+        self.preprocess = preprocess if preprocess is not None else self.meta.preprocess_spec()  # type: ignore[union-attr]
+        self._input, self._output = INPUT_NAME, OUTPUT_NAME
+
+    def score_batch(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run([self._output], {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+class TorchScorer:
+    """A training checkpoint, run in torch on the same numpy preprocessing as the edge."""
+
+    kind = "checkpoint"
+
+    def __init__(self, path: Path | None = None, loaded: Any = None) -> None:
+        require("torch", "train")
+        if loaded is None:
+            from detector.train.checkpoint import load_checkpoint
+
+            loaded = load_checkpoint(Path(str(path)))
+        self.loaded = loaded
+        self.path = Path(loaded.path)
+        self.preprocess = loaded.preprocess
+        self.model = loaded.model.eval()
+
+    def score_batch(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+            probs = torch.sigmoid(logits.reshape(-1).float())
+        return probs.numpy().astype(np.float64)
+
+
+def open_scorer(path: Path | str) -> Scorer:
+    """A scorer for an ONNX file or one of our checkpoints, chosen by the file's suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        return OnnxScorer(path)
+    if suffix in CHECKPOINT_SUFFIXES:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint file not found")
+        return TorchScorer(path)
+    raise ModelContractError(
+        f"{path}: unknown model type {suffix or '(no suffix)'!r}; expected an ONNX file (.onnx) "
+        f"or a training checkpoint ({', '.join(CHECKPOINT_SUFFIXES)})"
+    )
+
+
+@dataclass
+class ScoredSamples:
+    """Scores for the readable samples, in input order, plus the images that could not be read."""
+
+    samples: list[Sample]
+    scores: np.ndarray
+    unreadable: list[Path] = field(default_factory=list)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray([s.label for s in self.samples], dtype=np.int64)
+
+
+def load_images(samples: Sequence[Sample]) -> tuple[list[Sample], list[np.ndarray], list[Path]]:
+    """Decode images (uint8 BGR); unreadable/truncated ones are returned separately, not raised."""
+    kept, images, bad = [], [], []
+    for s in samples:
+        img = read_image(str(s.path))
+        if img is None:
+            bad.append(Path(s.path))
+        else:
+            kept.append(s)
+            images.append(img)
+    return kept, images, bad
+
+
+def score_samples(
+    samples: Sequence[Sample],
+    scorers: Sequence[Scorer],
+    *,
+    batch_size: int = BATCH_SIZE,
+    description: str = "scoring",
+    progress: bool = True,
+) -> list[ScoredSamples]:
+    """Score every sample with each scorer (images decoded once); unreadable images are skipped.
+
+    All scorers must share the preprocessing (true for a model and its int8 copy, or a checkpoint
+    and its export).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not scorers:
+        return []
+    spec = scorers[0].preprocess
+    kept: list[Sample] = []
+    bad: list[Path] = []
+    parts: list[list[np.ndarray]] = [[] for _ in scorers]
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=True) as bar:
+        task = bar.add_task(description, total=len(samples))
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start:start + batch_size]
+            ok, images, unreadable = load_images(chunk)
+            bad.extend(unreadable)
+            if images:
+                batch = preprocess_batch(images, spec)
+                kept.extend(ok)
+                for i, scorer in enumerate(scorers):
+                    parts[i].append(scorer.score_batch(batch))
+            bar.advance(task, len(chunk))
+    return [
+        ScoredSamples(samples=list(kept), scores=np.concatenate(p) if p else np.zeros(0), unreadable=list(bad))
+        for p in parts
+    ]
