@@ -170,7 +170,8 @@ def inspect_dataset(samples: Sequence[Sample], *, name: str, out_dir: Path | Non
             picked = [i for i in wanted if wanted[i] == lab and i in thumbs]
             for page, start in enumerate(range(0, len(picked), per_sheet)):
                 chunk = picked[start:start + per_sheet]
-                items = [(thumbs[i], f"{samples[i].path.stem[:28]} {samples[i].kind or ''}") for i in chunk]
+                items = [(thumbs[i], f"{samples[i].kind + ' ' if samples[i].kind else ''}{samples[i].path.stem}")
+                         for i in chunk]
                 suffix = f"-{page + 1}" if len(picked) > per_sheet else ""
                 sheet = write_png(out_dir / f"contact-{lab_name}{suffix}.png",
                                   contact_sheet(items, cols=SHEET_COLS, cell_px=SHEET_CELL_PX))

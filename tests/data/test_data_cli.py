@@ -1,0 +1,67 @@
+"""``graffiti data inspect`` / ``split`` as a user runs them: output, files, one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.data.helpers import rf_name, write_jpeg, write_roboflow
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "detector", "data", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="module")
+def rf_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = [(rf_name(f"P{p}", c), (0, 1, 0, 0) if p % 2 else (0, 0, 1, 0)) for p in range(12) for c in range(2)]
+    return write_roboflow(tmp_path_factory.mktemp("cli") / "walls" / "train", rows).parent
+
+
+def test_inspect_prints_counts_and_writes_report(rf_root: Path, tmp_path: Path) -> None:
+    out = _run("inspect", str(rf_root), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "24" in out.stdout and "graffiti/tags" in out.stdout and "groups (distinct)" in out.stdout
+    assert (tmp_path / "inspect-walls" / "report.json").is_file()
+    assert (tmp_path / "inspect-walls" / "contact-clean.png").is_file()
+
+
+def test_split_writes_a_manifest_with_no_group_on_two_sides(rf_root: Path, tmp_path: Path) -> None:
+    out = _run("split", str(rf_root), "--val", "0.25", "--seed", "3", "--out", "s/split.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "groups on more than one side: 0" in out.stdout
+    with open(tmp_path / "s" / "split.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 24
+    sides: dict[str, set[str]] = {}
+    for row in rows:
+        sides.setdefault(row["group"], set()).add(row["split"])
+        assert (tmp_path / "s" / row["path"]).is_file()
+    assert all(len(v) == 1 for v in sides.values())
+    assert {r["split"] for r in rows} == {"train", "val"}
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["inspect", "{root}/nowhere"], "nowhere: no such file or folder"),
+    (["inspect", "{root}/plain"], "say which with --label"),
+    (["inspect", "{root}/plain", "--label", "dirty"], "label must be graffiti or clean"),
+    (["inspect", "{root}/bad/m.csv"], "m.csv:2: unknown label 'maybe'"),
+    (["split", "{root}/plain", "--label", "clean", "--val", "1.5", "--out", "x.csv"], "split.val_fraction"),
+    (["inspect", "{root}/plain::color=red"], "unknown key 'color'"),
+], ids=["missing-path", "unlabelled-folder", "bad-label", "bad-manifest", "bad-fraction", "bad-spec-key"])
+def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], match: str) -> None:
+    write_jpeg(tmp_path / "plain" / "a.jpg", 1)
+    write_jpeg(tmp_path / "bad" / "a.jpg", 1)
+    (tmp_path / "bad" / "m.csv").write_text("path,label\na.jpg,maybe\n")
+    out = _run(*(a.format(root=tmp_path) for a in args), cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert match in lines[0]
