@@ -80,6 +80,11 @@ def _pick_for_sheet(samples: Sequence[Sample], label: int, limit: int) -> list[i
     return [idx[p] for p in sorted(set(picks.tolist()))]
 
 
+def _caption(s: Sample) -> str:
+    """Kind first: the file stem is long and gets cut, the kind is what a person checks."""
+    return f"{s.kind} {s.path.stem}" if s.kind else s.path.stem
+
+
 def _stats(values: list[int]) -> dict[str, float]:
     if not values:
         return {}
@@ -170,8 +175,7 @@ def inspect_dataset(samples: Sequence[Sample], *, name: str, out_dir: Path | Non
             picked = [i for i in wanted if wanted[i] == lab and i in thumbs]
             for page, start in enumerate(range(0, len(picked), per_sheet)):
                 chunk = picked[start:start + per_sheet]
-                items = [(thumbs[i], f"{samples[i].kind + ' ' if samples[i].kind else ''}{samples[i].path.stem}")
-                         for i in chunk]
+                items = [(thumbs[i], _caption(samples[i])) for i in chunk]
                 suffix = f"-{page + 1}" if len(picked) > per_sheet else ""
                 sheet = write_png(out_dir / f"contact-{lab_name}{suffix}.png",
                                   contact_sheet(items, cols=SHEET_COLS, cell_px=SHEET_CELL_PX))
