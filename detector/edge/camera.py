@@ -1,0 +1,312 @@
+"""One camera's loop: sample → health/motion → mask → tiles → one model run → decision → events.
+
+Runs in its own thread. Every time-based rule runs on the source's clock (``Frame.t_s``), so a file
+processed with ``--fast`` makes the same decisions as in real time. A frame that fails is logged and
+skipped; nothing a camera does stops the other cameras or the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.edge.config import CameraConfig
+from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Grown, Opened
+from detector.edge.evidence import camera_event, evidence_files, graffiti_event
+from detector.edge.health import HealthMonitor
+from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
+from detector.edge.session import ModelHolder, ModelSession
+from detector.edge.sources import Frame, Source, _redact, open_source
+from detector.edge.tiling import TilePlan, cut_tiles, masked_frame, plan_tiles, polygon_mask, tiles_in_regions
+from detector.events import CameraStats, Event
+
+log = logging.getLogger("detector.edge.camera")
+
+EmitFn = Callable[[Event, dict[str, bytes]], None]
+
+
+@dataclass
+class _PendingOpen:
+    decision: Opened
+    wall_time: float
+    model: ModelSession
+
+
+def decision_params(cfg: CameraConfig, model: ModelSession) -> DecisionParams:
+    """Thresholds from the config where set, else from the model's contract."""
+    d = cfg.decision
+    threshold = d.threshold if d.threshold is not None else model.meta.threshold
+    clean = d.clean_threshold if d.clean_threshold is not None else model.meta.clean_threshold
+    clean = min(clean, threshold)
+    return DecisionParams(threshold=threshold, clean_threshold=clean, floor=d.floor, window=d.window,
+                          confirm_s=d.confirm_s, clean_s=d.clean_s)
+
+
+class CameraWorker:
+    def __init__(self, name: str, cfg: CameraConfig, device: str, models: ModelHolder, emit: EmitFn,
+                 realtime: bool, stop: threading.Event, source: Source | None = None) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.device = device
+        self.models = models
+        self.emit_fn = emit
+        self.realtime = realtime
+        self.stop = stop
+        self.source = source or open_source(name, cfg.source, watch_folders=realtime,
+                                            reconnect_initial_s=cfg.reconnect_initial_s,
+                                            reconnect_max_s=cfg.reconnect_max_s)
+        self.motion = MotionDetector(cfg.motion)
+        self.health = HealthMonitor(cfg.health)
+        self.picker = EvidencePicker(cfg.evidence.still_wait_samples)
+        self.plan: TilePlan | None = None
+        self.engine: DecisionEngine | None = None
+        self._model: ModelSession | None = None
+        self._event_ids: dict[int, str] = {}
+        self._pending: dict[int, _PendingOpen] = {}
+        self._remote_accepted: list[list[tuple[float, float]]] = []
+        self._accepted_dirty = False
+        self._privacy: np.ndarray | None = None
+        self.reference_view: np.ndarray | None = None
+        # Stats for the heartbeat (read from the main thread).
+        self.frames_seen = 0
+        self.events_emitted = 0
+        self._infer_ms: deque[float] = deque(maxlen=500)
+        self._last_frame_mono: float | None = None
+        self._started_mono = time.monotonic()
+        self._last_t_s: float | None = None
+        self._last_wall: float | None = None
+        self.offline = False
+        self._pace: tuple[float, float] | None = None
+        self.thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ public
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"camera-{self.name}", daemon=True)
+        self.thread.start()
+
+    def set_remote_accepted(self, polygons: list[list[tuple[float, float]]]) -> None:
+        """Accepted regions from the review service (applied before the next frame)."""
+        self._remote_accepted = polygons
+        self._accepted_dirty = True
+
+    def stats(self) -> CameraStats:
+        ms = np.asarray(list(self._infer_ms), dtype=np.float64)
+        age = None if self._last_frame_mono is None else round(time.monotonic() - self._last_frame_mono, 1)
+        state = "starting" if self.frames_seen == 0 and not self.offline else "online"
+        if self.offline:
+            state = "offline"
+        elif self.health.tampered:
+            state = "tamper"
+        return CameraStats(
+            frames_seen=self.frames_seen,
+            last_frame_age_s=age,
+            inference_ms_p50=round(float(np.percentile(ms, 50)), 2) if ms.size else None,
+            inference_ms_p95=round(float(np.percentile(ms, 95)), 2) if ms.size else None,
+            state=state,
+        )
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> None:
+        interval = self.cfg.interval_s
+        due: float | None = None
+        next_tick = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if self.source.live:
+                    wait = next_tick - time.monotonic()
+                    if wait > 0 and self.stop.wait(wait):
+                        break
+                    next_tick = time.monotonic() + interval
+                frame = self.source.next_sample(due)
+                if frame is None:
+                    if self.source.finished:
+                        break
+                    self._check_offline_live()
+                    if not self.source.live:
+                        self.stop.wait(0.2)
+                    continue
+                if self.realtime and not self.source.live and self._pace_wait(frame):
+                    break
+                self._on_frame(frame)
+                due = frame.t_s + interval
+        finally:
+            self._finish()
+
+    def _pace_wait(self, frame: Frame) -> bool:
+        """Real-time playback of a clocked source: sleep until the frame's time; True if stopped."""
+        now = time.monotonic()
+        if self._pace is None:
+            self._pace = (frame.t_s, now)
+        delay = (frame.t_s - self._pace[0]) - (now - self._pace[1])
+        return delay > 0 and self.stop.wait(delay)
+
+    def _check_offline_live(self) -> None:
+        if not self.source.live or self.offline:
+            return
+        ref = self._last_frame_mono if self._last_frame_mono is not None else self._started_mono
+        silent_s = time.monotonic() - ref
+        if silent_s >= self.cfg.offline_after_s:
+            self.offline = True
+            log.warning("camera %s: offline (no frames for %.0f s)", self.name, silent_s)
+            self._emit(camera_event("camera_offline", self.device, self.name, time.time(),
+                                    {"no_frames_s": round(silent_s, 1), "source": _redact(self.cfg.source)}), {})
+
+    def _on_frame(self, frame: Frame) -> None:
+        if self.source.live:
+            if self.offline:
+                offline_s = time.monotonic() - (self._last_frame_mono or self._started_mono)
+                self._back_online(frame, offline_s)
+        elif self._last_t_s is not None and frame.t_s - self._last_t_s > self.cfg.offline_after_s:
+            # A gap in a recording/folder: the same offline/online pair a live run would have sent.
+            gap = frame.t_s - self._last_t_s
+            self._emit(camera_event("camera_offline", self.device, self.name,
+                                    (self._last_wall or frame.wall_time) + self.cfg.offline_after_s,
+                                    {"no_frames_s": round(self.cfg.offline_after_s, 1)}), {})
+            self.offline = True
+            self._back_online(frame, gap)
+        self._last_frame_mono = time.monotonic()
+        self._last_t_s, self._last_wall = frame.t_s, frame.wall_time
+        try:
+            self.process(frame)
+        except Exception:  # a bad frame or a bug must not take the camera down
+            log.exception("camera %s: frame %s failed and was skipped", self.name, frame.label)
+
+    def _back_online(self, frame: Frame, offline_s: float) -> None:
+        self.offline = False
+        log.info("camera %s: online again after %.0f s", self.name, offline_s)
+        self._emit(camera_event("camera_online", self.device, self.name, frame.wall_time,
+                                {"offline_s": round(offline_s, 1)}), {})
+
+    # ------------------------------------------------------------------ one frame
+    def _prepare(self, frame_size: tuple[int, int], model: ModelSession) -> tuple[TilePlan, DecisionEngine]:
+        c = self.cfg
+        if self.plan is None or self.plan.frame_size != frame_size or self.engine is None:
+            if self.plan is not None:
+                log.warning("camera %s: frame size changed to %dx%d; decision state restarts", self.name, *frame_size)
+            self.plan = plan_tiles(frame_size, c.tiling.tile_px, c.tiling.overlap, c.watch, c.ignore)
+            self._privacy = polygon_mask(frame_size, c.ignore) if c.ignore else None
+            self.engine = DecisionEngine(decision_params(c, model), self.plan.neighbours)
+            self._accepted_dirty = True
+            self._model = model
+            log.info("camera %s: %dx%d frames, %d tiles of %d px", self.name, *frame_size, len(self.plan.tiles),
+                     c.tiling.tile_px)
+        if model is not self._model:
+            self.engine.params = decision_params(c, model)
+            self._model = model
+        if self._accepted_dirty:
+            polys = list(c.accepted) + list(self._remote_accepted)
+            self.engine.set_accepted(tiles_in_regions(self.plan, polys, c.decision.accepted_fraction))
+            self._accepted_dirty = False
+        return self.plan, self.engine
+
+    def process(self, frame: Frame) -> None:
+        img = frame.image
+        if img is None or img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 8 or img.shape[1] < 8:
+            log.warning("camera %s: frame %s is not a BGR image; skipped", self.name, frame.label)
+            return
+        h, w = img.shape[:2]
+        model = self.models.current
+        plan, engine = self._prepare((w, h), model)
+        motion = self.motion.update(img)
+        self._check_health(frame, motion)
+        t0 = time.perf_counter()
+        scores = model.score(cut_tiles(masked_frame(img, plan), plan))
+        self._infer_ms.append((time.perf_counter() - t0) * 1000.0)
+        self.frames_seen += 1
+        decisions = engine.update(frame.t_s, scores.tolist())
+        for key, chosen in self.picker.poll(img, frame.t_s, motion).items():
+            self._emit_opened(key, chosen)
+        self.picker.offer(img, frame.t_s, motion)
+        for d in decisions:
+            if isinstance(d, Opened):
+                log.info("camera %s: graffiti confirmed on %d tile(s), score %.3f", self.name, len(d.tile_scores), d.score)
+                self._pending[d.key] = _PendingOpen(d, frame.wall_time, model)
+                picked = self.picker.pick(d.key, img, frame.t_s, motion, d.hot_since_s)
+                if picked is not None:
+                    self._emit_opened(d.key, picked)
+            elif isinstance(d, Grown):
+                log.info("camera %s: open event grew by %d tile(s)", self.name, len(d.added))
+            elif isinstance(d, Closed):
+                self._emit_closed(d, frame, motion, model)
+        if motion.still and engine.is_clean() and not self.health.tampered:
+            self.reference_view = img
+
+    def _check_health(self, frame: Frame, motion: MotionSample) -> None:
+        was = self.health.tampered
+        sample = self.health.measure(frame.image, motion.still)
+        report = self.health.update(frame.t_s, sample)
+        if report is not None:
+            log.warning("camera %s: tamper: %s", self.name, report.detail["reason"])
+            h, w = frame.image.shape[:2]
+            ev = camera_event("camera_tamper", self.device, self.name, frame.wall_time, report.detail, (w, h))
+            files = evidence_files(ev, self._private(frame.image), None, self._private(self.reference_view),
+                                   self.cfg.evidence.jpeg_quality, self.cfg.evidence.crop_margin)
+            self._emit(ev, files)
+        elif was and not self.health.tampered:
+            log.info("camera %s: view healthy again", self.name)
+
+    def _private(self, img: np.ndarray | None) -> np.ndarray | None:
+        """Evidence never shows ignored (privacy) areas."""
+        if img is None or self._privacy is None or img.shape[:2] != self._privacy.shape:
+            return img
+        out = img.copy()
+        out[self._privacy > 0] = 128
+        return out
+
+    def _emit_opened(self, key: int, chosen: np.ndarray) -> None:
+        p = self._pending.pop(key, None)
+        if p is None or self.plan is None or self.engine is None:
+            return
+        d = p.decision
+        h, w = chosen.shape[:2]
+        ev = graffiti_event(
+            "graffiti_detected", self.device, self.name, p.wall_time, d.tile_scores, self.plan.tiles, (w, h),
+            p.model.ref, self.engine.params.threshold, d.score, d.score_history, d.t_s,
+            detail={"hot_for_s": round(d.t_s - d.hot_since_s, 1), "window": self.engine.params.window,
+                    "confirm_s": self.engine.params.confirm_s},
+        )
+        files = evidence_files(ev, self._private(chosen), ev.bbox, self._private(self.reference_view),
+                               self.cfg.evidence.jpeg_quality, self.cfg.evidence.crop_margin)
+        self._event_ids[key] = ev.id
+        self._emit(ev, files)
+
+    def _emit_closed(self, d: Closed, frame: Frame, motion: MotionSample, model: ModelSession) -> None:
+        if d.key in self._pending:  # closed before a still frame came: report the detection first
+            self._emit_opened(d.key, frame.image)
+        related = self._event_ids.pop(d.key, None)
+        if self.plan is None or self.engine is None:  # cannot happen: _prepare ran before any decision
+            return
+        still = self.picker.latest_still
+        picture = frame.image if motion.still or still is None else still.frame
+        h, w = picture.shape[:2]
+        ev = graffiti_event(
+            "graffiti_cleaned", self.device, self.name, frame.wall_time, d.tile_scores, self.plan.tiles, (w, h),
+            model.ref, self.engine.params.clean_threshold, d.score, d.score_history, d.t_s, related_event=related,
+            detail={"open_for_s": round(d.t_s - d.opened_t_s, 1), "clean_s": self.engine.params.clean_s},
+        )
+        log.info("camera %s: graffiti cleaned (event %s)", self.name, related)
+        files = evidence_files(ev, self._private(picture), ev.bbox, None, self.cfg.evidence.jpeg_quality,
+                               self.cfg.evidence.crop_margin)
+        self._emit(ev, files)
+
+    def _emit(self, event: Event, files: dict[str, bytes]) -> None:
+        try:
+            self.emit_fn(event, files)
+            self.events_emitted += 1
+        except Exception:
+            log.exception("camera %s: could not store %s event %s", self.name, event.type, event.id)
+
+    def _finish(self) -> None:
+        for key, chosen in self.picker.flush().items():
+            self._emit_opened(key, chosen)
+        try:
+            self.source.close()
+        except Exception as exc:  # closing must never block shutdown
+            log.warning("camera %s: closing source failed: %s", self.name, exc)
+

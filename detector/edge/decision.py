@@ -1,0 +1,247 @@
+"""Deciding that there is graffiti: pure logic over per-tile score histories (no I/O, no clocks).
+
+Graffiti stays; people, bikes, headlights and shadows pass. So one high score is not an event:
+- per tile, scores under ``floor`` count as zero and the median over the last ``window`` samples
+  must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
+- hot tiles that touch form one group (connected components), so a piece spanning several tiles is
+  one event; a group joining an open event only grows that event, it is never reported again;
+- an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
+  ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping;
+- tiles mostly inside accepted regions never alert.
+
+Times are floats on the source's clock, passed in, so a video processed at full speed yields the
+same decisions as the live camera it was recorded from.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DecisionParams:
+    threshold: float
+    clean_threshold: float
+    floor: float = 0.2
+    window: int = 10
+    confirm_s: float = 30.0
+    clean_s: float = 300.0
+
+    @property
+    def min_samples(self) -> int:
+        """A median needs a majority of the window before it can make a tile hot."""
+        return (self.window + 1) // 2
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A new graffiti event: tiles (index → median score) and the evidence score (max median)."""
+
+    key: int
+    t_s: float
+    tile_scores: dict[int, float]
+    score: float
+    hot_since_s: float  # when the earliest of its tiles became hot (graffiti was there since)
+    score_history: list[tuple[float, float]]  # (t_s, max raw score over the tiles), oldest first
+
+
+@dataclass(frozen=True)
+class Grown:
+    """Tiles joined an already open event (not reported again; kept for the cleaned event's box)."""
+
+    key: int
+    t_s: float
+    added: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Closed:
+    """An open event whose tiles stayed below the clean threshold for clean_s."""
+
+    key: int
+    t_s: float
+    opened_t_s: float
+    tile_scores: dict[int, float]
+    score: float  # max median over its tiles now
+    score_history: list[tuple[float, float]]
+
+
+Decision = Opened | Grown | Closed
+
+
+@dataclass
+class _Tile:
+    samples: deque[float]
+    median: float = 0.0
+    hot_since: float | None = None
+    cold_since: float | None = None
+
+
+@dataclass
+class _Open:
+    key: int
+    opened_t_s: float
+    tiles: set[int] = field(default_factory=set)
+
+
+def _median(values: Iterable[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    if n == 0:
+        return 0.0
+    mid = n // 2
+    return s[mid] if n % 2 else 0.5 * (s[mid - 1] + s[mid])
+
+
+class DecisionEngine:
+    """Feeds per-tile scores of successive samples; returns the decisions each sample causes."""
+
+    def __init__(
+        self,
+        params: DecisionParams,
+        neighbours: Sequence[frozenset[int]],
+        accepted: Iterable[int] = (),
+        history_len: int = 30,
+    ) -> None:
+        self.params = params
+        self.neighbours = list(neighbours)
+        self.accepted: frozenset[int] = frozenset(accepted)
+        self._tiles = [_Tile(deque(maxlen=params.window)) for _ in self.neighbours]
+        self._open: dict[int, _Open] = {}
+        self._next_key = 1
+        self._history: deque[tuple[float, list[float]]] = deque(maxlen=history_len)
+        self.last_t_s: float | None = None
+
+    @property
+    def open_keys(self) -> list[int]:
+        return sorted(self._open)
+
+    def open_tiles(self, key: int) -> frozenset[int]:
+        return frozenset(self._open[key].tiles)
+
+    def medians(self) -> list[float]:
+        return [t.median for t in self._tiles]
+
+    def is_clean(self) -> bool:
+        """No open event and no tile hot: the view is clean (used to keep a reference picture)."""
+        return not self._open and all(t.hot_since is None for t in self._tiles)
+
+    def set_accepted(self, accepted: Iterable[int]) -> None:
+        """Replace the accepted tiles; they leave open events silently (an operator accepted them)."""
+        self.accepted = frozenset(accepted)
+        for key in list(self._open):
+            self._open[key].tiles -= self.accepted
+            if not self._open[key].tiles:
+                del self._open[key]
+        for i in self.accepted:
+            self._tiles[i].hot_since = None
+
+    def update(self, t_s: float, scores: Sequence[float]) -> list[Decision]:
+        """Add one sample (a score per tile, taken at source time ``t_s``); return what it decided."""
+        p = self.params
+        if len(scores) != len(self._tiles):
+            raise ValueError(f"expected {len(self._tiles)} tile scores, got {len(scores)}")
+        if self.last_t_s is not None and t_s < self.last_t_s:
+            t_s = self.last_t_s  # a clock that steps back must not undo persistence
+        self.last_t_s = t_s
+        self._history.append((t_s, [float(s) for s in scores]))
+        hot: set[int] = set()
+        for i, (tile, raw) in enumerate(zip(self._tiles, scores, strict=True)):
+            s = float(raw)
+            tile.samples.append(s if s >= p.floor else 0.0)
+            tile.median = _median(tile.samples)
+            is_hot = i not in self.accepted and len(tile.samples) >= p.min_samples and tile.median >= p.threshold
+            if is_hot:
+                hot.add(i)
+                if tile.hot_since is None:
+                    tile.hot_since = t_s
+            else:
+                tile.hot_since = None
+            if tile.median < p.clean_threshold:
+                if tile.cold_since is None:
+                    tile.cold_since = t_s
+            else:
+                tile.cold_since = None
+        out: list[Decision] = []
+        out.extend(self._grow_or_open(t_s, hot))
+        out.extend(self._close(t_s))
+        return out
+
+    def _components(self, nodes: set[int]) -> list[set[int]]:
+        seen: set[int] = set()
+        comps = []
+        for start in sorted(nodes):
+            if start in seen:
+                continue
+            comp, stack = set(), [start]
+            seen.add(start)
+            while stack:
+                n = stack.pop()
+                comp.add(n)
+                for m in self.neighbours[n]:
+                    if m in nodes and m not in seen:
+                        seen.add(m)
+                        stack.append(m)
+            comps.append(comp)
+        return comps
+
+    def _grow_or_open(self, t_s: float, hot: set[int]) -> list[Decision]:
+        p = self.params
+        out: list[Decision] = []
+        for comp in self._components(hot):
+            # A component touching an open event (member or neighbour of a member) belongs to it.
+            owner = next(
+                (ev for ev in self._open.values() if comp & ev.tiles or any(self.neighbours[m] & comp for m in ev.tiles)),
+                None,
+            )
+            if owner is not None:
+                added = frozenset(comp - owner.tiles)
+                if added:
+                    owner.tiles |= added
+                    out.append(Grown(owner.key, t_s, added))
+                continue
+            hot_since = [self._tiles[i].hot_since for i in comp]
+            confirmed = [h for h in hot_since if h is not None and t_s - h >= p.confirm_s]
+            if not confirmed:
+                continue
+            ev = _Open(self._next_key, t_s, set(comp))
+            self._next_key += 1
+            self._open[ev.key] = ev
+            tile_scores = {i: self._tiles[i].median for i in sorted(comp)}
+            out.append(
+                Opened(
+                    key=ev.key,
+                    t_s=t_s,
+                    tile_scores=tile_scores,
+                    score=max(tile_scores.values()),
+                    hot_since_s=min(h for h in hot_since if h is not None),
+                    score_history=self._score_history(comp),
+                )
+            )
+        return out
+
+    def _close(self, t_s: float) -> list[Decision]:
+        out: list[Decision] = []
+        for key in sorted(self._open):
+            ev = self._open[key]
+            colds = [self._tiles[i].cold_since for i in ev.tiles]
+            if all(c is not None and t_s - c >= self.params.clean_s for c in colds):
+                del self._open[key]
+                tile_scores = {i: self._tiles[i].median for i in sorted(ev.tiles)}
+                out.append(
+                    Closed(
+                        key=key,
+                        t_s=t_s,
+                        opened_t_s=ev.opened_t_s,
+                        tile_scores=tile_scores,
+                        score=max(tile_scores.values()),
+                        score_history=self._score_history(ev.tiles),
+                    )
+                )
+        return out
+
+    def _score_history(self, tiles: Iterable[int]) -> list[tuple[float, float]]:
+        idx = sorted(tiles)
+        return [(t, max(scores[i] for i in idx)) for t, scores in self._history]

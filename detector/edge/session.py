@@ -1,0 +1,180 @@
+"""The model: an onnxruntime session that honours the ONNX contract, and hot swapping of its file.
+
+Everything about the input (size, mean/std, channel order, resize) and the default thresholds comes
+from the model's metadata; a model without the contract is refused. A new file dropped in place is
+loaded beside the running one, checked, and swapped in only if it behaves; a bad one is logged and
+the old model keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.errors import ModelContractError, require
+from detector.events import ModelRef
+from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta, meta_from_session
+from detector.preprocess import preprocess_batch
+
+log = logging.getLogger("detector.edge.session")
+
+
+@dataclass(frozen=True)
+class FileSignature:
+    """What identifies a version of the model file on disk (a change means a new model)."""
+
+    mtime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileSignature | None:
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return None
+        return cls(st.st_mtime_ns, st.st_size)
+
+
+class ModelSession:
+    """A loaded model: ``score(tiles)`` runs all tiles of a frame through ONE batched ORT call."""
+
+    def __init__(self, path: Path, threads: int = 4) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelContractError(f"{self.path}: model file not found")
+        self.signature = FileSignature.of(self.path)
+        # Read the bytes once so the sha256 and the session describe the same file version.
+        data = self.path.read_bytes()
+        ort: Any = require("onnxruntime", "edge")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own opaque error types
+            first = (str(exc).strip().splitlines() or ["unknown error"])[0][:160]
+            raise ModelContractError(f"{self.path}: not a loadable ONNX model ({first})") from None
+        self.meta: ModelMeta = meta_from_session(self.session, str(self.path))
+        self.spec = self.meta.preprocess_spec()
+        self.threads = int(threads)
+        import hashlib
+
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(name=self.meta.name, version=self.meta.version, sha256=self.sha256)
+
+    def preprocess(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        return preprocess_batch(tiles_bgr, self.spec)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model call on a preprocessed N×3×H×W batch → float32 scores [N]."""
+        if batch.shape[0] == 0:
+            return np.zeros((0,), dtype=np.float32)
+        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+        scores = np.asarray(out, dtype=np.float32).reshape(-1)
+        if scores.shape[0] != batch.shape[0]:
+            raise ModelContractError(
+                f"{self.path}: output '{OUTPUT_NAME}' has {scores.shape[0]} values for {batch.shape[0]} inputs"
+            )
+        # A NaN must never look like graffiti or like a clean wall: treat it as "no evidence".
+        return np.nan_to_num(np.clip(scores, 0.0, 1.0), nan=0.0)
+
+    def score(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores for uint8 BGR tiles (any size): preprocess per the contract, one batched run."""
+        return self.run(self.preprocess(tiles_bgr))
+
+
+def synthetic_reference(size_hw: tuple[int, int] = (360, 640)) -> np.ndarray:
+    """A deterministic textured frame for verifying a new model when no reference image is configured."""
+    h, w = size_hw
+    rng = np.random.default_rng(20240611)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 90 + 60 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
+    img = np.stack([base, base * 0.9 + 10, base * 0.8 + 20], axis=-1) + rng.normal(0, 12, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def verify_model(candidate: ModelSession, reference_tiles: Sequence[np.ndarray]) -> None:
+    """Raise ModelContractError unless the model scores the reference tiles to finite values in [0, 1]."""
+    batch = candidate.preprocess(reference_tiles)
+    (out,) = candidate.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+    scores = np.asarray(out, dtype=np.float32).reshape(-1)
+    if scores.shape[0] != len(reference_tiles):
+        raise ModelContractError(
+            f"{candidate.path}: scored {len(reference_tiles)} reference tiles into {scores.shape[0]} values"
+        )
+    if not np.all(np.isfinite(scores)) or scores.min() < 0.0 or scores.max() > 1.0:
+        raise ModelContractError(
+            f"{candidate.path}: reference scores must be finite and in [0, 1], found "
+            f"min {float(np.nanmin(scores)) if np.isfinite(scores).any() else float('nan'):.3g}, "
+            f"max {float(np.nanmax(scores)) if np.isfinite(scores).any() else float('nan'):.3g}"
+        )
+
+
+class ModelHolder:
+    """The current model, shared by all camera threads, and the watcher that swaps it when the file changes."""
+
+    def __init__(self, path: Path, threads: int = 4, reference_frame: np.ndarray | None = None) -> None:
+        self.path = Path(path)
+        self.threads = threads
+        self.reference_tiles = _reference_tiles(reference_frame if reference_frame is not None else synthetic_reference())
+        first = ModelSession(self.path, threads)
+        verify_model(first, self.reference_tiles)
+        self._current = first
+        self._seen = first.signature
+        self._lock = threading.Lock()
+        self.swaps = 0
+        self.rejections = 0
+
+    @property
+    def current(self) -> ModelSession:
+        return self._current
+
+    def check(self) -> bool:
+        """Look at the model file; load, verify and swap in a changed one. True when swapped.
+
+        A file still being written changes again before the next check and is retried then; a
+        rejected version is not retried until the file changes again (no log spam, no crash loop).
+        """
+        sig = FileSignature.of(self.path)
+        if sig is None or sig == self._seen:
+            return False
+        with self._lock:
+            time.sleep(0.05)  # let a writer that is just finishing complete
+            if FileSignature.of(self.path) != sig:
+                return False  # still changing: look again next time
+            self._seen = sig
+            try:
+                candidate = ModelSession(self.path, self.threads)
+                verify_model(candidate, self.reference_tiles)
+            except ModelContractError as exc:
+                self.rejections += 1
+                log.error("new model rejected, keeping %s %s: %s", self._current.meta.name,
+                          self._current.meta.version, exc)
+                return False
+            old = self._current
+            self._current = candidate
+            self.swaps += 1
+            log.info("model swapped: %s %s (sha256 %s) → %s %s (sha256 %s)", old.meta.name, old.meta.version,
+                     old.sha256[:12], candidate.meta.name, candidate.meta.version, candidate.sha256[:12])
+            return True
+
+
+def _reference_tiles(frame: np.ndarray, tile_px: int = 320) -> list[np.ndarray]:
+    """A few tiles of the reference frame (corners and centre) — enough to exercise a new model."""
+    h, w = frame.shape[:2]
+    s = min(tile_px, h, w)
+    spots = [(0, 0), (w - s, 0), ((w - s) // 2, (h - s) // 2), (0, h - s)]
+    return [frame[y:y + s, x:x + s] for x, y in spots]
+

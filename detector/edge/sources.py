@@ -1,0 +1,322 @@
+"""Frame sources: live cameras (RTSP/HTTP/USB), video files, folders of images, simulated streams.
+
+Two kinds, told apart by ``live``:
+- live sources (cameras, a watched folder) are sampled on the wall clock: a grab thread keeps only
+  the newest frame, so a slow model never works through a queue of stale frames;
+- clocked sources (a video file, a folder processed once, ``sim://``) are read on their own clock:
+  ``next_sample(due_t_s)`` returns the first frame at or after ``due_t_s``, so ``--fast`` reaches the
+  same decisions as real time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from detector.errors import DetectorError
+
+log = logging.getLogger("detector.edge.sources")
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".ts"}
+
+
+class SourceError(DetectorError):
+    """A camera source is unusable as configured (e.g. a video file that does not exist)."""
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # uint8 BGR
+    t_s: float  # the source's clock, seconds (monotonic for live cameras, media time for files)
+    wall_time: float  # epoch seconds, for event timestamps
+    seq: int  # increases with every frame the source produced
+    label: str = ""  # file name or frame number, for logs
+
+
+class Source:
+    """Base class; see the module docstring for the two kinds."""
+
+    live = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.finished = False
+
+    def start(self) -> None:
+        """Begin reading (opens files, starts grab threads)."""
+
+    def next_sample(self, due_t_s: float | None) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device/file; safe to call twice."""
+
+
+class LiveCapture(Source):
+    """RTSP/HTTP stream or USB camera; reconnects with exponential backoff when it drops."""
+
+    live = True
+
+    def __init__(self, name: str, url: str, reconnect_initial_s: float = 1.0, reconnect_max_s: float = 60.0) -> None:
+        super().__init__(name)
+        self.url = url
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self._stop = threading.Event()
+        self._want = threading.Event()
+        self._got = threading.Event()
+        self._frame: Frame | None = None
+        self._seq = 0
+        self._last_returned = -1
+        self._thread: threading.Thread | None = None
+        self.connected = False
+        self.reconnects = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"grab-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> Any:
+        import cv2
+
+        target: Any = int(self.url) if self.url.strip().isdigit() else self.url
+        cap = cv2.VideoCapture(target)
+        if not cap.isOpened():
+            cap.release()
+            return None
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return cap
+
+    def _loop(self) -> None:
+        backoff = self.reconnect_initial_s
+        cap = None
+        failures = 0
+        while not self._stop.is_set():
+            if cap is None:
+                cap = self._open()
+                if cap is None:
+                    log.warning("camera %s: cannot open %s; retrying in %.1f s", self.name, _redact(self.url), backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2.0, self.reconnect_max_s)
+                    continue
+                log.info("camera %s: connected to %s", self.name, _redact(self.url))
+                self.connected, failures = True, 0
+            if not cap.grab():
+                failures += 1
+                if failures >= 5:
+                    log.warning("camera %s: stream lost; reconnecting", self.name)
+                    cap.release()
+                    cap, self.connected = None, False
+                    self.reconnects += 1
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2.0, self.reconnect_max_s)
+                else:
+                    self._stop.wait(0.05)
+                continue
+            failures, backoff = 0, self.reconnect_initial_s
+            if self._want.is_set():
+                ok, img = cap.retrieve()
+                if ok and img is not None and img.size:
+                    self._seq += 1
+                    self._frame = Frame(img, time.monotonic(), time.time(), self._seq, f"#{self._seq}")
+                    self._want.clear()
+                    self._got.set()
+        if cap is not None:
+            cap.release()
+
+    def next_sample(self, due_t_s: float | None, wait_s: float = 2.0) -> Frame | None:
+        """The newest frame (decoded now), or None when the camera gives none within ``wait_s``."""
+        self._got.clear()
+        self._want.set()
+        self._got.wait(wait_s)
+        frame = self._frame
+        if frame is None or frame.seq == self._last_returned:
+            return None
+        self._last_returned = frame.seq
+        return frame
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+
+class VideoFileSource(Source):
+    """A video file read on its own clock (frame index / fps)."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name)
+        self.path = Path(path)
+        self._cap: Any = None
+        self._index = -1
+        self._fps = 0.0
+        self._wall0 = 0.0
+
+    def start(self) -> None:
+        import cv2
+
+        if not self.path.is_file():
+            raise SourceError(f"camera {self.name}: video file {self.path} not found")
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise SourceError(f"camera {self.name}: cannot open video file {self.path} (not a video OpenCV can read)")
+        self._cap = cap
+        self._fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not 0.1 <= self._fps <= 1000:
+            self._fps = 25.0
+        self._wall0 = time.time()
+
+    def next_sample(self, due_t_s: float | None) -> Frame | None:
+        if self._cap is None or self.finished:
+            return None
+        while True:
+            if not self._cap.grab():
+                self.finished = True
+                return None
+            self._index += 1
+            t = self._index / self._fps
+            if due_t_s is not None and t + 1e-9 < due_t_s:
+                continue
+            ok, img = self._cap.retrieve()
+            if not ok or img is None or not img.size:
+                log.warning("camera %s: corrupt frame %d in %s skipped", self.name, self._index, self.path.name)
+                continue
+            return Frame(img, t, self._wall0 + t, self._index, f"frame {self._index}")
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class FolderSource(Source):
+    """Images in a folder, ordered by modification time (their clock).
+
+    ``watch=False`` (``--fast``): every image is a candidate sample, then the source finishes.
+    ``watch=True``: live — each call returns the newest image that arrived since the last one.
+    """
+
+    def __init__(self, name: str, path: Path, watch: bool) -> None:
+        super().__init__(name)
+        self.path = Path(path)
+        self.live = watch
+        self._done: set[str] = set()
+        self._last_mtime = float("-inf")
+        self._seq = 0
+
+    def start(self) -> None:
+        if not self.path.is_dir():
+            raise SourceError(f"camera {self.name}: image folder {self.path} not found")
+
+    def _listing(self) -> list[tuple[float, str]]:
+        out = []
+        try:
+            with os.scandir(self.path) as it:
+                for e in it:
+                    if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES and not e.name.startswith("."):
+                        try:
+                            out.append((e.stat().st_mtime, e.name))
+                        except OSError:
+                            continue
+        except OSError as exc:
+            log.warning("camera %s: cannot list %s (%s)", self.name, self.path, exc.strerror)
+        out.sort()
+        return out
+
+    def next_sample(self, due_t_s: float | None) -> Frame | None:
+        from detector.preprocess import read_image
+
+        candidates = [(m, n) for m, n in self._listing() if n not in self._done and m >= self._last_mtime]
+        if self.live:
+            candidates = candidates[::-1]  # newest first; older unseen ones are stale and skipped
+        for mtime, name in candidates:
+            if not self.live and due_t_s is not None and mtime + 1e-9 < due_t_s:
+                self._done.add(name)
+                continue
+            self._done.add(name)
+            img = read_image(str(self.path / name))
+            if img is None:
+                log.warning("camera %s: unreadable or truncated image %s skipped", self.name, name)
+                continue
+            if self.live:
+                self._done.update(n for _, n in candidates)
+            self._last_mtime = mtime
+            self._seq += 1
+            return Frame(img, mtime, mtime, self._seq, name)
+        if not self.live:
+            self.finished = True
+        return None
+
+
+class SimSource(Source):
+    """``sim://SEED?minutes=M&fps=F``: the simulated tunnel stream from detector.data.sim (if installed)."""
+
+    def __init__(self, name: str, url: str) -> None:
+        super().__init__(name)
+        parts = urlsplit(url)
+        try:
+            self.seed = int(parts.netloc or parts.path.strip("/") or 0)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            self.duration_s = float(query.pop("minutes", "10")) * 60.0
+            self.fps = float(query.pop("fps", "1"))
+        except ValueError:
+            raise SourceError(f"camera {name}: expected sim://SEED?minutes=M&fps=F, found {url!r}") from None
+        self.options = query
+        self._stream: Any = None
+        self._t = 0.0
+        self._seq = 0
+        self._wall0 = 0.0
+
+    def start(self) -> None:
+        try:
+            import importlib
+
+            sim: Any = importlib.import_module("detector.data.sim")
+        except ImportError:
+            raise SourceError(f"camera {self.name}: sim:// needs detector.data.sim, which is not available") from None
+        self._stream = sim.TunnelStream(seed=self.seed, **self.options)
+        self._wall0 = time.time()
+
+    def next_sample(self, due_t_s: float | None) -> Frame | None:
+        t = self._t if due_t_s is None else max(self._t, due_t_s)
+        # Round up to the stream's frame grid so times match a recording at `fps`.
+        step = 1.0 / self.fps
+        t = float(np.ceil(t / step - 1e-9) * step)
+        if t > self.duration_s:
+            self.finished = True
+            return None
+        img = self._stream.frame_at(t)
+        self._t = t + step
+        self._seq += 1
+        return Frame(np.asarray(img), t, self._wall0 + t, self._seq, f"t={t:.1f}s")
+
+
+def _redact(url: str) -> str:
+    """Hide a password in rtsp://user:pass@host URLs before logging."""
+    return re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1***@", url)
+
+
+def open_source(name: str, spec: str, watch_folders: bool, reconnect_initial_s: float = 1.0,
+                reconnect_max_s: float = 60.0) -> Source:
+    """Pick the source kind from the config string (URL scheme, digits, file suffix, folder)."""
+    s = spec.strip()
+    if s.startswith("sim://"):
+        return SimSource(name, s)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s) or s.isdigit() or s.startswith("/dev/video"):
+        return LiveCapture(name, s, reconnect_initial_s, reconnect_max_s)
+    path = Path(s)
+    if path.is_dir() or (not path.suffix and not path.exists()):
+        return FolderSource(name, path, watch=watch_folders)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise SourceError(f"camera {name}: source {s} is a single image; use a folder of images or 'graffiti edge score'")
+    return VideoFileSource(name, path)

@@ -1,0 +1,136 @@
+"""Cut the watched part of a frame into overlapping square tiles for one batched model run.
+
+Small tags on a wide view would vanish if the whole frame were shrunk to 224 px, so the watched
+area is covered by ``tile_px`` squares (default 320 frame pixels, overlap 0.25) that are each resized
+to the model input. Pixels outside the watch polygons or inside ignore polygons are painted grey
+before scoring, so a passer-by's face or a ceiling light never reaches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MASK_GREY = 128  # fill value for masked pixels (a neutral mid-grey)
+
+
+@dataclass(frozen=True)
+class Tile:
+    index: int
+    xyxy: tuple[int, int, int, int]  # frame pixels, x2/y2 exclusive
+
+    @property
+    def area_px(self) -> int:
+        x1, y1, x2, y2 = self.xyxy
+        return (x2 - x1) * (y2 - y1)
+
+    def touches(self, other: Tile) -> bool:
+        """True when the tiles overlap or share an edge/corner (they are neighbours)."""
+        ax1, ay1, ax2, ay2 = self.xyxy
+        bx1, by1, bx2, by2 = other.xyxy
+        return ax1 <= bx2 and bx1 <= ax2 and ay1 <= by2 and by1 <= ay2
+
+
+@dataclass
+class TilePlan:
+    """The tiles for one frame size and set of regions; reused until the frame size changes."""
+
+    frame_size: tuple[int, int]  # (width, height)
+    tiles: list[Tile]
+    mask: np.ndarray  # uint8 H×W: 255 = scored (watched and not ignored), 0 = painted grey
+    neighbours: list[frozenset[int]] = field(default_factory=list)
+    fully_watched: bool = True  # True when nothing needs painting (no watch/ignore polygons apply)
+
+
+def _axis_starts(lo: int, hi: int, size: int, stride: int) -> list[int]:
+    """Tile start positions covering [lo, hi) with tiles of ``size``; the last one is flush with hi."""
+    if hi - lo <= size:
+        return [lo]
+    starts = list(range(lo, hi - size, stride))
+    starts.append(hi - size)
+    return starts
+
+
+def polygon_mask(frame_size: tuple[int, int], polygons: Sequence[Sequence[tuple[float, float]]]) -> np.ndarray:
+    """uint8 H×W mask, 255 inside any of the polygons (frame pixels)."""
+    import cv2
+
+    w, h = frame_size
+    mask = np.zeros((h, w), dtype=np.uint8)
+    if polygons:
+        pts = [np.round(np.asarray(p, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2) for p in polygons]
+        cv2.fillPoly(mask, pts, 255)
+    return mask
+
+
+def plan_tiles(
+    frame_size: tuple[int, int],
+    tile_px: int,
+    overlap: float,
+    watch: Sequence[Sequence[tuple[float, float]]] = (),
+    ignore: Sequence[Sequence[tuple[float, float]]] = (),
+) -> TilePlan:
+    """Tiles covering every watched, non-ignored pixel; tiles with no such pixel are dropped."""
+    w, h = frame_size
+    mask = polygon_mask(frame_size, watch) if watch else np.full((h, w), 255, dtype=np.uint8)
+    if ignore:
+        mask[polygon_mask(frame_size, ignore) > 0] = 0
+    fully = not watch and not ignore
+    ys, xs = np.nonzero(mask)
+    tiles: list[Tile] = []
+    if len(xs):
+        x_lo, x_hi, y_lo, y_hi = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        size_x, size_y = min(tile_px, w), min(tile_px, h)
+        stride_x = max(1, int(round(size_x * (1.0 - overlap))))
+        stride_y = max(1, int(round(size_y * (1.0 - overlap))))
+        # Start from the watched area's bounding box, but keep tiles inside the frame.
+        x_lo, y_lo = min(x_lo, w - size_x), min(y_lo, h - size_y)
+        x_hi, y_hi = max(x_hi, x_lo + size_x), max(y_hi, y_lo + size_y)
+        for y1 in _axis_starts(y_lo, y_hi, size_y, stride_y):
+            for x1 in _axis_starts(x_lo, x_hi, size_x, stride_x):
+                box = (x1, y1, x1 + size_x, y1 + size_y)
+                if fully or mask[box[1]:box[3], box[0]:box[2]].any():
+                    tiles.append(Tile(len(tiles), box))
+    neighbours = [frozenset(o.index for o in tiles if o.index != t.index and t.touches(o)) for t in tiles]
+    return TilePlan(frame_size=(w, h), tiles=tiles, mask=mask, neighbours=neighbours, fully_watched=fully)
+
+
+def masked_frame(frame_bgr: np.ndarray, plan: TilePlan) -> np.ndarray:
+    """The frame with unwatched/ignored pixels painted grey (a copy; the input is not changed)."""
+    if plan.fully_watched:
+        return frame_bgr
+    out = frame_bgr.copy()
+    out[plan.mask == 0] = MASK_GREY
+    return out
+
+
+def cut_tiles(frame_bgr: np.ndarray, plan: TilePlan) -> list[np.ndarray]:
+    """Views of the (already masked) frame, one per tile, in tile index order."""
+    return [frame_bgr[y1:y2, x1:x2] for (x1, y1, x2, y2) in (t.xyxy for t in plan.tiles)]
+
+
+def union_box(tiles: Sequence[Tile]) -> tuple[int, int, int, int]:
+    """The smallest xyxy box holding all ``tiles``."""
+    return (
+        min(t.xyxy[0] for t in tiles),
+        min(t.xyxy[1] for t in tiles),
+        max(t.xyxy[2] for t in tiles),
+        max(t.xyxy[3] for t in tiles),
+    )
+
+
+def tiles_in_regions(
+    plan: TilePlan, polygons: Sequence[Sequence[tuple[float, float]]], min_fraction: float
+) -> frozenset[int]:
+    """Indices of tiles with at least ``min_fraction`` of their area inside the polygons."""
+    if not polygons or not plan.tiles:
+        return frozenset()
+    inside = polygon_mask(plan.frame_size, polygons) > 0
+    out = set()
+    for t in plan.tiles:
+        x1, y1, x2, y2 = t.xyxy
+        if inside[y1:y2, x1:x2].mean() >= min_fraction:
+            out.add(t.index)
+    return frozenset(out)

@@ -1,0 +1,129 @@
+"""Table tests of the pure decision logic (scores and times in, decisions out)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from detector.edge.decision import Closed, Decision, DecisionEngine, DecisionParams, Grown, Opened
+
+# Four tiles: 0-1-2 in a row (neighbours), 3 far away. Samples every 5 s.
+NEIGHBOURS = [frozenset({1}), frozenset({0, 2}), frozenset({1}), frozenset()]
+PARAMS = DecisionParams(threshold=0.5, clean_threshold=0.2, floor=0.2, window=5, confirm_s=20.0, clean_s=60.0)
+STEP_S = 5.0
+
+Series = list[list[float]]  # one list of 4 tile scores per sample
+
+
+def constant(n: int, scores: list[float]) -> Series:
+    return [list(scores) for _ in range(n)]
+
+
+def run(series: Series, accepted: tuple[int, ...] = (), params: DecisionParams = PARAMS) -> list[tuple[float, Decision]]:
+    engine = DecisionEngine(params, NEIGHBOURS, accepted)
+    out = []
+    for i, scores in enumerate(series):
+        t = i * STEP_S
+        out.extend((t, d) for d in engine.update(t, scores))
+    return out
+
+
+def count(decisions: list[tuple[float, Decision]], kind: type) -> int:
+    return sum(isinstance(d, kind) for _, d in decisions)
+
+
+Z = [0.0, 0.0, 0.0, 0.0]
+G0 = [0.9, 0.0, 0.0, 0.0]  # graffiti on tile 0
+
+
+def flapping_after_detection() -> Series:
+    # Detected, then the score swings between clean and hot every sample (shadows, headlights).
+    return constant(10, G0) + [[0.9 if i % 2 else 0.1, 0, 0, 0] for i in range(60)]
+
+
+def flapping_around_threshold() -> Series:
+    return [[0.55 if i % 2 else 0.45, 0, 0, 0] for i in range(80)]
+
+
+def persistent_then_dips() -> Series:
+    # Persistent graffiti whose score dips below threshold (but not to clean) for a minute at a time.
+    return constant(10, G0) + (constant(12, [0.35, 0, 0, 0]) + constant(12, G0)) * 3
+
+
+CASES: list[tuple[str, Callable[[], Series], tuple[int, ...], tuple[int, int, int]]] = [
+    # id, series, accepted tiles, expected (opened, grown, closed)
+    ("empty_wall_opens_nothing", lambda: constant(40, Z), (), (0, 0, 0)),
+    ("passerby_spike_opens_no_event", lambda: constant(5, Z) + constant(2, [0.95, 0.95, 0, 0]) + constant(30, Z), (), (0, 0, 0)),
+    ("loiterer_for_20_s_opens_no_event", lambda: constant(5, Z) + constant(4, G0) + constant(30, Z), (), (0, 0, 0)),
+    ("persistent_graffiti_opens_exactly_one", lambda: constant(60, G0), (), (1, 0, 0)),
+    ("flapping_after_detection_opens_no_duplicate", flapping_after_detection, (), (1, 0, 0)),
+    ("flapping_around_threshold_opens_at_most_nothing", flapping_around_threshold, (), (0, 0, 0)),
+    ("dips_below_threshold_open_no_duplicate", persistent_then_dips, (), (1, 0, 0)),
+    ("cleaning_closes_the_event", lambda: constant(10, G0) + constant(30, Z), (), (1, 0, 1)),
+    ("repainted_after_cleaning_opens_a_new_event", lambda: constant(10, G0) + constant(30, Z) + constant(10, G0), (), (2, 0, 1)),
+    ("accepted_region_never_alerts", lambda: constant(60, G0), (0,), (0, 0, 0)),
+    ("neighbouring_tiles_join_one_event", lambda: constant(60, [0.9, 0.8, 0, 0]), (), (1, 0, 0)),
+    ("neighbour_turning_hot_later_grows_the_event", lambda: constant(10, G0) + constant(20, [0.9, 0.9, 0.9, 0]), (), (1, 1, 0)),
+    ("separate_graffiti_opens_separate_events", lambda: constant(30, [0.9, 0, 0, 0.9]), (), (2, 0, 0)),
+    ("scores_under_floor_count_as_zero", lambda: constant(40, [0.19, 0, 0, 0]),  (), (0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(("series", "accepted", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_decision_table(series: Callable[[], Series], accepted: tuple[int, ...], expected: tuple[int, int, int]) -> None:
+    decisions = run(series(), accepted)
+    assert (count(decisions, Opened), count(decisions, Grown), count(decisions, Closed)) == expected
+
+
+def test_event_opens_after_median_majority_plus_confirm_s() -> None:
+    # window 5 → the median needs 3 hot samples (t=0,5,10 → hot at 10), then confirm_s 20 → opens at 30.
+    decisions = run(constant(20, G0))
+    (t, opened), = [(t, d) for t, d in decisions if isinstance(d, Opened)]
+    assert t == 30.0
+    assert isinstance(opened, Opened) and opened.hot_since_s == 10.0
+    assert opened.tile_scores == {0: pytest.approx(0.9)}
+
+
+def test_cleaned_event_closes_clean_s_after_the_median_falls() -> None:
+    # Graffiti t=0..45; zeros from t=50: the median (window 5) is below 0.2 from the 3rd zero, t=60.
+    decisions = run(constant(10, G0) + constant(30, Z))
+    (t, closed), = [(t, d) for t, d in decisions if isinstance(d, Closed)]
+    assert t == 60.0 + PARAMS.clean_s
+    assert isinstance(closed, Closed) and closed.opened_t_s == 30.0
+
+
+def test_neighbouring_tiles_are_one_event_with_both_tiles() -> None:
+    decisions = run(constant(10, [0.9, 0.7, 0.0, 0.0]))
+    opened = [d for _, d in decisions if isinstance(d, Opened)]
+    assert len(opened) == 1 and set(opened[0].tile_scores) == {0, 1}
+    assert opened[0].score == pytest.approx(0.9)
+
+
+def test_accepting_a_tile_removes_it_from_an_open_event_silently() -> None:
+    engine = DecisionEngine(PARAMS, NEIGHBOURS)
+    for i in range(10):
+        engine.update(i * STEP_S, G0)
+    assert len(engine.open_keys) == 1
+    engine.set_accepted({0})
+    later = [d for i in range(10, 60) for d in engine.update(i * STEP_S, G0)]
+    assert engine.open_keys == [] and later == []
+
+
+def test_score_history_lists_recent_samples_of_the_event_tiles() -> None:
+    decisions = run(constant(3, Z) + constant(10, [0.9, 0.6, 0, 0]))
+    opened = next(d for _, d in decisions if isinstance(d, Opened))
+    assert opened.score_history[-1] == (opened.t_s, pytest.approx(0.9))
+    assert opened.score_history[0] == (0.0, 0.0)
+
+
+def test_clock_stepping_back_does_not_reset_persistence() -> None:
+    engine = DecisionEngine(PARAMS, NEIGHBOURS)
+    times = [0, 5, 10, 15, 3, 25, 30, 35]  # one sample with a stale timestamp
+    opened = [d for t in times for d in engine.update(float(t), G0) if isinstance(d, Opened)]
+    assert len(opened) == 1 and opened[0].t_s == 30.0
+
+
+def test_wrong_number_of_scores_is_rejected() -> None:
+    with pytest.raises(ValueError, match="expected 4 tile scores"):
+        DecisionEngine(PARAMS, NEIGHBOURS).update(0.0, [0.1])
