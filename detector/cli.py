@@ -35,9 +35,6 @@ def _register() -> None:
     from detector.edge.cli import app as edge_app
 
     app.add_typer(edge_app, name="edge")
-    from detector.edge.cli import app as edge_app
-
-    app.add_typer(edge_app, name="edge")
     from detector.train.eval_cli import eval_command, export_command
 
     app.command("eval")(eval_command)
