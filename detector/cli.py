@@ -35,10 +35,16 @@ def _register() -> None:
     from detector.edge.cli import app as edge_app
 
     app.add_typer(edge_app, name="edge")
+    from detector.review.cli import app as review_app
+
+    app.add_typer(review_app, name="review")
     from detector.train.eval_cli import eval_command, export_command
 
     app.command("eval")(eval_command)
     app.command("export")(export_command)
+    from detector.train.cli import train_command
+
+    app.command("train")(train_command)
 
 
 _register()

@@ -1,0 +1,101 @@
+"""The training run's configuration: one typed dataclass, from a YAML file and/or CLI flags.
+
+The resolved config (defaults + file + flags) is written beside the run as ``config.yaml``, so a
+run can be repeated with ``graffiti train --config RUN/config.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from detector.config import check_range
+from detector.errors import ConfigError
+
+
+@dataclass
+class AugmentConfig:
+    """Probabilities and strengths of the camera-matching augmentations (see augment.py)."""
+
+    enabled: bool = True
+    crop_min_area: float = 0.35  # random crop keeps at least this fraction of the image (partial views)
+    crop_min_area_graffiti: float = 0.55  # graffiti images without regions: larger crops keep the paint
+    hflip: float = 0.5
+    perspective: float = 0.4  # probability of a mild perspective warp (camera looking along a wall)
+    perspective_strength: float = 0.08  # corner jitter as a fraction of the side
+    low_light: float = 0.25
+    ir_grey: float = 0.15  # night IR: greyscale, flat, noisy
+    colour_jitter: float = 0.8
+    noise: float = 0.5
+    motion_blur: float = 0.2
+    defocus: float = 0.15
+    jpeg: float = 0.5
+    downscale: float = 0.2  # low-resolution camera: shrink then enlarge
+    deequalize: float = 0.8  # undo the CLAHE "HDR" look on equalised sources
+    deequalize_other: float = 0.15  # also on other sources, so the look itself carries no label
+    illumination: float = 0.4  # smooth light fall-off / gradients across the tile
+    deequalize_sources: list[str] = field(default_factory=lambda: ["street-graffiti"])
+
+    def validate(self, prefix: str) -> None:
+        for name in ("crop_min_area", "crop_min_area_graffiti"):
+            check_range(getattr(self, name), f"{prefix}.{name}", 0.05, 1.0)
+        for name in ("hflip", "perspective", "low_light", "ir_grey", "colour_jitter", "noise", "motion_blur",
+                     "defocus", "jpeg", "downscale", "deequalize", "deequalize_other", "illumination"):
+            check_range(getattr(self, name), f"{prefix}.{name}", 0.0, 1.0)
+        check_range(self.perspective_strength, f"{prefix}.perspective_strength", 0.0, 0.3)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides what a training run does. Units are in the names."""
+
+    data: list[str] = field(default_factory=list)  # dataset specs PATH[::key=value,...]
+    arch: str = "efficientnet_lite0"
+    weights: str = "imagenet"  # 'imagenet' (packaged/default file), a state_dict path, or 'none'
+    init_from: str | None = None  # continue from one of our checkpoints (--from)
+    out: str = "runs/train"
+    input_px: int = 224
+    cache_px: int = 256  # decoded images are cached with their shorter side at this size
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 0.02
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.05
+    dropout: float = 0.3
+    freeze_blocks: int = 0  # keep the stem and this many first blocks at their pretrained values
+    balance: Literal["sampler", "pos_weight", "none"] = "sampler"
+    samples_per_epoch: int = 0  # 0 = the number of training images
+    val_fraction: float = 0.15
+    test_fraction: float = 0.0
+    patience: int = 4  # early stopping: epochs without a better validation AUROC
+    seed: int = 0
+    max_minutes: float = 0.0  # 0 = no time box; otherwise stop cleanly after the epoch that crosses it
+    workers: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def validate(self, prefix: str) -> None:
+        from detector.train.model import ARCHS
+
+        dotted = f"{prefix}." if prefix else ""
+        if self.arch not in ARCHS:
+            raise ConfigError(f"{dotted}arch: unknown architecture {self.arch!r} (expected one of: {', '.join(ARCHS)})")
+        for name, lo in (("input_px", 32), ("cache_px", 32), ("epochs", 1), ("batch_size", 1)):
+            check_range(getattr(self, name), f"{dotted}{name}", lo, 4096 if name.endswith("px") else None)
+        if self.input_px % 32:
+            raise ConfigError(f"{dotted}input_px: expected a multiple of 32, found {self.input_px}")
+        check_range(self.lr, f"{dotted}lr", 1e-7, 1.0)
+        check_range(self.weight_decay, f"{dotted}weight_decay", 0.0, 1.0)
+        check_range(self.warmup_epochs, f"{dotted}warmup_epochs", 0.0, None)
+        check_range(self.label_smoothing, f"{dotted}label_smoothing", 0.0, 0.4)
+        check_range(self.dropout, f"{dotted}dropout", 0.0, 0.9)
+        check_range(self.freeze_blocks, f"{dotted}freeze_blocks", 0, 16)
+        check_range(self.samples_per_epoch, f"{dotted}samples_per_epoch", 0, None)
+        check_range(self.val_fraction, f"{dotted}val_fraction", 0.0, 0.9)
+        check_range(self.test_fraction, f"{dotted}test_fraction", 0.0, 0.9)
+        check_range(self.patience, f"{dotted}patience", 0, None)
+        check_range(self.max_minutes, f"{dotted}max_minutes", 0.0, None)
+        check_range(self.workers, f"{dotted}workers", 0, 64)
+        check_range(self.threads, f"{dotted}threads", 0, 256)
