@@ -65,8 +65,8 @@ class Mosquitto:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.workdir / "mosquitto.log", "ab"))
+        with open(self.workdir / "mosquitto.log", "ab") as log:  # the child keeps its own copy of the fd
+            self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log)
         if not wait_until(self._accepting, 10.0):
             self.stop()
             raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{self.port}; see {self.workdir}/mosquitto.log")
@@ -100,8 +100,8 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     exe = mosquitto_exe()
     if exe is None:
         pytest.skip("mosquitto is not installed (scripts/test installs it: apt-get install -y mosquitto)")
+    (tmp_path / "broker").mkdir()
     b = Mosquitto(exe, tmp_path / "broker")
-    b.workdir.mkdir()
     b.start()
     yield b
     b.stop()
