@@ -1,0 +1,135 @@
+"""The app factory: one FastAPI app serving the device API (``/api/v1``), the operator pages and the
+OpenAPI docs (``/docs``), over one database and one evidence folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from detector.review.db import make_engine, make_sessionmaker
+from detector.review.migrations import migrate
+from detector.review.settings import ReviewSettings
+
+HERE = Path(__file__).parent
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit_bytes`` with 413: first by Content-Length, then by counting
+    what actually streams in (a chunked upload has no Content-Length to trust)."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
+        self.app = app
+        self.limit_bytes = limit_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit_bytes:
+            await self._refuse(send, f"request body: {int(declared)} bytes, limit {self.limit_bytes}")
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send, f"request body: more than {self.limit_bytes} bytes streamed")
+
+    @staticmethod
+    async def _refuse(send: Send, detail: str) -> None:
+        resp = JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})
+        await resp({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class NeedSignIn(Exception):
+    """Raised by page dependencies when no operator is signed in; answered with a redirect."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+def create_app(settings: ReviewSettings) -> FastAPI:
+    """Build the app over ``settings``: migrate the database, mount routes, static files and limits."""
+    from detector.review.auth import LoginLimiter
+    from detector.review.routes import api, pages
+
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    app = FastAPI(
+        title="Tunnel graffiti review service",
+        version="1",
+        description="Device ingest API (events, heartbeats, accepted regions) and the operator web page. "
+        "Devices authenticate with `Authorization: Bearer <token>` from `graffiti review add-device`.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sm = make_sessionmaker(engine)
+    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(BodyLimit, limit_bytes=settings.max_request_bytes)
+
+    @app.exception_handler(NeedSignIn)
+    async def _to_sign_in(_request: Request, exc: NeedSignIn) -> Response:
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        path = request.url.path
+        if not path.startswith(("/docs", "/redoc", "/openapi.json")):
+            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not path.startswith(("/static", "/api/v1/health")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory detector.review.app:app_from_env``: settings from GRAFFITI_REVIEW_DATA/_DB."""
+    import os
+
+    from detector.review.settings import load_settings
+
+    return create_app(load_settings(Path(os.environ.get("GRAFFITI_REVIEW_DATA", "review-data")),
+                                    os.environ.get("GRAFFITI_REVIEW_DB")))

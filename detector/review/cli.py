@@ -1,0 +1,134 @@
+"""``graffiti review ...``: run the review service, manage operators and devices, export decisions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="The review service and operator web page.\n\n"
+    "Example: graffiti review serve --data review-data --port 8080",
+    no_args_is_help=True,
+)
+
+DATA_HELP = "Folder holding the database, evidence pictures and session key (created if missing)."
+DB_HELP = "Database URL instead of DATA/review.sqlite3, e.g. postgresql+psycopg://user@host/review."
+DataOpt = typer.Option(Path("review-data"), "--data", envvar="GRAFFITI_REVIEW_DATA", help=DATA_HELP)
+DbOpt = typer.Option(None, "--db", envvar="GRAFFITI_REVIEW_DB", help=DB_HELP)
+
+
+def _sessionmaker(data: Path, db: str | None):  # type: ignore[no-untyped-def]
+    from detector.errors import require
+
+    require("sqlalchemy", "review")
+    from detector.review.db import make_engine, make_sessionmaker
+    from detector.review.migrations import migrate
+    from detector.review.settings import load_settings
+
+    settings = load_settings(data, db)
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    return make_sessionmaker(engine)
+
+
+@app.command()
+def serve(
+    data: Path = DataOpt,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8080, help="TCP port."),
+    db: str | None = DbOpt,
+    max_request_mb: float = typer.Option(12.0, help="Largest event upload (all parts together), MiB."),
+    max_file_mb: float = typer.Option(4.0, help="Largest single evidence picture, MiB."),
+    online_after_s: float = typer.Option(180.0, help="A camera counts as online while its device's last heartbeat is this recent."),
+    secure_cookies: bool = typer.Option(False, help="Mark the session cookie Secure (serve over HTTPS)."),
+) -> None:
+    """Serve the device API, the operator page and the API docs (/docs).
+
+    Example: graffiti review serve --data review-data --host 0.0.0.0 --port 8080
+    """
+    from detector.errors import ConfigError, require
+
+    require("fastapi", "review")
+    require("uvicorn", "review")
+    import uvicorn
+
+    from detector.review.app import create_app
+    from detector.review.settings import load_settings
+
+    if max_request_mb <= 0 or max_file_mb <= 0:
+        raise ConfigError("--max-request-mb/--max-file-mb: expected a number > 0")
+    settings = load_settings(
+        data, db, max_request_bytes=int(max_request_mb * 1024 * 1024),
+        max_file_bytes=int(max_file_mb * 1024 * 1024), online_after_s=online_after_s, secure_cookies=secure_cookies,
+    )
+    typer.echo(f"review service: http://{host}:{port}/  (data {data}, API docs /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@app.command("add-user")
+def add_user(
+    name: str = typer.Argument(..., help="Operator user name."),
+    data: Path = DataOpt,
+    db: str | None = DbOpt,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+) -> None:
+    """Create an operator account (or set a new password for an existing one).
+
+    Example: graffiti review add-user alice --data review-data
+    """
+    from detector.review import store
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store.add_user(_sessionmaker(data, db), name, password)
+    typer.echo(f"operator {name!r} can now sign in")
+
+
+@app.command("add-device")
+def add_device(
+    cameras: list[str] = typer.Argument(..., help="Camera name(s) this device reports."),
+    device: str = typer.Option(..., "--device", help="Device name (as in the edge runner's config)."),
+    data: Path = DataOpt,
+    db: str | None = DbOpt,
+    new_token: bool = typer.Option(False, "--new-token", help="Issue a new token for an existing device (the old one stops working)."),
+) -> None:
+    """Register a device and its cameras; prints its API token once (only a hash is stored).
+
+    Example: graffiti review add-device north-portal south-portal --device pi-tunnel-7 --data review-data
+    """
+    from detector.review import store
+
+    token = store.add_device(_sessionmaker(data, db), device, cameras, new_token)
+    if token is None:
+        typer.echo(f"device {device!r} may now report: {', '.join(cameras)} (its token is unchanged)")
+        return
+    typer.echo(f"device {device!r} may report: {', '.join(cameras)}", err=True)
+    typer.echo("token (shown once; put it in the edge runner's sink config):", err=True)
+    typer.echo(token)
+
+
+@app.command()
+def export(
+    out: Path = typer.Option(..., "--out", help="Output folder (images + manifest.csv)."),
+    data: Path = DataOpt,
+    db: str | None = DbOpt,
+    since: str | None = typer.Option(None, help="Only alerts decided at or after this ISO 8601 time."),
+) -> None:
+    """Export operator decisions as a training dataset: confirmed alerts' flagged tiles as graffiti,
+    rejected alerts' tiles as hard negatives, grouped by camera.
+
+    Example: graffiti review export --data review-data --out datasets/review-2026-11 && graffiti data inspect datasets/review-2026-11
+    """
+    from detector.review.export import export_dataset
+    from detector.review.settings import load_settings
+
+    settings = load_settings(data, db)
+    result = export_dataset(_sessionmaker(data, db), settings.evidence_dir, out, since)
+    typer.echo(f"wrote {result.graffiti} graffiti and {result.clean} clean crops from {result.events} alerts "
+               f"({result.cameras} cameras) to {result.manifest}")
+    if result.skipped:
+        typer.echo(f"skipped {result.skipped} alerts without a readable frame", err=True)

@@ -1,0 +1,141 @@
+"""Tables of the review service (SQLAlchemy 2 ORM) and the engine factory.
+
+SQLite in WAL mode is the default (one file under ``--data``); the same models run on PostgreSQL when
+``--db postgresql://...`` is given. Times are stored as naive UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+def utcnow() -> datetime:
+    """Naive UTC 'now' (the database stores naive UTC everywhere)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applied_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_heartbeat_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_heartbeat: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class DeviceCamera(Base):
+    """Which cameras a device may report (set by ``graffiti review add-device``)."""
+
+    __tablename__ = "device_cameras"
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Camera(Base):
+    """Latest known state of one camera, folded from heartbeats and camera_* events."""
+
+    __tablename__ = "cameras"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="unknown")  # online|offline|tamper|starting|unknown
+    state_detail: Mapped[str] = mapped_column(Text, default="")
+    last_heartbeat_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_frame_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_event_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    frames_seen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    inference_ms_p50: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class EventRow(Base):
+    """One device event. ``status``/``verdict`` are only set for graffiti_detected (the alerts)."""
+
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    time_utc: Mapped[datetime] = mapped_column(DateTime)
+    received_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    related_event: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # role → {"path": under evidence/, "name": as sent, "width": px, "height": px, "bytes": n}
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the event as received
+    status: Mapped[str | None] = mapped_column(String(24), nullable=True)  # open|confirmed|rejected|cleaned|accepted|cleaned_by_device
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)  # graffiti|clean (operator's)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ix_events_camera_time", "camera", "time_utc"), Index("ix_events_status", "status"))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))  # operator name, or 'device:<name>', or 'cli'
+    action: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    camera: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_audit_time", "time_utc"),)
+
+
+class AcceptedRegion(Base):
+    __tablename__ = "accepted_regions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    polygon: Mapped[list[list[float]]] = mapped_column(JSON)  # [[x, y], ...] frame pixels
+    note: Mapped[str] = mapped_column(Text, default="")
+    event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)

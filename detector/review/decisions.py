@@ -1,0 +1,203 @@
+"""Operator decisions on alerts, the queue, the event read API, accepted regions and the audit trail.
+
+An alert is a graffiti_detected event. Its ``status`` is where it is in the work flow
+(open → confirmed → cleaned, or rejected / accepted); its ``verdict`` is what the operator said the
+picture shows (graffiti or clean), which is what the dataset export uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import desc, select
+from sqlalchemy.orm import sessionmaker
+
+from detector.review.db import AcceptedRegion, AuditEntry, EventRow, utcnow
+from detector.review.store import audit
+
+# Why an operator calls an alert a false alarm; these double as the export's clean 'kind'.
+REJECT_REASONS = ("poster", "sticker-permitted", "stain", "dirt", "crack", "shadow", "light", "person",
+                  "vehicle", "mural", "camera-fault", "other")
+ACTIONS = {  # action → (new status, verdict)
+    "confirm": ("confirmed", "graffiti"),
+    "reject": ("rejected", "clean"),
+    "cleaned": ("cleaned", "graffiti"),
+    "accept_region": ("accepted", "clean"),
+    "reopen": ("open", None),
+}
+ACTIVE = ("open", "confirmed")
+STATUSES = ("open", "confirmed", "rejected", "cleaned", "accepted", "cleaned_by_device")
+
+
+class DecisionError(ValueError):
+    """An action that does not apply (unknown event, wrong state, missing reason); the message says why."""
+
+    def __init__(self, message: str, status_code: int = 409) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str = "", note: str = "") -> EventRow:
+    """Apply an operator action to an alert and write it to the audit trail."""
+    if action not in ACTIONS:
+        raise DecisionError(f"action: expected one of {', '.join(ACTIONS)}, found {action!r}", 422)
+    if action == "reject" and reason not in REJECT_REASONS:
+        raise DecisionError(f"reason: expected one of {', '.join(REJECT_REASONS)}, found {reason!r}", 422)
+    note = note.strip()[:500]
+    with sm.begin() as s:
+        ev = s.get(EventRow, event_id)
+        if ev is None or ev.type != "graffiti_detected":
+            raise DecisionError(f"event {event_id}: no such alert", 404)
+        if action == "reopen" and ev.status in ACTIVE:
+            raise DecisionError(f"event {event_id}: already {ev.status}")
+        if action != "reopen" and ev.status not in ACTIVE:
+            raise DecisionError(f"event {event_id}: already {ev.status}; reopen it first")
+        new_status, verdict = ACTIONS[action]
+        ev.status = new_status
+        if verdict is not None:
+            ev.verdict = verdict
+        if action == "reopen":
+            ev.verdict = None
+        ev.reason = reason if action == "reject" else ("mural" if action == "accept_region" else None)
+        ev.note = note or None
+        ev.decided_by = user
+        ev.decided_utc = utcnow()
+        detail = " · ".join(x for x in (reason if action == "reject" else "", note) if x)
+        if action == "accept_region":
+            polygon = _bbox_polygon(ev.payload)
+            if polygon is None:
+                raise DecisionError(f"event {event_id}: has no bbox to accept as a region", 422)
+            region = AcceptedRegion(camera=ev.camera, polygon=polygon, note=note or "permitted mural",
+                                    event_id=ev.id, created_by=user)
+            s.add(region)
+            s.flush()
+            detail = f"region #{region.id} {polygon[0]}–{polygon[2]}" + (f" · {note}" if note else "")
+        audit(s, user, action, ev.id, ev.camera, detail)
+        return ev
+
+
+def _bbox_polygon(payload: dict[str, Any]) -> list[list[float]] | None:
+    box = payload.get("bbox")
+    if not box and payload.get("tiles"):
+        xs = [t["xyxy"] for t in payload["tiles"]]
+        box = [min(b[0] for b in xs), min(b[1] for b in xs), max(b[2] for b in xs), max(b[3] for b in xs)]
+    if not box:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
+
+
+def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: str | None = None,
+          limit: int = 200) -> list[EventRow]:
+    """Alerts in one status (or 'closed' for every finished one), newest or highest score first."""
+    with sm() as s:
+        q = select(EventRow).where(EventRow.type == "graffiti_detected")
+        if status == "closed":
+            q = q.where(EventRow.status.notin_(ACTIVE))
+        else:
+            q = q.where(EventRow.status == status)
+        if camera:
+            q = q.where(EventRow.camera == camera)
+        order: list[Any] = [desc(EventRow.time_utc)]
+        if sort == "score":
+            order = [desc(EventRow.score), desc(EventRow.time_utc)]
+        if status == "closed":
+            order = [desc(EventRow.decided_utc), desc(EventRow.time_utc)]
+        return list(s.scalars(q.order_by(*order).limit(limit)))
+
+
+def count_by_status(sm: sessionmaker) -> dict[str, int]:
+    from sqlalchemy import func
+
+    with sm() as s:
+        rows = s.execute(select(EventRow.status, func.count()).where(EventRow.type == "graffiti_detected")
+                         .group_by(EventRow.status)).all()
+    counts = {str(k): int(v) for k, v in rows}
+    counts["closed"] = sum(v for k, v in counts.items() if k not in ACTIVE)
+    return counts
+
+
+def get_event(sm: sessionmaker, event_id: str) -> EventRow | None:
+    with sm() as s:
+        return s.get(EventRow, event_id)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    camera: str | None = None
+    type: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    cameras_allowed: frozenset[str] | None = None  # a device token only sees its own cameras
+    limit: int = 100
+
+
+def list_events(sm: sessionmaker, f: EventFilter) -> list[EventRow]:
+    with sm() as s:
+        q = select(EventRow)
+        if f.camera:
+            q = q.where(EventRow.camera == f.camera)
+        if f.type:
+            q = q.where(EventRow.type == f.type)
+        if f.status:
+            q = q.where(EventRow.status == f.status)
+        if f.since:
+            q = q.where(EventRow.time_utc >= f.since)
+        if f.cameras_allowed is not None:
+            q = q.where(EventRow.camera.in_(sorted(f.cameras_allowed)))
+        return list(s.scalars(q.order_by(desc(EventRow.time_utc)).limit(f.limit)))
+
+
+def reference_event(sm: sessionmaker, ev: EventRow) -> EventRow | None:
+    """The latest event of the same camera whose frame shows the wall clean: a false alarm's frame or
+    a graffiti_cleaned frame, taken no later than this alert if possible."""
+    with sm() as s:
+        base = select(EventRow).where(
+            EventRow.camera == ev.camera, EventRow.id != ev.id,
+            (EventRow.status == "rejected") | (EventRow.type == "graffiti_cleaned"),
+        ).order_by(desc(EventRow.time_utc))
+        for q in (base.where(EventRow.time_utc <= ev.time_utc), base):
+            for cand in s.scalars(q.limit(20)):
+                if "frame" in (cand.evidence or {}):
+                    return cand
+    return None
+
+
+def neighbours(sm: sessionmaker, ev: EventRow, sort: str = "newest") -> tuple[str | None, str | None]:
+    """(previous, next) open alert around ``ev`` in the queue order, for j/k navigation."""
+    ids = [e.id for e in queue(sm, "open", sort)]
+    if ev.id not in ids:
+        return None, ids[0] if ids else None
+    i = ids.index(ev.id)
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def regions(sm: sessionmaker, camera: str | None = None) -> list[AcceptedRegion]:
+    with sm() as s:
+        q = select(AcceptedRegion).order_by(AcceptedRegion.id)
+        if camera is not None:
+            q = q.where(AcceptedRegion.camera == camera)
+        return list(s.scalars(q))
+
+
+def remove_region(sm: sessionmaker, region_id: int, user: str) -> AcceptedRegion:
+    with sm.begin() as s:
+        region = s.get(AcceptedRegion, region_id)
+        if region is None:
+            raise DecisionError(f"region {region_id}: no such accepted region", 404)
+        s.delete(region)
+        audit(s, user, "remove_region", region.event_id, region.camera, f"region #{region_id}")
+        return region
+
+
+def audit_trail(sm: sessionmaker, limit: int = 300, camera: str | None = None,
+                event_id: str | None = None) -> list[AuditEntry]:
+    with sm() as s:
+        q = select(AuditEntry)
+        if camera:
+            q = q.where(AuditEntry.camera == camera)
+        if event_id:
+            q = q.where(AuditEntry.event_id == event_id)
+        return list(s.scalars(q.order_by(desc(AuditEntry.time_utc), desc(AuditEntry.id)).limit(limit)))

@@ -1,0 +1,57 @@
+"""Versioned schema migrations: a ``schema_version`` table and ordered migration functions.
+
+A fresh database gets every table as the models describe them now and is stamped with the latest
+version. An existing one runs, in order, each migration newer than its stamp, in one transaction each.
+A database newer than this program is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, Index, func, insert, inspect, select
+
+from detector.errors import ConfigError
+from detector.review.db import AuditEntry, Base, SchemaVersion
+
+
+def _v2_audit_time_index(conn: Connection) -> None:
+    """v2: the audit page lists newest first; index it by time."""
+    Index("ix_audit_time", AuditEntry.__table__.c.time_utc).create(conn, checkfirst=True)
+
+
+# (version, function). Version 1 is the initial schema; append new ones, never edit old ones.
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (2, _v2_audit_time_index),
+]
+LATEST = max([1] + [v for v, _ in MIGRATIONS])
+
+
+def current_version(engine: Engine) -> int | None:
+    """The stamped schema version, or None for an empty database."""
+    if not inspect(engine).has_table("schema_version"):
+        return None
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(SchemaVersion.version))).scalar()
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the database to ``LATEST`` and return the version it is at."""
+    version = current_version(engine)
+    if version is None:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn)
+            conn.execute(insert(SchemaVersion).values(version=LATEST))
+        return LATEST
+    if version > LATEST:
+        raise ConfigError(
+            f"database schema version {version} is newer than this program understands ({LATEST}); "
+            "upgrade tunnel-graffiti-detector"
+        )
+    for target, step in MIGRATIONS:
+        if target > version:
+            with engine.begin() as conn:
+                step(conn)
+                conn.execute(insert(SchemaVersion).values(version=target))
+            version = target
+    return version

@@ -1,0 +1,170 @@
+"""The operator web page: sign-in, alert queue, event detail with actions, cameras, audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from detector.review import auth, decisions, ingest, store, views
+from detector.review.routes.web import check_csrf, current_session, render, require_user, set_session_cookie
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[auth.WebSession, Depends(require_user)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths after sign-in (no '//host' or 'https://...' open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/queue"
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/queue") -> Response:
+    sess = current_session(request)
+    if sess is not None and sess.user:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    sess = sess or auth.new_session(None)  # an anonymous session only to carry the CSRF token
+    page = render(request, "login.html", sess, next=_safe_next(next), error=None)
+    set_session_cookie(request, page, sess)
+    return page
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    sess = current_session(request)
+    check_csrf(sess, form)
+    user = str(form.get("user") or "").strip()
+    password = str(form.get("password") or "")
+    target = _safe_next(str(form.get("next") or "/queue"))
+    ip = request.client.host if request.client else "?"
+    limiter = request.app.state.limiter
+    wait_s = limiter.retry_after_s(ip, user)
+    if wait_s > 0:
+        resp = render(request, "login.html", sess, status_code=429, next=target,
+                      error=f"Too many failed sign-ins. Try again in {int(wait_s) + 1} s.")
+        resp.headers["Retry-After"] = str(int(wait_s) + 1)
+        return resp
+    ok = bool(user) and await run_in_threadpool(store.check_user, request.app.state.sm, user, password)
+    if not ok:
+        limiter.record_failure(ip, user)
+        return render(request, "login.html", sess, status_code=401, next=target, error="Wrong user name or password.")
+    limiter.reset(ip, user)
+    done = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, done, auth.new_session(user))  # fresh CSRF token on privilege change
+    return done
+
+
+@router.post("/logout")
+async def logout(request: Request, sess: User) -> Response:
+    check_csrf(sess, await request.form())
+    resp = RedirectResponse("/login", status_code=303)
+    set_session_cookie(request, resp, auth.new_session(None))
+    return resp
+
+
+@router.get("/queue")
+def queue_page(request: Request, sess: User, status: str = "open", sort: str = "newest",
+               camera: str | None = None, done: str | None = None, last: str | None = None) -> Response:
+    if status not in ("open", "confirmed", "closed"):
+        status = "open"
+    sort = "score" if sort == "score" else "newest"
+    sm = request.app.state.sm
+    rows = decisions.queue(sm, status, sort, camera or None)
+    return render(request, "queue.html", sess, rows=rows, status=status, sort=sort, camera=camera or "",
+                  counts=decisions.count_by_status(sm), done=done, last=last)
+
+
+@router.get("/events/{event_id}")
+def event_page(request: Request, event_id: str, sess: User, sort: str = "newest",
+               done: str | None = None, last: str | None = None) -> Response:
+    sm = request.app.state.sm
+    ev = decisions.get_event(sm, event_id)
+    if ev is None:
+        raise HTTPException(404, f"event {event_id}: not found")
+    ref = None if "reference" in (ev.evidence or {}) else decisions.reference_event(sm, ev)
+    prev_id, next_id = decisions.neighbours(sm, ev, sort)
+    related = decisions.get_event(sm, ev.related_event) if ev.related_event else None
+    return render(
+        request, "event.html", sess, ev=ev, ref=ref, related=related, prev_id=prev_id, next_id=next_id, sort=sort,
+        tiles=views.heat_tiles(ev.payload), frame_size=views.frame_size(ev.payload, ev.evidence or {}),
+        spark=views.sparkline(ev.payload), reasons=decisions.REJECT_REASONS, done=done, last=last,
+        history=decisions.audit_trail(sm, 50, event_id=ev.id),
+        camera=next(iter(store.camera_statuses(sm, request.app.state.settings.online_after_s, ev.camera)), None),
+    )
+
+
+@router.post("/events/{event_id}/action")
+async def event_action(request: Request, event_id: str, sess: User) -> Response:
+    form = await request.form()
+    check_csrf(sess, form)
+    action = str(form.get("action") or "")
+    sort = "score" if form.get("sort") == "score" else "newest"
+    sm = request.app.state.sm
+    try:
+        before = decisions.get_event(sm, event_id)
+        prev_id, next_id = decisions.neighbours(sm, before, sort) if before else (None, None)
+        await run_in_threadpool(decisions.decide, sm, event_id, action, sess.user or "?",
+                                str(form.get("reason") or ""), str(form.get("note") or ""))
+    except decisions.DecisionError as exc:
+        raise HTTPException(exc.status_code, str(exc)) from None
+    query = urlencode({"done": action, "last": event_id, "sort": sort})
+    if action == "reopen" or form.get("stay"):
+        return RedirectResponse(f"/events/{event_id}?{query}", status_code=303)
+    follow = next_id or prev_id  # keep triaging: the next open alert in queue order
+    target = f"/events/{follow}?{query}" if follow else f"/queue?{query}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/evidence/{event_id}/{role}")
+def evidence(request: Request, event_id: str, role: str, sess: User) -> Response:
+    ev = decisions.get_event(request.app.state.sm, event_id)
+    path = ingest.evidence_path(request.app.state.settings.evidence_dir, (ev.evidence or {}).get(role) if ev else None)
+    if path is None:
+        raise HTTPException(404, f"evidence {event_id}/{role}: not found")
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get("/cameras")
+def cameras_page(request: Request, sess: User) -> Response:
+    sm = request.app.state.sm
+    cams = store.camera_statuses(sm, request.app.state.settings.online_after_s)
+    return render(request, "cameras.html", sess, cams=cams)
+
+
+@router.get("/cameras/{name}")
+def camera_page(request: Request, name: str, sess: User) -> Response:
+    sm = request.app.state.sm
+    cams = store.camera_statuses(sm, request.app.state.settings.online_after_s, name)
+    if not cams:
+        raise HTTPException(404, f"camera {name}: not found")
+    events = decisions.list_events(sm, decisions.EventFilter(camera=name, limit=50))
+    return render(request, "camera.html", sess, cam=cams[0], events=events,
+                  regions=decisions.regions(sm, name), open_alerts=decisions.queue(sm, "open", camera=name),
+                  trail=decisions.audit_trail(sm, 30, camera=name))
+
+
+@router.post("/regions/{region_id}/remove")
+async def remove_region(request: Request, region_id: int, sess: User) -> Response:
+    check_csrf(sess, await request.form())
+    try:
+        region = await run_in_threadpool(decisions.remove_region, request.app.state.sm, region_id, sess.user or "?")
+    except decisions.DecisionError as exc:
+        raise HTTPException(exc.status_code, str(exc)) from None
+    return RedirectResponse(f"/cameras/{region.camera}", status_code=303)
+
+
+@router.get("/audit")
+def audit_page(request: Request, sess: User, camera: str | None = None) -> Response:
+    trail = decisions.audit_trail(request.app.state.sm, 500, camera=camera or None)
+    return render(request, "audit.html", sess, trail=trail, camera=camera or "")

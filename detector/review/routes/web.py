@@ -1,0 +1,58 @@
+"""Shared plumbing of the operator pages: the signed session cookie, sign-in guard, CSRF check and
+the Jinja2 environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
+
+from detector.review import auth, views
+from detector.review.app import NeedSignIn
+
+COOKIE = "graffiti_review"
+
+
+def current_session(request: Request) -> auth.WebSession | None:
+    settings = request.app.state.settings
+    return auth.read_session(request.cookies.get(COOKIE), settings.session_secret, settings.session_max_age_s)
+
+
+def require_user(request: Request) -> auth.WebSession:
+    """Page dependency: the signed-in operator's session, else a redirect to the sign-in page."""
+    sess = current_session(request)
+    if sess is None or not sess.user:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise NeedSignIn(path)
+    return sess
+
+
+def check_csrf(sess: auth.WebSession | None, form: Any) -> None:
+    """Every state-changing form carries the session's CSRF token; anything else is refused."""
+    token = form.get("csrf") if form is not None else None
+    if not auth.csrf_ok(sess, token if isinstance(token, str) else None):
+        raise HTTPException(403, "csrf: missing or wrong form token; reload the page and try again")
+
+
+def set_session_cookie(request: Request, response: Response, sess: auth.WebSession) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(COOKIE, auth.sign_session(sess, settings.session_secret),
+                        max_age=settings.session_max_age_s, httponly=True, samesite="strict",
+                        secure=settings.secure_cookies, path="/")
+
+
+@lru_cache(maxsize=1)
+def templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+    t.env.globals.update(views.TEMPLATE_GLOBALS)
+    t.env.filters.update(views.TEMPLATE_FILTERS)
+    return t
+
+
+def render(request: Request, name: str, sess: auth.WebSession | None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    return templates().TemplateResponse(request, name, {"sess": sess, **context}, status_code=status_code)

@@ -1,0 +1,60 @@
+"""Where the review service keeps its data and the limits it enforces, resolved once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from detector.errors import ConfigError
+
+SECRET_FILE = "session.key"
+DB_FILE = "review.sqlite3"
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """Everything the app factory needs. ``data_dir`` holds the SQLite file, the evidence folder and
+    the session-signing key, so copying that one folder moves the whole service."""
+
+    data_dir: Path
+    db_url: str
+    session_secret: bytes
+    max_request_bytes: int = 12 * 1024 * 1024  # one event upload, all parts together
+    max_file_bytes: int = 4 * 1024 * 1024  # one evidence picture
+    max_files: int = 8
+    online_after_s: float = 180.0  # a camera is online when its device sent a heartbeat this recently
+    session_max_age_s: int = 12 * 3600
+    login_max_failures: int = 5  # per client IP and user name ...
+    login_window_s: float = 60.0  # ... within this many seconds, then 429
+    secure_cookies: bool = False  # set when served over HTTPS only
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+
+def default_db_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / DB_FILE).resolve()}"
+
+
+def load_settings(data_dir: Path, db_url: str | None = None, **overrides: object) -> ReviewSettings:
+    """Create the data folder if needed and read (or create once) the key that signs session cookies,
+    so operators stay signed in across restarts."""
+    data_dir = Path(data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "evidence").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--data {data_dir}: cannot create the data folder ({exc.strerror})") from None
+    key_path = data_dir / SECRET_FILE
+    if not key_path.exists():
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    secret = bytes.fromhex(key_path.read_text().strip())
+    url = db_url or os.environ.get("GRAFFITI_REVIEW_DB") or default_db_url(data_dir)
+    if "://" not in url:
+        raise ConfigError(f"--db: expected a database URL like sqlite:///path or postgresql://host/db, found {url!r}")
+    return ReviewSettings(data_dir=data_dir, db_url=url, session_secret=secret, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,245 @@
+"""Storage operations for devices, operators, ingest and camera status (no web code here).
+
+Every function takes a ``sessionmaker`` and runs one short transaction, so the API, the pages and the
+CLI share the same rules (e.g. a graffiti_cleaned event closes its alert whoever delivers it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from detector.errors import ConfigError
+from detector.review import auth
+from detector.review.db import AuditEntry, Camera, Device, DeviceCamera, EventRow, User, utcnow
+
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+CLOSED_BY_DEVICE = "cleaned_by_device"
+
+
+def check_name(kind: str, name: str) -> str:
+    """User, device and camera names: 1-64 of letters, digits, '_', '.', '-'."""
+    if not name or len(name) > 64 or not set(name) <= NAME_CHARS:
+        raise ConfigError(f"{kind} {name!r}: expected 1-64 letters, digits, '_', '.' or '-'")
+    return name
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 (with 'Z' or an offset; naive means UTC) → naive UTC datetime."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt
+
+
+def audit(s: Session, actor: str, action: str, event_id: str | None = None, camera: str | None = None,
+          detail: str = "") -> None:
+    s.add(AuditEntry(actor=actor, action=action, event_id=event_id, camera=camera, detail=detail))
+
+
+# --- operators -----------------------------------------------------------------------------------------
+
+def add_user(sm: sessionmaker, name: str, password: str) -> None:
+    """Create an operator, or set a new password when the name exists."""
+    check_name("user", name)
+    if len(password) < auth.MIN_PASSWORD_LEN:
+        raise ConfigError(f"password: expected at least {auth.MIN_PASSWORD_LEN} characters")
+    with sm.begin() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            s.add(User(name=name, password_hash=auth.hash_password(password)))
+            audit(s, "cli", "add_user", detail=name)
+        else:
+            user.password_hash = auth.hash_password(password)
+            audit(s, "cli", "set_password", detail=name)
+
+
+def check_user(sm: sessionmaker, name: str, password: str) -> bool:
+    with sm() as s:
+        user = s.scalar(select(User).where(User.name == name))
+    stored = user.password_hash if user else auth.DUMMY_PASSWORD_HASH
+    return auth.verify_password(password, stored) and user is not None
+
+
+# --- devices ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    cameras: frozenset[str]
+
+
+def add_device(sm: sessionmaker, name: str, cameras: list[str], new_token: bool = False) -> str | None:
+    """Register a device and the cameras it may report. Returns the new token (shown once), or None
+    when the device existed and ``new_token`` was not asked for (its token is unchanged)."""
+    check_name("device", name)
+    if not cameras:
+        raise ConfigError("CAMERA: expected at least one camera name")
+    for cam in cameras:
+        check_name("camera", cam)
+    token: str | None = None
+    with sm.begin() as s:
+        dev = s.scalar(select(Device).where(Device.name == name))
+        if dev is None:
+            token = auth.new_device_token()
+            dev = Device(name=name, token_sha256=auth.token_sha256(token))
+            s.add(dev)
+            s.flush()
+        elif new_token:
+            token = auth.new_device_token()
+            dev.token_sha256 = auth.token_sha256(token)
+        have = set(s.scalars(select(DeviceCamera.camera).where(DeviceCamera.device_id == dev.id)))
+        for cam in cameras:
+            if cam not in have:
+                s.add(DeviceCamera(device_id=dev.id, camera=cam))
+            if s.get(Camera, cam) is None:
+                s.add(Camera(name=cam, device=name))
+        audit(s, "cli", "add_device", detail=f"{name}: {', '.join(cameras)}" + (" (new token)" if token else ""))
+    return token
+
+
+def device_for_token(sm: sessionmaker, token: str) -> DeviceInfo | None:
+    digest = auth.token_sha256(token)
+    with sm() as s:
+        dev = s.scalar(select(Device).where(Device.token_sha256 == digest))
+        if dev is None:
+            return None
+        cams = frozenset(s.scalars(select(DeviceCamera.camera).where(DeviceCamera.device_id == dev.id)))
+        return DeviceInfo(name=dev.name, cameras=cams)
+
+
+# --- ingest ----------------------------------------------------------------------------------------------
+
+def event_exists(sm: sessionmaker, event_id: str) -> bool:
+    with sm() as s:
+        return s.get(EventRow, event_id) is not None
+
+
+def insert_event(sm: sessionmaker, event: dict[str, Any], evidence: dict[str, dict[str, Any]]) -> bool:
+    """Store a validated event; apply its side effects on alerts and cameras. False when its id was
+    already stored (a replay), in which case nothing changes."""
+    when = parse_time(event["time"])
+    row = EventRow(
+        id=event["id"], device=event["device"], camera=event["camera"], type=event["type"], time_utc=when,
+        score=event.get("score"), threshold=event.get("threshold"), related_event=event.get("related_event"),
+        evidence=evidence, payload=event,
+        status="open" if event["type"] == "graffiti_detected" else None,
+    )
+    try:
+        with sm.begin() as s:
+            s.add(row)
+            s.flush()
+            cam = _camera(s, event["camera"], event["device"])
+            cam.last_event_utc = max(filter(None, [cam.last_event_utc, when]))
+            _apply_side_effects(s, event, cam)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _camera(s: Session, name: str, device: str) -> Camera:
+    cam = s.get(Camera, name)
+    if cam is None:
+        cam = Camera(name=name, device=device, state="unknown", state_detail="")
+        s.add(cam)
+    return cam
+
+
+def _apply_side_effects(s: Session, event: dict[str, Any], cam: Camera) -> None:
+    etype = event["type"]
+    actor = f"device:{event['device']}"
+    if etype == "graffiti_cleaned" and event.get("related_event"):
+        alert = s.get(EventRow, event["related_event"])
+        if alert is not None and alert.type == "graffiti_detected" and alert.status in ("open", "confirmed"):
+            alert.status = CLOSED_BY_DEVICE
+            audit(s, actor, "cleaned_by_device", alert.id, alert.camera, f"device event {event['id']}")
+    elif etype in ("camera_offline", "camera_online", "camera_tamper"):
+        cam.state = {"camera_offline": "offline", "camera_online": "online", "camera_tamper": "tamper"}[etype]
+        detail = event.get("detail") or {}
+        cam.state_detail = ", ".join(f"{k}: {v}" for k, v in detail.items()) if isinstance(detail, dict) else ""
+        audit(s, actor, etype, event["id"], cam.name, cam.state_detail)
+
+
+def record_heartbeat(sm: sessionmaker, device: DeviceInfo, hb: dict[str, Any]) -> list[str]:
+    """Fold a heartbeat into the device and its cameras; returns camera names it may not report."""
+    now = utcnow()
+    ignored = []
+    with sm.begin() as s:
+        dev = s.scalar(select(Device).where(Device.name == device.name))
+        if dev is None:
+            return list(hb.get("cameras", {}))
+        dev.last_heartbeat_utc = now
+        dev.last_heartbeat = hb
+        for name, stats in hb.get("cameras", {}).items():
+            if name not in device.cameras:
+                ignored.append(name)
+                continue
+            cam = _camera(s, name, device.name)
+            cam.device = device.name
+            cam.last_heartbeat_utc = now
+            age = stats.get("last_frame_age_s")
+            if isinstance(age, int | float):
+                cam.last_frame_utc = now - timedelta(seconds=float(age))
+            if stats.get("state") in ("starting", "online", "offline", "tamper"):
+                cam.state = stats["state"]
+                if cam.state in ("online", "starting"):
+                    cam.state_detail = ""
+            cam.frames_seen = stats.get("frames_seen") if isinstance(stats.get("frames_seen"), int) else None
+            p50 = stats.get("inference_ms_p50")
+            cam.inference_ms_p50 = float(p50) if isinstance(p50, int | float) else None
+    return ignored
+
+
+# --- camera status ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CameraStatus:
+    name: str
+    device: str
+    state: str  # online | offline | tamper | stale (no recent heartbeat) | starting | unknown
+    state_detail: str
+    last_heartbeat_utc: datetime | None
+    last_frame_utc: datetime | None
+    last_event_utc: datetime | None
+    open_alerts: int
+    frames_seen: int | None
+    inference_ms_p50: float | None
+
+    @property
+    def online(self) -> bool:
+        return self.state == "online"
+
+
+def camera_statuses(sm: sessionmaker, online_after_s: float, name: str | None = None) -> list[CameraStatus]:
+    """Cameras with their effective state: a camera whose device has gone quiet is 'stale', whatever
+    it said last."""
+    from sqlalchemy import func
+
+    now = utcnow()
+    with sm() as s:
+        q = select(Camera).order_by(Camera.name)
+        if name is not None:
+            q = q.where(Camera.name == name)
+        cams = list(s.scalars(q))
+        counts = dict(s.execute(
+            select(EventRow.camera, func.count()).where(EventRow.status == "open").group_by(EventRow.camera)
+        ).all())
+    out = []
+    for c in cams:
+        state = c.state
+        if state in ("online", "starting") and (
+            c.last_heartbeat_utc is None or (now - c.last_heartbeat_utc).total_seconds() > online_after_s
+        ):
+            state = "stale" if c.last_heartbeat_utc is not None else state
+        out.append(CameraStatus(
+            name=c.name, device=c.device, state=state, state_detail=c.state_detail,
+            last_heartbeat_utc=c.last_heartbeat_utc, last_frame_utc=c.last_frame_utc,
+            last_event_utc=c.last_event_utc, open_alerts=int(counts.get(c.name, 0)),
+            frames_seen=c.frames_seen, inference_ms_p50=c.inference_ms_p50,
+        ))
+    return out
