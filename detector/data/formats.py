@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 FORMATS = ("imagefolder", "manifest", "roboflow", "folder")
-SPEC_KEYS = ("format", "label", "weight", "name", "classes", "groups")
+SPEC_KEYS = ("format", "label", "weight", "name", "classes", "groups", "exclude")
 MANIFEST_NAMES = ("manifest.csv",)
 
 
@@ -33,7 +33,8 @@ class DatasetSpec:
 
     ``weight`` is the sampling weight in a training mix; ``name`` becomes the samples' ``source``
     (default: the dataset folder's name). ``classes`` maps ImageFolder folders or Roboflow columns
-    to labels (``a:graffiti;b:clean`` or a JSON file); ``groups`` names a ``path,group`` CSV.
+    to labels (``a:graffiti;b:clean`` or a JSON file); ``groups`` names a ``path,group`` CSV;
+    ``exclude`` names a text file of images to leave out (one file name or path per line).
     """
 
     path: Path
@@ -43,6 +44,7 @@ class DatasetSpec:
     name: str | None = None
     classes: str | None = None
     groups: str | None = None
+    exclude: str | None = None
 
     def __str__(self) -> str:
         opts = [f"{k}={getattr(self, k)}" for k in SPEC_KEYS
@@ -89,7 +91,7 @@ def parse_dataset_spec(text: str) -> DatasetSpec:
             raise DatasetError(f"dataset spec {text!r}: weight must be a positive number, found {values['weight']!r}")
     spec = DatasetSpec(path=Path(path_text.strip()), format=values.get("format"), label=values.get("label"),
                        weight=weight, name=values.get("name"), classes=values.get("classes"),
-                       groups=values.get("groups"))
+                       groups=values.get("groups"), exclude=values.get("exclude"))
     _check_spec(spec, f"dataset spec {text!r}")
     return spec
 
@@ -143,7 +145,6 @@ def load_dataset(spec: str | Path | DatasetSpec, *, label: str | None = None,
     ``label``/``fmt`` override the spec's ``label=``/``format=`` keys (they come from CLI flags).
     Images are not decoded here; ``graffiti data inspect`` decodes every file and reports the bad ones.
     """
-    from detector.data import readers
 
     if isinstance(spec, DatasetSpec):
         ds = spec
@@ -151,6 +152,43 @@ def load_dataset(spec: str | Path | DatasetSpec, *, label: str | None = None,
         ds = DatasetSpec(path=spec)
     else:
         ds = parse_dataset_spec(spec)
+    samples = _load(ds, label=label, fmt=fmt)
+    if ds.exclude:
+        samples = _apply_exclude(samples, Path(ds.exclude))
+    return samples
+
+
+def _apply_exclude(samples: list[Sample], list_path: Path) -> list[Sample]:
+    """Drop the images named in ``list_path`` (file names or path suffixes; '#' starts a comment).
+
+    How a known-bad image (e.g. a "clean" facade that shows a tag) leaves a training mix without
+    editing the dataset itself. A name that matches nothing is an error: the list is out of date.
+    """
+    from detector.data.names import read_text
+
+    names = []
+    for n, line in enumerate(read_text(list_path, "exclude list").splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            names.append((n, Path(entry).as_posix()))
+    kept = []
+    used: set[str] = set()
+    for s in samples:
+        posix = Path(s.path).as_posix()
+        hit = next((e for _, e in names if posix == e or posix.endswith("/" + e)), None)
+        if hit is None:
+            kept.append(s)
+        else:
+            used.add(hit)
+    for n, entry in names:
+        if entry not in used:
+            raise DatasetError(f"{list_path}:{n}: {entry!r} matches no image of the dataset")
+    return kept
+
+
+def _load(ds: DatasetSpec, *, label: str | None, fmt: str | None) -> list[Sample]:
+    from detector.data import readers
+
     ds = replace(ds, label=label if label is not None else ds.label, format=fmt if fmt is not None else ds.format)
     _check_spec(ds, f"dataset {ds.path}")
     path = ds.path

@@ -18,7 +18,8 @@ from tests.data.helpers import rf_name, write_jpeg, write_roboflow
     ("d::format=folder,label=graffiti,weight=2.5,name=walls",
      DatasetSpec(path=Path("d"), format="folder", label="graffiti", weight=2.5, name="walls")),
     ("d::classes=a:graffiti;b:clean", DatasetSpec(path=Path("d"), classes="a:graffiti;b:clean")),
-], ids=["bare-path", "label", "all-keys", "classes"])
+    ("d::exclude=x.txt,groups=g.csv", DatasetSpec(path=Path("d"), exclude="x.txt", groups="g.csv")),
+], ids=["bare-path", "label", "all-keys", "classes", "exclude-groups"])
 def test_dataset_spec_parses_keys(text: str, expected: DatasetSpec) -> None:
     assert parse_dataset_spec(text) == expected
 
@@ -190,3 +191,15 @@ def test_label_flag_is_rejected_for_a_labelled_format(tmp_path: Path) -> None:
 def test_missing_dataset_path_is_named(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="nowhere: no such file or folder"):
         load_dataset(tmp_path / "nowhere")
+
+
+def test_exclude_list_drops_named_images_and_rejects_stale_entries(tmp_path: Path) -> None:
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        write_jpeg(tmp_path / "ds" / "images" / name, 1)
+    keep_out = tmp_path / "out.txt"
+    keep_out.write_text("# known tags\nb.jpg   # tag on a door\nimages/c.jpg\n")
+    samples = load_dataset(f"{tmp_path / 'ds'}::label=clean,exclude={keep_out}")
+    assert [s.path.name for s in samples] == ["a.jpg"]
+    keep_out.write_text("b.jpg\nz.jpg\n")
+    with pytest.raises(DatasetError, match=r"out.txt:2: 'z.jpg' matches no image"):
+        load_dataset(f"{tmp_path / 'ds'}::label=clean,exclude={keep_out}")

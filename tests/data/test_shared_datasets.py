@@ -28,3 +28,12 @@ def test_facades_spb_reads_as_clean_with_yolo_regions() -> None:
     assert len(samples) == 561  # README: 561 photographs
     kinds = Counter(r.kind for s in samples for r in s.regions)
     assert set(kinds) == {"window", "cantilever", "arch", "signboard", "win_ad", "door"}
+
+
+@pytest.mark.shared
+def test_facades_likely_graffiti_list_matches_the_dataset() -> None:
+    from tests.conftest import REPO
+
+    listed = REPO / "datasets" / "facades-spb-likely-graffiti.txt"
+    samples = load_dataset(f"{shared_dataset('facades-spb')}::label=clean,exclude={listed}")
+    assert len(samples) == 561 - 12
