@@ -61,6 +61,8 @@ class Mosquitto:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             f"persistence true\npersistence_location {workdir}/\nautosave_interval 1\n"
+            # as root, mosquitto drops to user 'mosquitto', which cannot write pytest's private tmp dir
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
