@@ -95,6 +95,8 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
                 return _convert(arg, value, key)
             except ConfigError as exc:
                 errors.append(exc)
+        if len(errors) == 1:  # ``X | None``: the inner error names the nested key path (e.g. delivery.http.url)
+            raise errors[0]
         raise ConfigError(f"{key}: expected {_type_name(tp)}, found {_describe(value)}")
     if origin is typing.Literal:
         if value in get_args(tp):
