@@ -22,7 +22,7 @@ from detector.edge.evidence import camera_event, evidence_files, graffiti_event
 from detector.edge.health import HealthMonitor
 from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
 from detector.edge.session import ModelHolder, ModelSession
-from detector.edge.sources import Frame, Source, _redact, open_source
+from detector.edge.sources import Frame, Source, redact_url, open_source
 from detector.edge.tiling import TilePlan, cut_tiles, masked_frame, plan_tiles, polygon_mask, tiles_in_regions
 from detector.events import CameraStats, Event
 
@@ -155,7 +155,7 @@ class CameraWorker:
             self.offline = True
             log.warning("camera %s: offline (no frames for %.0f s)", self.name, silent_s)
             self._emit(camera_event("camera_offline", self.device, self.name, time.time(),
-                                    {"no_frames_s": round(silent_s, 1), "source": _redact(self.cfg.source)}), {})
+                                    {"no_frames_s": round(silent_s, 1), "source": redact_url(self.cfg.source)}), {})
 
     def _on_frame(self, frame: Frame) -> None:
         if self.source.live:

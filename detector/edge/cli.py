@@ -49,6 +49,7 @@ def check_config_cmd(config: Path = typer.Argument(..., help="edge.toml or edge.
     Example: graffiti edge check-config scripts/edge.example.toml
     """
     from detector.edge.config import load_edge_config
+    from detector.edge.sources import redact_url
 
     cfg = load_edge_config(config)
     sinks = cfg.delivery.sink_names() or ["none (events stay in the outbox)"]
@@ -56,7 +57,7 @@ def check_config_cmd(config: Path = typer.Argument(..., help="edge.toml or edge.
                f"sinks: {', '.join(sinks)}")
     for name, cam in cfg.cameras.items():
         thr = "model" if cam.decision.threshold is None else f"{cam.decision.threshold:g}"
-        typer.echo(f"  {name}: {cam.source} every {cam.interval_s:g} s, tiles {cam.tiling.tile_px} px, "
+        typer.echo(f"  {name}: {redact_url(cam.source)} every {cam.interval_s:g} s, tiles {cam.tiling.tile_px} px, "
                    f"threshold {thr}, watch {len(cam.watch)} / ignore {len(cam.ignore)} / accepted "
                    f"{len(cam.accepted)} polygon(s)")
 

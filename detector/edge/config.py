@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +260,7 @@ def load_edge_config(path: Path) -> EdgeConfig:
 
 def _abs(p: Path, base: Path) -> Path:
     p = p.expanduser()
-    return p if p.is_absolute() else base / p
+    return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
 
 def _resolve_source(source: str, base: Path) -> str:

@@ -105,11 +105,11 @@ class LiveCapture(Source):
             if cap is None:
                 cap = self._open()
                 if cap is None:
-                    log.warning("camera %s: cannot open %s; retrying in %.1f s", self.name, _redact(self.url), backoff)
+                    log.warning("camera %s: cannot open %s; retrying in %.1f s", self.name, redact_url(self.url), backoff)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2.0, self.reconnect_max_s)
                     continue
-                log.info("camera %s: connected to %s", self.name, _redact(self.url))
+                log.info("camera %s: connected to %s", self.name, redact_url(self.url))
                 self.connected, failures = True, 0
             if not cap.grab():
                 failures += 1
@@ -301,7 +301,7 @@ class SimSource(Source):
         return Frame(np.asarray(img), t, self._wall0 + t, self._seq, f"t={t:.1f}s")
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """Hide a password in rtsp://user:pass@host URLs before logging."""
     return re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1***@", url)
 
