@@ -19,7 +19,6 @@ def test_top_level_help_lists_groups_with_an_example() -> None:
 
 
 def _subcommands() -> list[list[str]]:
-    import click
     import typer.main
 
     from detector.cli import app
@@ -27,10 +26,12 @@ def _subcommands() -> list[list[str]]:
     root = typer.main.get_command(app)
     paths: list[list[str]] = []
 
-    def walk(cmd: click.Command, path: list[str]) -> None:
+    def walk(cmd: object, path: list[str]) -> None:
         paths.append(path)
-        if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
+        # typer vendors its own click, so test for sub-commands structurally.
+        commands = getattr(cmd, "commands", None)
+        if isinstance(commands, dict):
+            for name, sub in commands.items():
                 walk(sub, [*path, name])
 
     walk(root, [])
@@ -39,11 +40,10 @@ def _subcommands() -> list[list[str]]:
 
 @pytest.mark.parametrize("path", _subcommands(), ids=lambda p: " ".join(p))
 def test_every_command_help_has_an_example(path: list[str]) -> None:
-    import typer.main
     from typer.testing import CliRunner
 
     from detector.cli import app
 
-    result = CliRunner().invoke(typer.main.get_command(app), [*path, "--help"], terminal_width=200)
+    result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "Example" in result.output or "example" in result.output
