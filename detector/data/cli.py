@@ -16,3 +16,7 @@ app = typer.Typer(
 
 app.command("inspect")(inspect_command)
 app.command("split")(split_command)
+
+from detector.data.synth.command import synth_command  # noqa: E402  (typer + stdlib only)
+
+app.command("synth")(synth_command)

@@ -1,0 +1,34 @@
+"""The ``graffiti data synth`` command (registered in ``data/cli.py``); typer and stdlib only at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def synth_command(
+    out: Path = typer.Option(..., "--out", help="Folder to write: graffiti/*.jpg, clean/*.jpg and manifest.csv."),
+    n: int = typer.Option(..., "--n", help="Number of images."),
+    seed: int = typer.Option(0, "--seed", help="Dataset seed; the same seed and options give the same bytes."),
+    size: int = typer.Option(320, "--size", help="Image side in pixels (an edge tile is 320 frame pixels)."),
+    graffiti_fraction: float = typer.Option(0.5, "--graffiti-fraction", help="Share of images with graffiti."),
+) -> None:
+    """Render synthetic CCTV views of pedestrian tunnels, clean or with graffiti, as a labelled dataset.
+
+    Example: graffiti data synth --out data/synth-2k --n 2000 --seed 1
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from detector.data.synth.dataset import check_synth_args, write_synth_dataset
+
+    check_synth_args(n, seed, size, graffiti_fraction)
+    with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("synth", total=n)
+        summary = write_synth_dataset(out, n, seed, size_px=size, graffiti_fraction=graffiti_fraction,
+                                      on_image=lambda _i: bar.advance(task))
+    kinds = ", ".join(f"{k} {v}" for k, v in summary.kinds.items())
+    typer.echo(f"wrote {summary.n_graffiti} graffiti + {summary.n_clean} clean images "
+               f"({summary.images_per_s:.1f} images/s) to {out}")
+    typer.echo(f"kinds: {kinds}")
+    typer.echo(f"manifest: {summary.manifest}")

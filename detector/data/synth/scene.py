@@ -1,0 +1,213 @@
+"""One synthetic CCTV view of a pedestrian tunnel, clean or with graffiti, from a seed.
+
+Layers, in order: tunnel geometry and camera → wall/floor/ceiling materials → painted decals (hard
+negatives, then graffiti) warped onto the walls → passers-by → lighting and exposure → the camera's
+own artefacts. Three kinds of view: ``tile`` (what one 320-px edge tile of a 1280×720 frame sees),
+``wide`` (the whole tunnel in perspective) and ``frontal`` (a camera facing the wall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detector.data.sample import CLEAN, GRAFFITI, Region
+from detector.data.synth.camera import apply_sensor, falloff_map, random_sensor
+from detector.data.synth.decal import layer_size_px, random_placement, warp_onto
+from detector.data.synth.geometry import WALLS, Camera, Tunnel, cast, rotation
+from detector.data.synth.layer import Layer
+from detector.data.synth.lighting import expose, light_fields, random_lighting, random_rig
+from detector.data.synth.negatives import paint_negative
+from detector.data.synth.paint import paint_graffiti
+from detector.data.synth.people import draw_passerby, figure_height_px, place_passerby, random_look
+from detector.data.synth.wall import random_surfaces, shade
+
+VIEWS = ("tile", "wide", "frontal")
+# kind → (share, on-screen size range as a fraction of the image side, aspect range w/h)
+GRAFFITI_MIX = {"tag": (0.34, (0.25, 1.0), (1.6, 3.5)), "throwup": (0.22, (0.35, 1.2), (1.4, 2.4)),
+                "piece": (0.16, (0.5, 1.5), (2.0, 3.2)), "etch": (0.12, (0.15, 0.45), (1.3, 2.5)),
+                "sticker": (0.16, (0.12, 0.35), (1.0, 1.6))}
+NEGATIVE_MIX = {"poster": (0.18, (0.2, 0.7), (0.65, 0.8)), "sign": (0.1, (0.15, 0.5), (1.0, 3.0)),
+                "stain": (0.16, (0.3, 1.0), (0.5, 1.5)), "crack": (0.08, (0.2, 0.8), (0.3, 1.0)),
+                "dirt": (0.08, (0.3, 1.0), (1.0, 2.5)), "mural": (0.12, (0.7, 2.0), (1.5, 3.0)),
+                "person": (0.2, (0, 0), (0, 0)), "shadow": (0.08, (0, 0), (0, 0))}
+FRAME_W, FRAME_H = 1280, 720  # the edge camera whose tiles the ``tile`` view imitates
+
+
+@dataclass
+class SynthScene:
+    """A rendered scene: the image (uint8 BGR), its label (1 graffiti / 0 clean), the sample kind, and
+    every drawn object with its visible box in image pixels."""
+
+    image: np.ndarray
+    label: int
+    kind: str
+    regions: tuple[Region, ...]
+    info: dict[str, str] = field(default_factory=dict)  # view, wall material, lighting mode
+
+
+def random_tunnel(rng: np.random.Generator) -> Tunnel:
+    width = float(rng.uniform(3.0, 7.5))
+    side = float(rng.uniform(0.25, 0.75))
+    vault = bool(rng.random() < 0.4)
+    if vault:  # camera on the wall below the spring line of the roof
+        spring_h = float(rng.uniform(1.9, 2.8))
+        floor = float(rng.uniform(2.0, min(3.2, spring_h + 0.2)))
+        ceiling = width / 2 - floor + spring_h
+    else:
+        floor = float(rng.uniform(2.2, 3.2))
+        ceiling = float(rng.uniform(0.15, 0.9))
+    return Tunnel(width * side, width * (1 - side), floor, ceiling, vault, float(rng.uniform(15, 60)))
+
+
+def random_camera(rng: np.random.Generator, view: str, size_px: int, tunnel: Tunnel) -> tuple[Camera, np.ndarray]:
+    """The camera for ``view`` and its vignette map (computed over the virtual full frame for tiles)."""
+    if view == "frontal":
+        yaw = float(rng.choice([-90.0, 90.0]) + rng.uniform(-30, 30))
+        rot = rotation(yaw, float(rng.uniform(0, 25)), float(rng.uniform(-3, 3)))
+        cam = Camera.full_frame(size_px, size_px, float(rng.uniform(45, 85)), rot)
+        return cam, falloff_map(size_px, size_px)
+    rot = rotation(float(rng.uniform(-25, 25)), float(rng.uniform(4, 20)), float(rng.uniform(-3, 3)))
+    if view == "wide":
+        cam = Camera.full_frame(size_px, size_px, float(rng.uniform(70, 100)), rot,
+                                (float(rng.normal(0, size_px * 0.05)), float(rng.normal(0, size_px * 0.05))))
+        return cam, falloff_map(size_px, size_px)
+    full = Camera.full_frame(FRAME_W, FRAME_H, float(rng.uniform(70, 105)), rot)
+    side = float(min(FRAME_H, 320 * rng.uniform(0.75, 1.5)))
+    x0 = float(rng.uniform(0, FRAME_W - side))
+    y0 = float(rng.uniform(0, FRAME_H - side))
+    cam = full.window(x0, y0, side, size_px)
+    k = size_px / side
+    vig = falloff_map(size_px, size_px, ((FRAME_W / 2 - x0) * k, (FRAME_H / 2 - y0) * k),
+                       float(np.hypot(FRAME_W / 2, FRAME_H / 2) * k))
+    return cam, vig
+
+
+def _pick(rng: np.random.Generator, mix: dict[str, tuple[float, tuple[float, float], tuple[float, float]]]) -> str:
+    names = list(mix)
+    p = np.array([mix[n][0] for n in names])
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None) -> SynthScene:
+    """Render one scene; the same ``seed`` (and arguments) always gives the same bytes.
+
+    ``graffiti`` forces the label; None draws it from the seed (half and half).
+    """
+    if size_px < 32:
+        raise ValueError(f"size_px must be at least 32, got {size_px}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    rng = np.random.default_rng(seed)
+    has_graffiti = bool(rng.random() < 0.5) if graffiti is None else graffiti
+    tunnel = random_tunnel(rng)
+    view = str(rng.choice(VIEWS, p=[0.5, 0.2, 0.3]))
+    for attempt in range(8):  # a view that shows some wall (graffiti needs somewhere to be)
+        camera, vig = random_camera(rng, view if attempt < 6 else "frontal", size_px, tunnel)
+        if np.isin(cast(camera.scaled(1 / 8), tunnel).surface, WALLS).mean() >= 0.3:
+            break
+    maps = cast(camera, tunnel)
+    surfaces = random_surfaces(rng)
+    albedo = shade(maps, surfaces)
+    regions: list[Region] = []
+    min_visible = 0.004 * size_px * size_px
+
+    def decal(kind: str, mix: dict[str, tuple[float, tuple[float, float], tuple[float, float]]], label: int) -> bool:
+        _, size_rng, aspect_rng = mix[kind]
+        for _ in range(6):
+            p = random_placement(rng, maps, camera, tunnel, rng.uniform(*size_rng) * size_px, rng.uniform(*aspect_rng))
+            if p is None:
+                continue
+            lw, lh = layer_size_px(p, camera, tunnel, max_px=int(size_px * 1.5))
+            layer = Layer.blank(lw, lh)
+            painter = paint_graffiti if label == GRAFFITI else paint_negative
+            painter(layer, kind, rng, (0, 0, lw, lh))
+            warped = warp_onto(layer, p, camera, tunnel, maps)
+            if warped is None or warped.xyxy is None or warped.visible_px() < min_visible:
+                continue
+            x1, y1, x2, y2 = warped.roi
+            region = albedo[y1:y2, x1:x2]
+            region *= (1 - warped.alpha)[..., None]
+            region += warped.rgb
+            regions.append(Region(kind, warped.xyxy, label))
+            return True
+        return False
+
+    n_neg = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.35, 0.3, 0.2] if not has_graffiti else [0.5, 0.3, 0.15, 0.05]))
+    neg_kinds = [_pick(rng, NEGATIVE_MIX) for _ in range(n_neg)]
+    for kind in sorted(neg_kinds, key=lambda k: k in ("poster", "sign", "mural")):
+        if kind not in ("person", "shadow"):
+            decal(kind, NEGATIVE_MIX, CLEAN)
+    if has_graffiti:
+        n_g = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
+        kinds = [_pick(rng, GRAFFITI_MIX) for _ in range(n_g)]
+        placed = [decal(k, GRAFFITI_MIX, GRAFFITI) for k in kinds]
+        while not any(placed) and len(placed) < 20:  # a graffiti scene must show graffiti
+            placed.append(decal("tag", {"tag": (1.0, (0.4, 0.9), (1.5, 2.5))}, GRAFFITI))
+        if not any(placed):
+            raise RuntimeError(f"seed {seed}: could not place graffiti on a visible wall")
+    for kind in neg_kinds:
+        if kind == "person":
+            _add_passerby(rng, camera, tunnel, maps, albedo, regions)
+    rig = random_rig(rng, tunnel)
+    fields = light_fields(maps, tunnel, rig)
+    light = random_lighting(rng)
+    shadow = _shadow(rng, size_px, regions) if "shadow" in neg_kinds else None
+    img, gain = expose(albedo, fields, light, surfaces.outside, shadow)
+    sensor = random_sensor(rng)
+    if light.ir > 0:
+        sensor = type(sensor)(**{**sensor.__dict__, "mono": True})
+    image = apply_sensor(img, gain, sensor, rng, vig)
+    label = GRAFFITI if has_graffiti else CLEAN
+    kind = _scene_kind(label, regions)
+    info = {"view": view, "wall": surfaces.left.kind, "light": "ir" if light.ir > 0 else
+            ("day" if light.day > 0.9 else ("night" if light.strip < 0.85 and light.day == 0 else "strip"))}
+    return SynthScene(image, label, kind, tuple(regions), info)
+
+
+def _add_passerby(rng: np.random.Generator, camera: Camera, tunnel: Tunnel, maps, albedo: np.ndarray,
+                  regions: list[Region]) -> None:
+    h, w = maps.surface.shape
+    for _ in range(6):
+        y, x = int(rng.integers(h)), int(rng.integers(w))
+        px, _, pz = (float(v) for v in maps.xyz[y, x])
+        pz *= float(rng.uniform(0.5, 1.0))
+        if pz < 1.0:
+            continue
+        xm = float(np.clip(px, -tunnel.left_m + 0.4, tunnel.right_m - 0.4))
+        look = random_look(rng)
+        hpx = figure_height_px(camera, tunnel, look, xm, pz)
+        if hpx < 12 or hpx > 4 * h:
+            continue
+        layer = draw_passerby(look, hpx, float(rng.random()), int(rng.choice([-1, 0, 1])))
+        xyxy = place_passerby(layer, camera, tunnel, xm, pz, albedo, float(rng.uniform(0, 0.04) * hpx))
+        if xyxy is not None:
+            regions.append(Region("cyclist" if look.cyclist else "person", xyxy, CLEAN))
+            return
+
+
+def _shadow(rng: np.random.Generator, size_px: int, regions: list[Region]) -> np.ndarray:
+    """A soft shadow across the view (a pillar, a fitting, a person out of view): multiplies the light."""
+    import cv2
+
+    m = np.zeros((size_px, size_px), np.float32)
+    pts = rng.uniform(-0.2, 1.2, size=(4, 2)) * size_px
+    cv2.fillPoly(m, [pts.astype(np.int32)], 1.0)
+    soft = cv2.GaussianBlur(m, (0, 0), size_px * rng.uniform(0.01, 0.06))
+    ys, xs = np.nonzero(soft > 0.3)
+    if xs.size:
+        regions.append(Region("shadow", (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), CLEAN))
+    return 1 - soft * float(rng.uniform(0.35, 0.7))
+
+
+def _scene_kind(label: int, regions: list[Region]) -> str:
+    def area(r: Region) -> float:
+        return (r.xyxy[2] - r.xyxy[0]) * (r.xyxy[3] - r.xyxy[1])
+
+    if label == GRAFFITI:
+        return max((r for r in regions if r.label == GRAFFITI), key=area).kind
+    if any(r.kind == "mural" for r in regions):
+        return "mural"
+    negatives = [r for r in regions if r.label == CLEAN]
+    return max(negatives, key=area).kind if negatives else "tunnel-clean"
