@@ -22,7 +22,7 @@ from detector.edge.evidence import camera_event, evidence_files, graffiti_event
 from detector.edge.health import HealthMonitor
 from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
 from detector.edge.session import ModelHolder, ModelSession
-from detector.edge.sources import Frame, Source, redact_url, open_source
+from detector.edge.sources import Frame, Source, open_source, redact_url
 from detector.edge.tiling import TilePlan, cut_tiles, masked_frame, plan_tiles, polygon_mask, tiles_in_regions
 from detector.events import CameraStats, Event
 

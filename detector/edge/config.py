@@ -89,7 +89,7 @@ class HealthConfig:
     enabled: bool = True
     dark_mean: float = 20.0  # mean grey level below this → too dark
     uniform_std: float = 6.0  # grey standard deviation below this → uniform (covered, sprayed lens)
-    blur_var: float = 15.0  # variance of the Laplacian (on a 320 px wide copy) below this → blurred
+    blur_var: float = 8.0  # variance of the Laplacian (on a 320 px wide copy) below this → blurred
     shift_px: float = 40.0  # view moved more than this (frame pixels) from the reference → moved
     confirm_s: float = 60.0
     repeat_s: float = 6 * 3600.0  # a problem that persists is reported again after this long

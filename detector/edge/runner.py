@@ -67,6 +67,8 @@ class EdgeRunner:
         self.delivery: Any = None
         self.events_stored = 0
         self.heartbeats_sent = 0
+        self._regions_ok = False
+        self._regions: AcceptedRegionsClient | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
@@ -91,6 +93,7 @@ class EdgeRunner:
         from detector.edge.delivery import Delivery, open_outbox
 
         self.models = self._load_model()
+        self._regions = self._regions_client()  # reads the token file: a mistake fails here
         workers = {
             name: CameraWorker(name, cam, self.config.device.name, self.models, self._store, self.realtime,
                                self.stop_event)
@@ -126,6 +129,9 @@ class EdgeRunner:
         if self.models is None:
             self.setup()
         old_handlers = self._install_signals()
+        regions = self._regions
+        if regions is not None:  # before the first frame, so a restart never re-alerts an accepted region
+            self._regions_ok = self._poll_regions(regions)
         try:
             self.delivery.start()
             for worker in self.workers.values():
@@ -157,8 +163,11 @@ class EdgeRunner:
         now = time.monotonic()
         next_hb = now + c.device.heartbeat_interval_s
         next_model = now + c.model.check_interval_s
-        regions = self._regions_client()
-        next_regions = now if regions is not None else float("inf")
+        regions = self._regions
+        next_regions = float("inf")
+        if regions is not None:
+            poll_s = c.review.accepted_regions_poll_s
+            next_regions = now + (poll_s if self._regions_ok else min(poll_s, 60.0))
         while not self.stop_event.is_set():
             if all(w.thread is not None and not w.thread.is_alive() for w in self.workers.values()):
                 log.info("every source has finished")

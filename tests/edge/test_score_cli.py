@@ -1,0 +1,57 @@
+"""`graffiti edge score`: per-image max score and verdict, heat-map PNGs, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+from typer.testing import CliRunner
+
+from detector.cli import app
+from tests.edge.edge_models import paint, redness_model, wall
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_score_prints_verdicts_and_writes_heat_maps(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx", threshold=0.5)
+    clean, tagged = tmp_path / "clean.png", tmp_path / "tagged.png"
+    cv2.imwrite(str(clean), wall(320, 240))
+    cv2.imwrite(str(tagged), paint(wall(320, 240), (0, 0, 100, 100)))
+    out = tmp_path / "heat"
+    res = CliRunner().invoke(app, ["edge", "score", str(clean), str(tagged), "--model", str(model), "--out", str(out),
+                                   "--tile-px", "100", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert "clean.png" in lines[0] and "→ clean" in lines[0]
+    assert "tagged.png" in lines[1] and "→ graffiti" in lines[1] and "max 1.000" in lines[1]
+    heat = cv2.imread(str(out / "tagged.heat.png"))
+    assert heat is not None and heat.shape == (240, 320, 3)
+    # The hot tile is boxed in red; the cold far corner is tinted blue (JET at 0), the paint dark red.
+    original = cv2.imread(str(tagged))
+    assert tuple(heat[0, 50]) == (0, 0, 255)
+    assert heat[230, 300, 2] < original[230, 300, 2] - 30 and heat[230, 300, 0] > heat[230, 300, 2] + 30
+    assert heat[50, 50, 2] < original[50, 50, 2] - 30 and heat[50, 50, 0] < 10
+    assert (out / "clean.heat.png").is_file()
+
+
+def test_unreadable_image_is_reported_and_the_rest_scored(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx")
+    good, bad = tmp_path / "good.png", tmp_path / "bad.jpg"
+    cv2.imwrite(str(good), wall(64, 64))
+    bad.write_bytes(b"\xff\xd8 truncated")
+    res = CliRunner().invoke(app, ["edge", "score", str(bad), str(good), "--model", str(model), "--threads", "1"])
+    assert res.exit_code == 1
+    assert "good.png: max" in res.output and "bad.jpg: unreadable or truncated image" in res.output
+
+
+def test_score_with_a_model_without_contract_is_a_one_line_error(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx", with_meta=False)
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), wall(64, 64))
+    res = subprocess.run([sys.executable, "-m", "detector", "edge", "score", str(img), "--model", str(model)],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "no graffiti metadata contract" in res.stderr
