@@ -74,7 +74,7 @@ class WebSession:
 
 
 def new_session(user: str | None) -> WebSession:
-    return WebSession(user=user, csrf=secrets.token_urlsafe(24), issued_s=time.time())
+    return WebSession(user=user, csrf=secrets.token_urlsafe(24), issued_s=float(int(time.time())))
 
 
 def sign_session(sess: WebSession, secret: bytes) -> str:

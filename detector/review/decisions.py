@@ -100,7 +100,7 @@ def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: 
             q = q.where(EventRow.status == status)
         if camera:
             q = q.where(EventRow.camera == camera)
-        order: list[Any] = [desc(EventRow.time_utc)]
+        order: list[Any] = [desc(EventRow.time_utc), desc(EventRow.received_utc)]
         if sort == "score":
             order = [desc(EventRow.score), desc(EventRow.time_utc)]
         if status == "closed":

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, Index, func, insert, inspect, select
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from detector.errors import ConfigError
-from detector.review.db import AuditEntry, Base, SchemaVersion
+from detector.review.db import Base, SchemaVersion
 
 
 def _v2_audit_time_index(conn: Connection) -> None:
     """v2: the audit page lists newest first; index it by time."""
-    Index("ix_audit_time", AuditEntry.__table__.c.time_utc).create(conn, checkfirst=True)
+    # Plain DDL: building an Index object here would attach a second copy to the model's table.
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_audit_time ON audit (time_utc)"))
 
 
 # (version, function). Version 1 is the initial schema; append new ones, never edit old ones.

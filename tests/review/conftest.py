@@ -31,6 +31,7 @@ def make_site(data: Path) -> Site:
     migrate(engine)
     sm = make_sessionmaker(engine)
     store.add_user(sm, "alice", PASSWORD)
+    store.add_user(sm, "carol", PASSWORD)  # for the rate-limit test, which locks her out for a minute
     token = store.add_device(sm, "pi-1", ["north", "south"])
     other = store.add_device(sm, "pi-2", ["east"])
     engine.dispose()

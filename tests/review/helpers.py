@@ -18,7 +18,7 @@ import cv2
 import httpx
 import numpy as np
 
-from detector.events import EVENT_SCHEMA
+from detector.events import EVENT_SCHEMA, utc_now_iso
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,7 +135,7 @@ def make_event(device: str = "pi-1", camera: str = "north", type: str = "graffit
                evidence: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "schema": EVENT_SCHEMA, "id": str(uuid.uuid4()), "device": device, "camera": camera, "type": type,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "score": None, "threshold": None,
+        "time": utc_now_iso(), "score": None, "threshold": None,
         "tiles": [], "bbox": None, "frame_size": None, "model": None, "evidence": evidence or {},
         "related_event": None, "score_history": [], "detail": {},
     }
@@ -169,3 +169,17 @@ def post_event(client: httpx.Client, token: str | None, event: dict[str, Any],
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     parts = [("files", (name, data, "image/jpeg")) for name, data in files]
     return client.post("/api/v1/events", data={"event": json.dumps(event)}, files=parts or None, headers=headers)
+
+
+def csrf_of(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "no CSRF field in the page"
+    return m.group(1)
+
+
+def sign_in(client: httpx.Client, user: str, password: str) -> httpx.Response:
+    """Sign in like a browser: fetch the form (anonymous session + CSRF), post it."""
+    page = client.get("/login")
+    return client.post("/login", data={"user": user, "password": password, "csrf": csrf_of(page.text), "next": "/queue"})

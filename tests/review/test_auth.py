@@ -1,0 +1,53 @@
+"""Credentials: scrypt passwords, hashed device tokens, signed session cookies, the login limiter."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from detector.review import auth
+
+SECRET = b"k" * 32
+
+
+def test_password_hash_is_salted_scrypt_and_verifies_only_the_right_password() -> None:
+    h1, h2 = auth.hash_password("hunter22!"), auth.hash_password("hunter22!")
+    assert h1.startswith("scrypt$") and h1 != h2
+    assert auth.verify_password("hunter22!", h1)
+    assert not auth.verify_password("hunter22?", h1)
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "md5$1$2$3$4$5", "scrypt$x$8$1$AA$AA"], ids=["empty", "plain", "other-algo", "bad-n"])
+def test_malformed_password_hash_never_verifies(stored: str) -> None:
+    assert not auth.verify_password("anything", stored)
+
+
+def test_device_token_is_random_and_stored_as_sha256() -> None:
+    a, b = auth.new_device_token(), auth.new_device_token()
+    assert a != b and len(a) > 40
+    assert len(auth.token_sha256(a)) == 64 and auth.token_sha256(a) != a
+
+
+def test_session_cookie_round_trips_and_rejects_tampering_and_expiry() -> None:
+    sess = auth.new_session("alice")
+    cookie = auth.sign_session(sess, SECRET)
+    assert auth.read_session(cookie, SECRET, 3600) == sess
+    body, mac = cookie.rsplit(".", 1)
+    forged = auth.sign_session(auth.WebSession("mallory", sess.csrf, sess.issued_s), b"x" * 32)
+    assert auth.read_session(forged, SECRET, 3600) is None
+    assert auth.read_session(body + "." + mac[:-2] + "AA", SECRET, 3600) is None
+    old = auth.sign_session(auth.WebSession("alice", "c", time.time() - 7200), SECRET)
+    assert auth.read_session(old, SECRET, 3600) is None
+
+
+def test_login_limiter_blocks_after_max_failures_within_the_window_only() -> None:
+    lim = auth.LoginLimiter(max_failures=3, window_s=0.3)
+    for _ in range(3):
+        assert lim.retry_after_s("1.2.3.4", "bob") == 0
+        lim.record_failure("1.2.3.4", "bob")
+    assert lim.retry_after_s("1.2.3.4", "bob") > 0
+    assert lim.retry_after_s("1.2.3.4", "BOB") > 0  # names are case-insensitive
+    assert lim.retry_after_s("5.6.7.8", "bob") == 0
+    time.sleep(0.35)
+    assert lim.retry_after_s("1.2.3.4", "bob") == 0

@@ -1,0 +1,71 @@
+"""``graffiti review add-user / add-device`` as a user runs them, and the torch-free import rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.review.helpers import REPO
+
+
+def graffiti(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "detector", "review", *args], input=stdin, capture_output=True,
+                          text=True, cwd=REPO, timeout=60)
+
+
+def _sm(data: Path):  # type: ignore[no-untyped-def]
+    from detector.review.db import make_engine, make_sessionmaker
+    from detector.review.settings import default_db_url
+
+    return make_sessionmaker(make_engine(default_db_url(data)))
+
+
+def test_add_device_prints_a_working_token_once_and_stores_only_its_hash(tmp_path: Path) -> None:
+    from detector.review import store
+
+    data = tmp_path / "data"
+    r = graffiti("add-device", "north", "south", "--device", "pi-7", "--data", str(data))
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert token.startswith("grd_") and "north, south" in r.stderr
+    dev = store.device_for_token(_sm(data), token)
+    assert dev is not None and dev.name == "pi-7" and dev.cameras == {"north", "south"}
+    assert token.encode() not in (data / "review.sqlite3").read_bytes()
+    again = graffiti("add-device", "west", "--device", "pi-7", "--data", str(data))
+    assert again.returncode == 0 and "token is unchanged" in again.stdout and "grd_" not in again.stdout
+    assert store.device_for_token(_sm(data), token).cameras == {"north", "south", "west"}  # type: ignore[union-attr]
+
+
+def test_add_user_reads_the_password_from_stdin_and_it_verifies(tmp_path: Path) -> None:
+    from detector.review import store
+
+    data = tmp_path / "data"
+    r = graffiti("add-user", "dana", "--password-stdin", "--data", str(data), stdin="s3cret-enough\n")
+    assert r.returncode == 0, r.stderr
+    assert store.check_user(_sm(data), "dana", "s3cret-enough")
+    assert not store.check_user(_sm(data), "dana", "s3cret-enoug")
+    assert b"s3cret-enough" not in (data / "review.sqlite3").read_bytes()
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (["add-user", "dana", "--password-stdin"], "short\n", "password: expected at least 8 characters"),
+    (["add-user", "da na", "--password-stdin"], "long enough pw\n", "user 'da na'"),
+    (["add-device", "north/../x", "--device", "pi"], None, "camera 'north/../x'"),
+    (["serve", "--db", "not-a-url"], None, "--db: expected a database URL"),
+], ids=["short-password", "bad-user-name", "bad-camera-name", "bad-db-url"])
+def test_user_mistakes_print_one_line_and_exit_2(tmp_path: Path, args: list[str], stdin: str | None, message: str) -> None:
+    r = graffiti(*args, "--data", str(tmp_path / "data"), stdin=stdin)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_review_code_never_imports_torch() -> None:
+    code = ("import sys; import detector.review.app, detector.review.routes.api, detector.review.routes.pages, "
+            "detector.review.export, detector.review.cli, detector.cli; "
+            "from detector.review.settings import load_settings; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
