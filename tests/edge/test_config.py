@@ -88,7 +88,7 @@ ERRORS = [
     ("model.threads", 0, r"model\.threads: expected a value in \[1, 64\]"),
     ("model.thread", 2, r"model\.thread: unknown key"),
     ("review.url", "ftp://x", r"review\.url: expected an http"),
-    ("delivery.http", {"url": "http://review:8000"}, r"delivery\.http: expected"),
+    ("delivery.http", {"url": "http://review:8000"}, r"delivery\.http\.token: expected the device token"),
     ("delivery.max_disk_mb", 0, r"delivery\.max_disk_mb"),
     ("heartbeat_interval_s", 60, r"heartbeat_interval_s: unknown key"),
 ]
