@@ -228,3 +228,29 @@ def test_signal_stops_the_runner_cleanly_with_exit_0(tmp_path: Path, sig: signal
     messages = [r["message"] for r in records]
     assert any(m.startswith("edge runner stopped") for m in messages), messages
     assert json.loads(hb.read_text())["cameras"]["north"]["frames_seen"] >= 1
+
+
+def test_fast_and_realtime_on_a_video_make_the_same_decisions(tmp_path: Path) -> None:
+    import cv2
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 240))
+    for img in scene(30, paint_from=5, paint_until=18, passerby_at=(2,)):  # 3 s of video
+        writer.write(img)
+    writer.release()
+    results = []
+    for realtime in (False, True):
+        run_dir = tmp_path / ("realtime" if realtime else "fast")
+        cfg = config(run_dir, str(video), interval_s=0.2, offline_after_s=1,
+                     decision={"window": 3, "confirm_s": 0.4, "clean_s": 0.6})
+        runner = EdgeRunner(parse_edge_config(cfg, run_dir), realtime=realtime)
+        runner.setup()
+        started = time.monotonic()
+        assert runner.run() == 0
+        elapsed = time.monotonic() - started
+        events = delivered(run_dir)
+        results.append(([(e["type"], e["bbox"], [t["xyxy"] for t in e["tiles"]], e["score"]) for e in events], elapsed))
+    (fast, fast_s), (real, real_s) = results
+    assert [e[0] for e in fast] == ["graffiti_detected", "graffiti_cleaned"]
+    assert fast == real
+    assert real_s >= 2.5  # real time really waited for the video clock (3 s of frames)
