@@ -31,15 +31,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from detector.edge.outbox_cap import (
+    ROW_OVERHEAD_BYTES,
+    log_prune,
+    make_room,
+    usage_bytes,
+    without_evidence,
+)
 from detector.errors import DetectorError
 from detector.events import EVIDENCE_NAME, Event, Heartbeat, validate_event_dict
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-ROW_OVERHEAD_BYTES = 256  # rough per-row cost of the DB beyond the JSON, for the disk cap
 ORPHAN_GRACE_S = 3600.0  # evidence folders without a row are removed only when older than this
-DETECTION_TYPES = ("graffiti_detected", "graffiti_cleaned")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -82,20 +87,6 @@ class OutboxItem:
     payload: dict[str, Any]
     files: dict[str, Path]  # evidence file name → path on disk
     attempts: int  # failed attempts so far for this sink
-
-
-@dataclass
-class PruneReport:
-    """What a prune removed; the counts tell whether undelivered data was lost."""
-
-    finished_items: int = 0
-    undelivered_heartbeats: int = 0
-    evidence_dropped_events: int = 0
-    undelivered_events: int = 0
-
-    @property
-    def lost_undelivered(self) -> int:
-        return self.undelivered_heartbeats + self.evidence_dropped_events + self.undelivered_events
 
 
 class Outbox:
@@ -249,7 +240,7 @@ class Outbox:
                     "outbox: event %s evidence (%d bytes) alone exceeds the outbox cap (%d bytes); "
                     "storing the event without its pictures", event_id, evidence_bytes, self.max_disk_bytes,
                 )
-                data = _without_evidence(data, "evidence larger than the outbox cap")
+                data = without_evidence(data, "evidence larger than the outbox cap")
                 payload = json.dumps(data, separators=(",", ":"))
                 files, evidence_bytes = {}, 0
                 need = len(payload) + ROW_OVERHEAD_BYTES
@@ -257,7 +248,7 @@ class Outbox:
                 self._write_evidence(event_id, files)
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                report = self._make_room(need, to_delete)
+                report = make_room(self._conn, need, self.max_disk_bytes, to_delete)
                 cur = self._conn.execute(
                     "INSERT INTO items(id, kind, type, camera, created_at, payload, payload_bytes, files, evidence_bytes)"
                     " VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?)",
@@ -272,7 +263,7 @@ class Outbox:
                     shutil.rmtree(self.evidence_dir / event_id, ignore_errors=True)
                 raise
             self._delete_evidence(to_delete)
-        self._log_prune(report)
+        log_prune(report, self.path, self.max_disk_bytes)
         self._notify()
         return True
 
@@ -285,7 +276,7 @@ class Outbox:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                report = self._make_room(len(payload) + ROW_OVERHEAD_BYTES, to_delete)
+                report = make_room(self._conn, len(payload) + ROW_OVERHEAD_BYTES, self.max_disk_bytes, to_delete)
                 cur = self._conn.execute(
                     "INSERT INTO items(id, kind, created_at, payload, payload_bytes) VALUES (?, 'heartbeat', ?, ?, ?)",
                     (item_id, time.time(), payload, len(payload)),
@@ -296,7 +287,7 @@ class Outbox:
                 self._rollback()
                 raise
             self._delete_evidence(to_delete)
-        self._log_prune(report)
+        log_prune(report, self.path, self.max_disk_bytes)
         self._notify()
         return item_id
 
@@ -335,76 +326,12 @@ class Outbox:
     def usage_bytes(self) -> int:
         """Accounted outbox size: evidence bytes + JSON bytes + a fixed overhead per row."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT COALESCE(SUM(evidence_bytes + payload_bytes), 0) + COUNT(*) * ? FROM items",
-                (ROW_OVERHEAD_BYTES,),
-            ).fetchone()
-        return int(row[0])
-
-    def _make_room(self, need: int, to_delete: list[str]) -> PruneReport:
-        """Inside an open transaction: free space until ``need`` more bytes fit under the cap."""
-        report = PruneReport()
-        excess = self.usage_bytes() + need - self.max_disk_bytes
-        if excess <= 0:
-            return report
-        steps: list[tuple[str, str]] = [
-            ("finished_items",
-             "SELECT seq, id, evidence_bytes + payload_bytes FROM items i WHERE NOT EXISTS "
-             "(SELECT 1 FROM deliveries d WHERE d.item_seq = i.seq AND d.state = 'pending') ORDER BY seq"),
-            ("undelivered_heartbeats",
-             "SELECT seq, id, payload_bytes FROM items WHERE kind = 'heartbeat' ORDER BY seq"),
-            ("evidence_dropped_events",
-             "SELECT seq, id, evidence_bytes FROM items WHERE kind = 'event' AND evidence_bytes > 0 "
-             f"ORDER BY type IN {DETECTION_TYPES!r}, seq"),
-            ("undelivered_events",
-             f"SELECT seq, id, payload_bytes FROM items WHERE kind = 'event' ORDER BY type IN {DETECTION_TYPES!r}, seq"),
-        ]
-        for name, query in steps:
-            for seq, item_id, size in self._conn.execute(query).fetchall():
-                if excess <= 0:
-                    break
-                if name == "evidence_dropped_events":
-                    self._drop_evidence_row(seq)
-                    excess -= size
-                else:
-                    self._conn.execute("DELETE FROM items WHERE seq = ?", (seq,))
-                    excess -= size + ROW_OVERHEAD_BYTES
-                to_delete.append(item_id)
-                setattr(report, name, getattr(report, name) + 1)
-            if excess <= 0:
-                break
-        return report
-
-    def _drop_evidence_row(self, seq: int) -> None:
-        (payload,) = self._conn.execute("SELECT payload FROM items WHERE seq = ?", (seq,)).fetchone()
-        data = _without_evidence(json.loads(payload), "outbox disk cap reached before delivery")
-        text = json.dumps(data, separators=(",", ":"))
-        self._conn.execute(
-            "UPDATE items SET payload = ?, payload_bytes = ?, files = '[]', evidence_bytes = 0 WHERE seq = ?",
-            (text, len(text), seq),
-        )
+            return usage_bytes(self._conn)
 
     def _delete_evidence(self, item_ids: Iterable[str]) -> None:
         for item_id in item_ids:
             if not item_id.startswith("hb-"):
                 shutil.rmtree(self.evidence_dir / item_id, ignore_errors=True)
-
-    def _log_prune(self, report: PruneReport) -> None:
-        cap_mb = self.max_disk_bytes / 1048576
-        if report.finished_items:
-            log.info("outbox: pruned %d delivered items to stay under %.0f MB", report.finished_items, cap_mb)
-        if report.undelivered_heartbeats:
-            log.warning(
-                "outbox FULL (%.0f MB cap, %s): dropped %d undelivered heartbeats, oldest first — "
-                "the sinks have been unreachable for a long time",
-                cap_mb, self.path, report.undelivered_heartbeats,
-            )
-        if report.evidence_dropped_events or report.undelivered_events:
-            log.error(
-                "outbox FULL (%.0f MB cap, %s): dropped the pictures of %d and the whole of %d undelivered "
-                "events, oldest first — raise delivery.max_disk_mb or fix the network",
-                cap_mb, self.path, report.evidence_dropped_events, report.undelivered_events,
-            )
 
     def prune(self, now: float | None = None) -> int:
         """Routine clean-up: finished heartbeats, and finished events older than ``keep_delivered_s``."""
@@ -513,15 +440,6 @@ class Outbox:
     def journal_mode(self) -> str:
         with self._lock:
             return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
-
-
-def _without_evidence(data: dict[str, Any], reason: str) -> dict[str, Any]:
-    data = dict(data)
-    detail = dict(data.get("detail") or {})
-    detail["evidence_dropped"] = {"files": sorted((data.get("evidence") or {}).values()), "reason": reason}
-    data["detail"] = detail
-    data["evidence"] = {}
-    return data
 
 
 def _fsync_dir(path: Path) -> None:
