@@ -257,10 +257,12 @@ class Outbox:
                 )
                 self._queue(cur.lastrowid, self.sinks)
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 self._rollback()
                 if files:
                     shutil.rmtree(self.evidence_dir / event_id, ignore_errors=True)
+                if isinstance(exc, sqlite3.Error):  # e.g. disk full, read-only file system
+                    raise OutboxError(f"{self.path}: cannot store event {event_id} ({exc})") from exc
                 raise
             self._delete_evidence(to_delete)
         log_prune(report, self.path, self.max_disk_bytes)
@@ -283,8 +285,10 @@ class Outbox:
                 )
                 self._queue(cur.lastrowid, self.heartbeat_sinks)
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise OutboxError(f"{self.path}: cannot store heartbeat ({exc})") from exc
                 raise
             self._delete_evidence(to_delete)
         log_prune(report, self.path, self.max_disk_bytes)

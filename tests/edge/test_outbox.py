@@ -224,3 +224,45 @@ def test_orphan_evidence_without_a_row_is_removed_on_open(tmp_path: Path) -> Non
     os.utime(orphan, (1, 1))  # older than the grace period (a crash long ago)
     open_box(tmp_path)
     assert not orphan.exists()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from detector.edge.outbox import Outbox
+from detector.events import Heartbeat
+from tests.edge.conftest import make_event
+root = Path(sys.argv[1])
+box = Outbox(root / "outbox.sqlite3", root / "evidence", 50, sinks=("http",))
+while True:
+    ev, files = make_event(frame_bytes=30_000)
+    box.put_event(ev, files)
+    print(ev.id, flush=True)  # only after put_event returned: the event is committed
+    box.put_heartbeat(Heartbeat(device="tunnel-7"))
+"""
+
+
+def test_writer_killed_mid_write_loses_no_committed_event_and_leaves_a_sound_outbox(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    committed = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        committed.append(line.strip())
+        if len(committed) >= 25:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    committed += [line.strip() for line in proc.stdout.read().splitlines() if line.strip()]
+    box = open_box(tmp_path)
+    stored = {i.id: i for i in box.due("http", limit=10_000) if i.kind == "event"}
+    assert set(committed) <= set(stored), "an event reported as stored is gone after kill -9"
+    for item in stored.values():  # every stored event still has all its pictures, complete
+        assert {n: len(p.read_bytes()) for n, p in item.files.items()}["frame.jpg"] == 30_000
+    with sqlite3.connect(tmp_path / "outbox.sqlite3") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
