@@ -205,7 +205,9 @@ class LocalSink:
 
     def _enforce_cap(self) -> None:
         cap = int((self.config.max_disk_mb or 0) * 1048576)
-        folders = sorted((p for p in (self.root / "events").glob("*/*") if p.is_dir()), key=lambda p: (p.parent.name, p.name))
+        # oldest first: by when the folder was completed (names only have the event's second)
+        folders = sorted((p for p in (self.root / "events").glob("*/*") if p.is_dir()),
+                         key=lambda p: (p.stat().st_mtime_ns, p.name))
         sizes = {p: sum(f.stat().st_size for f in p.iterdir() if f.is_file()) for p in folders}
         total = sum(sizes.values())
         for p in folders[:-1]:  # never the newest
