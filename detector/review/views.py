@@ -58,7 +58,7 @@ def heat_tiles(payload: dict[str, Any]) -> list[HeatTile]:
         score = float(t["score"])
         flagged = thr is not None and score >= float(thr)
         out.append(HeatTile(x1, y1, x2 - x1, y2 - y1, score, score_color(score),
-                            round(0.08 + 0.42 * min(max(score, 0.0), 1.0), 3), flagged))
+                            round(0.04 + 0.24 * min(max(score, 0.0), 1.0) ** 2, 3), flagged))
     return sorted(out, key=lambda h: h.score)  # hottest drawn last, on top
 
 
