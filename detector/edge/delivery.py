@@ -236,7 +236,10 @@ class Delivery:
         if retry_after_s is not None:
             delay = max(delay, min(retry_after_s, self.config.retry_max_s))
         w.resume_at = now + delay
-        self.outbox.mark_retry(item.seq, w.sink.name, now + delay, error)
+        # The item's own backoff grows with its attempts, so an item that keeps failing while others
+        # succeed (which resets the sink's count) is not retried every few seconds forever.
+        item_delay = max(delay, backoff_s(item.attempts + 1, self.config.retry_initial_s, self.config.retry_max_s, self._rng))
+        self.outbox.mark_retry(item.seq, w.sink.name, now + item_delay, error)
         if config_problem:
             log.error("delivery: sink %s: %s (retry in %.1f s)", w.sink.name, error, delay)
         elif w.failing_since is None:

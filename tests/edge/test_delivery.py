@@ -181,6 +181,40 @@ def test_flush_without_start_delivers_in_the_calling_thread(tmp_path: Path, rece
     assert list(receiver.events) == [ev.id]
 
 
+class PoisonSink(FlakySink):
+    """Fails one event id transiently, accepts everything else."""
+
+    def __init__(self, poison: str) -> None:
+        super().__init__("poison")
+        self.poison = poison
+        self.poison_calls = 0
+
+    def send_event(self, event: dict[str, Any], files: dict[str, Path]) -> None:
+        if event["id"] == self.poison:
+            self.poison_calls += 1
+            raise TransientSinkError("HTTP 500 for this one")
+        self.got.append(event["id"])
+
+
+def test_an_item_that_keeps_failing_backs_off_even_while_others_succeed(tmp_path: Path) -> None:
+    cfg = from_mapping(DeliveryConfig, {"retry_initial_s": 0.05, "retry_max_s": 5}, "delivery").resolved(tmp_path)
+    outbox = Outbox(cfg.outbox_path, cfg.evidence_dir, 10, sinks=("poison",))
+    bad, bad_files = make_event(frame_bytes=0)
+    outbox.put_event(bad, bad_files)
+    sink = PoisonSink(bad.id)
+    delivery = Delivery(cfg, outbox, "tunnel-7", sinks=[sink], seed=3)
+    delivery.start()
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # a steady stream of good events resets the sink's failure count
+        ev, files = make_event(frame_bytes=0)
+        outbox.put_event(ev, files)
+        time.sleep(0.03)
+    delivery.stop(5.0)
+    assert len(sink.got) >= 20  # the others flowed
+    # exponential per-item backoff from 0.05 s: about 6 tries in 1.5 s (without it: one per success)
+    assert 2 <= sink.poison_calls <= 12, sink.poison_calls
+
+
 @pytest.mark.parametrize("failures", [1, 2, 5, 30], ids=["first", "second", "fifth", "thirtieth"])
 def test_backoff_is_full_jitter_bounded_by_the_exponential_cap(failures: int) -> None:
     rng = random.Random(0)
