@@ -122,18 +122,24 @@ class LoginLimiter:
         return q
 
     def retry_after_s(self, ip: str, user: str) -> float:
-        """Seconds until another try is allowed (0 when allowed now)."""
+        """Seconds until another try is allowed (0 when allowed now). Besides the per-user limit, one
+        address gets ``IP_FACTOR`` times as many failures over all names (a spray of user names)."""
         now = time.monotonic()
+        wait = 0.0
         with self._lock:
-            q = self._recent((ip, user.lower()), now)
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(0.0, self.window_s - (now - q[0]))
+            for key, limit in (((ip, user.lower()), self.max_failures), ((ip, "*"), self.max_failures * self.IP_FACTOR)):
+                q = self._recent(key, now)
+                if len(q) >= limit:
+                    wait = max(wait, self.window_s - (now - q[len(q) - limit]))
+        return max(0.0, wait)
+
+    IP_FACTOR = 6
 
     def record_failure(self, ip: str, user: str) -> None:
+        now = time.monotonic()
         with self._lock:
-            key = (ip, user.lower())
-            self._recent(key, time.monotonic()).append(time.monotonic())
+            for key in ((ip, user.lower()), (ip, "*")):
+                self._recent(key, now).append(now)
             if len(self._failures) > 10000:  # bound memory under a spray of names
                 self._failures = {k: v for k, v in self._failures.items() if v}
 

@@ -155,7 +155,8 @@ def _apply_side_effects(s: Session, event: dict[str, Any], cam: Camera) -> None:
     actor = f"device:{event['device']}"
     if etype == "graffiti_cleaned" and event.get("related_event"):
         alert = s.get(EventRow, event["related_event"])
-        if alert is not None and alert.type == "graffiti_detected" and alert.status in ("open", "confirmed"):
+        if (alert is not None and alert.type == "graffiti_detected" and alert.camera == event["camera"]
+                and alert.status in ("open", "confirmed")):
             alert.status = CLOSED_BY_DEVICE
             audit(s, actor, "cleaned_by_device", alert.id, alert.camera, f"device event {event['id']}")
     elif etype in ("camera_offline", "camera_online", "camera_tamper"):

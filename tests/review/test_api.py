@@ -227,6 +227,8 @@ def test_event_list_filters_by_camera_type_status_and_time(client: httpx.Client,
     assert len(ids(limit=1)) == 1
     bad = client.get("/api/v1/events", params={"type": "nope"}, headers=auth)
     assert bad.status_code == 422 and bad.json()["detail"].startswith("type:")
+    bad_time = client.get("/api/v1/events", params={"since": "last tuesday"}, headers=auth)
+    assert bad_time.status_code == 422 and bad_time.json()["detail"].startswith("since:")
     others = client.get("/api/v1/events", headers={"Authorization": f"Bearer {site.other_token}"}).json()
     assert all(e["camera"] == "east" for e in others)
 
@@ -245,3 +247,12 @@ def test_openapi_docs_are_served(client: httpx.Client) -> None:
     assert {"/api/v1/events", "/api/v1/heartbeats", "/api/v1/accepted-regions", "/api/v1/cameras"} <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]
     assert client.get("/docs").status_code == 200
+
+
+def test_graffiti_cleaned_event_from_another_camera_leaves_the_alert_open(client: httpx.Client, site: Site) -> None:
+    ev, files = detection(camera="north")
+    assert post_event(client, site.token, ev, files).status_code == 201
+    cleaned = make_event(camera="south", type="graffiti_cleaned", related_event=ev["id"])
+    assert post_event(client, site.token, cleaned, []).status_code == 201
+    got = client.get(f"/api/v1/events/{ev['id']}", headers={"Authorization": f"Bearer {site.token}"}).json()
+    assert got["status"] == "open"

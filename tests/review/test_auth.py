@@ -51,3 +51,11 @@ def test_login_limiter_blocks_after_max_failures_within_the_window_only() -> Non
     assert lim.retry_after_s("5.6.7.8", "bob") == 0
     time.sleep(0.35)
     assert lim.retry_after_s("1.2.3.4", "bob") == 0
+
+
+def test_login_limiter_also_caps_one_address_spraying_many_user_names() -> None:
+    lim = auth.LoginLimiter(max_failures=2, window_s=60)
+    for i in range(2 * auth.LoginLimiter.IP_FACTOR):
+        lim.record_failure("9.9.9.9", f"user{i}")
+    assert lim.retry_after_s("9.9.9.9", "someone-new") > 0
+    assert lim.retry_after_s("8.8.8.8", "someone-new") == 0
