@@ -14,7 +14,7 @@ import numpy as np
 
 from detector.data.sample import CLEAN, GRAFFITI, Region
 from detector.data.synth.camera import apply_sensor, falloff_map, random_sensor
-from detector.data.synth.decal import layer_size_px, random_placement, warp_onto
+from detector.data.synth.decal import layer_size_px, place_at_pixel, random_placement, warp_onto
 from detector.data.synth.geometry import WALLS, Camera, Tunnel, cast, rotation
 from detector.data.synth.layer import Layer
 from detector.data.synth.lighting import expose, light_fields, random_lighting, random_rig
@@ -28,7 +28,7 @@ VIEWS = ("tile", "wide", "frontal")
 GRAFFITI_MIX = {"tag": (0.34, (0.25, 1.0), (1.6, 3.5)), "throwup": (0.22, (0.35, 1.2), (1.4, 2.4)),
                 "piece": (0.16, (0.5, 1.5), (2.0, 3.2)), "etch": (0.12, (0.15, 0.45), (1.3, 2.5)),
                 "sticker": (0.16, (0.12, 0.35), (1.0, 1.6))}
-NEGATIVE_MIX = {"poster": (0.18, (0.2, 0.7), (0.65, 0.8)), "sign": (0.1, (0.15, 0.5), (1.0, 3.0)),
+NEGATIVE_MIX = {"poster": (0.13, (0.15, 0.5), (0.65, 0.8)), "sign": (0.1, (0.15, 0.5), (1.0, 3.0)),
                 "stain": (0.16, (0.3, 1.0), (0.5, 1.5)), "crack": (0.08, (0.2, 0.8), (0.3, 1.0)),
                 "dirt": (0.08, (0.3, 1.0), (1.0, 2.5)), "mural": (0.12, (0.7, 2.0), (1.5, 3.0)),
                 "person": (0.2, (0, 0), (0, 0)), "shadow": (0.08, (0, 0), (0, 0))}
@@ -113,10 +113,20 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
     regions: list[Region] = []
     min_visible = 0.004 * size_px * size_px
 
-    def decal(kind: str, mix: dict[str, tuple[float, tuple[float, float], tuple[float, float]]], label: int) -> bool:
+    def decal(kind: str, mix: dict[str, tuple[float, tuple[float, float], tuple[float, float]]], label: int,
+              force: bool = False) -> bool:
         _, size_rng, aspect_rng = mix[kind]
-        for _ in range(6):
-            p = random_placement(rng, maps, camera, tunnel, rng.uniform(*size_rng) * size_px, rng.uniform(*aspect_rng))
+        for attempt in range(6):
+            size, aspect = rng.uniform(*size_rng) * size_px, rng.uniform(*aspect_rng)
+            if force:  # last resort: centre it on the wall pixel nearest the middle of the view
+                ys, xs = np.nonzero(np.isin(maps.surface, WALLS))
+                if xs.size == 0:
+                    return False
+                order = np.argsort((xs - size_px / 2) ** 2 + (ys - size_px / 2) ** 2)
+                i = int(order[min(attempt * 7, order.size - 1)])
+                p = place_at_pixel(maps, camera, tunnel, int(xs[i]), int(ys[i]), size, aspect)
+            else:
+                p = random_placement(rng, maps, camera, tunnel, size, aspect)
             if p is None:
                 continue
             lw, lh = layer_size_px(p, camera, tunnel, max_px=int(size_px * 1.5))
@@ -124,7 +134,7 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
             painter = paint_graffiti if label == GRAFFITI else paint_negative
             painter(layer, kind, rng, (0, 0, lw, lh))
             warped = warp_onto(layer, p, camera, tunnel, maps)
-            if warped is None or warped.xyxy is None or warped.visible_px() < min_visible:
+            if warped is None or warped.xyxy is None or warped.visible_px() < (1.0 if force else min_visible):
                 continue
             x1, y1, x2, y2 = warped.roi
             region = albedo[y1:y2, x1:x2]
@@ -143,8 +153,8 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
         n_g = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
         kinds = [_pick(rng, GRAFFITI_MIX) for _ in range(n_g)]
         placed = [decal(k, GRAFFITI_MIX, GRAFFITI) for k in kinds]
-        while not any(placed) and len(placed) < 20:  # a graffiti scene must show graffiti
-            placed.append(decal("tag", {"tag": (1.0, (0.4, 0.9), (1.5, 2.5))}, GRAFFITI))
+        if not any(placed):  # a graffiti scene must show graffiti
+            placed.append(decal("tag", {"tag": (1.0, (0.4, 0.9), (1.5, 2.5))}, GRAFFITI, force=True))
         if not any(placed):
             raise RuntimeError(f"seed {seed}: could not place graffiti on a visible wall")
     for kind in neg_kinds:
@@ -182,7 +192,7 @@ def _add_passerby(rng: np.random.Generator, camera: Camera, tunnel: Tunnel, maps
             continue
         layer = draw_passerby(look, hpx, float(rng.random()), int(rng.choice([-1, 0, 1])))
         xyxy = place_passerby(layer, camera, tunnel, xm, pz, albedo, float(rng.uniform(0, 0.04) * hpx))
-        if xyxy is not None:
+        if xyxy is not None and min(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]) >= max(6.0, 0.05 * w):
             regions.append(Region("cyclist" if look.cyclist else "person", xyxy, CLEAN))
             return
 
