@@ -85,9 +85,14 @@ class NeedSignIn(Exception):
 
 def create_app(settings: ReviewSettings) -> FastAPI:
     """Build the app over ``settings``: migrate the database, mount routes, static files and limits."""
+    import os
+
     from detector.review.auth import LoginLimiter
     from detector.review.routes import api, pages
 
+    # A tiny JPEG can claim 20000×20000 pixels; cap what OpenCV will allocate when checking evidence
+    # (read on the first decode, so set before any). 40 MP covers 8K cameras.
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(40_000_000))
     engine = make_engine(settings.db_url)
     migrate(engine)
     app = FastAPI(

@@ -61,7 +61,10 @@ def check_image(name: str, data: bytes) -> tuple[int, int]:
     import cv2
     import numpy as np
 
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    try:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # e.g. a header claiming more pixels than OPENCV_IO_MAX_IMAGE_PIXELS (set by the app)
+        raise IngestError(422, f"files[{name}]: not a decodable image (or more than 40 megapixels)") from None
     if img is None:
         raise IngestError(422, f"files[{name}]: not a decodable image")
     return int(img.shape[1]), int(img.shape[0])

@@ -113,6 +113,21 @@ def test_invalid_event_is_refused_422_naming_the_field(client: httpx.Client, sit
     assert r.json()["detail"].startswith(f"{field}:") or r.json()["detail"].startswith(f"{field}[")
 
 
+def test_picture_claiming_huge_dimensions_is_refused_422(client: httpx.Client, site: Site) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))  # 1.2 GB if decoded
+    ev, files = detection()
+    r = post_event(client, site.token, ev, [(n, bomb if n == "crop.jpg" else d) for n, d in files])
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("files[crop.jpg]: not a decodable image")
+
+
 def test_event_field_that_is_not_json_is_refused_422(client: httpx.Client, site: Site) -> None:
     r = client.post("/api/v1/events", data={"event": "{not json"}, headers={"Authorization": f"Bearer {site.token}"})
     assert r.status_code == 422
