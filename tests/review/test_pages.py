@@ -183,3 +183,20 @@ def test_sign_out_ends_the_session(alice: httpx.Client) -> None:
     csrf = csrf_of(alice.get("/queue").text)
     assert alice.post("/logout", data={"csrf": csrf}).status_code == 303
     assert alice.get("/queue").status_code == 303
+
+
+def test_non_alert_events_have_a_detail_page_without_decision_buttons(alice: httpx.Client, server: Server,
+                                                                    site: Site) -> None:
+    from tests.review.helpers import jpeg, make_event, tunnel_frame
+
+    alert = _alert(server, site)
+    frame, _ = tunnel_frame(tag=False)
+    cleaned = make_event(type="graffiti_cleaned", related_event=alert["id"], evidence={"frame": "a.jpg"})
+    tamper = make_event(type="camera_tamper", detail={"reason": "lens covered"})
+    with httpx.Client(base_url=server.url) as dev:
+        assert post_event(dev, site.token, cleaned, [("a.jpg", jpeg(frame))]).status_code == 201
+        assert post_event(dev, site.token, tamper, []).status_code == 201
+    page = alice.get(f"/events/{cleaned['id']}")
+    assert page.status_code == 200 and f"/events/{alert['id']}" in page.text and 'id="actions"' not in page.text
+    page = alice.get(f"/events/{tamper['id']}")
+    assert page.status_code == 200 and "lens covered" in page.text and "carries no frame" in page.text
