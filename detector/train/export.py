@@ -25,7 +25,7 @@ from detector.errors import CheckpointError, DatasetError, DetectorError, requir
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta
 from detector.train import metrics as m
 from detector.train.scoring import OnnxScorer, TorchScorer, score_samples
-from detector.train.thresholds import ThresholdChoice, choose_thresholds
+from detector.train.thresholds import ThresholdChoice, ThresholdError, choose_thresholds
 
 PARITY_TOLERANCE = 1e-4  # max |p_torch - p_onnxruntime| on real validation images
 PARITY_IMAGES = 32
@@ -172,6 +172,11 @@ def export_model(
         raise ExportError(f"--out {out}: expected a path ending in .onnx")
     if int8 and not calib:
         raise DatasetError("--int8 needs --calib DATASET (images to measure activation ranges on)")
+    calib_samples: list[Sample] = []
+    if int8:  # read the calibration set first: a bad --calib should fail before any work is done
+        from detector.train.quantize import calibration_samples
+
+        calib_samples = calibration_samples(calib)
     loaded = load_checkpoint(Path(checkpoint))
     spec = loaded.preprocess
     val = validation_samples(loaded)
@@ -213,7 +218,8 @@ def export_model(
     result = ExportResult(fp32=ExportedModel(out, meta, validation), parity_max_abs_diff=diff,
                           parity_images=len(torch_scores.samples))
     if int8:
-        result.int8 = export_int8(out, meta, scored, calib, target_precision=target_precision, max_fpr=max_fpr,
+        result.int8 = export_int8(out, meta, scored, calib_samples, calib_specs=calib,
+                                  target_precision=target_precision, max_fpr=max_fpr,
                                   allow_degraded=allow_degraded, progress=progress)
     return result
 
@@ -226,8 +232,9 @@ def export_int8(
     fp32_path: Path,
     fp32_meta: ModelMeta,
     fp32_val: Any,
-    calib: Sequence[str],
+    calib: Sequence[Sample],
     *,
+    calib_specs: Sequence[str] = (),
     target_precision: float | None,
     max_fpr: float | None,
     allow_degraded: bool,
@@ -237,24 +244,24 @@ def export_int8(
     import dataclasses
 
     from detector.modelmeta import file_sha256
-    from detector.train.quantize import (
-        QuantizationGuardError,
-        calibration_samples,
-        compare_operating_points,
-        quantize_int8,
-    )
+    from detector.train.quantize import QuantizationGuardError, compare_operating_points, quantize_int8
 
     spec = fp32_meta.preprocess_spec()
     out = int8_path(fp32_path)
     tmp = _tmp_path(out)
     try:
-        calib_samples = calibration_samples(calib)
-        used = quantize_int8(fp32_path, tmp, calib_samples, spec, progress=progress)
+        used = quantize_int8(fp32_path, tmp, calib, spec, progress=progress)
         scorer = OnnxScorer(tmp, preprocess=spec)
         scored = score_samples(fp32_val.samples, [scorer], description="validation (onnxruntime int8)",
                                progress=progress)[0]
         del scorer
-        choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision, max_fpr=max_fpr)
+        try:
+            choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
+                                       max_fpr=max_fpr)
+        except ThresholdError as exc:
+            raise QuantizationGuardError(
+                f"{out}: int8 model refused: its validation scores admit no threshold ({exc}); "
+                f"{fp32_path.name} was written") from None
         validation = validation_summary(scored.labels, scored.scores, scored.samples, choice, "onnxruntime int8")
         fp32_figs = {k: fp32_meta.metrics[k] for k in ("auroc", "threshold", "recall", "fpr")}
         int8_figs = {k: validation[k] for k in ("auroc", "threshold", "recall", "fpr")}
@@ -273,7 +280,7 @@ def export_int8(
                 "guard": guard.to_dict(),
                 "allow_degraded": bool(allow_degraded),
                 "degraded": not guard.passed,
-                "calibration": {"specs": list(calib), "images": used, "method": "minmax", "format": "QDQ",
+                "calibration": {"specs": list(calib_specs), "images": used, "method": "minmax", "format": "QDQ",
                                 "weights": "int8 per-channel", "activations": "uint8"},
                 "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
             },

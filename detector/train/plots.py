@@ -95,39 +95,16 @@ def plot_calibration(labels: np.ndarray, scores: np.ndarray, path: Path) -> Path
 
 
 def contact_sheet(
-    paths: Sequence[Path], captions: Sequence[str], out: Path, tile_px: int = 160, columns: int = 6
+    paths: Sequence[Path], captions: Sequence[str], out: Path, cell_px: int = 160, columns: int = 6
 ) -> Path:
-    """A grid of thumbnails with a caption each; unreadable images show as grey tiles."""
-    import cv2
-
+    """The project's contact sheet (:mod:`detector.data.contact`) of ``paths``; unreadable images
+    show as grey cells so the caption still names them."""
+    from detector.data.contact import contact_sheet as sheet
+    from detector.data.contact import write_png
     from detector.preprocess import read_image
 
-    n = max(len(paths), 1)
-    cols = min(columns, n)
-    rows = (n + cols - 1) // cols
-    caption_px = 18
-    sheet = np.full((rows * (tile_px + caption_px), cols * tile_px, 3), 255, dtype=np.uint8)
-    for i, (p, text) in enumerate(zip(paths, captions, strict=True)):
-        r, c = divmod(i, cols)
+    items = []
+    for p, text in zip(paths, captions, strict=True):
         img = read_image(str(p))
-        if img is None:
-            thumb = np.full((tile_px, tile_px, 3), 128, dtype=np.uint8)
-        else:
-            h, w = img.shape[:2]
-            scale = tile_px / max(h, w)
-            img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-            thumb = np.full((tile_px, tile_px, 3), 255, dtype=np.uint8)
-            y0, x0 = (tile_px - img.shape[0]) // 2, (tile_px - img.shape[1]) // 2
-            thumb[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
-        y, x = r * (tile_px + caption_px), c * tile_px
-        sheet[y:y + tile_px, x:x + tile_px] = thumb
-        cv2.putText(sheet, text[:24], (x + 3, y + tile_px + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-    if not paths:
-        cv2.putText(sheet, "none", (10, tile_px // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), sheet):
-        from detector.errors import DetectorError
-
-        raise DetectorError(f"{out}: cannot write image")
-    return out
+        items.append((img if img is not None else np.full((cell_px, cell_px, 3), 128, np.uint8), text))
+    return write_png(out, sheet(items, cols=columns, cell_px=cell_px))

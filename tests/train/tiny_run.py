@@ -1,5 +1,6 @@
 """A tiny trained run for the eval/export tests: generated wall images, a split manifest and a
-checkpoint of MobileNetV3-Small at 32×32 px that really separates the two classes (a few seconds).
+checkpoint of MobileNetV3-Small at 32×32 px that really separates the two classes (val AUROC 1.0
+for seeds 0-4 when this was written; a few seconds on one core).
 
 Graffiti images are grey walls with thick saturated strokes; clean ones are grey walls with noise
 and a dark patch (a stain). The checkpoint is written with the training code's own
@@ -8,6 +9,7 @@ and a dark patch (a stain). The checkpoint is written with the training code's o
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +36,11 @@ def wall_image(rng: np.random.Generator, graffiti: bool, size: int = 64) -> np.n
     base = int(rng.integers(90, 170))
     img = np.clip(rng.normal(base, 8, (size, size, 3)), 0, 255).astype(np.uint8)
     if graffiti:
-        for _ in range(int(rng.integers(2, 5))):
-            colour = [0, 0, 0]
-            colour[int(rng.integers(0, 3))] = 255
-            colour[int(rng.integers(0, 3))] = int(rng.integers(0, 256))
+        for _ in range(int(rng.integers(3, 6))):
+            colour = [int(v) for v in rng.permutation([255, int(rng.integers(0, 256)), 0])]  # saturated
             p1 = tuple(int(v) for v in rng.integers(0, size, 2))
             p2 = tuple(int(v) for v in rng.integers(0, size, 2))
-            cv2.line(img, p1, p2, tuple(colour), int(rng.integers(4, 9)))
+            cv2.line(img, p1, p2, tuple(colour), int(rng.integers(6, 11)))
     else:
         x, y = (int(v) for v in rng.integers(0, size // 2, 2))
         cv2.rectangle(img, (x, y), (x + size // 3, y + size // 4), (base // 2,) * 3, -1)
@@ -67,7 +67,7 @@ def _train(model, images: np.ndarray, labels: np.ndarray, steps: int) -> None:
     torch.manual_seed(0)
     x = torch.from_numpy(images)
     y = torch.from_numpy(labels.astype(np.float32))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     model.train()
     for _ in range(steps):
         opt.zero_grad()
@@ -84,7 +84,7 @@ def _train(model, images: np.ndarray, labels: np.ndarray, steps: int) -> None:
     model.eval()
 
 
-def build_tiny_run(root: Path, steps: int = 40) -> TinyRun:
+def build_tiny_run(root: Path, steps: int = 20, seed: int = 0, n_train: int = 40) -> TinyRun:
     import torch
 
     from detector.data.manifest import write_manifest
@@ -93,7 +93,7 @@ def build_tiny_run(root: Path, steps: int = 40) -> TinyRun:
     from detector.train.model import build_model, default_preprocess
 
     torch.set_num_threads(1)
-    train = write_images(root / "train", 20, seed=1)
+    train = write_images(root / "train", n_train, seed=1)
     val = write_images(root / "val", 12, seed=2)
     write_images(root / "calib", 8, seed=3)
     samples = [Sample(path=p, label=lab, group=p.stem, source="tiny", split=split, kind=("tag" if lab else "stain"))
@@ -101,6 +101,7 @@ def build_tiny_run(root: Path, steps: int = 40) -> TinyRun:
     manifest = write_manifest(samples, root / "run" / "split.csv")
 
     spec = default_preprocess(ARCH, INPUT_PX)
+    torch.manual_seed(seed)
     model = build_model(ARCH, weights=None, dropout=0.0)
     batch = preprocess_batch([read_image(str(p)) for p, _ in train], spec)
     _train(model, batch, np.array([lab for _, lab in train]), steps)
@@ -112,3 +113,33 @@ def build_tiny_run(root: Path, steps: int = 40) -> TinyRun:
         git_rev="testrev",
     )
     return TinyRun(root=root, manifest=manifest, checkpoint=ckpt, val_dir=root / "val", calib_dir=root / "calib")
+
+
+def shared_tiny_run(tmp_path_factory) -> TinyRun:
+    """One tiny run per pytest session (built on first use) for all eval/export/quantize test files.
+
+    Tests write only new files under its root (each under its own name), never modify the run.
+    """
+    root = tmp_path_factory.getbasetemp() / "tiny-run-shared"
+    done = root / "run" / "ready"
+    if not done.is_file():
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+        build_tiny_run(root)
+        done.write_text("ok\n")
+    return TinyRun(root=root, manifest=root / "run" / "split.csv", checkpoint=root / "run" / "best.pt",
+                   val_dir=root / "val", calib_dir=root / "calib")
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the real console entry point (``graffiti ...``) in-process; returns (exit code, stdout, stderr)."""
+    from detector.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["graffiti", *args])
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out, captured.err

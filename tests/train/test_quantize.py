@@ -1,0 +1,132 @@
+"""int8 export: its own thresholds, the quantization tag, a float head, and the guard that refuses
+a degraded model (reference figures in the guard table are made up to sit either side of a margin)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector.train.quantize import MARGINS, compare_operating_points
+
+FP32 = {"auroc": 0.990, "threshold": 0.80, "recall": 0.90, "fpr": 0.02}
+
+
+@pytest.mark.parametrize(
+    ("int8", "failed"),
+    [
+        pytest.param({"auroc": 0.985, "threshold": 0.30, "recall": 0.88, "fpr": 0.03}, [], id="within-all-margins"),
+        pytest.param({"auroc": 0.975, "threshold": 0.30, "recall": 0.90, "fpr": 0.02}, ["AUROC"], id="auroc-drop-0.015"),
+        pytest.param({"auroc": 0.990, "threshold": 0.30, "recall": 0.84, "fpr": 0.02}, ["recall"], id="recall-drop-0.06"),
+        # the case from the issue: at an unsuitable threshold 30 % of clean images flagged instead of 3 %
+        pytest.param({"auroc": 0.986, "threshold": 0.80, "recall": 0.99, "fpr": 0.30}, ["false-positive rate"],
+                     id="fpr-rise-0.28"),
+        pytest.param({"auroc": 0.9, "threshold": 0.5, "recall": 0.5, "fpr": 0.5},
+                     ["AUROC", "recall", "false-positive rate"], id="everything-worse"),
+    ],
+)
+def test_guard_compares_each_model_at_its_own_operating_point(int8, failed):
+    guard = compare_operating_points(FP32, int8)
+    assert guard.passed == (not failed)
+    assert [f.split(" ")[0] if not f.startswith("false") else "false-positive rate" for f in guard.failures] == failed
+    assert guard.margins == {"auroc_drop": MARGINS.auroc_drop, "recall_drop": MARGINS.recall_drop,
+                             "fpr_rise": MARGINS.fpr_rise}
+
+
+# ---------------------------------------------------------------- with a real tiny model (torch)
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    pytest.importorskip("torch")
+    from tests.train.tiny_run import shared_tiny_run
+
+    return shared_tiny_run(tmp_path_factory)
+
+
+def _uniform_calibration(root, value):
+    """Calibration images that are one flat colour: activation ranges come out far too narrow.
+
+    Black (0) calibration of the seed-0 tiny model gave int8 AUROC 0.58 and recall 0.17 against
+    fp32 1.0 / 1.0 when this was written (measured with scripts like tests/train/tiny_run.py)."""
+    import cv2
+
+    folder = root / f"flat{value}" / "clean"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((64, 64, 3), value, np.uint8))
+    return str(folder.parent)
+
+
+@pytest.mark.train
+def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
+    import onnx
+    import onnxruntime as ort
+
+    from detector.data.formats import load_dataset
+    from detector.modelmeta import read_meta
+    from detector.preprocess import preprocess_batch, read_image
+    from detector.train.export import export_model
+    from detector.train.thresholds import choose_thresholds
+
+    result = export_model(run.checkpoint, run.root / "models" / "q.onnx", int8=True, calib=[str(run.calib_dir)],
+                          progress=False)
+    path = run.root / "models" / "q-int8.onnx"
+    assert result.int8 is not None and result.int8.path == path and path.is_file()
+    onnx.checker.check_model(str(path))
+    meta, fp32 = read_meta(path), read_meta(result.fp32.path)
+    assert meta.quantization == "int8-static" and fp32.quantization == "none"
+    assert 0.0 <= meta.clean_threshold <= meta.threshold <= 1.0
+    assert meta.extra["guard"]["passed"] is True and meta.extra["allow_degraded"] is False
+    assert meta.extra["calibration"]["images"] == 16
+    assert meta.extra["fp32_model"]["file"] == "q.onnx"
+    assert (meta.input_size, meta.mean, meta.git_rev) == (fp32.input_size, fp32.mean, fp32.git_rev)
+
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    producer = {o: n for n in graph.node for o in n.output}
+    assert producer["score"].op_type != "DequantizeLinear"  # the probability itself is not quantized
+
+    # its thresholds are the policy applied to the int8 model's own validation scores
+    val = [s for s in load_dataset(f"{run.manifest}::format=manifest") if s.split == "val"]
+    batch = preprocess_batch([read_image(str(s.path)) for s in val], meta.preprocess_spec())
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    scores = sess.run(["score"], {"input": batch})[0]
+    choice = choose_thresholds([s.label for s in val], scores)
+    assert meta.threshold == pytest.approx(choice.threshold, abs=1e-6)
+    assert meta.extra["guard"]["int8_threshold"] == pytest.approx(meta.threshold)
+    assert meta.extra["guard"]["fp32_threshold"] == pytest.approx(fp32.threshold)
+
+
+@pytest.mark.train
+def test_guard_refuses_a_degraded_int8_model_with_the_figures(run):
+    from detector.train.export import export_model
+    from detector.train.quantize import QuantizationGuardError
+
+    out = run.root / "models" / "bad.onnx"
+    with pytest.raises(QuantizationGuardError, match=r"int8 model refused.*vs fp32.*--allow-degraded") as info:
+        export_model(run.checkpoint, out, int8=True, calib=[_uniform_calibration(run.root, 0)], progress=False)
+    assert "\n" not in str(info.value)
+    assert out.is_file()  # the fp32 model is fine and stays
+    assert not (run.root / "models" / "bad-int8.onnx").exists()
+
+
+@pytest.mark.train
+def test_allow_degraded_keeps_the_model_and_records_it(run):
+    from detector.modelmeta import read_meta
+    from detector.train.export import export_model
+
+    result = export_model(run.checkpoint, run.root / "models" / "deg.onnx", int8=True,
+                          calib=[_uniform_calibration(run.root, 0)], allow_degraded=True, progress=False)
+    meta = read_meta(result.int8.path)
+    assert meta.extra["allow_degraded"] is True and meta.extra["degraded"] is True
+    assert meta.extra["guard"]["failures"]
+
+
+@pytest.mark.train
+def test_calibration_set_without_images_is_a_dataset_error(run, tmp_path):
+    from detector.errors import DatasetError
+    from detector.train.export import export_model
+
+    (tmp_path / "empty" / "clean").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="empty: no images found"):
+        export_model(run.checkpoint, tmp_path / "e.onnx", int8=True, calib=[str(tmp_path / "empty")], progress=False)
+    assert not (tmp_path / "e.onnx").exists()  # checked before any export work
