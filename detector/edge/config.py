@@ -178,9 +178,11 @@ class ModelConfig:
     threads: int = 4  # onnxruntime intra-op threads; 4 suits a Raspberry Pi 4/5
     reference_frame: Path | None = None  # image a new model must score before a hot swap; None → synthetic
     check_interval_s: float = 10.0  # how often the model file is checked for a replacement
+    max_batch: int = 0  # 0: all tiles of a frame in ONE run (fastest); n: runs of <= n tiles (less memory)
 
     def validate(self, prefix: str) -> None:
         check_range(self.threads, f"{prefix}.threads", 1, 64)
+        check_range(self.max_batch, f"{prefix}.max_batch", 0, 1024)
         check_range(self.check_interval_s, f"{prefix}.check_interval_s", 0.1, 86400.0)
 
 

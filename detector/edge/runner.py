@@ -81,7 +81,7 @@ class EdgeRunner:
             reference = read_image(str(m.reference_frame))
             if reference is None:
                 raise ConfigError(f"model.reference_frame: {m.reference_frame} is missing or not a readable image")
-        holder = ModelHolder(m.path, m.threads, reference)
+        holder = ModelHolder(m.path, m.threads, reference, m.max_batch)
         meta = holder.current.meta
         log.info("model %s %s (%s, input %dx%d, threshold %.3f, clean %.3f, sha256 %s), %d thread(s)", meta.name,
                  meta.version, meta.arch, meta.input_size[1], meta.input_size[0], meta.threshold,

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 from detector.errors import ModelContractError, require
 from detector.events import ModelRef
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta, meta_from_session
-from detector.preprocess import preprocess_batch
+from detector.preprocess import PreprocessSpec, resize_to_input
 
 log = logging.getLogger("detector.edge.session")
 
@@ -42,11 +43,51 @@ class FileSignature:
         return cls(st.st_mtime_ns, st.st_size)
 
 
+class TilePreprocessor:
+    """:func:`detector.preprocess.preprocess_batch`, bit for bit, but faster for a frame's tiles.
+
+    Normalisation goes through a 256-entry float32 lookup table per channel computed with the very
+    operations ``to_tensor_layout`` uses (so the result is identical — a test checks it), and tiles are
+    resized/converted in parallel on the model's thread count (cv2 and numpy release the GIL). This
+    keeps the pipeline's overhead small next to the model run on a 4-core Pi.
+    """
+
+    def __init__(self, spec: PreprocessSpec, workers: int = 1) -> None:
+        self.spec = spec
+        scale = np.float32(1.0 / 255.0)
+        self.tables = []
+        for c in range(3):
+            table = np.arange(256, dtype=np.float32) * scale
+            table -= np.float32(spec.mean[c])
+            table /= np.float32(spec.std[c])
+            self.tables.append(table)
+        self.source_channel = (2, 1, 0) if spec.channel_order == "RGB" else (0, 1, 2)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="preprocess") if workers > 1 else None
+
+    def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        h, w = self.spec.input_size
+        out = np.empty((len(tiles_bgr), 3, h, w), dtype=np.float32)
+
+        def one(i: int) -> None:
+            img = resize_to_input(tiles_bgr[i], self.spec)
+            for c in range(3):
+                np.take(self.tables[c], img[:, :, self.source_channel[c]], out=out[i, c])
+
+        if self._pool is None or len(tiles_bgr) < 2:
+            for i in range(len(tiles_bgr)):
+                one(i)
+        else:
+            for _ in self._pool.map(one, range(len(tiles_bgr))):
+                pass
+        return out
+
+
 class ModelSession:
     """A loaded model: ``score(tiles)`` runs all tiles of a frame through ONE batched ORT call."""
 
-    def __init__(self, path: Path, threads: int = 4) -> None:
+    def __init__(self, path: Path, threads: int = 4, max_batch: int = 0) -> None:
         self.path = Path(path)
+        self.max_batch = int(max_batch)  # 0: every tile of a frame in one run; n: runs of at most n tiles
         if not self.path.is_file():
             raise ModelContractError(f"{self.path}: model file not found")
         self.signature = FileSignature.of(self.path)
@@ -66,6 +107,7 @@ class ModelSession:
         self.meta: ModelMeta = meta_from_session(self.session, str(self.path))
         self.spec = self.meta.preprocess_spec()
         self.threads = int(threads)
+        self._preprocess = TilePreprocessor(self.spec, self.threads)
         import hashlib
 
         self.sha256 = hashlib.sha256(data).hexdigest()
@@ -75,14 +117,17 @@ class ModelSession:
         return ModelRef(name=self.meta.name, version=self.meta.version, sha256=self.sha256)
 
     def preprocess(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess_batch(tiles_bgr, self.spec)
+        """uint8 BGR tiles → N×3×H×W float32, exactly as detector.preprocess.preprocess_batch."""
+        return self._preprocess(tiles_bgr)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Raw model call on a preprocessed N×3×H×W batch → float32 scores [N]."""
         if batch.shape[0] == 0:
             return np.zeros((0,), dtype=np.float32)
-        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-        scores = np.asarray(out, dtype=np.float32).reshape(-1)
+        step = self.max_batch if 0 < self.max_batch < batch.shape[0] else batch.shape[0]
+        parts = [self.session.run([OUTPUT_NAME], {INPUT_NAME: batch[i:i + step]})[0]
+                 for i in range(0, batch.shape[0], step)]
+        scores = np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
         if scores.shape[0] != batch.shape[0]:
             raise ModelContractError(
                 f"{self.path}: output '{OUTPUT_NAME}' has {scores.shape[0]} values for {batch.shape[0]} inputs"
@@ -125,11 +170,13 @@ def verify_model(candidate: ModelSession, reference_tiles: Sequence[np.ndarray])
 class ModelHolder:
     """The current model, shared by all camera threads, and the watcher that swaps it when the file changes."""
 
-    def __init__(self, path: Path, threads: int = 4, reference_frame: np.ndarray | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 4, reference_frame: np.ndarray | None = None,
+                 max_batch: int = 0) -> None:
         self.path = Path(path)
         self.threads = threads
+        self.max_batch = max_batch
         self.reference_tiles = _reference_tiles(reference_frame if reference_frame is not None else synthetic_reference())
-        first = ModelSession(self.path, threads)
+        first = ModelSession(self.path, threads, max_batch)
         verify_model(first, self.reference_tiles)
         self._current = first
         self._seen = first.signature
@@ -156,7 +203,7 @@ class ModelHolder:
                 return False  # still changing: look again next time
             self._seen = sig
             try:
-                candidate = ModelSession(self.path, self.threads)
+                candidate = ModelSession(self.path, self.threads, self.max_batch)
                 verify_model(candidate, self.reference_tiles)
             except ModelContractError as exc:
                 self.rejections += 1

@@ -87,3 +87,21 @@ def test_a_bad_new_model_is_rejected_and_the_old_keeps_running(tmp_path: Path, c
 def test_first_model_must_pass_verification(tmp_path: Path) -> None:
     with pytest.raises(ModelContractError, match="reference scores must be finite and in"):
         ModelHolder(redness_model(tmp_path / "m.onnx", offset=3.0), threads=1)
+
+
+@pytest.mark.parametrize(
+    ("channel_order", "resize", "workers"),
+    [("RGB", "area", 1), ("BGR", "linear", 1), ("RGB", "cubic", 3)],
+    ids=["rgb_area_inline", "bgr_linear_inline", "rgb_cubic_threaded"],
+)
+def test_tile_preprocessor_matches_the_shared_preprocessing_bit_for_bit(channel_order: str, resize: str, workers: int) -> None:
+    from detector.edge.session import TilePreprocessor
+    from detector.preprocess import PreprocessSpec, preprocess_batch
+
+    spec = PreprocessSpec(input_size=(48, 40), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                          channel_order=channel_order, resize=resize)
+    rng = np.random.default_rng(3)
+    tiles = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), rng.integers(0, 256, (30, 20, 3), dtype=np.uint8),
+             rng.integers(0, 256, (64, 64), dtype=np.uint8), rng.integers(0, 256, (50, 70, 4), dtype=np.uint8)]
+    fast = TilePreprocessor(spec, workers)(tiles)
+    assert fast.dtype == np.float32 and np.array_equal(fast, preprocess_batch(tiles, spec))

@@ -1,0 +1,272 @@
+#!/usr/bin/env python
+"""Edge runner benchmark: prints figures, asserts nothing.
+
+On a 1280×720 frame with the default tiling (320 px tiles, overlap 0.25 → 15 tiles), for 1 and 4
+onnxruntime intra-op threads and for the fp32 and (when present) int8 model:
+- ms per frame for the whole per-frame pipeline (motion, health, mask, tiles, preprocessing, one
+  batched run, decision) against the raw ``session.run`` on the same tiles — goal: overhead ≤ 15 %;
+- int8/fp32 speed ratio and score agreement on the same tiles;
+- peak RSS (goal ≤ 200 MB) and RSS after N frames against after 100 (goal: growth < 5 %);
+- a paper estimate for a Raspberry Pi 4 and 5 from the model's multiply-accumulates per frame
+  (counted from the ONNX graph's Conv/Gemm/MatMul shapes; needs the ``onnx`` package).
+
+Example: python scripts/bench_edge.py --frames 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+# Effective sustained throughput assumed for onnxruntime on 4 cores (GMAC/s), for the paper estimate.
+# Pi 4: Cortex-A72 @ 1.8 GHz, 2×128-bit NEON FMA per core → 57.6 GMAC/s peak fp32; mobile CNNs with
+# depthwise layers reach ~10-15 % of it. Pi 5: Cortex-A76 @ 2.4 GHz (~2.5-3× a Pi 4 per core here).
+# int8: ~1.7× fp32 on A72 (no dot-product instructions), ~2.5× on A76 (SDOT).
+PI_GMACS = {"Raspberry Pi 4 (4× A72 1.8 GHz)": (7.0, 12.0), "Raspberry Pi 5 (4× A76 2.4 GHz)": (20.0, 50.0)}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's RSS high-water mark (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def count_macs(path: Path) -> int | None:
+    """Multiply-accumulates for one image from the Conv/Gemm/MatMul shapes of the ONNX graph.
+
+    Exported graphs pad with dynamic shapes that static shape inference cannot follow, so the shapes
+    are taken from one real onnxruntime run with every Conv/Gemm/MatMul output exposed.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i).shape for i in model.graph.initializer}
+    for node in model.graph.node:  # weights stored as Constant nodes count too
+        if node.op_type == "Constant":
+            for at in node.attribute:
+                if at.name == "value":
+                    inits[node.output[0]] = numpy_helper.to_array(at.t).shape
+    nodes = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    known = {o.name for o in model.graph.output}
+    wanted = []
+    for n in nodes:
+        for name in (n.input[0], n.output[0]):
+            if name not in known and name not in wanted and name not in inits:
+                wanted.append(name)
+    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(name) for name in wanted)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    shape = [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape]
+    names = [o.name for o in sess.get_outputs()]
+    outs = dict(zip(names, sess.run(names, {sess.get_inputs()[0].name: np.zeros(shape, np.float32)}), strict=True))
+    macs = 0
+    for n in nodes:
+        out = outs.get(n.output[0])
+        if out is None:
+            continue
+        if n.op_type == "Conv":
+            w = inits.get(n.input[1])
+            if w is not None:
+                macs += int(np.prod(out.shape[1:])) * int(np.prod(w[1:]))
+        else:
+            a = outs.get(n.input[0])
+            k = a.shape[-1] if a is not None else 0
+            macs += int(np.prod(out.shape[1:])) * int(k)
+    return macs
+
+
+def make_frames(n: int = 8) -> list[np.ndarray]:
+    """1280×720 tunnel-like frames: tiled wall, a light gradient, sensor noise differing per frame."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:720, 0:1280]
+    base = 110 + 20 * (((xx // 40) + (yy // 20)) % 2) + 40 * np.cos(xx / 1280 * np.pi)
+    base = np.repeat(base[:, :, None], 3, axis=2).astype(np.float32)
+    return [np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+class _NoSource:
+    live = False
+    finished = True
+    name = "bench"
+
+    def next_sample(self, due: float | None) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def make_worker(model_path: Path, threads: int, max_batch: int = 0):  # type: ignore[no-untyped-def]
+    from detector.edge.camera import CameraWorker
+    from detector.edge.config import CameraConfig
+    from detector.edge.session import ModelHolder
+
+    holder = ModelHolder(model_path, threads, max_batch=max_batch)
+    cam = CameraConfig(source="bench")
+    events: list[object] = []
+    worker = CameraWorker("bench", cam, "bench", holder, lambda e, f: events.append(e), realtime=False,
+                          stop=threading.Event(), source=_NoSource())  # type: ignore[arg-type]
+    return worker, holder
+
+
+def time_pipeline(model_path: Path, threads: int, frames: list[np.ndarray], n: int) -> dict[str, float]:
+    from detector.edge.sources import Frame
+    from detector.edge.tiling import cut_tiles, masked_frame
+
+    worker, holder = make_worker(model_path, threads)
+    sess = holder.current
+    for i in range(3):  # warm up (first runs allocate arenas)
+        worker.process(Frame(frames[i % len(frames)], i * 5.0, time.time(), i))
+    plan = worker.plan
+    assert plan is not None
+    batch = sess.preprocess(cut_tiles(masked_frame(frames[0], plan), plan))
+    pipe, raw = [], []
+    for i in range(n):  # interleaved, so load from other processes hits both alike
+        t0 = time.perf_counter()
+        worker.process(Frame(frames[i % len(frames)], (i + 3) * 5.0, time.time(), i + 3))
+        pipe.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        sess.run(batch)
+        raw.append((time.perf_counter() - t0) * 1000)
+    return {"pipeline_ms": statistics.median(pipe), "raw_ms": statistics.median(raw), "tiles": len(plan.tiles)}
+
+
+def tile_scores(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
+    from detector.edge.session import ModelSession
+    from detector.edge.tiling import cut_tiles, plan_tiles
+
+    sess = ModelSession(model_path, 2)
+    plan = plan_tiles((1280, 720), 320, 0.25)
+    return np.concatenate([sess.score(cut_tiles(f, plan)) for f in frames])
+
+
+def memory_child(model_path: Path, threads: int, max_batch: int, total: int) -> None:
+    """Run in a fresh process so peak RSS is one runner's: prints one JSON line of figures."""
+    import json
+
+    from detector.edge.sources import Frame
+
+    frames = make_frames(4)
+    worker, _ = make_worker(model_path, threads, max_batch)
+    at_100 = float("nan")
+    started = time.perf_counter()
+    for i in range(total):
+        worker.process(Frame(frames[i % len(frames)], i * 5.0, time.time(), i))
+        if i + 1 == 100:
+            gc.collect()
+            at_100 = rss_mb()
+        if (i + 1) % 1000 == 0:
+            print(f"  … {i + 1} frames, RSS {rss_mb():.1f} MB", file=sys.stderr, flush=True)
+    gc.collect()
+    ms = (time.perf_counter() - started) / total * 1000
+    print(json.dumps({"rss_100_mb": at_100, "rss_end_mb": rss_mb(), "peak_mb": peak_rss_mb(), "ms_per_frame": ms}))
+
+
+def memory_run(model_path: Path, threads: int, max_batch: int, total: int) -> dict[str, float]:
+    import json
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--memory-child", str(model_path), "--threads", str(threads),
+           "--max-batch", str(max_batch), "--frames", str(total)]
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=REPO / "models/graffiti-effnetlite0.onnx")
+    ap.add_argument("--int8", type=Path, default=None, help="int8 model (default: <model>-int8.onnx when it exists)")
+    ap.add_argument("--threads", default="1,4", help="comma-separated intra-op thread counts")
+    ap.add_argument("--timing-frames", type=int, default=30, help="frames timed per configuration")
+    ap.add_argument("--frames", type=int, default=10_000, help="frames for the memory-growth run (>= 100)")
+    ap.add_argument("--max-batch", type=int, default=4, help="also measure memory with runs of at most this many tiles")
+    ap.add_argument("--memory-child", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child is not None:
+        memory_child(args.memory_child, int(args.threads.split(",")[0]), args.max_batch, max(100, args.frames))
+        return 0
+    if not args.model.is_file():
+        print(f"error: {args.model} not found; train and export a model first (graffiti export) or pass --model")
+        return 2
+    int8 = args.int8 or args.model.with_name(f"{args.model.stem}-int8.onnx")
+    models = {"fp32": args.model} | ({"int8": int8} if int8.is_file() else {})
+    threads = [int(t) for t in args.threads.split(",")]
+    frames = make_frames()
+    print(f"host: {os.cpu_count()} CPU(s) visible; frame 1280x720, tiles 320 px overlap 0.25")
+
+    timings: dict[tuple[str, int], dict[str, float]] = {}
+    print("\nper frame (median)        pipeline ms   raw run ms   overhead   tiles")
+    for name, path in models.items():
+        for t in threads:
+            r = time_pipeline(path, t, frames, args.timing_frames)
+            timings[(name, t)] = r
+            over = (r["pipeline_ms"] - r["raw_ms"]) / r["raw_ms"] * 100
+            print(f"  {name:5s} {t} thread(s)       {r['pipeline_ms']:9.1f}   {r['raw_ms']:10.1f}   {over:7.1f} %   {r['tiles']:5.0f}")
+    if "int8" in models:
+        print("\nint8 vs fp32")
+        for t in threads:
+            ratio = timings[("fp32", t)]["raw_ms"] / timings[("int8", t)]["raw_ms"]
+            print(f"  {t} thread(s): int8 is {ratio:.2f}× the speed of fp32 (raw run)")
+        a, b = tile_scores(models["fp32"], frames[:4]), tile_scores(models["int8"], frames[:4])
+        from detector.modelmeta import read_meta
+
+        ta, tb = read_meta(models["fp32"]).threshold, read_meta(models["int8"]).threshold
+        agree = float(np.mean((a >= ta) == (b >= tb))) * 100
+        print(f"  score agreement on {a.size} tiles: max |Δ| {np.abs(a - b).max():.4f}, mean |Δ| "
+              f"{np.abs(a - b).mean():.4f}, verdicts agree {agree:.1f} %")
+
+    total = max(100, args.frames)
+    t_mem = min(threads)
+    print(f"\nmemory: fresh process per line, {t_mem} thread(s), {total} frames through the pipeline (goal: peak <= 200 MB, growth < 5 %)")
+    runs = [("fp32", 0)] + ([("fp32", args.max_batch)] if args.max_batch else []) + ([("int8", 0)] if "int8" in models else [])
+    for name, mb in runs:
+        r = memory_run(models[name], t_mem, mb, total)
+        batch = "all tiles in one run" if mb == 0 else f"runs of <= {mb} tiles"
+        print(f"  {name} ({batch}): peak RSS {r['peak_mb']:.1f} MB; RSS after 100 frames {r['rss_100_mb']:.1f} MB, "
+              f"after {total} {r['rss_end_mb']:.1f} MB (growth {(r['rss_end_mb'] - r['rss_100_mb']) / r['rss_100_mb'] * 100:+.2f} %); "
+              f"{r['ms_per_frame']:.0f} ms/frame")
+
+    macs = count_macs(models["fp32"])
+    if macs is None:
+        print("\npaper estimate: needs the 'onnx' package to count multiply-accumulates (pip install onnx)")
+        return 0
+    tiles = timings[("fp32", threads[0])]["tiles"]
+    per_frame = macs * tiles
+    print(f"\npaper estimate: {macs / 1e6:.0f} M MACs per tile × {tiles:.0f} tiles = {per_frame / 1e9:.2f} G MACs per frame")
+    host = timings[("fp32", max(threads))]["raw_ms"]
+    print(f"  this host: {per_frame / (host / 1000) / 1e9:.1f} G MAC/s effective (fp32, {max(threads)} thread(s))")
+    for board, (fp32_g, int8_g) in PI_GMACS.items():
+        print(f"  {board}: ~{per_frame / (fp32_g * 1e9) * 1000:.0f} ms fp32 (at {fp32_g:g} G MAC/s), "
+              f"~{per_frame / (int8_g * 1e9) * 1000:.0f} ms int8 (at {int8_g:g} G MAC/s) per frame, 4 threads")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
