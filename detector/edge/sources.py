@@ -259,46 +259,55 @@ class FolderSource(Source):
 
 
 class SimSource(Source):
-    """``sim://SEED?minutes=M&fps=F``: the simulated tunnel stream from detector.data.sim (if installed)."""
+    """``sim://SEED?minutes=M&fps=F&script=S&size=WxH``: the simulated tunnel camera (detector.data.sim).
+
+    A clocked source: ``--fast`` renders only the sampled frames; real time paces them. Imported
+    lazily, so the edge runtime does not need the simulator unless a camera uses it.
+    """
 
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name)
         parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.kwargs: dict[str, Any] = {}
         try:
             self.seed = int(parts.netloc or parts.path.strip("/") or 0)
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             self.duration_s = float(query.pop("minutes", "10")) * 60.0
-            self.fps = float(query.pop("fps", "1"))
+            self.fps = float(query.pop("fps", "10"))
+            if "script" in query:
+                self.kwargs["script"] = query.pop("script")
+            if "size" in query:
+                w, h = query.pop("size").lower().split("x")
+                self.kwargs["size"] = (int(w), int(h))
         except ValueError:
-            raise SourceError(f"camera {name}: expected sim://SEED?minutes=M&fps=F, found {url!r}") from None
-        self.options = query
+            raise SourceError(f"camera {name}: expected sim://SEED?minutes=M&fps=F&script=S&size=WxH, found {url!r}") from None
+        if query:
+            raise SourceError(f"camera {name}: unknown sim:// option(s) {', '.join(sorted(query))} "
+                              "(expected minutes, fps, script, size)")
         self._stream: Any = None
-        self._t = 0.0
-        self._seq = 0
+        self._k = 0  # index of the next frame on the stream's frame grid
         self._wall0 = 0.0
 
     def start(self) -> None:
-        try:
-            import importlib
+        import importlib
 
-            sim: Any = importlib.import_module("detector.data.sim")
+        try:
+            sim: Any = importlib.import_module("detector.data.sim.stream")
         except ImportError:
-            raise SourceError(f"camera {self.name}: sim:// needs detector.data.sim, which is not available") from None
-        self._stream = sim.TunnelStream(seed=self.seed, **self.options)
+            raise SourceError(f"camera {self.name}: sim:// needs detector.data.sim, which is not installed") from None
+        self._stream = sim.TunnelStream(self.seed, self.duration_s, fps=self.fps, **self.kwargs)
         self._wall0 = time.time()
 
     def next_sample(self, due_t_s: float | None) -> Frame | None:
-        t = self._t if due_t_s is None else max(self._t, due_t_s)
-        # Round up to the stream's frame grid so times match a recording at `fps`.
-        step = 1.0 / self.fps
-        t = float(np.ceil(t / step - 1e-9) * step)
-        if t > self.duration_s:
+        if due_t_s is not None:
+            self._k = max(self._k, int(np.ceil(due_t_s * self.fps - 1e-6)))
+        t = self._k / self.fps
+        if t >= self.duration_s:
             self.finished = True
             return None
         img = self._stream.frame_at(t)
-        self._t = t + step
-        self._seq += 1
-        return Frame(np.asarray(img), t, self._wall0 + t, self._seq, f"t={t:.1f}s")
+        self._k += 1
+        return Frame(np.ascontiguousarray(img), t, self._wall0 + t, self._k, f"t={t:.1f}s")
 
 
 def redact_url(url: str) -> str:

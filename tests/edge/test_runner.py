@@ -254,3 +254,15 @@ def test_fast_and_realtime_on_a_video_make_the_same_decisions(tmp_path: Path) ->
     assert [e[0] for e in fast] == ["graffiti_detected", "graffiti_cleaned"]
     assert fast == real
     assert real_s >= 2.5  # real time really waited for the video clock (3 s of frames)
+
+
+def test_simulated_tunnel_stream_is_a_clocked_source(tmp_path: Path) -> None:
+    pytest.importorskip("detector.data.sim.stream")
+    cfg = config(tmp_path, "sim://3?minutes=1&fps=2&size=320x240", interval_s=5)
+    runner = run_fast(cfg, tmp_path)
+    assert runner.workers["north"].frames_seen == 12  # t = 0, 5, ..., 55 s of a 60 s stream
+
+
+def test_unknown_sim_option_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(DetectorError, match="unknown sim:// option"):
+        EdgeRunner(parse_edge_config(config(tmp_path, "sim://3?minutes=1&colour=red"), tmp_path)).setup()
