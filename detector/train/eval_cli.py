@@ -58,6 +58,8 @@ def print_summary(report: dict[str, Any]) -> None:
             for name, d in report[key].items():
                 row(f"{label}={name}", d)
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped or logged: do not squeeze the table to 80 columns
     console.print(table)
     if counts["unreadable"]:
         console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")

@@ -171,12 +171,14 @@ def quantize_int8(
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from detector.train.scoring import progress_console
+
     with tempfile.TemporaryDirectory(prefix="graffiti-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
         exclude = _head_nodes(prepared)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, disable=not progress, transient=True) as bar:
+        with Progress(*columns, disable=not progress, transient=True, console=progress_console()) as bar:
             task = bar.add_task("int8 calibration", total=len(calib))
             reader = _ImageReader(calib, spec, bar, task)
             quantize_static(

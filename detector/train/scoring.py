@@ -154,7 +154,7 @@ def score_samples(
     bad: list[Path] = []
     parts: list[list[np.ndarray]] = [[] for _ in scorers]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True) as bar:
+    with Progress(*columns, disable=not progress, transient=True, console=progress_console()) as bar:
         task = bar.add_task(description, total=len(samples))
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
@@ -170,3 +170,10 @@ def score_samples(
         ScoredSamples(samples=list(kept), scores=np.concatenate(p) if p else np.zeros(0), unreadable=list(bad))
         for p in parts
     ]
+
+
+def progress_console() -> Any:
+    """Progress bars go to stderr, so a command's stdout (tables, paths) stays clean for pipes."""
+    from rich.console import Console
+
+    return Console(stderr=True)
