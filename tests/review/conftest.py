@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,31 @@ class Site:
     other_token: str  # device pi-2: camera east
 
 
+# Run the suite against another database with e.g.
+# GRAFFITI_REVIEW_TEST_DB=postgresql+psycopg://postgres@127.0.0.1:55432/review (each site starts empty).
+TEST_DB = os.environ.get("GRAFFITI_REVIEW_TEST_DB") or None
+
+
+def site_db_url(data: Path) -> str:
+    from detector.review.settings import default_db_url
+
+    return TEST_DB or default_db_url(data)
+
+
 def make_site(data: Path) -> Site:
+    from sqlalchemy import text
+
     from detector.review import store
-    from detector.review.db import make_engine, make_sessionmaker
+    from detector.review.db import Base, make_engine, make_sessionmaker
     from detector.review.migrations import migrate
     from detector.review.settings import load_settings
 
-    settings = load_settings(data)
+    settings = load_settings(data, TEST_DB)
     engine = make_engine(settings.db_url)
+    if TEST_DB:
+        Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS schema_version"))
     migrate(engine)
     sm = make_sessionmaker(engine)
     store.add_user(sm, "alice", PASSWORD)

@@ -51,8 +51,9 @@ def start_server(data: Path, *extra: str, ready_timeout_s: float = 40.0) -> Serv
     port = free_port()
     log = data.parent / f"{data.name}-server-{port}.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    test_db = os.environ.get("GRAFFITI_REVIEW_TEST_DB")
     cmd = [sys.executable, "-m", "detector", "review", "serve", "--data", str(data), "--host", "127.0.0.1",
-           "--port", str(port), *extra]
+           "--port", str(port), *(["--db", test_db] if test_db else []), *extra]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     server = Server(f"http://127.0.0.1:{port}", data, proc, log)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,7 @@ import pytest
 
 from detector.review import decisions, ingest, store
 from detector.review.db import make_engine, make_sessionmaker
-from detector.review.settings import default_db_url
-from tests.review.conftest import make_site
+from tests.review.conftest import TEST_DB, make_site, site_db_url
 from tests.review.helpers import REPO, detection
 
 # camera → (device, [(action, reason)]) : every camera gets both labels, so any group split can train.
@@ -26,13 +27,13 @@ PLAN = {
 
 def _decided_site(tmp_path: Path) -> Path:
     site = make_site(tmp_path / "data")
-    sm = make_sessionmaker(make_engine(default_db_url(site.data)))
+    sm = make_sessionmaker(make_engine(site_db_url(site.data)))
     seed = 0
     for camera, (device, actions) in PLAN.items():
         for action, reason in actions:
             ev, files = detection(device=device, camera=camera, seed=seed)
             seed += 1
-            event = ingest.parse_event(__import__("json").dumps(ev))
+            event = ingest.parse_event(json.dumps(ev))
             meta = ingest.write_evidence(site.data / "evidence", event, ingest.match_files(event, files, 10**7))
             assert store.insert_event(sm, event, meta)
             if action:
@@ -41,7 +42,8 @@ def _decided_site(tmp_path: Path) -> Path:
 
 
 def _export(data: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "detector", "review", "export", "--data", str(data), "--out", str(out)],
+    db = ["--db", TEST_DB] if TEST_DB else []
+    return subprocess.run([sys.executable, "-m", "detector", "review", "export", "--data", str(data), "--out", str(out), *db],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
@@ -95,7 +97,7 @@ def test_graffiti_train_runs_on_the_export(tmp_path: Path) -> None:
         [sys.executable, "-m", "detector", "train", "--data", str(out), "--arch", "mobilenet_v3_small",
          "--weights", "none", "--epochs", "1", "--batch-size", "8", "--input-px", "64", "--threads", "1",
          "--val-fraction", "0.34", "--out", str(run)],
-        capture_output=True, text=True, cwd=REPO, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+        capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (run / "best.pt").is_file() or (run / "last.pt").is_file()
     manifest = (run / "data_manifest.csv").read_text()
