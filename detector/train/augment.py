@@ -63,15 +63,26 @@ def _perspective(img: np.ndarray, rng: np.random.Generator, strength: float) -> 
 def deequalize(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Undo the CLAHE look: compress global and local contrast, bend gamma, desaturate."""
     f = img.astype(np.float32)
-    sigma = max(img.shape[0], img.shape[1]) / 10.0
-    base = cv2.GaussianBlur(f, (0, 0), sigma)
+    h, w = img.shape[:2]
+    # Local mean at ~1/10 of the side, computed on a small copy (a wide blur at full size is slow).
+    small = cv2.resize(f, (max(4, w // 16), max(4, h // 16)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 1.5)
+    base = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     f = base + (f - base) * rng.uniform(0.55, 0.9)  # local contrast flattening
     mean = f.mean(axis=(0, 1), keepdims=True)
     f = mean + (f - mean) * rng.uniform(0.55, 0.9)  # global contrast compression
-    f = 255.0 * np.power(np.clip(f / 255.0, 0.0, 1.0), rng.uniform(0.8, 1.5))
+    f = 255.0 * np.power(np.clip(f / 255.0, 0.0, 1.0), rng.uniform(0.8, 1.3))
     grey = f.mean(axis=2, keepdims=True)
     f = grey + (f - grey) * rng.uniform(0.55, 0.95)  # equalisation inflates saturation
     return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def equalize(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Apply the CLAHE look to a non-equalised image (the other half of making the look label-free)."""
+    lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
+    clahe = cv2.createCLAHE(clipLimit=float(rng.uniform(1.5, 4.0)), tileGridSize=(8, 8))
+    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
 def _illumination(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -83,7 +94,7 @@ def _illumination(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * xx + np.sin(angle) * yy) * rng.uniform(0.2, 0.8)
     vignette = (xx**2 + yy**2) * rng.uniform(0.0, 1.2)
-    gain = np.clip(1.0 + ramp - vignette, 0.25, 1.6)
+    gain = np.clip(1.0 + ramp - vignette, 0.45, 1.5)
     return np.clip(img.astype(np.float32) * gain[:, :, None], 0, 255).astype(np.uint8)
 
 
@@ -115,8 +126,8 @@ def _motion_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _noise(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
     f = img.astype(np.float32)
-    luma = rng.normal(0.0, sigma, size=img.shape[:2] + (1,)).astype(np.float32)
-    chroma = rng.normal(0.0, sigma * 0.4, size=img.shape).astype(np.float32)
+    luma = rng.standard_normal(size=img.shape[:2] + (1,), dtype=np.float32) * np.float32(sigma)
+    chroma = rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(sigma * 0.4)
     return np.clip(f + luma + chroma, 0, 255).astype(np.uint8)
 
 
@@ -153,14 +164,16 @@ def augment(img: np.ndarray, label: int, graffiti_boxes: Sequence[Box], rng: np.
         out = _perspective(out, rng, cfg.perspective_strength)
     if rng.random() < (cfg.deequalize if equalised else cfg.deequalize_other):
         out = deequalize(out, rng)
+    elif not equalised and rng.random() < cfg.equalize_other:
+        out = equalize(out, rng)
     if rng.random() < cfg.illumination:
         out = _illumination(out, rng)
     if rng.random() < cfg.colour_jitter:
         out = _colour_jitter(out, rng)
     dark = rng.random() < cfg.low_light
     if dark:
-        f = out.astype(np.float32) * rng.uniform(0.15, 0.55)
-        out = (255.0 * np.power(np.clip(f / 255.0, 0, 1), rng.uniform(1.0, 1.4))).astype(np.uint8)
+        f = out.astype(np.float32) * rng.uniform(0.3, 0.65)
+        out = (255.0 * np.power(np.clip(f / 255.0, 0, 1), rng.uniform(1.0, 1.25))).astype(np.uint8)
     if rng.random() < cfg.ir_grey:
         grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
         grey = cv2.convertScaleAbs(grey, alpha=rng.uniform(0.6, 1.1), beta=rng.uniform(0, 40))

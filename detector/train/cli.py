@@ -24,6 +24,8 @@ def train_command(
     workers: int = typer.Option(None, help="DataLoader worker processes (default 0 = in the main process)."),
     device: str = typer.Option(None, help="cpu, cuda or auto (default)."),
     freeze_blocks: int = typer.Option(None, help="Keep the stem and this many first blocks frozen (default 0)."),
+    cached_views: int = typer.Option(None, help="With --freeze-blocks: cache this many augmented views per image "
+                                     "through the frozen layers and train the rest on them (fast on CPU)."),
     input_px: int = typer.Option(None, help="Model input side in pixels (default 224)."),
     val_fraction: float = typer.Option(None, help="Share of groups for validation when the data has no split (0.15)."),
     test_fraction: float = typer.Option(None, help="Share of groups held out as a test split (default 0)."),
@@ -50,7 +52,7 @@ def train_command(
         "data": list(data) if data else None, "arch": arch, "weights": weights,
         "init_from": str(init_from) if init_from else None, "out": str(out) if out else None,
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "max_minutes": max_minutes,
-        "workers": workers, "device": device, "freeze_blocks": freeze_blocks, "input_px": input_px,
+        "workers": workers, "device": device, "freeze_blocks": freeze_blocks, "cached_views": cached_views, "input_px": input_px,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "samples_per_epoch": samples_per_epoch,
         "threads": threads,
     }

@@ -23,7 +23,7 @@ class AugmentConfig:
     hflip: float = 0.5
     perspective: float = 0.4  # probability of a mild perspective warp (camera looking along a wall)
     perspective_strength: float = 0.08  # corner jitter as a fraction of the side
-    low_light: float = 0.25
+    low_light: float = 0.2
     ir_grey: float = 0.15  # night IR: greyscale, flat, noisy
     colour_jitter: float = 0.8
     noise: float = 0.5
@@ -33,6 +33,7 @@ class AugmentConfig:
     downscale: float = 0.2  # low-resolution camera: shrink then enlarge
     deequalize: float = 0.8  # undo the CLAHE "HDR" look on equalised sources
     deequalize_other: float = 0.15  # also on other sources, so the look itself carries no label
+    equalize_other: float = 0.15  # and give other sources the CLAHE look now and then
     illumination: float = 0.4  # smooth light fall-off / gradients across the tile
     deequalize_sources: list[str] = field(default_factory=lambda: ["street-graffiti"])
 
@@ -40,7 +41,8 @@ class AugmentConfig:
         for name in ("crop_min_area", "crop_min_area_graffiti"):
             check_range(getattr(self, name), f"{prefix}.{name}", 0.05, 1.0)
         for name in ("hflip", "perspective", "low_light", "ir_grey", "colour_jitter", "noise", "motion_blur",
-                     "defocus", "jpeg", "downscale", "deequalize", "deequalize_other", "illumination"):
+                     "defocus", "jpeg", "downscale", "deequalize", "deequalize_other", "equalize_other",
+                     "illumination"):
             check_range(getattr(self, name), f"{prefix}.{name}", 0.0, 1.0)
         check_range(self.perspective_strength, f"{prefix}.perspective_strength", 0.0, 0.3)
 
@@ -64,6 +66,8 @@ class TrainConfig:
     label_smoothing: float = 0.05
     dropout: float = 0.3
     freeze_blocks: int = 0  # keep the stem and this many first blocks at their pretrained values
+    cached_views: int = 0  # >0 (needs freeze_blocks): augment each image this many times once, cache the
+    # frozen layers' output and train the rest on it (several times faster on CPU; see features.py)
     balance: Literal["sampler", "pos_weight", "none"] = "sampler"
     samples_per_epoch: int = 0  # 0 = the number of training images
     val_fraction: float = 0.15
@@ -92,6 +96,9 @@ class TrainConfig:
         check_range(self.label_smoothing, f"{dotted}label_smoothing", 0.0, 0.4)
         check_range(self.dropout, f"{dotted}dropout", 0.0, 0.9)
         check_range(self.freeze_blocks, f"{dotted}freeze_blocks", 0, 16)
+        check_range(self.cached_views, f"{dotted}cached_views", 0, 64)
+        if self.cached_views and not self.freeze_blocks:
+            raise ConfigError(f"{dotted}cached_views: needs freeze_blocks > 0 (only frozen layers' output can be cached)")
         check_range(self.samples_per_epoch, f"{dotted}samples_per_epoch", 0, None)
         check_range(self.val_fraction, f"{dotted}val_fraction", 0.0, 0.9)
         check_range(self.test_fraction, f"{dotted}test_fraction", 0.0, 0.9)

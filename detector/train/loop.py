@@ -37,7 +37,8 @@ from detector.train.data import (
     split_counts_by_source,
     write_split_manifest,
 )
-from detector.train.evalrun import evaluate_items, selection_key
+from detector.train.evalrun import evaluate_items, selection_key, summarise
+from detector.train.features import FeatureTrainSet, build_features, predict_features
 from detector.train.runlog import RunLog, plot_curves, write_json, write_metrics_csv
 
 
@@ -127,7 +128,7 @@ def _loader(dataset: Any, batch: int, workers: int, sampler: Any = None, drop_la
 
 def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: Any) -> TrainResult:
     """Train per ``cfg`` into ``run_dir``; see the module docstring."""
-    from detector.train.model import build_model, default_preprocess
+    from detector.train.model import build_model, default_preprocess, split_at
 
     info = ddp.setup(cfg.device)
     t_start = time.monotonic()
@@ -147,7 +148,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
 
     # ---- data
     log(f"data: {len(start.samples)} images from {len(start.sources)} source(s); caching at {cfg.cache_px}px")
-    progress = _progress(console) if info.is_main else None
+    progress = _progress(console, log) if info.is_main else None
     if progress is not None:
         progress.start()
     try:
@@ -192,7 +193,29 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         model.load_state_dict(start.resume["model_state"])
     frozen = freeze_early(model, cfg.arch, cfg.freeze_blocks)
     model = model.to(info.device).to(memory_format=torch.channels_last)
-    net = ddp.wrap(model, info)
+    train_set: Any
+    val_features = None
+    if cfg.cached_views:
+        prefix, suffix = split_at(model, cfg.arch, cfg.freeze_blocks)
+        log(f"caching {cfg.cached_views} augmented view(s) of {len(train_items)} training images through the "
+            f"frozen stem + {cfg.freeze_blocks} blocks")
+        progress = _progress(console, log) if info.is_main else None
+        if progress is not None:
+            progress.start()
+        try:
+            train_features = build_features(prefix, train_items, preprocess, cfg.augment, cfg.cached_views, cfg.seed,
+                                            cfg.batch_size, info.device, progress, "training views")
+            val_features = build_features(prefix, val_items, preprocess, None, 1, cfg.seed, cfg.batch_size,
+                                          info.device, progress, "validation")
+        finally:
+            if progress is not None:
+                progress.stop()
+        train_set = FeatureTrainSet(train_features, [c.label for c in train_items], cfg.cached_views)
+        net = ddp.wrap(suffix, info)
+        log(f"cached {tuple(train_features.shape)} training features ({train_features.numel() * 2 / 1e6:.0f} MB)")
+    else:
+        train_set = TrainSet(train_items, preprocess, cfg.augment)
+        net = ddp.wrap(model, info)
 
     # ---- sampling, optimiser, schedule
     balance = cfg.balance == "sampler"
@@ -202,12 +225,12 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     sampler = MixSampler(probs, draws, cfg.seed, info.rank, info.world, weighted=weighted)
     per_rank = len(sampler)
     drop_last = per_rank >= cfg.batch_size
-    train_loader = _loader(TrainSet(train_items, preprocess, cfg.augment), cfg.batch_size, cfg.workers,
-                           sampler, drop_last)
+    train_loader = _loader(train_set, cfg.batch_size, cfg.workers if not cfg.cached_views else 0, sampler,
+                           drop_last)
     steps_per_epoch = max(1, len(train_loader))
     total_steps = steps_per_epoch * cfg.epochs
     warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(_param_groups(unwrap(net), cfg.weight_decay), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total_steps))
     n_pos = sum(1 for c in train_items if c.label == 1)
     pos_weight = None
@@ -247,7 +270,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         for m in frozen:
             m.eval()
         total, seen = 0.0, 0
-        progress = _progress(console) if info.is_main else None
+        progress = _progress(console, None) if info.is_main else None
         task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch) if progress else None
         if progress is not None:
             progress.start()
@@ -274,7 +297,12 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
         stop = False
         if info.is_main:
-            metrics = evaluate_items(unwrap(net), val_items, preprocess, cfg.batch_size, info.device)
+            if val_features is not None:
+                probs = predict_features(unwrap(net), val_features, cfg.batch_size * 2, info.device)
+                metrics = summarise(np.array([c.label for c in val_items], dtype=np.float64), probs,
+                                    [c.source for c in val_items])
+            else:
+                metrics = evaluate_items(model, val_items, preprocess, cfg.batch_size, info.device)
             row.update({k: metrics.get(k) for k in ("val_loss", "val_auroc", "val_ap", "val_recall_at_0.5",
                                                      "val_fpr_at_0.5")})
             last_epoch_s = time.monotonic() - t_epoch
@@ -291,7 +319,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
             extra = {"history": history, "best_epoch": best_epoch, "best_metrics": best_metrics,
                      "best_key": list(best_key) if best_key is not None else None, "bad_epochs": bad_epochs,
                      "torch_rng": torch.get_rng_state(), "seed": cfg.seed}
-            save_checkpoint(last_path, model=net, arch=cfg.arch, preprocess=preprocess, optimizer=optimizer,
+            save_checkpoint(last_path, model=model, arch=cfg.arch, preprocess=preprocess, optimizer=optimizer,
                             scheduler=scheduler, epoch=epoch, metrics={"epoch": epoch, "train_loss": train_loss, **metrics},
                             config=config_map, data_info=data_info, git_rev=git_rev, extra=extra)
             if improved:
@@ -316,7 +344,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
                 stopped = "stopped"
             break
 
-    digests = ddp.gather_objects(ddp.state_digest(unwrap(net)), info)
+    digests = ddp.gather_objects(ddp.state_digest(model), info)
     test_metrics = None
     if info.is_main:
         if test_items and best_path.is_file():
@@ -366,10 +394,39 @@ def _f(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.4f}"
 
 
-def _progress(console: Any) -> Any:
-    """A rich progress bar on a terminal; None under nohup (the log gets periodic lines instead)."""
+class _LogProgress:
+    """Progress for a log file (nohup): one line per 10% of each task instead of a live bar."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.tasks: dict[int, list[Any]] = {}
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def add_task(self, description: str, total: int) -> int:
+        self.tasks[len(self.tasks)] = [description, max(total, 1), 0, 0]
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, amount: float = 1) -> None:
+        t = self.tasks[task]
+        t[2] += amount
+        step = int(10 * t[2] / t[1])
+        if step > t[3]:
+            t[3] = step
+            self.log(f"  {t[0]}: {int(t[2])}/{t[1]}")
+
+    def remove_task(self, task: int) -> None:
+        self.tasks.pop(task, None)
+
+
+def _progress(console: Any, log: Any) -> Any:
+    """A rich progress bar on a terminal; under nohup periodic log lines (or None without a log)."""
     if not console.is_terminal:
-        return None
+        return _LogProgress(log) if log is not None else None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -249,3 +249,59 @@ def build_model(arch: str, weights: str | Path | None = "imagenet", dropout: flo
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (for logs and the model card)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------- frozen prefix / trainable suffix
+class _Prefix(nn.Module):
+    """The frozen early layers (stem + first blocks) of a model, sharing its modules."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class _LiteSuffix(nn.Module):
+    def __init__(self, model: EfficientNetLite0, start: int) -> None:
+        super().__init__()
+        self.model = model
+        self.start = start
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        for block in list(m._blocks)[self.start:]:
+            x = block(x)
+        x = m.act(m._bn1(m._conv_head(x)))
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return m._fc(m._dropout(x)).squeeze(-1)
+
+
+class _MobileSuffix(nn.Module):
+    def __init__(self, model: _SingleLogit, start: int) -> None:
+        super().__init__()
+        self.model = model
+        self.start = start
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.model.net
+        for layer in list(net.get_submodule("features").children())[self.start:]:
+            x = layer(x)
+        x = torch.flatten(net.get_submodule("avgpool")(x), 1)
+        return net.get_submodule("classifier")(x).squeeze(-1)
+
+
+def split_at(model: nn.Module, arch: str, blocks: int) -> tuple[nn.Module, nn.Module]:
+    """(prefix, suffix) with ``suffix(prefix(x)) == model(x)``: the stem + first ``blocks`` blocks,
+    and the rest. Both share the model's modules, so training the suffix trains the model."""
+    check_arch(arch)
+    if isinstance(model, EfficientNetLite0):
+        prefix = _Prefix([model._stem_pad, model._conv_stem, model._bn0, model.act, *list(model._blocks)[:blocks]])
+        return prefix, _LiteSuffix(model, blocks)
+    if isinstance(model, _SingleLogit):
+        features = list(model.net.get_submodule("features").children())
+        return _Prefix(features[: blocks + 1]), _MobileSuffix(model, blocks + 1)
+    raise ConfigError(f"arch: cannot split a {type(model).__name__} model")

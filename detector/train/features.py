@@ -1,0 +1,100 @@
+"""Cached-feature training: run the frozen early layers once per augmented view, train the rest.
+
+On a CPU the early, high-resolution layers cost most of a forward pass, and with them frozen their
+output depends only on the (augmented) input. So we draw ``views`` augmented versions of every
+training image up front, push each through the frozen prefix once, keep the feature maps (fp16) in
+memory and train the suffix on them for as many epochs as we like. That is several times cheaper
+per step than augmenting and running the whole network, at the price of a fixed pool of views.
+Validation/test images get one un-augmented view. The checkpoint still holds the whole model, so
+export and evaluation see an ordinary network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from detector.preprocess import PreprocessSpec, to_tensor_layout
+from detector.train.augment import augment
+from detector.train.config import AugmentConfig
+from detector.train.data import CachedImage
+
+
+def view_seed(seed: int, index: int, view: int) -> int:
+    """The augmentation seed of view ``view`` of training image ``index`` (independent of batching)."""
+    return int(np.random.default_rng([seed, 7919, index, view]).integers(0, 2**31 - 1))
+
+
+@torch.no_grad()
+def build_features(prefix: nn.Module, items: Sequence[CachedImage], spec: PreprocessSpec, aug: AugmentConfig | None,
+                   views: int, seed: int, batch: int, device: torch.device, progress: Any = None,
+                   label: str = "features") -> torch.Tensor:
+    """Feature maps [len(items) * views, C, H, W] (fp16, CPU), row ``i * views + v`` = view v of item i.
+
+    ``aug`` None means un-augmented (validation): then ``views`` must be 1.
+    """
+    prefix.eval()
+    px = spec.input_size[0]
+    total = len(items) * views
+    task = progress.add_task(label, total=total) if progress is not None else None
+    chunks: list[torch.Tensor] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        x = torch.from_numpy(np.stack(pending)).to(device).contiguous(memory_format=torch.channels_last)
+        chunks.append(prefix(x).to("cpu", torch.float16).contiguous())
+        if task is not None:
+            progress.advance(task, len(pending))
+        pending.clear()
+
+    for i, item in enumerate(items):
+        for v in range(views):
+            if aug is not None and aug.enabled:
+                rng = np.random.default_rng(view_seed(seed, i, v))
+                img = augment(item.image, item.label, item.graffiti_boxes, rng, aug, px, item.equalised)
+            else:
+                img = item.image
+            pending.append(to_tensor_layout(img, spec))
+            if len(pending) >= batch:
+                flush()
+    if pending:
+        flush()
+    if task is not None:
+        progress.remove_task(task)
+    if not chunks:
+        return torch.zeros(0)
+    return torch.cat(chunks)
+
+
+class FeatureTrainSet(Dataset):
+    """Training items addressed by (index, seed) from MixSampler: the seed picks one cached view."""
+
+    def __init__(self, features: torch.Tensor, labels: Sequence[int], views: int) -> None:
+        self.features = features
+        self.labels = torch.tensor([float(v) for v in labels])
+        self.views = views
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, seed = key
+        return self.features[index * self.views + seed % self.views].float(), self.labels[index]
+
+
+@torch.no_grad()
+def predict_features(suffix: nn.Module, features: torch.Tensor, batch: int, device: torch.device) -> np.ndarray:
+    """P(graffiti) from cached prefix features (eval mode)."""
+    was_training = suffix.training
+    suffix.eval()
+    out = []
+    for start in range(0, len(features), batch):
+        x = features[start:start + batch].to(device).float().contiguous(memory_format=torch.channels_last)
+        out.append(torch.sigmoid(suffix(x)).float().cpu().numpy())
+    suffix.train(was_training)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
