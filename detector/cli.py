@@ -32,6 +32,9 @@ def _register() -> None:
     from detector.data.cli import app as data_app
 
     app.add_typer(data_app, name="data")
+    from detector.data.sim.cli import app as sim_app
+
+    app.add_typer(sim_app, name="sim")
     from detector.edge.cli import app as edge_app
 
     app.add_typer(edge_app, name="edge")

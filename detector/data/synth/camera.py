@@ -20,6 +20,7 @@ class Sensor:
     sharpen: float  # unsharp-mask amount (cheap cameras over-sharpen)
     jpeg_quality: int  # 0 disables the JPEG round trip
     mono: bool = False
+    chroma: bool = True  # colour noise (off in the stream to save time)
 
 
 def random_sensor(rng: np.random.Generator, scale: float = 1.0) -> Sensor:
@@ -59,7 +60,7 @@ def apply_sensor(img: np.ndarray, gain: float, sensor: Sensor, rng: np.random.Ge
     h, w = out.shape[:2]
     luma = noise if noise is not None else rng.standard_normal((h, w), np.float32)
     out = out + (sigma * luma)[..., None]
-    if not sensor.mono:
+    if not sensor.mono and sensor.chroma:
         out = out + rng.standard_normal((h // 2 + 1, w // 2 + 1, 3), np.float32).repeat(2, 0).repeat(2, 1)[:h, :w] \
             * (sigma * 0.5)
     if sensor.sharpen > 0:

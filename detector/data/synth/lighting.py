@@ -96,7 +96,7 @@ def light_fields(maps: SurfaceMaps, tunnel: Tunnel, rig: LightRig) -> LightField
         zk = rig.offset_m + k * rig.spacing_m
         on = np.ones_like(z) if not rig.broken else (~np.isin(np.mod(k, 40), rig.broken)).astype(np.float32)
         d2 = (x - rig.x_m) ** 2 + (y - lamp_y) ** 2 + (z - zk) ** 2
-        strip += on * 4.0 / (d2 + 0.5)
+        strip += on * 5.0 / (d2 + 2.0)
     decay = 6.0
     day = np.exp(-np.clip(tunnel.length_m - z, 0, None) / decay) + np.exp(-np.clip(z + tunnel.back_m, 0, None) / decay)
     day = day + 0.02
@@ -123,12 +123,17 @@ def light_fields(maps: SurfaceMaps, tunnel: Tunnel, rig: LightRig) -> LightField
 
 
 def expose(albedo: np.ndarray, fields: LightFields, light: Lighting, outside_bgr: np.ndarray,
-           shadow: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Light the albedo, auto-expose and gamma-encode. Returns (float32 BGR in [0, 1], sensor gain)."""
+           shadow: np.ndarray | None = None, extra: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Light the albedo, auto-expose and gamma-encode. Returns (float32 BGR in [0, 1], sensor gain).
+
+    ``shadow`` multiplies the irradiance (H×W), ``extra`` adds white light to it (a headlamp).
+    """
     lamp = np.asarray(LAMP_COLOURS[light.lamp], np.float32)
     if light.ir > 0:
         grey = albedo @ np.array([0.2, 0.5, 0.3], np.float32)
         irr = light.ambient + light.strip * light.flicker * fields.strip + light.ir * fields.ir
+        if extra is not None:
+            irr = irr + extra
         if shadow is not None:
             irr = irr * shadow
         lin = (grey * irr)[..., None] * np.ones(3, np.float32)
@@ -136,6 +141,8 @@ def expose(albedo: np.ndarray, fields: LightFields, light: Lighting, outside_bgr
     else:
         irr = (light.ambient + light.day * fields.day)[..., None] * np.array([1.0, 1.0, 0.97], np.float32)
         irr = irr + (light.strip * light.flicker * fields.strip)[..., None] * lamp
+        if extra is not None:
+            irr = irr + extra[..., None]
         if shadow is not None:
             irr = irr * shadow[..., None]
         lin = albedo * irr
@@ -145,5 +152,5 @@ def expose(albedo: np.ndarray, fields: LightFields, light: Lighting, outside_bgr
     sample = lin[::4, ::4].mean(axis=2)
     level = float(np.percentile(sample, 60)) + 1e-4
     gain = float(np.clip(light.exposure_target / level, 0.3, 60.0))
-    out = np.clip(lin * gain, 0, 1) ** (1 / 2.2)
+    out = np.sqrt(np.clip(lin * gain, 0, 1))  # gamma 2: close to sRGB and much cheaper than a power
     return out.astype(np.float32), gain

@@ -110,11 +110,22 @@ def paint_sign(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int
 
 def paint_stain(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], progress: float) -> None:
     """Water stain (dark, brownish) or efflorescence (white salt), running down from a seam."""
+    salt = rng.random() < 0.4
+    _soak(canvas, rng, box, salt)
+
+
+def paint_wet(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], progress: float) -> None:
+    """A wet patch (rain or a leak): always the dark kind of stain, soaking in with ``progress``."""
+    rng.random()
+    _soak(canvas, rng, box, False, 0.35 + 0.35 * float(np.clip(progress, 0, 1)))
+
+
+def _soak(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], salt: bool,
+          strength: float | None = None) -> None:
     import cv2
 
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
-    salt = rng.random() < 0.4
     blob = cv2.resize(rng.random((6, 8), dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     runs = cv2.resize(rng.random((1, max(2, w // 6)), dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
@@ -122,7 +133,8 @@ def paint_stain(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, in
     mask = np.clip((blob * 0.6 + runs * 0.8 * fade - 0.45) * 2.5, 0, 1) * fade
     mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, w / 60))
     colour = (np.full(3, 0.9, np.float32) if salt else np.asarray((0.12, 0.17, 0.22), np.float32))
-    canvas.over(colour, mask * float(rng.uniform(0.25, 0.55)), box)
+    amount = float(rng.uniform(0.25, 0.55))
+    canvas.over(colour, mask * (amount if strength is None else strength), box)
 
 
 def paint_crack(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], progress: float) -> None:
@@ -196,7 +208,7 @@ def paint_negative(canvas: Layer, kind: str, rng: np.random.Generator, box: tupl
                    progress: float = 1.0) -> None:
     """Paint a hard negative of ``kind`` (one of NEGATIVE_KINDS) into ``box`` of ``canvas``."""
     painters = {"poster": paint_poster, "sign": paint_sign, "stain": paint_stain, "crack": paint_crack,
-                "dirt": paint_dirt, "mural": paint_mural}
+                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet}
     if kind not in painters:
         raise ValueError(f"unknown negative kind {kind!r}; expected one of {', '.join(NEGATIVE_KINDS)}")
     x1, y1, x2, y2 = (int(v) for v in box)
