@@ -202,7 +202,7 @@ def record_heartbeat(sm: sessionmaker, device: DeviceInfo, hb: dict[str, Any]) -
 class CameraStatus:
     name: str
     device: str
-    state: str  # online | offline | tamper | stale (no recent heartbeat) | starting | unknown
+    state: str  # online | offline | tamper | stale (no recent heartbeat) | starting | no_heartbeat | unknown
     state_detail: str
     last_heartbeat_utc: datetime | None
     last_frame_utc: datetime | None
@@ -233,6 +233,8 @@ def camera_statuses(sm: sessionmaker, online_after_s: float, name: str | None = 
     out = []
     for c in cams:
         state = c.state
+        if state == "unknown" and c.last_event_utc is not None:
+            state = "no_heartbeat"  # events arrive, but its device never sent a heartbeat
         if state in ("online", "starting") and (
             c.last_heartbeat_utc is None or (now - c.last_heartbeat_utc).total_seconds() > online_after_s
         ):

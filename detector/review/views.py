@@ -107,7 +107,7 @@ STATUS_LABEL = {
     "accepted": "accepted region", "cleaned_by_device": "cleaned (device)",
 }
 STATE_LABEL = {"online": "online", "stale": "no heartbeat", "offline": "offline", "tamper": "tamper",
-               "starting": "starting", "unknown": "never seen"}
+               "starting": "starting", "no_heartbeat": "no heartbeat yet", "unknown": "never seen"}
 
 TEMPLATE_GLOBALS: dict[str, Any] = {"STATUS_LABEL": STATUS_LABEL, "STATE_LABEL": STATE_LABEL}
 TEMPLATE_FILTERS: dict[str, Any] = {"fmt_time": fmt_time, "ago": ago, "score_color": score_color}
