@@ -12,8 +12,9 @@ from tests.review.helpers import REPO
 
 
 def graffiti(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    # A new session has no controlling terminal, so a password prompt reads stdin instead of /dev/tty.
     return subprocess.run([sys.executable, "-m", "detector", "review", *args], input=stdin, capture_output=True,
-                          text=True, cwd=REPO, timeout=60)
+                          text=True, cwd=REPO, timeout=60, start_new_session=True)
 
 
 def _sm(data: Path):  # type: ignore[no-untyped-def]
@@ -48,6 +49,17 @@ def test_add_user_reads_the_password_from_stdin_and_it_verifies(tmp_path: Path) 
     assert store.check_user(_sm(data), "dana", "s3cret-enough")
     assert not store.check_user(_sm(data), "dana", "s3cret-enoug")
     assert b"s3cret-enough" not in (data / "review.sqlite3").read_bytes()
+
+
+def test_add_user_prompts_twice_and_asks_again_when_the_entries_differ(tmp_path: Path) -> None:
+    from detector.review import store
+
+    data = tmp_path / "data"
+    r = graffiti("add-user", "erin", "--data", str(data), stdin="first-try-pw\nfirst-try-pX\nsecond-pw-ok\nsecond-pw-ok\n")
+    assert r.returncode == 0, r.stderr
+    assert "do not match" in r.stdout + r.stderr
+    assert store.check_user(_sm(data), "erin", "second-pw-ok")
+    assert not store.check_user(_sm(data), "erin", "first-try-pw")
 
 
 @pytest.mark.parametrize(("args", "stdin", "message"), [
