@@ -43,6 +43,15 @@
     rows[sel].scrollIntoView({ block: "nearest" });
   }
 
+  // The open queue reloads itself so new alerts appear, unless the operator is moving through it.
+  const head = document.getElementById("queue-head");
+  const every = head ? Number(head.dataset.autorefreshS || 0) : 0;
+  if (every > 0) {
+    window.setInterval(function () {
+      if (document.visibilityState === "visible" && sel < 0) { window.location.reload(); }
+    }, every * 1000);
+  }
+
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) { return; }
     if (typing(e)) {
