@@ -269,7 +269,7 @@ class CameraWorker:
             "graffiti_detected", self.device, self.name, p.wall_time, d.tile_scores, self.plan.tiles, (w, h),
             p.model.ref, self.engine.params.threshold, d.score, d.score_history, d.t_s,
             detail={"hot_for_s": round(d.t_s - d.hot_since_s, 1), "window": self.engine.params.window,
-                    "confirm_s": self.engine.params.confirm_s},
+                    "confirm_s": self.engine.params.confirm_s, "t_s": round(d.t_s, 2)},
         )
         files = evidence_files(ev, self._private(chosen), ev.bbox, self._private(self.reference_view),
                                self.cfg.evidence.jpeg_quality, self.cfg.evidence.crop_margin)
@@ -288,7 +288,8 @@ class CameraWorker:
         ev = graffiti_event(
             "graffiti_cleaned", self.device, self.name, frame.wall_time, d.tile_scores, self.plan.tiles, (w, h),
             model.ref, self.engine.params.clean_threshold, d.score, d.score_history, d.t_s, related_event=related,
-            detail={"open_for_s": round(d.t_s - d.opened_t_s, 1), "clean_s": self.engine.params.clean_s},
+            detail={"open_for_s": round(d.t_s - d.opened_t_s, 1), "clean_s": self.engine.params.clean_s,
+                    "t_s": round(d.t_s, 2)},
         )
         log.info("camera %s: graffiti cleaned (event %s)", self.name, related)
         files = evidence_files(ev, self._private(picture), ev.bbox, None, self.cfg.evidence.jpeg_quality,
