@@ -186,7 +186,9 @@ def default_script(rng: np.random.Generator, duration_s: float, width: tuple[flo
     ]
     quiet = [(0.0, 0.12 * d, "passers-by only, steady light"), (0.12 * d, 0.22 * d, "lighting changes only, nobody")]
     rate = 1 / 15.0
-    walkers = _walkers(rng, -5.0, 0.12 * d, rate * 1.5, width, length_m, 1)
+    # First stretch: people already walking at t=0 or entering, all gone before the lights change.
+    early = _walkers(rng, -length_m / 1.2, 0.12 * d, rate * 1.5, width, length_m, 1)
+    walkers = [w for w in early if w.end_s <= 0.12 * d]
     walkers += _walkers(rng, 0.22 * d, d, rate, width, length_m, 1000)
     # Someone who stops in front of the wall without painting (a negative for the edge).
     t_stop = 0.25 * d

@@ -130,6 +130,16 @@ class TunnelStream:
             raise RuntimeError(f"incident {inc.id}: no wall at the anchor pixel")
         decal = _Decal(inc, p, layer_size_px(p, self.camera, self.tunnel, max_px=900))
         warped = self._warp(decal, 1.0)
+        if inc.type == "paint":  # the scripted work must stand out from this wall: try a few seeds
+            best = (self._contrast(warped), inc.seed, warped)
+            for j in range(1, 8):
+                if best[0] >= 0.25:
+                    break
+                decal.incident = dataclasses.replace(inc, seed=int(np.random.default_rng([inc.seed, j]).integers(2**31)))
+                cand = self._warp(decal, 1.0)
+                best = max(best, (self._contrast(cand), decal.incident.seed, cand), key=lambda b: b[0])
+            inc = dataclasses.replace(inc, seed=best[1])
+            warped = best[2]
         bbox = warped.xyxy if warped is not None else None
         inc = dataclasses.replace(inc, bbox=bbox)
         decal.incident = inc
@@ -137,6 +147,17 @@ class TunnelStream:
         z = float(self.tunnel.wall_point(p.surface, np.array([p.u_m]), np.array([p.v_m]))[0, 2])
         x_m = -self.tunnel.left_m + 0.45 if p.surface == LEFT else self.tunnel.right_m - 0.45
         return inc, (z, x_m)
+
+    def _contrast(self, warped: Warped | None) -> float:
+        """How much the paint changes the wall under its box: mean of coverage × colour difference."""
+        if warped is None or warped.xyxy is None:
+            return 0.0
+        x1, y1, x2, y2 = warped.roi
+        a = warped.alpha[..., None]
+        base = self._base[y1:y2, x1:x2]
+        changed = np.abs(warped.rgb - a * base).sum(axis=2)  # premultiplied paint vs covered wall
+        bx1, by1, bx2, by2 = (int(v) for v in warped.xyxy)
+        return float(changed[by1 - y1:by2 - y1, bx1 - x1:bx2 - x1].mean())
 
     def _warp(self, decal: _Decal, progress: float) -> Warped | None:
         lw, lh = decal.layer_px
