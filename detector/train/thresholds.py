@@ -12,11 +12,11 @@ Policy (numpy only, so ONNX evaluation can use it without torch):
   little below the lowest flagged validation image — common on small validation sets — are not
   missed by a cut placed right at it). A score at or above the threshold is flagged.
 * Clean threshold (hysteresis). An open detection closes only when the score falls below it, so it
-  must sit under the scores graffiti keeps while the wall is still dirty, yet above what a cleaned
-  wall scores. It is the lower of (a) the threshold at which at most ``CLEAN_FPR`` (10 %) of clean
-  validation images would still count as graffiti — 90 % of clean walls read "clean" — and (b) the
-  detection threshold with its odds divided by e (``sigmoid(logit(t) - 1)``), which guarantees a
-  real margin even when the validation scores leave none. Always ``clean_threshold <= threshold``.
+  sits a clear step under the detection threshold (small score wobbles must not close and reopen
+  an event) yet above what a cleaned wall scores (or the event never closes). It is the detection
+  threshold with its odds divided by e (``sigmoid(logit(t) - 1)``, ``HYSTERESIS_LOGIT``), raised
+  where needed so that at least 90 % of the clean validation images score below it
+  (``CLEAN_FPR``), and never above the detection threshold.
 
 The quantized model gets its own thresholds by the same rules on its own scores (int8 shifts scores;
 the fp32 threshold would be wrong for it).
@@ -145,7 +145,7 @@ def clean_threshold_for(labels: Sequence[int] | np.ndarray, scores: Sequence[flo
     except ThresholdError:
         by_clean_rate = threshold
     by_margin = 1.0 / (1.0 + math.exp(-(_logit(threshold) - HYSTERESIS_LOGIT)))
-    return float(min(by_clean_rate, by_margin, threshold))
+    return float(min(max(by_margin, by_clean_rate), threshold))
 
 
 def choose_thresholds(

@@ -55,22 +55,35 @@ def test_default_policy_is_max_fpr_two_percent():
     assert choice.threshold == pytest.approx(mid(0.95, 0.97))  # floor(0.02 * 10) = 0 clean images allowed
 
 
-def test_clean_threshold_is_the_lower_of_clean_rate_and_logit_margin():
-    choice = choose_thresholds(LABELS, SCORES, max_fpr=0.1)
-    # the clean-rate rule (10 % of clean over it) gives the detection cut itself here, t = mid(0.9, 0.92);
-    # the margin rule gives sigmoid(logit(t) - 1) (about 0.79), which is lower.
-    t = mid(0.9, 0.92)
-    margin = 1 / (1 + math.exp(-(math.log(t / (1 - t)) - 1)))
-    assert choice.clean_threshold == pytest.approx(margin)
+def margin(t: float) -> float:
+    """The documented hysteresis step: odds divided by e."""
+    return 1 / (1 + math.exp(-(math.log(t / (1 - t)) - 1)))
 
 
-def test_clean_threshold_follows_clean_scores_when_classes_separate_widely():
-    labels = [0] * 20 + [1] * 20
-    scores = [i / 100 for i in range(20)] + [0.9 + i / 1000 for i in range(20)]
+@pytest.mark.parametrize(
+    ("labels", "scores", "expected_threshold", "expected_clean"),
+    [
+        # clean 0.00..0.19, graffiti 0.95..: t = mid(0.19, 0.95) = 0.679; one logit lower is 0.437, and
+        # 90 % of clean already score below mid(0.17, 0.18) = 0.175 -> the margin rule decides
+        pytest.param([0] * 20 + [1] * 5, [i / 100 for i in range(20)] + [0.95, 0.96, 0.97, 0.98, 0.99],
+                     mid(0.19, 0.95), margin(mid(0.19, 0.95)), id="margin-rule"),
+        # two of ten clean score 0.6 and 0.7: t = mid(0.7, 0.8) = 0.752, margin 0.527 would leave 2 of 10 clean
+        # over it; the 90 % rule raises it to mid(0.6, 0.7) = 0.652
+        pytest.param([0] * 10 + [1] * 3, [0.05] * 8 + [0.6, 0.7] + [0.8, 0.9, 0.95],
+                     mid(0.7, 0.8), mid(0.6, 0.7), id="raised-so-clean-walls-close"),
+        # the hand-made set above: t = mid(0.95, 0.97) = 0.9605, margin 0.899 < 90 % rule mid(0.9, 0.92) = 0.9105
+        pytest.param(LABELS, SCORES, mid(0.95, 0.97), mid(0.9, 0.92), id="90-percent-rule"),
+    ],
+)
+def test_clean_threshold_rules(labels, scores, expected_threshold, expected_clean):
     choice = choose_thresholds(labels, scores, max_fpr=0.0)
-    assert choice.threshold == pytest.approx(mid(0.19, 0.9))  # highest clean 0.19, lowest graffiti 0.9
-    # 10 % of 20 clean = 2 may stay over it: cut above the 3rd highest clean score 0.17, below 0.18
-    assert choice.clean_threshold == pytest.approx(mid(0.17, 0.18))
+    assert choice.threshold == pytest.approx(expected_threshold)
+    assert choice.clean_threshold == pytest.approx(expected_clean)
+
+
+def test_clean_threshold_never_exceeds_the_detection_threshold():
+    choice = choose_thresholds(LABELS, SCORES, max_fpr=0.25)  # t = mid(0.8, 0.85); the 90 % rule asks mid(0.9, 0.92)
+    assert choice.clean_threshold == pytest.approx(choice.threshold)
 
 
 @pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")
