@@ -64,8 +64,11 @@ def load_samples(data: Sequence[str], split: str) -> list[Sample]:
 
 def _checkpoint_manifest(scorer: Scorer) -> Path | None:
     loaded = getattr(scorer, "loaded", None)
-    manifest = (loaded.data or {}).get("manifest") if loaded is not None else None
-    return Path(manifest) if manifest else None
+    if loaded is None:
+        return None
+    from detector.train.export import checkpoint_manifest
+
+    return checkpoint_manifest(loaded)
 
 
 def _training_overlap(scorer: Scorer, samples: Sequence[Sample]) -> int | None:

@@ -53,14 +53,27 @@ class ExportResult:
     int8: ExportedModel | None = None
 
 
+def checkpoint_manifest(loaded: Any) -> Path | None:
+    """The split manifest a checkpoint's run wrote: as recorded, else beside the checkpoint (a run
+    folder that was moved or a relative path recorded from another working directory)."""
+    manifest = (loaded.data or {}).get("manifest")
+    if not manifest:
+        return None
+    path = Path(manifest)
+    if not path.is_file():
+        beside = Path(loaded.path).parent / path.name
+        if beside.is_file():
+            return beside
+    return path
+
+
 def validation_samples(loaded: Any) -> list[Sample]:
     """The checkpoint's validation split, from the split manifest its run wrote."""
     from detector.data.manifest import read_manifest
 
-    manifest = (loaded.data or {}).get("manifest")
-    if not manifest:
+    path = checkpoint_manifest(loaded)
+    if path is None:
         raise CheckpointError(f"{loaded.path}: checkpoint does not name its split manifest (data.manifest)")
-    path = Path(manifest)
     if not path.is_file():
         raise DatasetError(f"{loaded.path}: its split manifest {path} is missing; thresholds need the validation split")
     val = [s for s in read_manifest(path) if s.split == "val"]

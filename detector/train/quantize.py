@@ -92,12 +92,18 @@ def compare_operating_points(
 
 
 def calibration_samples(specs: Sequence[str], max_images: int = CALIB_MAX_IMAGES, seed: int = 0) -> list[Sample]:
-    """All images of the calibration datasets (every split), a fixed random subset when there are many."""
+    """Images of the calibration datasets, a fixed random subset when there are many.
+
+    A dataset with a train split (e.g. a run's split manifest) contributes only its train rows, so
+    the validation images the guard measures on stay unseen by calibration.
+    """
     from detector.data.formats import load_dataset
 
     samples: list[Sample] = []
     for spec in specs:
-        samples.extend(load_dataset(spec))
+        rows = load_dataset(spec)
+        train = [s for s in rows if s.split == "train"]
+        samples.extend(train or rows)
     if not samples:
         raise DatasetError(f"--calib {', '.join(specs) or '(none)'}: no calibration images")
     if len(samples) > max_images:

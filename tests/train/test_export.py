@@ -181,3 +181,18 @@ def test_cli_export_error_is_one_line_with_exit_status_2(tmp_path, monkeypatch, 
     code, _, stderr = run_cli(monkeypatch, capsys, "export", str(_corrupt(tmp_path)), "--out", str(tmp_path / "x.onnx"))
     assert code == 2
     assert stderr.strip().count("\n") == 0 and "not a readable checkpoint" in stderr
+
+
+def test_a_moved_run_folder_still_finds_its_split_manifest(run, tmp_path):
+    from detector.data.manifest import read_manifest, write_manifest
+    from detector.train.checkpoint import load_checkpoint, save_checkpoint
+    from detector.train.export import export_model
+
+    loaded = load_checkpoint(run.checkpoint)
+    moved = tmp_path / "moved"
+    write_manifest(read_manifest(run.manifest), moved / "split.csv")
+    ckpt = save_checkpoint(moved / "best.pt", model=loaded.model, arch=loaded.arch, preprocess=loaded.preprocess,
+                           optimizer=None, scheduler=None, epoch=1, metrics={}, config=loaded.config,
+                           data_info={"manifest": "runs/elsewhere/split.csv"}, git_rev="x")
+    result = export_model(ckpt, tmp_path / "moved.onnx", progress=False)
+    assert result.fp32.validation["n"] == 24

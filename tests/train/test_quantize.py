@@ -130,3 +130,12 @@ def test_calibration_set_without_images_is_a_dataset_error(run, tmp_path):
     with pytest.raises(DatasetError, match="empty: no images found"):
         export_model(run.checkpoint, tmp_path / "e.onnx", int8=True, calib=[str(tmp_path / "empty")], progress=False)
     assert not (tmp_path / "e.onnx").exists()  # checked before any export work
+
+
+@pytest.mark.train
+def test_calibration_uses_only_training_rows_of_a_split_manifest(run):
+    from detector.train.quantize import calibration_samples
+
+    samples = calibration_samples([f"{run.manifest}::format=manifest"])
+    assert len(samples) == 80 and {s.split for s in samples} == {"train"}
+    assert len(calibration_samples([str(run.calib_dir)], max_images=5)) == 5  # no splits: every image, capped
