@@ -48,6 +48,9 @@ def _register() -> None:
     from detector.train.cli import train_command
 
     app.command("train")(train_command)
+    from detector.demo.cli import demo_command
+
+    app.command("demo")(demo_command)
 
 
 _register()
