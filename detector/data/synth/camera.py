@@ -50,23 +50,23 @@ def apply_sensor(img: np.ndarray, gain: float, sensor: Sensor, rng: np.random.Ge
     import cv2
 
     out = img
+    h, w = out.shape[:2]
     if sensor.blur_sigma_px > 0.25:
         out = cv2.GaussianBlur(out, (0, 0), sensor.blur_sigma_px)
     if falloff is not None and sensor.vignette > 0:
-        out = out * (1 - sensor.vignette * falloff)[..., None]
+        out = cv2.multiply(out, cv2.merge([1 - sensor.vignette * falloff] * 3))
     if not sensor.mono:
-        out = out * np.asarray(sensor.wb, np.float32)
+        out = cv2.multiply(out, np.array([*sensor.wb, 0.0]))  # type: ignore[call-overload]
     sigma = sensor.read_noise * (1 + 0.6 * np.sqrt(max(gain, 0.0)))
-    h, w = out.shape[:2]
     luma = noise if noise is not None else rng.standard_normal((h, w), np.float32)
-    out = out + (sigma * luma)[..., None]
-    if not sensor.mono and sensor.chroma:
-        out = out + rng.standard_normal((h // 2 + 1, w // 2 + 1, 3), np.float32).repeat(2, 0).repeat(2, 1)[:h, :w] \
-            * (sigma * 0.5)
+    out = cv2.scaleAdd(cv2.merge([luma] * 3), sigma, out)
+    if not sensor.mono and sensor.chroma:  # colour noise in 2×2 blocks, like a Bayer sensor's demosaicing
+        small = rng.standard_normal((h // 2 + 1, w // 2 + 1, 3), np.float32)
+        out = cv2.scaleAdd(cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST), sigma * 0.5, out)
     if sensor.sharpen > 0:
         soft = cv2.GaussianBlur(out, (0, 0), 1.2)
-        out = out + sensor.sharpen * (out - soft)
-    u8 = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+        out = cv2.addWeighted(out, 1 + sensor.sharpen, soft, -sensor.sharpen, 0.0)
+    u8 = cv2.convertScaleAbs(out, alpha=255.0)  # rounds and saturates to 0..255
     if sensor.jpeg_quality > 0:
         ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, sensor.jpeg_quality])
         if ok:

@@ -102,7 +102,7 @@ def light_fields(maps: SurfaceMaps, tunnel: Tunnel, rig: LightRig) -> LightField
     day = day + 0.02
     dist2 = x * x + y * y + z * z
     spot = np.clip(z / np.sqrt(dist2 + 1e-6), 0, 1) ** 6
-    ir = 6.0 * spot / (dist2 + 2.0)
+    ir = 6.0 * spot / (dist2 + 6.0)  # soft near field: the IR lamp sits beside the lens, not on the roof
 
     def up(a: np.ndarray) -> np.ndarray:
         a = a.astype(np.float32)
