@@ -69,6 +69,7 @@ def apply_sensor(img: np.ndarray, gain: float, sensor: Sensor, rng: np.random.Ge
     u8 = cv2.convertScaleAbs(out, alpha=255.0)  # rounds and saturates to 0..255
     if sensor.jpeg_quality > 0:
         ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, sensor.jpeg_quality])
-        if ok:
-            u8 = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            u8 = decoded
     return u8
