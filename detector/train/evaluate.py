@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from detector.data.sample import Sample
-from detector.errors import DatasetError
+from detector.errors import ConfigError, DatasetError
 from detector.train import metrics as m
 from detector.train.scoring import ScoredSamples, Scorer, open_scorer, score_samples
 
@@ -40,7 +40,7 @@ class EvalResult:
 def select_split(samples: Sequence[Sample], split: str, where: str) -> list[Sample]:
     """Keep one split ('all' keeps everything); an empty result is a DatasetError saying why."""
     if split not in SPLITS:
-        raise DatasetError(f"--split: expected one of {', '.join(SPLITS)}, found {split!r}")
+        raise ConfigError(f"--split: expected one of {', '.join(SPLITS)}, found {split!r}")
     if not samples:
         raise DatasetError(f"{where}: the dataset is empty (no images to evaluate)")
     if split == "all":
@@ -89,7 +89,7 @@ def _resolve_threshold(scorer: Scorer, threshold: float | None) -> tuple[float, 
     meta = getattr(scorer, "meta", None)
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:
-            raise DatasetError(f"--threshold: expected a probability in [0, 1], found {threshold}")
+            raise ConfigError(f"--threshold: expected a probability in [0, 1], found {threshold}")
         return float(threshold), None, "--threshold"
     if meta is not None:
         return float(meta.threshold), float(meta.clean_threshold), "model metadata"
@@ -100,10 +100,13 @@ def _resolve_threshold(scorer: Scorer, threshold: float | None) -> tuple[float, 
     return DEFAULT_THRESHOLD, None, f"default {DEFAULT_THRESHOLD} (a checkpoint carries no chosen threshold)"
 
 
-def _worst(scored: ScoredSamples, label: int, n: int) -> list[dict[str, Any]]:
+def _worst(scored: ScoredSamples, label: int, n: int, threshold: float) -> list[dict[str, Any]]:
+    """The n clean images scoring highest (label 0) or graffiti images scoring lowest (label 1);
+    ``flagged`` says whether each crossed the threshold (near misses are shown too)."""
     idx = [i for i, s in enumerate(scored.samples) if s.label == label]
     idx.sort(key=lambda i: scored.scores[i], reverse=(label == 0))
-    return [{"path": str(scored.samples[i].path), "score": float(scored.scores[i]), "source": scored.samples[i].source,
+    return [{"path": str(scored.samples[i].path), "score": float(scored.scores[i]),
+             "flagged": bool(scored.scores[i] >= threshold), "source": scored.samples[i].source,
              "kind": scored.samples[i].kind, "group": scored.samples[i].group} for i in idx[:n]]
 
 
@@ -131,8 +134,8 @@ def build_report(scored: ScoredSamples, threshold: float) -> dict[str, Any]:
         "by_kind": {k: v.to_dict() for k, v in m.breakdown(y, s, [x.kind for x in samples], threshold).items()},
         "by_group": {k: v.to_dict() for k, v in m.breakdown(y, s, [x.group for x in samples], threshold).items()},
         "calibration_bins": [vars(b) for b in m.reliability_bins(y, s)],
-        "worst_false_positives": _worst(scored, 0, WORST_N),
-        "worst_false_negatives": _worst(scored, 1, WORST_N),
+        "worst_false_positives": _worst(scored, 0, WORST_N, threshold),
+        "worst_false_negatives": _worst(scored, 1, WORST_N, threshold),
     }
     return report
 
@@ -159,7 +162,7 @@ def write_figures(scored: ScoredSamples, report: dict[str, Any], threshold: floa
     }
     for key, name in (("worst_false_positives", "worst_fp.png"), ("worst_false_negatives", "worst_fn.png")):
         rows = report[key]
-        captions = [f"{r['score']:.3f} {'FLAG' if r['score'] >= threshold else ''} {r['source']}" for r in rows]
+        captions = [f"{r['score']:.3f} {'FLAG ' if r['flagged'] else ''}{r['source']}" for r in rows]
         files[key] = plots.contact_sheet([Path(r["path"]) for r in rows], captions, out_dir / name)
     return files
 

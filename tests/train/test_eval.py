@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from detector.errors import DatasetError, ModelContractError
+from detector.errors import ConfigError, DatasetError, ModelContractError
 
 pytestmark = pytest.mark.train
 
@@ -78,8 +78,9 @@ def test_report_folder_holds_json_and_every_figure(run, onnx_model, tmp_path):
     assert set(report["by_kind"]) == {"tag", "stain"} and report["by_kind"]["stain"]["n_graffiti"] == 0
     assert report["by_source"]["tiny"]["n"] == 24 and len(report["by_group"]) == 24
     assert report["model"]["kind"] == "onnx" and report["model"]["quantization"] == "none"
-    assert len(report["worst_false_positives"]) == 12 and report["worst_false_positives"][0]["score"] >= \
-        report["worst_false_positives"][-1]["score"]
+    worst_fp = report["worst_false_positives"]
+    assert len(worst_fp) == 12 and worst_fp[0]["score"] >= worst_fp[-1]["score"]
+    assert sum(r["flagged"] for r in worst_fp) == m["fp"]  # every clean image is listed, flagged ones first
     for name in PNGS:
         img = cv2.imread(str(result.out_dir / name))
         assert img is not None and img.shape[0] > 50, name
@@ -137,7 +138,7 @@ def _empty_folder(run, tmp_path):
         pytest.param(lambda run, tmp: run.root / "models" / "evalme.onnx", lambda run, tmp: str(run.val_dir),
                      {"split": "val"}, DatasetError, "no images in split 'val'", id="split-missing"),
         pytest.param(lambda run, tmp: run.root / "models" / "evalme.onnx", lambda run, tmp: str(run.val_dir),
-                     {"threshold": 1.5}, DatasetError, "--threshold", id="threshold-out-of-range"),
+                     {"threshold": 1.5}, ConfigError, "--threshold", id="threshold-out-of-range"),
         pytest.param(lambda run, tmp: run.root / "models" / "evalme.onnx", None, {}, DatasetError, "give --data",
                      id="onnx-needs-data"),
         pytest.param(lambda run, tmp: tmp / "model.bin", lambda run, tmp: str(run.val_dir), {}, ModelContractError,
