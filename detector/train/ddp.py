@@ -90,6 +90,18 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     return out
 
 
+def sync_buffers(model: nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's BatchNorm statistics to every rank.
+
+    DDP broadcasts buffers at the start of each forward, so after the last step of an epoch every
+    rank holds statistics updated by its own shard; this makes the ranks identical again.
+    """
+    if not info.distributed:
+        return
+    for buf in model.buffers():
+        dist.broadcast(buf.data, src=0)
+
+
 def state_digest(model: nn.Module) -> str:
     """sha256 over the parameters and buffers, in key order: equal digests = identical weights."""
     h = hashlib.sha256()

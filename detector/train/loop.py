@@ -293,6 +293,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         finally:
             if progress is not None:
                 progress.stop()
+        ddp.sync_buffers(model, info)
         train_loss = _mean_across_ranks(total, seen, info)
         row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
         stop = False
