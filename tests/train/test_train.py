@@ -53,6 +53,11 @@ def train(tiny: Path, out: Path, *extra: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def digest(path: Path) -> str:
     return state_digest(load_checkpoint(path).model)
 
@@ -69,7 +74,7 @@ def test_short_run_writes_the_run_folder(two_epochs):
     assert {"config.yaml", "data_manifest.csv", "metrics.csv", "curves.png", "train.log", "summary.json",
             "best.pt", "last.pt"} <= names
     assert (two_epochs / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rows = list(csv.DictReader(open(two_epochs / "metrics.csv", encoding="utf-8")))
+    rows = read_rows(two_epochs / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     for row in rows:
         assert 0.0 <= float(row["val_auroc"]) <= 1.0
@@ -85,7 +90,7 @@ def test_checkpoint_records_split_manifest_digest_and_metrics(two_epochs):
     manifest = two_epochs / "data_manifest.csv"
     assert best.data["digest"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert best.data["manifest"] == str(manifest)
-    rows = list(csv.DictReader(open(manifest, encoding="utf-8")))
+    rows = read_rows(manifest)
     assert {r["split"] for r in rows} == {"train", "val"} and len(rows) == 32
     assert best.arch == "efficientnet_lite0" and best.preprocess.input_size == (64, 64)
     assert best.epoch in (1, 2) and 0.0 <= best.metrics["val_auroc"] <= 1.0
@@ -118,7 +123,7 @@ def test_same_seed_gives_identical_weights_and_resume_continues_exactly(tiny, tw
 
     result = CliRunner().invoke(app, ["train", "--resume", str(boxed), "--max-minutes", "0"])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(open(boxed / "metrics.csv", encoding="utf-8")))
+    rows = read_rows(boxed / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert digest(boxed / "last.pt") == digest(two_epochs / "last.pt")
 
@@ -140,7 +145,7 @@ def test_unreadable_images_are_reported_and_skipped(tiny):
     assert "skipped 2 unreadable image(s)" in (out / "train.log").read_text()
     listed = (out / "unreadable.txt").read_text().split()
     assert sorted(Path(p).name for p in listed) == ["notanimage.png", "truncated.jpg"]
-    rows = list(csv.DictReader(open(out / "data_manifest.csv", encoding="utf-8")))
+    rows = read_rows(out / "data_manifest.csv")
     assert len(rows) == 16
 
 
