@@ -127,3 +127,15 @@ def test_clock_stepping_back_does_not_reset_persistence() -> None:
 def test_wrong_number_of_scores_is_rejected() -> None:
     with pytest.raises(ValueError, match="expected 4 tile scores"):
         DecisionEngine(PARAMS, NEIGHBOURS).update(0.0, [0.1])
+
+
+@pytest.mark.parametrize(("present_s", "opens"), [(20, False), (35, False), (40, True), (600, True)],
+                         ids=["20s", "35s", "40s", "10min"])
+def test_with_default_settings_only_things_staying_over_35_s_open_an_event(present_s: int, opens: bool) -> None:
+    # Defaults (as documented): 5 s samples, window 10, confirm_s 30.
+    params = DecisionParams(threshold=0.5, clean_threshold=0.3)
+    engine = DecisionEngine(params, [frozenset()])
+    n = present_s // 5
+    opened = [t for i in range(200) for t in [i * 5.0]
+              for d in engine.update(t, [0.95 if 20 <= i < 20 + n else 0.0]) if isinstance(d, Opened)]
+    assert opened == ([100.0 + 55.0] if opens else [])
