@@ -26,11 +26,12 @@ def random_word(rng: np.random.Generator, min_len: int = 2, max_len: int = 6, up
 
 def text_mask(text: str, rng: np.random.Generator, width_px: int, height_px: int, *, font: int,
               stroke_frac: float, slant: float = 0.0, rotate_deg: float = 0.0, jitter: float = 0.1,
-              overlap: float = 0.0, stretch: float = 1.0) -> np.ndarray:
+              overlap: float = 0.0, stretch: float = 1.0, wobble: float = 0.04) -> np.ndarray:
     """A float32 mask (height_px × width_px) of ``text`` fitted into the box.
 
     ``stroke_frac`` is the pen width relative to the letter height, ``slant`` a horizontal shear,
-    ``jitter`` random per-letter scale/offset, ``overlap`` how much letters crowd into each other.
+    ``jitter`` random per-letter scale/offset, ``overlap`` how much letters crowd into each other,
+    ``wobble`` a smooth random bend of the strokes (fraction of the height) so they look hand-made.
     """
     import cv2
 
@@ -65,8 +66,22 @@ def text_mask(text: str, rng: np.random.Generator, width_px: int, height_px: int
     m = m * k
     t = np.array([width_px, height_px]) / 2 - (lo + span / 2) * k
     aff = np.hstack([m, t[:, None]]).astype(np.float32)
-    out = cv2.warpAffine(crop, aff, (width_px, height_px), flags=cv2.INTER_LINEAR)
-    return out.astype(np.float32) / 255.0
+    out = cv2.warpAffine(crop, aff, (width_px, height_px), flags=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    if wobble > 0:
+        out = bend(out, rng, wobble * height_px)
+    return out
+
+
+def bend(mask: np.ndarray, rng: np.random.Generator, amp_px: float) -> np.ndarray:
+    """Displace a mask by a smooth random field (a few bumps across it): hand-drawn irregularity."""
+    import cv2
+
+    h, w = mask.shape
+    field = rng.normal(0, amp_px, (2, 3, 5)).astype(np.float32)
+    dx = cv2.resize(field[0], (w, h), interpolation=cv2.INTER_CUBIC)
+    dy = cv2.resize(field[1], (w, h), interpolation=cv2.INTER_CUBIC)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(mask, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 def bezier_points(rng: np.random.Generator, p0: np.ndarray, p3: np.ndarray, bend: float, n: int = 24) -> np.ndarray:

@@ -13,7 +13,7 @@ from detector.data.synth.layer import Layer
 from detector.data.synth.lettering import draw_polyline, random_word, text_mask
 from detector.data.synth.spray import reveal
 
-NEGATIVE_KINDS = ("poster", "sign", "stain", "crack", "dirt", "mural")
+NEGATIVE_KINDS = ("poster", "sign", "stain", "crack", "dirt", "mural", "buff")
 _PRINT = [(0.95, 0.95, 0.95), (0.85, 0.93, 0.97), (0.2, 0.2, 0.75), (0.7, 0.45, 0.1), (0.15, 0.6, 0.2),
           (0.1, 0.8, 0.95), (0.1, 0.1, 0.1), (0.6, 0.2, 0.55)]
 
@@ -204,11 +204,28 @@ def paint_mural(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, in
     canvas.over(img, reveal(np.full((h, w), 0.96, np.float32), progress), box)
 
 
+def paint_buff(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], progress: float) -> None:
+    """A patch of plain paint rolled over old graffiti: a flat rectangle in a wall-ish colour."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    grey = rng.uniform(0.35, 0.8)
+    colour = np.clip(grey * (1 + rng.normal(0, 0.06, 3)), 0, 1).astype(np.float32)
+    mask = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 4))):  # one or a few overlapping rolled rectangles
+        a = rng.uniform([0, 0], [0.4 * w, 0.4 * h])
+        b = rng.uniform([0.6 * w, 0.6 * h], [w, h])
+        cv2.rectangle(mask, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1.0, -1)
+    soft = cv2.GaussianBlur(mask, (0, 0), max(0.8, min(w, h) / 80))
+    canvas.over(colour, soft * float(rng.uniform(0.5, 0.9)), box)
+
+
 def paint_negative(canvas: Layer, kind: str, rng: np.random.Generator, box: tuple[int, int, int, int],
                    progress: float = 1.0) -> None:
     """Paint a hard negative of ``kind`` (one of NEGATIVE_KINDS) into ``box`` of ``canvas``."""
     painters = {"poster": paint_poster, "sign": paint_sign, "stain": paint_stain, "crack": paint_crack,
-                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet}
+                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet, "buff": paint_buff}
     if kind not in painters:
         raise ValueError(f"unknown negative kind {kind!r}; expected one of {', '.join(NEGATIVE_KINDS)}")
     x1, y1, x2, y2 = (int(v) for v in box)

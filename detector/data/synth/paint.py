@@ -89,7 +89,7 @@ def _bubble(mask: np.ndarray, radius_px: float) -> np.ndarray:
     r = max(1, int(radius_px))
     out = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     out = cv2.GaussianBlur(out, (0, 0), max(1.0, r * 0.6))
-    return np.clip((out - 0.35) * 4, 0, 1)
+    return np.clip((out - 0.4) * 8, 0, 1)
 
 
 def paint_throwup(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], progress: float) -> None:
@@ -108,7 +108,7 @@ def paint_throwup(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, 
     dark = rng.random() < 0.75 or fill_c.mean() > 0.55
     line_c = (np.asarray(SPRAY_COLOURS["black"], np.float32) if dark
               else spray_colour(rng, exclude=("chrome", "white", "yellow", "sky", "lime")))
-    out_r = max(1, int(min(slot, th) * rng.uniform(0.05, 0.1)))
+    out_r = max(1, int(min(slot, th) * rng.uniform(0.035, 0.07)))
     ell = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * out_r + 1, 2 * out_r + 1))
     slant = float(rng.uniform(-0.25, 0.1))
     sloppy = rng.random() < 0.5
@@ -117,12 +117,12 @@ def paint_throwup(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, 
         lw, lh = int(slot), int(th * rng.uniform(0.85, 1.0))
         lx = int(w * 0.05 + i * slot * (1 - ov))
         ly = int(h * 0.04 + rng.uniform(0, 0.1) * h)
-        lm = text_mask(ch, rng, lw, lh, font=font, stroke_frac=float(rng.uniform(0.2, 0.32)), slant=slant,
+        lm = text_mask(ch, rng, lw, lh, font=font, stroke_frac=float(rng.uniform(0.09, 0.16)), slant=slant,
                        rotate_deg=float(rng.uniform(-10, 10)), jitter=0.0)
         full = np.zeros((h, w), np.float32)
         ph, pw = min(lh, h - ly), min(lw, w - lx)
         full[ly:ly + ph, lx:lx + pw] = lm[:ph, :pw]
-        fill = _bubble(full, min(lw, lh) * rng.uniform(0.06, 0.12))
+        fill = _bubble(full, min(lw, lh) * rng.uniform(0.02, 0.05))
         outline = cv2.dilate(fill, ell)
         p = stage(progress, i / n, (i + 1) / n)
         canvas.over(line_c, spray(outline, out_r * 2.0, rng, 0.1) * stage(p, 0, 0.4), box)

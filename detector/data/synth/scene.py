@@ -31,6 +31,7 @@ GRAFFITI_MIX = {"tag": (0.34, (0.25, 1.0), (1.6, 3.5)), "throwup": (0.22, (0.35,
 NEGATIVE_MIX = {"poster": (0.13, (0.15, 0.5), (0.65, 0.8)), "sign": (0.1, (0.15, 0.5), (1.0, 3.0)),
                 "stain": (0.16, (0.3, 1.0), (0.5, 1.5)), "crack": (0.08, (0.2, 0.8), (0.3, 1.0)),
                 "dirt": (0.08, (0.3, 1.0), (1.0, 2.5)), "mural": (0.12, (0.7, 2.0), (1.5, 3.0)),
+                "buff": (0.08, (0.3, 1.0), (0.8, 2.5)),
                 "person": (0.2, (0, 0), (0, 0)), "shadow": (0.08, (0, 0), (0, 0))}
 FRAME_W, FRAME_H = 1280, 720  # the edge camera whose tiles the ``tile`` view imitates
 
@@ -146,7 +147,7 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
 
     n_neg = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.35, 0.3, 0.2] if not has_graffiti else [0.5, 0.3, 0.15, 0.05]))
     neg_kinds = [_pick(rng, NEGATIVE_MIX) for _ in range(n_neg)]
-    for kind in sorted(neg_kinds, key=lambda k: k in ("poster", "sign", "mural")):
+    for kind in sorted(neg_kinds, key=lambda k: k in ("poster", "sign", "mural", "buff")):
         if kind not in ("person", "shadow"):
             decal(kind, NEGATIVE_MIX, CLEAN)
     if has_graffiti:

@@ -40,6 +40,7 @@ class Material:
     cell_var: float  # brightness variation between cells
     grime: float  # dirt darkening towards the floor
     tex: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((2, 2), np.float32))
+    streaks: float = 0.0  # strength of dark runs down the wall
 
 
 def _jitter(rng: np.random.Generator, colour: tuple[float, float, float] | np.ndarray, amount: float) -> np.ndarray:
@@ -47,7 +48,14 @@ def _jitter(rng: np.random.Generator, colour: tuple[float, float, float] | np.nd
 
 
 def random_material(rng: np.random.Generator, kind: str | None = None) -> Material:
-    """A random wall material of ``kind`` (one of WALL_KINDS, or random)."""
+    """A random wall material of ``kind`` (one of WALL_KINDS, or random), more or less weathered."""
+    import dataclasses
+
+    m = _material(rng, kind)
+    return dataclasses.replace(m, streaks=float(rng.choice([0.0, 0.1, 0.2, 0.35])))
+
+
+def _material(rng: np.random.Generator, kind: str | None) -> Material:
     kind = kind or str(rng.choice(WALL_KINDS, p=[0.32, 0.26, 0.18, 0.12, 0.12]))
     tex = bank_noise(rng)
     grey = rng.uniform(0.38, 0.68)
@@ -102,8 +110,11 @@ def _shade_wall(m: Material, u: np.ndarray, v: np.ndarray, fp: np.ndarray) -> np
     n_lo = sample_wrapped(m.tex, u.reshape(-1, 1), v.reshape(-1, 1), 40.0).ravel()
     n_hi = sample_wrapped(m.tex, u.reshape(-1, 1) + 3.1, v.reshape(-1, 1) + 1.7, 700.0).ravel()
     shade = var * (1 + m.mottle * n_lo + m.grain * n_hi * np.clip(0.004 / fp, 0, 1))
-    # Grime: dirt splashed up from the floor and runs from the top.
+    # Grime: dirt splashed up from the floor, and streaks run down from the top (the texture
+    # sampled stretched vertically: long thin runs).
     shade *= 1 - m.grime * np.clip(1 - v / 0.45, 0, 1) ** 2 * (0.7 + 0.3 * n_lo)
+    runs = sample_wrapped(m.tex, u.reshape(-1, 1) * 6.0, v.reshape(-1, 1) * 0.15, 40.0).ravel()
+    shade *= 1 - m.streaks * np.clip(runs * 2.5 - 0.4, 0, 1)
     colour *= shade[:, None]
     if m.joint_m > 0:
         du = np.abs(uu / m.cell_w_m - np.round(uu / m.cell_w_m)) * m.cell_w_m
