@@ -79,7 +79,9 @@ def export_command(
         None, "--max-fpr", help="Pick the lowest threshold flagging at most this fraction of clean validation "
                                 "images (default policy, 0.02)."),
     int8: bool = typer.Option(False, "--int8", help="Also write <out>-int8.onnx, statically quantized."),
-    calib: list[str] = typer.Option([], "--calib", help="Calibration dataset spec(s) for --int8."),
+    calib: list[str] = typer.Option([], "--calib", help="Calibration dataset spec(s) for --int8 (train rows are used)."),
+    calib_method: str = typer.Option(
+        "minmax", "--calib-method", help="Activation ranges for --int8: minmax | percentile | entropy."),
     allow_degraded: bool = typer.Option(
         False, "--allow-degraded", help="Keep an int8 model the guard refuses (recorded in its metadata)."),
 ) -> None:
@@ -91,7 +93,8 @@ def export_command(
     from detector.train.export import export_model
 
     result = export_model(checkpoint, out, name=name, version=version, target_precision=target_precision,
-                          max_fpr=max_fpr, int8=int8, calib=calib, allow_degraded=allow_degraded)
+                          max_fpr=max_fpr, int8=int8, calib=calib, calib_method=calib_method,
+                          allow_degraded=allow_degraded)
     for exported in (result.fp32, result.int8):
         if exported is None:
             continue

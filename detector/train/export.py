@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from detector.data.sample import Sample
-from detector.errors import CheckpointError, DatasetError, DetectorError, require
+from detector.errors import CheckpointError, ConfigError, DatasetError, DetectorError, require
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta
 from detector.train import metrics as m
 from detector.train.scoring import OnnxScorer, TorchScorer, score_samples
@@ -173,6 +173,7 @@ def export_model(
     max_fpr: float | None = None,
     int8: bool = False,
     calib: Sequence[str] = (),
+    calib_method: str = "minmax",
     allow_degraded: bool = False,
     parity_images: int = PARITY_IMAGES,
     progress: bool = True,
@@ -187,8 +188,10 @@ def export_model(
         raise DatasetError("--int8 needs --calib DATASET (images to measure activation ranges on)")
     calib_samples: list[Sample] = []
     if int8:  # read the calibration set first: a bad --calib should fail before any work is done
-        from detector.train.quantize import calibration_samples
+        from detector.train.quantize import CALIB_METHODS, calibration_samples
 
+        if calib_method not in CALIB_METHODS:
+            raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {calib_method!r}")
         calib_samples = calibration_samples(calib)
     loaded = load_checkpoint(Path(checkpoint))
     spec = loaded.preprocess
@@ -231,7 +234,7 @@ def export_model(
     result = ExportResult(fp32=ExportedModel(out, meta, validation), parity_max_abs_diff=diff,
                           parity_images=len(torch_scores.samples))
     if int8:
-        result.int8 = export_int8(out, meta, scored, calib_samples, calib_specs=calib,
+        result.int8 = export_int8(out, meta, scored, calib_samples, calib_specs=calib, calib_method=calib_method,
                                   target_precision=target_precision, max_fpr=max_fpr,
                                   allow_degraded=allow_degraded, progress=progress)
     return result
@@ -248,6 +251,7 @@ def export_int8(
     calib: Sequence[Sample],
     *,
     calib_specs: Sequence[str] = (),
+    calib_method: str = "minmax",
     target_precision: float | None,
     max_fpr: float | None,
     allow_degraded: bool,
@@ -263,7 +267,7 @@ def export_int8(
     out = int8_path(fp32_path)
     tmp = _tmp_path(out)
     try:
-        used = quantize_int8(fp32_path, tmp, calib, spec, progress=progress)
+        used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress)
         scorer = OnnxScorer(tmp, preprocess=spec)
         scored = score_samples(fp32_val.samples, [scorer], description="validation (onnxruntime int8)",
                                progress=progress)[0]
@@ -293,7 +297,7 @@ def export_int8(
                 "guard": guard.to_dict(),
                 "allow_degraded": bool(allow_degraded),
                 "degraded": not guard.passed,
-                "calibration": {"specs": list(calib_specs), "images": used, "method": "minmax", "format": "QDQ",
+                "calibration": {"specs": list(calib_specs), "images": used, "method": calib_method, "format": "QDQ",
                                 "weights": "int8 per-channel", "activations": "uint8"},
                 "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
             },

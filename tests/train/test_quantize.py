@@ -139,3 +139,18 @@ def test_calibration_uses_only_training_rows_of_a_split_manifest(run):
     samples = calibration_samples([f"{run.manifest}::format=manifest"])
     assert len(samples) == 80 and {s.split for s in samples} == {"train"}
     assert len(calibration_samples([str(run.calib_dir)], max_images=5)) == 5  # no splits: every image, capped
+
+
+@pytest.mark.train
+def test_percentile_calibration_is_recorded_and_unknown_methods_are_refused(run, tmp_path):
+    from detector.errors import ConfigError
+    from detector.modelmeta import read_meta
+    from detector.train.export import export_model
+
+    result = export_model(run.checkpoint, tmp_path / "p.onnx", int8=True, calib=[str(run.calib_dir)],
+                          calib_method="percentile", allow_degraded=True, progress=False)
+    assert read_meta(result.int8.path).extra["calibration"]["method"] == "percentile"
+    with pytest.raises(ConfigError, match="--calib-method"):
+        export_model(run.checkpoint, tmp_path / "x.onnx", int8=True, calib=[str(run.calib_dir)], calib_method="max",
+                     progress=False)
+    assert not (tmp_path / "x.onnx").exists()
