@@ -125,11 +125,18 @@ class TunnelStream:
             self._shadows[inc.id] = soft
             ys, xs = np.nonzero(soft > 0.3)
             return dataclasses.replace(inc, bbox=(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))), None
-        p = place_at_pixel(self.maps, self.camera, self.tunnel, x, y, inc.size_frac * w, inc.aspect)
-        if p is None:
-            raise RuntimeError(f"incident {inc.id}: no wall at the anchor pixel")
-        decal = _Decal(inc, p, layer_size_px(p, self.camera, self.tunnel, max_px=900))
-        warped = self._warp(decal, 1.0)
+        want_px = inc.size_frac * w
+        size_px = want_px
+        for _ in range(4):  # grow the work until its visible box is as wide as the script asks
+            p = place_at_pixel(self.maps, self.camera, self.tunnel, x, y, size_px, inc.aspect)
+            if p is None:
+                raise RuntimeError(f"incident {inc.id}: no wall at the anchor pixel")
+            decal = _Decal(inc, p, layer_size_px(p, self.camera, self.tunnel, max_px=900))
+            warped = self._warp(decal, 1.0)
+            got = (warped.xyxy[2] - warped.xyxy[0]) if warped is not None and warped.xyxy is not None else 0.0
+            if got >= 0.85 * want_px or inc.type != "paint":
+                break
+            size_px *= min(2.0, want_px / max(got, 1.0))
         if inc.type == "paint":  # the scripted work must stand out from this wall: try a few seeds
             best = (self._contrast(warped), inc.seed, warped)
             for j in range(1, 8):
@@ -258,7 +265,7 @@ class TunnelStream:
                 r = h - np.floor(h)
                 flicker = float(0.25 + 0.75 * (r > 0.35))
         # Auto-exposure cannot fully make up for a dark night: aim lower (and get more noise).
-        target = 0.4 if day > 0.5 or ir > 0 else (0.3 if strip > 0.9 else 0.2)
+        target = 0.4 if day > 0.5 or ir > 0 else (0.3 if strip > 0.9 else 0.13)
         return Lighting(amb, strip, day, ir, lamp=self.lamp, exposure_target=target, flicker=flicker)
 
     # -- people ------------------------------------------------------------------------------------
@@ -313,7 +320,8 @@ class TunnelStream:
             extra = np.zeros((h // 4, w // 4), np.float32)
         if front[0]:
             cx, cy = pts[0] / 4
-            cv2.circle(extra, (int(cx), int(cy)), max(2, int(40 / max(z + ahead, 1.0))), 1.5, -1)
+            r = max(2, int(0.25 * self.camera.f_px * 1.5 / max(z + ahead, 1.0)))
+            cv2.ellipse(extra, (int(cx), int(cy)), (r, max(1, r // 2)), 0, 0, 360, 3.0, -1)
         return extra
 
     # -- frames ------------------------------------------------------------------------------------
