@@ -128,9 +128,10 @@ class TunnelStream:
         want_px = inc.size_frac * w
         size_px = want_px
         for _ in range(4):  # grow the work until its visible box is as wide as the script asks
-            p = place_at_pixel(self.maps, self.camera, self.tunnel, x, y, size_px, inc.aspect)
-            if p is None:
+            placed = place_at_pixel(self.maps, self.camera, self.tunnel, x, y, size_px, inc.aspect)
+            if placed is None:
                 raise RuntimeError(f"incident {inc.id}: no wall at the anchor pixel")
+            p = placed
             decal = _Decal(inc, p, layer_size_px(p, self.camera, self.tunnel, max_px=900))
             warped = self._warp(decal, 1.0)
             got = (warped.xyxy[2] - warped.xyxy[0]) if warped is not None and warped.xyxy is not None else 0.0
