@@ -60,6 +60,11 @@ def test_timeline_orders_the_default_script(stream: TunnelStream) -> None:
     data = json.loads(tl.to_json())
     assert data["seed"] == 3 and data["size"] == list(SIZE) and data["duration_s"] == 120.0
     assert data["incidents"][0]["bbox"] == list(p.bbox)
+    back = type(tl).from_json(tl.to_json())
+    assert [i.id for i in back.incidents] == [i.id for i in tl.incidents] and back.incidents[0].bbox == p.bbox
+    assert len(back.passersby) == len(tl.passersby) and back.lighting[0].mode == tl.lighting[0].mode
+    assert tl.graffiti_visible(p.start_s) == [] and tl.graffiti_visible(p.finished_s + 1) == [p]
+    assert tl.graffiti_visible(p.cleaned_s) == []
 
 
 def _median_patch(stream: TunnelStream, times: list[float], box: tuple[int, int, int, int]) -> np.ndarray:

@@ -115,8 +115,28 @@ class Timeline:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
+    @classmethod
+    def from_json(cls, text: str) -> Timeline:
+        """Read back what ``to_json`` wrote (e.g. the ``tunnel.json`` beside a video)."""
+        d = json.loads(text)
+
+        def incident(x: dict) -> Incident:
+            bbox = tuple(x["bbox"]) if x.get("bbox") is not None else None
+            return Incident(**{**x, "bbox": bbox})
+
+        return cls(int(d["seed"]), (int(d["size"][0]), int(d["size"][1])), float(d["fps"]), float(d["duration_s"]),
+                   str(d["script"]), [incident(x) for x in d["incidents"]], [Passerby(**x) for x in d["passersby"]],
+                   [LightStretch(**x) for x in d["lighting"]],
+                   [(float(x["start_s"]), float(x["end_s"]), str(x["what"])) for x in d.get("stretches", [])])
+
     def incidents_at(self, t_s: float) -> list[Incident]:
+        """Incidents that have started by ``t_s`` (including cleaned ones)."""
         return [i for i in self.incidents if i.start_s <= t_s]
+
+    def graffiti_visible(self, t_s: float) -> list[Incident]:
+        """Graffiti finished by ``t_s`` and not yet cleaned: what a detector should be reporting then."""
+        return [i for i in self.incidents if i.label == 1 and i.finished_s <= t_s
+                and (i.clean_start_s is None or t_s < i.clean_start_s)]
 
     def light_at(self, t_s: float) -> LightStretch:
         for s in self.lighting:
