@@ -88,7 +88,7 @@ def export_command(
     """Export a checkpoint to ONNX with the model contract in its metadata, after a torch/onnxruntime
     parity check on validation images; thresholds are chosen on the validation split.
 
-    Example: graffiti export runs/default/best.pt --out models/graffiti-default.onnx --max-fpr 0.02 --int8 --calib ../shared/datasets/street-graffiti
+    Example: graffiti export runs/default/best.pt --out models/graffiti-default.onnx --max-fpr 0.02 --int8 --calib runs/default/data_manifest.csv
     """
     from detector.train.export import export_model
 
