@@ -123,7 +123,13 @@ class CameraWorker:
                     if wait > 0 and self.stop.wait(wait):
                         break
                     next_tick = time.monotonic() + interval
-                frame = self.source.next_sample(due)
+                try:
+                    frame = self.source.next_sample(due)
+                except Exception:  # a source bug must not end the camera: log, pause, try again
+                    log.exception("camera %s: reading the source failed; retrying in 5 s", self.name)
+                    if self.stop.wait(5.0):
+                        break
+                    continue
                 if frame is None:
                     if self.source.finished:
                         break

@@ -110,6 +110,9 @@ class EdgeRunner:
             self.outbox.close()
             raise
         self.workers = workers
+        live = [n for n, w in workers.items() if w.source.live]
+        if not self.realtime and live:
+            log.warning("--fast has no effect on live camera(s) %s: they are sampled in real time", ", ".join(live))
 
     def _store(self, event: Event, files: dict[str, bytes]) -> None:
         """Write an event durably before anything tries to send it."""
