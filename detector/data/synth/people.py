@@ -84,24 +84,37 @@ def draw_passerby(look: Look, height_px: float, phase: float, facing: int) -> La
         _limb(layer, shoulder, bar, lw * 0.7, look.jacket)
         head = (shoulder[0] + hh * 0.04, hh * 0.1)
     else:
-        hip = (cx, hh * 0.52)
-        stride = hh * 0.13 * s if facing else hh * 0.03 * s
-        _limb(layer, hip, (cx - stride, hh - lw / 2), lw, look.trousers)
-        _limb(layer, hip, (cx + stride, hh - lw / 2), lw, look.trousers)
-        shoulder = (cx, hh * 0.2)
-        torso = np.zeros(layer.alpha.shape, np.float32)
-        tw = hh * (0.13 if facing else 0.16)
-        pts = np.array([[cx - tw, hh * 0.19], [cx + tw, hh * 0.19], [cx + tw * 0.85, hh * 0.56],
-                        [cx - tw * 0.85, hh * 0.56]], np.int32)
-        cv2.fillPoly(torso, [pts], 1.0, cv2.LINE_AA)
+        stride = hh * 0.12 * s if facing else hh * 0.025 * s
+        hx = hh * 0.045
+        coat = look.backpack is None and look.hat is not None  # a long coat now and then
+        for side in (-1, 1):  # legs, then shoes
+            hip = (cx + side * hx, hh * 0.52)
+            foot = (cx + side * hx + side * stride, hh - lw * 0.6)
+            _limb(layer, hip, foot, lw * 1.1, look.trousers)
+            shoe = np.zeros(layer.alpha.shape, np.float32)
+            cv2.ellipse(shoe, (int(foot[0] + facing * lw * 0.3), int(foot[1])), (max(1, int(lw * 0.8)), max(1, int(lw * 0.45))),
+                        0, 0, 360, 1.0, -1, cv2.LINE_AA)
+            layer.over(np.asarray((0.06, 0.06, 0.07), np.float32), shoe)
+        tw = hh * (0.11 if facing else 0.14)
         if look.backpack is not None:
-            bp = np.zeros_like(torso)
+            bp = np.zeros(layer.alpha.shape, np.float32)
             off = -facing * tw * 0.9
             cv2.rectangle(bp, (int(cx + off - tw * 0.6), int(hh * 0.22)), (int(cx + off + tw * 0.6), int(hh * 0.45)), 1.0, -1)
             layer.over(np.asarray(look.backpack, np.float32), bp)
+        torso = np.zeros(layer.alpha.shape, np.float32)
+        bottom = hh * (0.68 if coat else 0.56)
+        pts = np.array([[cx - tw, hh * 0.2], [cx + tw, hh * 0.2], [cx + tw * 0.9, bottom], [cx - tw * 0.9, bottom]], np.int32)
+        cv2.fillPoly(torso, [pts], 1.0, cv2.LINE_AA)
+        cv2.ellipse(torso, (int(cx), int(hh * 0.21)), (max(1, int(tw)), max(1, int(hh * 0.035))), 0, 180, 360, 1.0, -1,
+                    cv2.LINE_AA)
         layer.over(np.asarray(look.jacket, np.float32), torso)
-        _limb(layer, (cx - tw * 0.8, hh * 0.22), (cx - tw - stride * 0.6, hh * 0.5), lw * 0.8, look.jacket)
-        _limb(layer, (cx + tw * 0.8, hh * 0.22), (cx + tw + stride * 0.6, hh * 0.5), lw * 0.8, look.jacket)
+        for side in (-1, 1):  # arms swing against the legs; hands in skin colour
+            sh = (cx + side * tw * 0.85, hh * 0.23)
+            hand = (cx + side * (tw + hh * 0.02) - side * stride * 0.5, hh * 0.5)
+            _limb(layer, sh, hand, lw * 0.85, look.jacket)
+            hm_ = np.zeros(layer.alpha.shape, np.float32)
+            cv2.circle(hm_, (int(hand[0]), int(hand[1])), max(1, int(lw * 0.5)), 1.0, -1, cv2.LINE_AA)
+            layer.over(np.asarray(look.skin, np.float32), hm_)
         head = (cx + facing * hh * 0.01, hh * 0.09)
     hm = np.zeros(layer.alpha.shape, np.float32)
     cv2.ellipse(hm, (int(head[0]), int(head[1])), (max(1, int(hh * 0.055)), max(1, int(hh * 0.07))), 0, 0, 360, 1.0, -1,
