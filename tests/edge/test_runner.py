@@ -266,3 +266,25 @@ def test_simulated_tunnel_stream_is_a_clocked_source(tmp_path: Path) -> None:
 def test_unknown_sim_option_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(DetectorError, match="unknown sim:// option"):
         EdgeRunner(parse_edge_config(config(tmp_path, "sim://3?minutes=1&colour=red"), tmp_path)).setup()
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("missing", "model file not found"), ("no_contract", "no graffiti metadata contract"),
+     ("corrupt", "not a loadable ONNX model")],
+    ids=["missing_model", "model_without_metadata", "corrupt_model"],
+)
+def test_edge_run_with_a_bad_model_fails_at_start_with_one_line(tmp_path: Path, model: str, expected: str) -> None:
+    cfg = config(tmp_path, str(tmp_path))
+    path = tmp_path / "bad.onnx"
+    if model == "no_contract":
+        redness_model(path, with_meta=False)
+    elif model == "corrupt":
+        path.write_bytes(b"\x00" * 100)
+    cfg["model"]["path"] = str(path)
+    toml = write_toml(tmp_path, cfg)
+    res = subprocess.run([sys.executable, "-m", "detector", "edge", "run", "--config", str(toml)], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0] and "Traceback" not in res.stderr, res.stderr
