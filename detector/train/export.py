@@ -25,7 +25,7 @@ from detector.errors import CheckpointError, ConfigError, DatasetError, Detector
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta
 from detector.train import metrics as m
 from detector.train.scoring import OnnxScorer, TorchScorer, score_samples
-from detector.train.thresholds import ThresholdChoice, ThresholdError, choose_thresholds
+from detector.train.thresholds import ThresholdChoice, ThresholdError, check_policy, choose_thresholds
 
 PARITY_TOLERANCE = 1e-4  # max |p_torch - p_onnxruntime| on real validation images
 PARITY_IMAGES = 32
@@ -184,6 +184,7 @@ def export_model(
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ExportError(f"--out {out}: expected a path ending in .onnx")
+    check_policy(target_precision, max_fpr)
     if int8 and not calib:
         raise DatasetError("--int8 needs --calib DATASET (images to measure activation ranges on)")
     calib_samples: list[Sample] = []

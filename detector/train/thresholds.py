@@ -148,6 +148,16 @@ def clean_threshold_for(labels: Sequence[int] | np.ndarray, scores: Sequence[flo
     return float(min(max(by_margin, by_clean_rate), threshold))
 
 
+def check_policy(target_precision: float | None, max_fpr: float | None) -> None:
+    """Reject impossible policy arguments up front (before minutes of export work)."""
+    if target_precision is not None and max_fpr is not None:
+        raise ThresholdError("give either --target-precision or --max-fpr, not both")
+    if max_fpr is not None and not 0.0 <= max_fpr < 1.0:
+        raise ThresholdError(f"--max-fpr: expected a fraction in [0, 1), found {max_fpr}")
+    if target_precision is not None and not 0.0 < target_precision <= 1.0:
+        raise ThresholdError(f"--target-precision: expected a fraction in (0, 1], found {target_precision}")
+
+
 def choose_thresholds(
     labels: Sequence[int] | np.ndarray,
     scores: Sequence[float] | np.ndarray,
@@ -156,8 +166,7 @@ def choose_thresholds(
     max_fpr: float | None = None,
 ) -> ThresholdChoice:
     """Pick both thresholds by one policy; neither given means ``max_fpr=DEFAULT_MAX_FPR``."""
-    if target_precision is not None and max_fpr is not None:
-        raise ThresholdError("give either --target-precision or --max-fpr, not both")
+    check_policy(target_precision, max_fpr)
     y, s = _validate(labels, scores)
     if target_precision is not None:
         policy, target = "target_precision", float(target_precision)

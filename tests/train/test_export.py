@@ -17,6 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 from detector.errors import CheckpointError, DatasetError  # noqa: E402
 from detector.modelmeta import read_meta  # noqa: E402
 from detector.preprocess import preprocess_batch, read_image  # noqa: E402
+from detector.train.thresholds import ThresholdError  # noqa: E402
 from tests.train.tiny_run import INPUT_PX, run_cli, shared_tiny_run  # noqa: E402
 
 
@@ -158,6 +159,10 @@ def _no_val_checkpoint(run, tmp_path):
         pytest.param(_no_val_checkpoint, {}, DatasetError, "no rows with split 'val'", id="no-validation-split"),
         pytest.param(lambda run, tmp: run.checkpoint, {"int8": True}, DatasetError, "--int8 needs --calib",
                      id="int8-without-calib"),
+        pytest.param(lambda run, tmp: run.checkpoint, {"max_fpr": 0.1, "target_precision": 0.9}, ThresholdError,
+                     "not both", id="two-policies"),
+        pytest.param(lambda run, tmp: run.checkpoint, {"target_precision": 0.0}, ThresholdError,
+                     "--target-precision", id="precision-out-of-range"),
     ],
 )
 def test_bad_inputs_fail_with_a_one_line_error(run, tmp_path, make, kwargs, error, match):
