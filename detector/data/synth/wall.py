@@ -52,7 +52,7 @@ def random_material(rng: np.random.Generator, kind: str | None = None) -> Materi
     import dataclasses
 
     m = _material(rng, kind)
-    return dataclasses.replace(m, streaks=float(rng.choice([0.0, 0.1, 0.2, 0.35])))
+    return dataclasses.replace(m, streaks=float(rng.choice([0.0, 0.08, 0.15, 0.25])))
 
 
 def _material(rng: np.random.Generator, kind: str | None) -> Material:
@@ -114,7 +114,7 @@ def _shade_wall(m: Material, u: np.ndarray, v: np.ndarray, fp: np.ndarray) -> np
     # sampled stretched vertically: long thin runs).
     shade *= 1 - m.grime * np.clip(1 - v / 0.45, 0, 1) ** 2 * (0.7 + 0.3 * n_lo)
     runs = sample_wrapped(m.tex, u.reshape(-1, 1) * 6.0, v.reshape(-1, 1) * 0.15, 40.0).ravel()
-    shade *= 1 - m.streaks * np.clip(runs * 2.5 - 0.4, 0, 1)
+    shade *= 1 - m.streaks * np.clip(runs * 2.5 - 0.4, 0, 1) * np.clip(n_lo * 2.0 + 0.2, 0, 1)  # in patches
     colour *= shade[:, None]
     if m.joint_m > 0:
         du = np.abs(uu / m.cell_w_m - np.round(uu / m.cell_w_m)) * m.cell_w_m
