@@ -17,6 +17,10 @@ def eval_command(
     split: str = typer.Option(None, "--split", help="val | test | train | all (default: all for --data, val otherwise)."),
     out: Path = typer.Option(None, "--out", "-o", help="Report folder (default: eval/<model name>)."),
     threshold: float = typer.Option(None, "--threshold", help="Operating threshold (default: the model's own)."),
+    target_precision: float = typer.Option(
+        None, "--target-precision", help="Policy for the thresholds suggested for this data (report only)."),
+    max_fpr: float = typer.Option(
+        None, "--max-fpr", help="Policy for the thresholds suggested for this data (default 0.02; report only)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per inference call."),
 ) -> None:
     """Evaluate a model on datasets: AUROC, AP, precision/recall/F1 and confusion at the threshold,
@@ -26,7 +30,8 @@ def eval_command(
     """
     from detector.train.evaluate import evaluate
 
-    result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, batch_size=batch_size)
+    result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, target_precision=target_precision,
+                      max_fpr=max_fpr, batch_size=batch_size)
     print_summary(result.report)
     typer.echo(f"report: {result.out_dir / 'report.json'}")
 
@@ -61,6 +66,10 @@ def print_summary(report: dict[str, Any]) -> None:
     if not console.is_terminal:
         console = Console(width=160)  # piped or logged: do not squeeze the table to 80 columns
     console.print(table)
+    suggested = report.get("suggested_thresholds") or {}
+    if "threshold" in suggested:
+        console.print(f"on this data, {suggested['policy']} {suggested['target']} would choose threshold "
+                      f"{suggested['threshold']:.4f} (recall {_fmt(suggested['recall'])}, FPR {_fmt(suggested['fpr'])})")
     if counts["unreadable"]:
         console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
     if report.get("in_training_split"):

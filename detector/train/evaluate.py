@@ -140,6 +140,19 @@ def build_report(scored: ScoredSamples, threshold: float) -> dict[str, Any]:
     return report
 
 
+def _suggest(scored: ScoredSamples, target_precision: float | None, max_fpr: float | None) -> dict[str, Any] | None:
+    """Thresholds the policy would choose on this data; None with one class, or the reason it cannot."""
+    from detector.train.thresholds import ThresholdError, choose_thresholds
+
+    if len(set(scored.labels.tolist())) < 2:
+        return None
+    try:
+        return choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
+                                 max_fpr=max_fpr).to_dict()
+    except ThresholdError as exc:
+        return {"error": str(exc)}
+
+
 def _write_scores_csv(scored: ScoredSamples, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
@@ -174,10 +187,19 @@ def evaluate(
     split: str | None = None,
     out_dir: Path | str | None = None,
     threshold: float | None = None,
+    target_precision: float | None = None,
+    max_fpr: float | None = None,
     batch_size: int = 16,
     progress: bool = True,
 ) -> EvalResult:
-    """Evaluate ``model`` on ``data`` (dataset specs); without data, a checkpoint's own val split."""
+    """Evaluate ``model`` on ``data`` (dataset specs); without data, a checkpoint's own val split.
+
+    ``target_precision``/``max_fpr`` choose the policy for ``report["suggested_thresholds"]``: the
+    thresholds this data would give (how far the model's own threshold is from what these images need).
+    """
+    from detector.train.thresholds import check_policy
+
+    check_policy(target_precision, max_fpr)
     started = time.monotonic()
     scorer = open_scorer(model)
     model_path = Path(model)
@@ -215,6 +237,7 @@ def evaluate(
         "in_training_split": _training_overlap(scorer, scored.samples),
     }
     report.update(build_report(scored, used))
+    report["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
     files = write_figures(scored, report, used, out)
     files["scores"] = _write_scores_csv(scored, out / "scores.csv")
     report["files"] = {k: p.name for k, p in files.items()}

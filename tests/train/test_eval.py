@@ -16,7 +16,7 @@ pytestmark = pytest.mark.train
 
 REPORT_KEYS = {"model", "data", "threshold", "clean_threshold", "threshold_source", "counts", "unreadable",
                "metrics", "by_source", "by_kind", "by_group", "calibration_bins", "worst_false_positives",
-               "worst_false_negatives", "files", "in_training_split", "elapsed_s"}
+               "worst_false_negatives", "files", "in_training_split", "elapsed_s", "suggested_thresholds"}
 PNGS = ("pr_curve.png", "roc_curve.png", "confusion_matrix.png", "calibration.png", "worst_fp.png", "worst_fn.png")
 
 
@@ -78,6 +78,8 @@ def test_report_folder_holds_json_and_every_figure(run, onnx_model, tmp_path):
     assert set(report["by_kind"]) == {"tag", "stain"} and report["by_kind"]["stain"]["n_graffiti"] == 0
     assert report["by_source"]["tiny"]["n"] == 24 and len(report["by_group"]) == 24
     assert report["model"]["kind"] == "onnx" and report["model"]["quantization"] == "none"
+    # the same images the export chose its thresholds on, by the same default policy
+    assert report["suggested_thresholds"]["threshold"] == pytest.approx(meta.threshold, abs=1e-6)
     worst_fp = report["worst_false_positives"]
     assert len(worst_fp) == 12 and worst_fp[0]["score"] >= worst_fp[-1]["score"]
     assert sum(r["flagged"] for r in worst_fp) == m["fp"]  # every clean image is listed, flagged ones first
