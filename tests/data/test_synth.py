@@ -97,3 +97,26 @@ def test_cli_bad_n_prints_one_line_error(tmp_path) -> None:
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines == ["error: --n must be at least 1, got 0"]
+
+
+@pytest.mark.parametrize("kind", ["tag", "throwup", "piece", "etch", "sticker"])
+def test_paint_progress_only_adds_paint(kind: str) -> None:
+    from detector.data.synth.layer import Layer
+    from detector.data.synth.paint import paint_graffiti
+
+    cover = []
+    for progress in (0.0, 0.3, 0.7, 1.0):
+        layer = Layer.blank(160, 80)
+        paint_graffiti(layer, kind, np.random.default_rng(11), (0, 0, 160, 80), progress)
+        cover.append(float(layer.alpha.sum()))
+    assert cover[0] == 0.0
+    assert cover[1] <= cover[2] + 1e-3 <= cover[3] + 2e-3
+    assert cover[3] > 0.03 * 160 * 80, "the finished work covers almost nothing"
+
+
+def test_unknown_graffiti_kind_is_rejected() -> None:
+    from detector.data.synth.layer import Layer
+    from detector.data.synth.paint import paint_graffiti
+
+    with pytest.raises(ValueError, match="mural"):
+        paint_graffiti(Layer.blank(32, 32), "mural", np.random.default_rng(0), (0, 0, 32, 32))

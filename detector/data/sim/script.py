@@ -233,9 +233,11 @@ def day_script(rng: np.random.Generator, duration_s: float, width: tuple[float, 
     for hour in range(24):  # passers-by per hour: rush hours busy, small hours nearly empty
         busy = 4 + 40 * np.exp(-((hour - 8) / 1.5) ** 2) + 45 * np.exp(-((hour - 17.5) / 2) ** 2)
         per_h = float(busy + (10 if 9 < hour < 17 else 0)) if 6 <= hour <= 22 else 1.5
-        walkers += _walkers(rng, h(hour), h(hour + 1), per_h / max(h(1), 1e-9), width, length_m, 1 + 1000 * hour)
+        # In a compressed day people still walk at walking pace: at most one entering every 4 s.
+        rate = min(per_h / max(h(1), 1e-9), 0.25)
+        walkers += _walkers(rng, h(hour), h(hour + 1), rate, width, length_m, 1 + 1000 * hour)
     incidents = []
-    spots = [(0.2, 0.5), (0.42, 0.48), (0.08, 0.55), (0.3, 0.62)]
+    spots = [(0.18, 0.5), (0.47, 0.47), (0.08, 0.55), (0.3, 0.62)]
     plan: list[tuple[str, str, float, float | None]] = [
         ("paint", "tag", 2.5, 9.0), ("paint", "throwup", 3.2, None), ("paint", "piece", 23.2, None)]
     for n, (typ, kind, at_hour, clean_hour) in enumerate(plan):
