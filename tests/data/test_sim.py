@@ -142,3 +142,12 @@ def test_cli_bad_args_print_one_line(tmp_path, argv: list[str], message: str) ->
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [message]
+
+
+def test_cli_writes_video_and_timeline(tmp_path) -> None:
+    out = tmp_path / "clip.mp4"
+    proc = subprocess.run([sys.executable, "-m", "detector", "sim", "video", "--out", str(out), "--minutes", "0.05",
+                           "--size", "160x120", "--fps", "2", "--seed", "4"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 6 frames" in proc.stdout
+    assert json.loads((tmp_path / "clip.json").read_text())["size"] == [160, 120]

@@ -120,3 +120,13 @@ def test_unknown_graffiti_kind_is_rejected() -> None:
 
     with pytest.raises(ValueError, match="mural"):
         paint_graffiti(Layer.blank(32, 32), "mural", np.random.default_rng(0), (0, 0, 32, 32))
+
+
+def test_cli_writes_dataset(tmp_path) -> None:
+    out = tmp_path / "s"
+    proc = subprocess.run([sys.executable, "-m", "detector", "data", "synth", "--out", str(out), "--n", "4", "--seed", "9",
+                           "--size", "64"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 2 graffiti + 2 clean images" in proc.stdout
+    assert len(list((out / "graffiti").glob("*.jpg"))) == 2 and len(list((out / "clean").glob("*.jpg"))) == 2
+    assert (out / "manifest.csv").read_text().startswith("path,label,group,split,source,kind,regions")
