@@ -14,7 +14,7 @@ def demo_command(
     data: Path = typer.Option(Path("demo-data"), "--data", help="Folder for the video, database and outbox (reused)."),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Keep the review page running until Ctrl-C."),
     model: Path = typer.Option(None, "--model", help="ONNX model (default: the bundled models/graffiti-effnetlite0.onnx)."),
-    fps: float = typer.Option(2.0, "--fps", help="Frame rate of the rendered video."),
+    fps: float = typer.Option(1.0, "--fps", help="Frame rate of the rendered video."),
 ) -> None:
     """Simulated tunnel → edge runner → review service over HTTP, events checked against ground truth.
 

@@ -38,7 +38,7 @@ class DemoOptions:
     seed: int = 1
     port: int | None = None
     model: Path | None = None
-    fps: float = 2.0  # frames per second of the rendered video (the edge samples it every interval_s)
+    fps: float = 1.0  # frames per second of the rendered video (the edge samples it every interval_s)
     interval_s: float = 5.0
     serve: bool = True
     host: str = "127.0.0.1"
@@ -53,8 +53,10 @@ class DemoOptions:
             raise ConfigError(f"--seed: expected a non-negative integer, found {self.seed}")
         if self.port is not None and not 1 <= self.port <= 65535:
             raise ConfigError(f"--port: expected 1-65535, found {self.port}")
-        if not 0.5 <= self.fps <= 30:
-            raise ConfigError(f"--fps: expected 0.5 to 30, found {self.fps:g}")
+        if not 0.1 <= self.fps <= 30:
+            raise ConfigError(f"--fps: expected 0.1 to 30, found {self.fps:g}")
+        if not 1.0 <= self.interval_s <= 60.0:
+            raise ConfigError(f"interval_s: expected 1 to 60 s, found {self.interval_s:g}")
 
 
 @dataclass

@@ -26,7 +26,7 @@ def colourfulness_model(path: Path, input_size: tuple[int, int] = (64, 64)) -> P
 
     h, w = input_size
     const = [helper.make_tensor(n, TensorProto.FLOAT, [], [v])
-             for n, v in (("cmin", CHROMA_MIN), ("mid", SHARE_MID), ("gain", GAIN), ("big", 1000.0), ("one", 1.0))]
+             for n, v in (("cmin", CHROMA_MIN), ("mid", SHARE_MID), ("gain", GAIN), ("big", 1000.0))]
     nodes = [
         helper.make_node("ReduceMax", ["input"], ["mx"], axes=[1], keepdims=0),
         helper.make_node("ReduceMin", ["input"], ["mn"], axes=[1], keepdims=0),
