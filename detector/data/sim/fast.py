@@ -12,6 +12,7 @@ import numpy as np
 
 from detector.data.synth.camera import Sensor
 from detector.data.synth.lighting import LAMP_COLOURS, LightFields, Lighting
+from detector.data.synth.osd import Osd
 
 IR_WEIGHTS = np.array([[0.2, 0.5, 0.3]], np.float32)  # how the IR camera sees colours (BGR)
 
@@ -67,7 +68,7 @@ class FastFrame:
         # Values above 1 stay until the 8-bit conversion saturates them (a little bloom through the blur).
         return cv2.sqrt(cv2.multiply(lin, scale)), gain  # type: ignore[call-overload]
 
-    def finish(self, img: np.ndarray, gain: float, noise: np.ndarray) -> np.ndarray:
+    def finish(self, img: np.ndarray, gain: float, noise: np.ndarray, osd: Osd | None = None) -> np.ndarray:
         """Lens blur, sensor noise (a pre-drawn H×W×3 field, same in each channel: luma noise), 8-bit, JPEG."""
         import cv2
 
@@ -77,6 +78,8 @@ class FastFrame:
         sigma = s.read_noise * (1 + 0.6 * np.sqrt(max(gain, 0.0)))
         img = cv2.scaleAdd(noise, sigma, img)
         u8 = cv2.convertScaleAbs(img, alpha=255.0)
+        if osd is not None:  # burned in by the camera, before compression
+            osd.draw(u8)
         if s.jpeg_quality > 0:
             ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, s.jpeg_quality])
             decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None

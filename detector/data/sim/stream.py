@@ -24,6 +24,7 @@ from detector.data.synth.geometry import LEFT, WALLS, Camera, Tunnel, cast, rota
 from detector.data.synth.layer import Layer
 from detector.data.synth.lighting import LightFields, Lighting, light_fields, random_rig
 from detector.data.synth.negatives import paint_negative
+from detector.data.synth.osd import Osd, osd_text
 from detector.data.synth.paint import paint_graffiti
 from detector.data.synth.people import Look, draw_passerby, figure_height_px, place_passerby, random_look
 from detector.data.synth.wall import random_surfaces, shade
@@ -60,9 +61,10 @@ class TunnelStream:
     """Frames of one simulated tunnel camera; ``timeline`` holds the ground truth."""
 
     def __init__(self, seed: int, duration_s: float, fps: float = 10.0, size: tuple[int, int] = (1280, 720),
-                 script: str = "default", jpeg_quality: int = 70) -> None:
+                 script: str = "default", jpeg_quality: int = 70, osd: bool = True) -> None:
         check_stream_args(duration_s, fps, size, script, seed)
         self.seed, self.duration_s, self.fps, self.size = seed, float(duration_s), float(fps), size
+        self.osd = osd  # camera name and clock burned into the top-left corner
         rng = np.random.default_rng([seed, 7])
         w, h = size
         width = float(rng.uniform(4.5, 7.0))
@@ -358,7 +360,11 @@ class TunnelStream:
         # Noise: one of a few pre-drawn fields, seen through a per-frame offset (cheap, deterministic).
         dy, dx = (int(v) for v in np.random.default_rng([self.seed, k]).integers(0, 16, 2))
         h, w = img.shape[:2]
-        return self._fast.finish(img, gain, self._noise[k % len(self._noise)][dy:dy + h, dx:dx + w])
+        osd = None
+        if self.osd:
+            th = max(8, int(h * 0.028))
+            osd = Osd(osd_text(f"TUNNEL-{self.seed % 100:02d}", t), (int(h * 0.02), int(h * 0.02) + th), th)
+        return self._fast.finish(img, gain, self._noise[k % len(self._noise)][dy:dy + h, dx:dx + w], osd)
 
     def frames(self, start_s: float = 0.0, end_s: float | None = None, step_s: float | None = None
                ) -> Iterator[tuple[float, np.ndarray]]:

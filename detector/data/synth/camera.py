@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detector.data.synth.osd import Osd
+
 
 @dataclass(frozen=True)
 class Sensor:
@@ -42,7 +44,7 @@ def falloff_map(h: int, w: int, centre: tuple[float, float] | None = None, radiu
 
 
 def apply_sensor(img: np.ndarray, gain: float, sensor: Sensor, rng: np.random.Generator,
-                 falloff: np.ndarray | None = None, noise: np.ndarray | None = None) -> np.ndarray:
+                 falloff: np.ndarray | None = None, noise: np.ndarray | None = None, osd: Osd | None = None) -> np.ndarray:
     """Exposed float image in [0, 1] → what the camera delivers (uint8 BGR).
 
     ``noise`` may be a pre-drawn standard-normal field (H×W) so a video can reuse a bank of noise.
@@ -67,6 +69,8 @@ def apply_sensor(img: np.ndarray, gain: float, sensor: Sensor, rng: np.random.Ge
         soft = cv2.GaussianBlur(out, (0, 0), 1.2)
         out = cv2.addWeighted(out, 1 + sensor.sharpen, soft, -sensor.sharpen, 0.0)
     u8 = cv2.convertScaleAbs(out, alpha=255.0)  # rounds and saturates to 0..255
+    if osd is not None:  # the camera burns its text in before compressing
+        osd.draw(u8)
     if sensor.jpeg_quality > 0:
         ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, sensor.jpeg_quality])
         decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None

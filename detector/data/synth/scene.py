@@ -19,6 +19,7 @@ from detector.data.synth.geometry import WALLS, Camera, Tunnel, cast, rotation
 from detector.data.synth.layer import Layer
 from detector.data.synth.lighting import expose, light_fields, random_lighting, random_rig
 from detector.data.synth.negatives import paint_negative
+from detector.data.synth.osd import random_osd
 from detector.data.synth.paint import paint_graffiti
 from detector.data.synth.people import draw_passerby, figure_height_px, place_passerby, random_look
 from detector.data.synth.wall import random_surfaces, shade
@@ -169,7 +170,13 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
     sensor = random_sensor(rng)
     if light.ir > 0:
         sensor = type(sensor)(**{**sensor.__dict__, "mono": True})
-    image = apply_sensor(img, gain, sensor, rng, vig)
+    # Camera text: ~20 px of a 720-line frame, so larger in a tile than in a whole-frame view.
+    osd = None
+    if view != "frontal" and rng.random() < 0.15:
+        osd = random_osd(rng, size_px, float(rng.uniform(0.045, 0.07) if view == "tile" else rng.uniform(0.025, 0.035)))
+    image = apply_sensor(img, gain, sensor, rng, vig, osd=osd)
+    if osd is not None:
+        regions.append(Region("osd", osd.xyxy(size_px, size_px), CLEAN))
     label = GRAFFITI if has_graffiti else CLEAN
     kind = _scene_kind(label, regions)
     info = {"view": view, "wall": surfaces.left.kind, "light": "ir" if light.ir > 0 else
