@@ -227,5 +227,5 @@ def _scene_kind(label: int, regions: list[Region]) -> str:
         return max((r for r in regions if r.label == GRAFFITI), key=area).kind
     if any(r.kind == "mural" for r in regions):
         return "mural"
-    negatives = [r for r in regions if r.label == CLEAN]
+    negatives = [r for r in regions if r.label == CLEAN and r.kind != "osd"]  # camera text is not what a scene is of
     return max(negatives, key=area).kind if negatives else "tunnel-clean"
