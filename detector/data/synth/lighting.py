@@ -64,16 +64,21 @@ def random_rig(rng: np.random.Generator, tunnel: Tunnel) -> LightRig:
 
 
 def random_lighting(rng: np.random.Generator) -> Lighting:
+    """Light levels and where the auto-exposure settles: output mid-grey = sqrt(target), so a night
+    target of 0.03 gives a dark, noisy frame and a day target of 0.5 a bright one."""
     mode = str(rng.choice(MODES, p=[0.35, 0.35, 0.15, 0.15]))
     lamp = str(rng.choice(list(LAMP_COLOURS)))
     if mode == "day":
-        return Lighting(rng.uniform(0.05, 0.15), rng.uniform(0.3, 1.0), rng.uniform(1.0, 4.0), lamp=lamp)
+        return Lighting(rng.uniform(0.05, 0.15), rng.uniform(0.3, 1.0), rng.uniform(1.0, 4.0), lamp=lamp,
+                        exposure_target=rng.uniform(0.18, 0.55))
     if mode == "strip":
-        return Lighting(rng.uniform(0.03, 0.1), rng.uniform(0.7, 1.3), rng.uniform(0.0, 0.3), lamp=lamp)
+        return Lighting(rng.uniform(0.03, 0.1), rng.uniform(0.7, 1.3), rng.uniform(0.0, 0.3), lamp=lamp,
+                        exposure_target=rng.uniform(0.1, 0.45))
     if mode == "night":
         return Lighting(rng.uniform(0.005, 0.03), rng.uniform(0.3, 0.8), 0.0, lamp=lamp,
-                        exposure_target=rng.uniform(0.2, 0.35))
-    return Lighting(0.01, rng.uniform(0.0, 0.2), 0.0, ir=rng.uniform(0.8, 1.2), lamp=lamp)
+                        exposure_target=rng.uniform(0.03, 0.2))
+    return Lighting(0.01, rng.uniform(0.0, 0.2), 0.0, ir=rng.uniform(0.8, 1.2), lamp=lamp,
+                    exposure_target=rng.uniform(0.07, 0.35))
 
 
 def light_fields(maps: SurfaceMaps, tunnel: Tunnel, rig: LightRig) -> LightFields:
