@@ -209,6 +209,10 @@ def default_script(rng: np.random.Generator, duration_s: float, width: tuple[flo
     # First stretch: people already walking at t=0 or entering, all gone before the lights change.
     early = _walkers(rng, -length_m / 1.2, 0.12 * d, rate * 1.5, width, length_m, 1)
     walkers = [w for w in early if w.end_s <= 0.12 * d]
+    # ...and at least one, whatever the length: someone walking towards the camera from t=0.
+    dist = min(length_m - 1.0, 1.4 * 0.1 * d)
+    walkers.append(Passerby("p-first", "person", "passer", 0.0, dist / 1.4, float(rng.uniform(-width[0] + 0.8, 0.0)),
+                            1.0 + dist, 1.0, 1.4, look_seed=int(rng.integers(2**31))))
     walkers += _walkers(rng, 0.22 * d, d, rate, width, length_m, 1000)
     # Someone who stops in front of the wall without painting (a negative for the edge).
     t_stop = 0.25 * d
