@@ -116,7 +116,7 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
     min_visible = 0.004 * size_px * size_px
 
     def decal(kind: str, mix: dict[str, tuple[float, tuple[float, float], tuple[float, float]]], label: int,
-              force: bool = False) -> bool:
+              force: bool = False, near: tuple[float, float] | None = None) -> bool:
         _, size_rng, aspect_rng = mix[kind]
         for attempt in range(6):
             size, aspect = rng.uniform(*size_rng) * size_px, rng.uniform(*aspect_rng)
@@ -127,6 +127,10 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
                 order = np.argsort((xs - size_px / 2) ** 2 + (ys - size_px / 2) ** 2)
                 i = int(order[min(attempt * 7, order.size - 1)])
                 p = place_at_pixel(maps, camera, tunnel, int(xs[i]), int(ys[i]), size, aspect)
+            elif near is not None and attempt < 3:  # crowd around an earlier work, as on a busy wall
+                x = int(np.clip(near[0] + rng.normal(0, 0.25 * size_px), 0, size_px - 1))
+                y = int(np.clip(near[1] + rng.normal(0, 0.15 * size_px), 0, size_px - 1))
+                p = place_at_pixel(maps, camera, tunnel, x, y, size, aspect)
             else:
                 p = random_placement(rng, maps, camera, tunnel, size, aspect)
             if p is None:
@@ -152,9 +156,14 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
         if kind not in ("person", "shadow"):
             decal(kind, NEGATIVE_MIX, CLEAN)
     if has_graffiti:
-        n_g = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
+        n_g = int(rng.choice([1, 2, 3, 5], p=[0.5, 0.25, 0.15, 0.1]))
         kinds = [_pick(rng, GRAFFITI_MIX) for _ in range(n_g)]
-        placed = [decal(k, GRAFFITI_MIX, GRAFFITI) for k in kinds]
+        crowd = bool(rng.random() < 0.5)
+        placed = []
+        for k in kinds:
+            first = next((r for r in regions if r.label == GRAFFITI), None)
+            near = ((first.xyxy[0] + first.xyxy[2]) / 2, (first.xyxy[1] + first.xyxy[3]) / 2) if crowd and first else None
+            placed.append(decal(k, GRAFFITI_MIX, GRAFFITI, near=near))
         if not any(placed):  # a graffiti scene must show graffiti
             placed.append(decal("tag", {"tag": (1.0, (0.4, 0.9), (1.5, 2.5))}, GRAFFITI, force=True))
         if not any(placed):
