@@ -33,12 +33,12 @@ ensure_venv() {
 }
 
 # Install Debian packages the tests need (a broker, a browser) when they are missing.
+# Usage: ensure_apt mosquitto chromium
 ensure_apt() {
     local missing=()
-    local pkg bin
-    for pair in "$@"; do
-        pkg="${pair%%:*}"; bin="${pair#*:}"
-        command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "==> installing system packages: ${missing[*]}"
