@@ -13,7 +13,7 @@ from detector.data.synth.layer import Layer
 from detector.data.synth.lettering import draw_polyline, random_word, text_mask
 from detector.data.synth.spray import reveal
 
-NEGATIVE_KINDS = ("poster", "sign", "stain", "crack", "dirt", "mural", "buff")
+NEGATIVE_KINDS = ("poster", "sign", "stain", "crack", "dirt", "mural", "buff", "ghost")
 _PRINT = [(0.95, 0.95, 0.95), (0.85, 0.93, 0.97), (0.2, 0.2, 0.75), (0.7, 0.45, 0.1), (0.15, 0.6, 0.2),
           (0.1, 0.8, 0.95), (0.1, 0.1, 0.1), (0.6, 0.2, 0.55)]
 
@@ -221,11 +221,30 @@ def paint_buff(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int
     canvas.over(colour, soft * float(rng.uniform(0.5, 0.9)), box)
 
 
+def paint_ghost(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, int, int], progress: float) -> None:
+    """What a cleaning crew leaves: a scrubbed, slightly lighter patch with a faint trace of the tag.
+
+    Label clean: the edge must close its event once a wall looks like this.
+    """
+    import cv2
+
+    from detector.data.synth.paint import paint_graffiti
+
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    old = Layer.blank(w, h)
+    paint_graffiti(old, str(rng.choice(["tag", "throwup"])), rng, (0, 0, w, h))
+    patch = cv2.GaussianBlur(cv2.dilate((old.alpha > 0.05).astype(np.float32), np.ones((9, 9), np.uint8)), (0, 0), 4.0)
+    canvas.over(np.full(3, rng.uniform(0.6, 0.85), np.float32), patch * float(rng.uniform(0.08, 0.2)), box)
+    trace = float(rng.uniform(0.04, 0.1))
+    canvas.over(old.rgb / np.maximum(old.alpha, 1e-3)[..., None], old.alpha * trace, box)
+
+
 def paint_negative(canvas: Layer, kind: str, rng: np.random.Generator, box: tuple[int, int, int, int],
                    progress: float = 1.0) -> None:
     """Paint a hard negative of ``kind`` (one of NEGATIVE_KINDS) into ``box`` of ``canvas``."""
     painters = {"poster": paint_poster, "sign": paint_sign, "stain": paint_stain, "crack": paint_crack,
-                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet, "buff": paint_buff}
+                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet, "buff": paint_buff, "ghost": paint_ghost}
     if kind not in painters:
         raise ValueError(f"unknown negative kind {kind!r}; expected one of {', '.join(NEGATIVE_KINDS)}")
     x1, y1, x2, y2 = (int(v) for v in box)
