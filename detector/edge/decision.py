@@ -125,8 +125,17 @@ class DecisionEngine:
         return [t.median for t in self._tiles]
 
     def is_clean(self) -> bool:
-        """No open event and no tile hot: the view is clean (used to keep a reference picture)."""
-        return not self._open and all(t.hot_since is None for t in self._tiles)
+        """No open event, every median below the clean threshold and no tile scoring high right now.
+
+        The runner keeps such a frame as the camera's clean reference picture; checking the latest
+        raw scores too keeps fresh paint (whose median has not risen yet) out of it.
+        """
+        if self._open or not self._history:
+            return False
+        latest = self._history[-1][1]
+        return all(t.median < self.params.clean_threshold for t in self._tiles) and all(
+            s < self.params.threshold for i, s in enumerate(latest) if i not in self.accepted
+        )
 
     def set_accepted(self, accepted: Iterable[int]) -> None:
         """Replace the accepted tiles; they leave open events silently (an operator accepted them)."""

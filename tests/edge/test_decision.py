@@ -139,3 +139,15 @@ def test_with_default_settings_only_things_staying_over_35_s_open_an_event(prese
     opened = [t for i in range(200) for t in [i * 5.0]
               for d in engine.update(t, [0.95 if 20 <= i < 20 + n else 0.0]) if isinstance(d, Opened)]
     assert opened == ([100.0 + 55.0] if opens else [])
+
+
+def test_view_is_clean_only_without_fresh_paint_or_open_events() -> None:
+    engine = DecisionEngine(PARAMS, NEIGHBOURS)
+    assert not engine.is_clean()  # nothing seen yet
+    engine.update(0.0, Z)
+    assert engine.is_clean()
+    engine.update(5.0, G0)  # fresh paint: the median is still low, but the latest score is high
+    assert not engine.is_clean()
+    for i in range(2, 12):
+        engine.update(i * 5.0, G0)
+    assert engine.open_keys and not engine.is_clean()
