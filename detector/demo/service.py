@@ -51,6 +51,7 @@ def provision(data: Path, device: str, cameras: list[str], user: str = "demo") -
 
 def port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
         try:
             s.bind((host, port))
         except OSError:

@@ -301,10 +301,16 @@ def run_demo(options: DemoOptions, console: Any = None) -> DemoResult:
 
     Raises DemoError (one line) when the demo shows a missed detection or a false alarm.
     """
+    import signal
+
     from detector.demo.report import summary_lines
 
     demo = Demo(options, console)
     out = demo.console
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (e.g. `kill`, a service manager) ends the demo like Ctrl-C: the review service is stopped.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         demo.render()
         demo.start_service()
@@ -334,3 +340,9 @@ def run_demo(options: DemoOptions, console: Any = None) -> DemoResult:
         raise DemoError(f"review service stopped unexpectedly (status {status}); see {demo.service.log_path}")
     finally:
         demo.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
