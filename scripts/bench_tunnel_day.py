@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from detector.data.sim.stream import TunnelStream
     from detector.data.sim.video import parse_size
     from detector.demo.inproc import run_camera
+    from detector.demo.people import check_evidence
     from detector.demo.truth import CLEAN_GOAL_S, DETECT_GOAL_S, compare
     from detector.modelmeta import read_meta
 
@@ -114,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{meta.clean_threshold:.3f}); sample every {args.interval_s:g} s; hours {hhmm(start_s)}-{hhmm(end_s)} "
           f"of the day; seeds {seeds}; decision overrides {decision or 'none'}; {args.threads} thread(s)")
     scores = ScoreLog(args.scores) if args.scores is not None else None
-    totals = {"false": 0, "samples": 0, "seconds": 0.0, "render_s": 0.0, "hours": 0.0}
+    totals = {"false": 0, "samples": 0, "seconds": 0.0, "render_s": 0.0, "hours": 0.0, "evidence": 0,
+              "evidence_person": 0}
     delays: list[float] = []
     clean_delays: list[float] = []
     missed_all: list[str] = []
@@ -152,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {r.incident_id} {r.kind} painted {hhmm(r.start_s)}-{hhmm(r.finished_s)}{note}: {det}{cl}")
         for fa in report.false_alarms:
             print(f"    false alert {hhmm(fa.event.t_s)} score {fa.event.score} bbox {fa.event.bbox}: {fa.cause}")
+        for ev in run.events:
+            if ev.id in run.evidence and ev.bbox is not None:  # is someone standing in the evidence picture?
+                check = check_evidence(stream, run.evidence[ev.id], ev.bbox,
+                                       [ev.t_s + k * args.interval_s for k in range(-1, 6)])
+                totals["evidence"] += 1
+                if check.person_px > 50:
+                    totals["evidence_person"] += 1
+                    print(f"    evidence of {hhmm(ev.t_s)} taken at {hhmm(check.t_s)} shows a person over "
+                          f"{check.person_px} px of the event box")
     if scores is not None:
         scores.close()
 
@@ -164,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"detection delay after the paint was finished: {fmt_delays(delays)}   goal ≤ {DETECT_GOAL_S:.0f} s")
     print(f"missed incidents: {len(missed_all)} {missed_all if missed_all else ''}")
     print(f"cleaning delay: {fmt_delays(clean_delays)}   goal ≤ {CLEAN_GOAL_S:.0f} s; not noticed: {len(clean_missed)}")
+    print(f"evidence pictures with a person in front of the graffiti: {int(totals['evidence_person'])} of "
+          f"{int(totals['evidence'])}")
     print(f"frames per second: {totals['samples'] / max(totals['seconds'], 1e-9):.2f} overall "
           f"(edge pipeline alone {totals['samples'] / max(edge_s, 1e-9):.2f}; rendering "
           f"{totals['render_s'] / max(totals['seconds'], 1e-9):.0%} of the time); one camera-day at "

@@ -29,6 +29,7 @@ class CameraRun:
     seconds: float = 0.0  # wall time of the whole loop
     render_s: float = 0.0  # of which rendering the simulated frames
     tiles: list[tuple[int, int, int, int]] = field(default_factory=list)  # the tile plan's boxes
+    evidence: dict[str, bytes] = field(default_factory=dict)  # graffiti_detected event id → frame JPEG
 
     @property
     def samples_per_s(self) -> float:
@@ -77,8 +78,10 @@ def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = 
     source = StreamSource("sim", stream, start_s, end_s)
     run = CameraRun()
 
-    def emit(event: Any, _files: dict[str, bytes]) -> None:
+    def emit(event: Any, files: dict[str, bytes]) -> None:
         d = event.to_dict()
+        if event.type == "graffiti_detected" and "frame" in event.evidence:
+            run.evidence[event.id] = files[event.evidence["frame"]]
         t = d.get("detail", {}).get("t_s")
         timed = TimedEvent.from_dict(d, t_s=float(t) if t is not None else source.last_t_s)
         run.events.append(timed)

@@ -9,18 +9,15 @@ share, tests/e2e/standin.py) keeps the pipeline covered and the test id says so.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 
+from detector.demo.people import check_evidence, person_pixels
 from detector.demo.session import CAMERA, Demo, DemoOptions, DemoResult
 from detector.demo.truth import CLEAN_GOAL_S, DETECT_GOAL_S
 from tests.e2e.standin import colourfulness_model
@@ -33,7 +30,6 @@ BUNDLED = REPO / "models" / "graffiti-effnetlite0.onnx"
 SEED = 1
 MINUTES = 7.0
 INTERVAL_S = 5.0
-PERSON_GREY_DELTA = 40  # grey levels a figure changes a pixel by (the wall under it is plain)
 PERSON_PIXELS_MAX = 50  # at 1280×720 a walker's head alone is a few hundred pixels
 
 
@@ -98,39 +94,18 @@ def test_crew_cleaning_closes_the_detection_once(run: Run) -> None:
     assert paint.clean_delay_s is not None and 0 <= paint.clean_delay_s <= CLEAN_GOAL_S
 
 
-def _person_free(stream):  # type: ignore[no-untyped-def]
-    """The same stream with nobody in the tunnel (the timeline without passers-by)."""
-    empty = copy.copy(stream)
-    empty.timeline = dataclasses.replace(stream.timeline, passersby=[])
-    return empty
-
-
-def _grey(img: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.int16)
-
-
-def _people_in_box(stream, t_s: float, box: tuple[float, ...]) -> int:  # type: ignore[no-untyped-def]
-    """Pixels inside ``box`` that a person changes at ``t_s`` (frame with people vs without)."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    diff = np.abs(_grey(stream.frame_at(t_s)) - _grey(_person_free(stream).frame_at(t_s)))
-    return int(np.count_nonzero(diff[y1:y2, x1:x2] >= PERSON_GREY_DELTA))
-
-
 def test_evidence_frame_shows_the_wall_without_a_person_in_front(run: Run) -> None:
     stream = run.demo.stream.stream  # type: ignore[union-attr]
     det = _detections(run)[0]
-    evidence = cv2.imdecode(np.frombuffer(det.files[det.event.evidence["frame"]], np.uint8), cv2.IMREAD_COLOR)
     box = det.event.bbox
-    # Which sample is the evidence? The decision's sample or one of the few after it (still-frame wait).
-    cands = [det.timed.t_s + k * INTERVAL_S for k in range(-1, 6)]
-    dist = [float(np.mean(np.abs(_grey(stream.frame_at(t)) - _grey(evidence)))) for t in cands]
-    t_ev = cands[int(np.argmin(dist))]
-    assert min(dist) < 4.0, f"evidence matches no sample near the decision (mean grey differences {dist})"
-    people = _people_in_box(stream, t_ev, box)
-    assert people <= PERSON_PIXELS_MAX, f"{run.model}: a person covers {people} px of the event box at {t_ev:.0f} s"
+    # The evidence is the decision's sample or one of the few after it (the edge waits for a still frame).
+    check = check_evidence(stream, det.files[det.event.evidence["frame"]], box,
+                           [det.timed.t_s + k * INTERVAL_S for k in range(-1, 6)])
+    assert check.match_grey < 4.0, f"the evidence picture matches no sample near the decision: {check}"
+    assert check.person_px <= PERSON_PIXELS_MAX, f"{run.model}: a person covers the event box: {check}"
     # The check can fail: while the writer paints, they stand in front of the same wall.
     paint = run.result.report.incidents[0]
-    assert _people_in_box(stream, (paint.start_s + paint.finished_s) / 2, box) > 10 * PERSON_PIXELS_MAX
+    assert person_pixels(stream, (paint.start_s + paint.finished_s) / 2, box) > 10 * PERSON_PIXELS_MAX
 
 
 def test_events_are_on_the_review_page_and_api(run: Run) -> None:
