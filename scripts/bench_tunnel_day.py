@@ -61,33 +61,65 @@ def hhmm(t_s: float) -> str:
 
 
 class ScoreLog:
-    """Every sample's per-tile scores as CSV, with the paint (if any) each tile overlaps: the data to
-    see how the model separates paint from passers-by and light."""
+    """Every sample's per-tile scores as CSV, with the paint each tile overlaps and how many of its
+    pixels a person covers (from the sim's person-free render): the data to see how the model
+    separates paint from passers-by and light. Prints a summary by category at the end."""
 
     def __init__(self, path: Path) -> None:
         self.file = path.open("w", newline="")
         self.rows = csv.writer(self.file)
-        self.rows.writerow(["seed", "t_s", "light", "tile", "x1", "y1", "x2", "y2", "score", "paint_on_tile"])
+        self.rows.writerow(["seed", "t_s", "light", "tile", "x1", "y1", "x2", "y2", "score", "paint_on_tile",
+                            "person_px"])
+        self.by_kind: dict[str, list[float]] = {}
 
-    def callback(self, seed: int, timeline, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    def callback(self, seed: int, stream, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+        import numpy as np
+
         from detector.demo.inproc import camera_config
+        from detector.demo.people import PERSON_GREY_DELTA, person_free
         from detector.edge.tiling import plan_tiles
 
         tiling = camera_config().tiling
         boxes = [t.xyxy for t in plan_tiles(size, tiling.tile_px, tiling.overlap).tiles]
+        timeline, empty = stream.timeline, person_free(stream)
 
         def on_scores(t_s: float, scores) -> None:  # type: ignore[no-untyped-def]
-            paints = [i for i in timeline.incidents if i.label == 1 and i.start_s <= t_s < (i.cleaned_s or 1e18)]
+            import cv2
+
+            a = cv2.cvtColor(stream.frame_at(t_s), cv2.COLOR_BGR2GRAY).astype(np.int16)
+            b = cv2.cvtColor(empty.frame_at(t_s), cv2.COLOR_BGR2GRAY).astype(np.int16)
+            person = np.abs(a - b) >= PERSON_GREY_DELTA
+            light = timeline.light_at(t_s).mode
+            shown = [i for i in timeline.incidents if i.start_s <= t_s < (i.cleaned_s or 1e18)]
             for k, (box, s) in enumerate(zip(boxes, scores, strict=True)):
-                on = [i.id for i in paints if i.bbox and box[0] < i.bbox[2] and i.bbox[0] < box[2]
-                      and box[1] < i.bbox[3] and i.bbox[1] < box[3]]
-                self.rows.writerow([seed, f"{t_s:.1f}", timeline.light_at(t_s).mode, k, *box, f"{float(s):.4f}",
-                                    "+".join(on)])
+                x1, y1, x2, y2 = box
+                on = [i for i in shown if i.bbox and x1 < i.bbox[2] and i.bbox[0] < x2 and y1 < i.bbox[3]
+                      and i.bbox[1] < y2]
+                px = int(np.count_nonzero(person[y1:y2, x1:x2]))
+                self.rows.writerow([seed, f"{t_s:.1f}", light, k, *box, f"{float(s):.4f}",
+                                    "+".join(f"{i.id}:{i.type}" for i in on), px])
+                paint = [i for i in on if i.label == 1]
+                if paint:
+                    kind = "paint, finished" if any(t_s >= i.finished_s for i in paint) else "paint, in progress"
+                elif any(i.label == 0 for i in on):
+                    kind = "poster/wet/shadow"
+                elif px > 400:
+                    kind = f"person on tile ({light})"
+                else:
+                    kind = f"empty wall ({light})"
+                self.by_kind.setdefault(kind, []).append(float(s))
 
         return on_scores
 
     def close(self) -> None:
+        import numpy as np
+
         self.file.close()
+        print("tile scores by what the tile shows (n, p50, p90, p99, max):")
+        for kind in sorted(self.by_kind):
+            v = np.asarray(self.by_kind[kind])
+            p50, p90, p99 = np.percentile(v, [50, 90, 99])
+            print(f"  {kind:<34} n={v.size:<6} {p50:.3f} {p90:.3f} {p99:.3f} {v.max():.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  seed {seed} {hhmm(ev.t_s)} {ev.type} score {ev.score} bbox {ev.bbox}", flush=True)
 
         run = run_camera(stream, args.model, settings, start_s, end_s, threads=args.threads,
-                         on_scores=scores.callback(seed, tl, stream.size) if scores else None, on_event=on_event)
+                         on_scores=scores.callback(seed, stream, stream.size) if scores else None, on_event=on_event)
         report = compare(tl, run.events, start_s, end_s)
         hours = (end_s - start_s) / 3600.0
         totals["false"] += len(report.false_alarms)
