@@ -13,10 +13,10 @@ def _t(t_s: float | None) -> str:
     return "  -  " if t_s is None else fmt_t(t_s)
 
 
-def _delay(d: float | None) -> str:
+def _delay(d: float | None, what: str) -> str:
     if d is None:
         return "-"
-    return f"{d:+.0f} s"
+    return f"{d:.0f} s after {what}" if d >= 0 else f"{-d:.0f} s before {what}"
 
 
 def event_line(ev: TimedEvent) -> str:
@@ -37,12 +37,12 @@ def summary_lines(report: TruthReport, timeline: Any) -> list[str]:
     for r in report.incidents:
         det = r.detected_t_s is not None and (r.detect_delay_s or 0.0) <= DETECT_GOAL_S
         lines.append(f"  {ok if det else bad} paint {r.incident_id} ({r.kind}) painted {_t(r.start_s)}–{_t(r.finished_s)}: "
-                     + (f"detected at {_t(r.detected_t_s)}, {_delay(r.detect_delay_s)} after it was finished"
+                     + (f"detected at {_t(r.detected_t_s)}, {_delay(r.detect_delay_s, 'it was finished')}"
                         if r.detected_t_s is not None else "not detected"))
         if r.cleaned_s is not None and r.detected_t_s is not None:
             cleaned = r.cleaned_t_s is not None and (r.clean_delay_s or 0.0) <= CLEAN_GOAL_S
             lines.append(f"  {ok if cleaned else bad} cleaned by the crew at {_t(r.cleaned_s)}: "
-                         + (f"graffiti_cleaned at {_t(r.cleaned_t_s)}, {_delay(r.clean_delay_s)} later"
+                         + (f"graffiti_cleaned at {_t(r.cleaned_t_s)}, {_delay(r.clean_delay_s, 'the crew finished')}"
                             if r.cleaned_t_s is not None else "not noticed before the stream ended"))
     others = [i for i in timeline.incidents if i.label == 0]
     if others:
