@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.data.sample import LABELS, Sample
+from detector.errors import DatasetError
 
 DEFAULT_PHASH_DISTANCE = 6  # bits of 64; measured on street-graffiti, see docs/sections/data.md
 SHEET_COLS = 8
@@ -106,6 +107,11 @@ def inspect_dataset(samples: Sequence[Sample], *, name: str, out_dir: Path | Non
     from detector.data.phash import phash
     from detector.preprocess import read_image
 
+    if out_dir is not None:  # fail before decoding every image, not after
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f"{out_dir}: cannot create the report folder --out ({exc.strerror})") from None
     root = _display_root(samples)
 
     def show(s: Sample) -> str:
@@ -169,7 +175,6 @@ def inspect_dataset(samples: Sequence[Sample], *, name: str, out_dir: Path | Non
         duplicates_crossing_groups=sum(p.cross_group for p in all_pairs),
     )
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         per_sheet = sheet_max if sheet_max > 0 else SHEET_COLS * 10
         for lab, lab_name in enumerate(LABELS):
             picked = [i for i in wanted if wanted[i] == lab and i in thumbs]

@@ -55,7 +55,10 @@ def test_split_writes_a_manifest_with_no_group_on_two_sides(rf_root: Path, tmp_p
     (["inspect", "{root}/bad/m.csv"], "m.csv:2: unknown label 'maybe'"),
     (["split", "{root}/plain", "--label", "clean", "--val", "1.5", "--out", "x.csv"], "split.val_fraction"),
     (["inspect", "{root}/plain::color=red"], "unknown key 'color'"),
-], ids=["missing-path", "unlabelled-folder", "bad-label", "bad-manifest", "bad-fraction", "bad-spec-key"])
+    (["inspect", "{root}/plain", "--label", "clean", "--out", "{root}/plain/a.jpg"],
+     "a.jpg: cannot create the report folder --out"),
+], ids=["missing-path", "unlabelled-folder", "bad-label", "bad-manifest", "bad-fraction", "bad-spec-key",
+        "report-folder-is-a-file"])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], match: str) -> None:
     write_jpeg(tmp_path / "plain" / "a.jpg", 1)
     write_jpeg(tmp_path / "bad" / "a.jpg", 1)

@@ -99,6 +99,20 @@ def test_cli_bad_n_prints_one_line_error(tmp_path) -> None:
     assert lines == ["error: --n must be at least 1, got 0"]
 
 
+@pytest.mark.parametrize(("out", "match"), [
+    ("afile", "afile: exists and is not a folder"),
+    ("afile/sub", "afile/sub: cannot create the --out folder"),
+], ids=["out-is-a-file", "out-under-a-file"])
+def test_cli_unusable_out_folder_is_one_line_error_before_rendering(tmp_path, out: str, match: str) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    proc = subprocess.run([sys.executable, "-m", "detector", "data", "synth", "--out", out, "--n", "2"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], proc.stderr
+    assert "synth" not in proc.stdout  # no progress bar: the folder is checked first
+
+
 @pytest.mark.parametrize("kind", ["tag", "throwup", "piece", "etch", "sticker"])
 def test_paint_progress_only_adds_paint(kind: str) -> None:
     from detector.data.synth.layer import Layer

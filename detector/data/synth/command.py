@@ -20,9 +20,10 @@ def synth_command(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from detector.data.synth.dataset import check_synth_args, write_synth_dataset
+    from detector.data.synth.dataset import check_synth_args, make_out_dir, write_synth_dataset
 
     check_synth_args(n, seed, size, graffiti_fraction)
+    make_out_dir(out)  # a bad --out fails before the progress bar
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("synth", total=n)
         summary = write_synth_dataset(out, n, seed, size_px=size, graffiti_fraction=graffiti_fraction,

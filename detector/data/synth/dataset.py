@@ -47,6 +47,19 @@ def check_synth_args(n: int, seed: int, size_px: int, graffiti_fraction: float) 
         raise ConfigError(f"--graffiti-fraction must be between 0 and 1, got {graffiti_fraction}")
 
 
+def make_out_dir(out: Path) -> Path:
+    """Create ``out/graffiti`` and ``out/clean``; a one-line DatasetError when that is impossible."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"{out}: exists and is not a folder; --out must be a folder")
+    try:
+        for name in LABELS:
+            (out / name).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"{out}: cannot create the --out folder ({exc.strerror})") from None
+    return out
+
+
 def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, graffiti_fraction: float = 0.5,
                         jpeg_quality: int = 92, on_image: Callable[[int], None] | None = None) -> SynthSummary:
     """Render ``n`` scenes into ``out`` and write ``out/manifest.csv``; ``on_image(i)`` reports progress."""
@@ -56,11 +69,7 @@ def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, gra
     from detector.data.synth.scene import render_scene
 
     check_synth_args(n, seed, size_px, graffiti_fraction)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"{out}: exists and is not a folder; --out must be a folder")
-    for name in LABELS:
-        (out / name).mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out)
     # Exactly round(n * fraction) graffiti images, in a seeded random order.
     n_g = int(round(n * graffiti_fraction))
     labels = np.zeros(n, bool)
