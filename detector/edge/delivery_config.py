@@ -36,6 +36,14 @@ class HttpSinkConfig:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{_dot(prefix, 'url')}: expected an http:// or https:// URL, found {self.url!r}")
+        try:
+            port_ok = parts.port != 0  # urlsplit checks the port only when asked
+        except ValueError:
+            port_ok = False
+        if not port_ok:
+            raise ConfigError(
+                f"{_dot(prefix, 'url')}: expected a port number in [1, 65535] after the host, found {self.url!r}"
+            )
         if not self.token and self.token_file is None:
             raise ConfigError(f"{_dot(prefix, 'token')}: expected the device token (or token_file), found nothing")
         check_range(self.timeout_s, _dot(prefix, "timeout_s"), 0.1, 600)
@@ -82,6 +90,8 @@ class MqttSinkConfig:
             )
         if self.qos not in (1, 2):
             raise ConfigError(f"{_dot(prefix, 'qos')}: expected 1 or 2 (delivery must be acknowledged), found {self.qos!r}")
+        if self.ca_file is not None and not self.tls:
+            raise ConfigError(f"{_dot(prefix, 'ca_file')}: only used with tls = true; set tls = true or remove it")
         if self.password is not None and self.username is None:
             raise ConfigError(f"{_dot(prefix, 'username')}: expected a user name when a password is set, found nothing")
         check_range(self.keepalive_s, _dot(prefix, "keepalive_s"), 5, 3600)
@@ -140,6 +150,10 @@ class DeliveryConfig:
         http = self.http
         if http is not None and http.token_file is not None:
             http = dataclasses.replace(http, token_file=fix(http.token_file))
+        mqtt = self.mqtt
+        if mqtt is not None and mqtt.ca_file is not None:
+            mqtt = dataclasses.replace(mqtt, ca_file=fix(mqtt.ca_file))
         return dataclasses.replace(
-            self, outbox_path=fix(self.outbox_path), evidence_dir=fix(self.evidence_dir), local=local, http=http
+            self, outbox_path=fix(self.outbox_path), evidence_dir=fix(self.evidence_dir), local=local, http=http,
+            mqtt=mqtt,
         )

@@ -22,7 +22,7 @@ from typing import Any
 
 from detector.edge.delivery_config import MqttSinkConfig
 from detector.edge.sinks import TransientSinkError
-from detector.errors import require
+from detector.errors import ConfigError, require
 
 
 def topic_part(text: str) -> str:
@@ -38,6 +38,8 @@ class MqttSink:
 
     def __init__(self, config: MqttSinkConfig, device: str) -> None:
         self._mqtt: Any = require("paho.mqtt.client", "edge")
+        if config.tls and config.ca_file is not None and not config.ca_file.is_file():
+            raise ConfigError(f"delivery.mqtt.ca_file: {config.ca_file} is not a readable file; expected a CA bundle (PEM)")
         self.config = config
         self.device = device
         self.base = f"{config.topic_prefix}/{topic_part(device)}"

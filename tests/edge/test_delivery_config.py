@@ -61,10 +61,15 @@ def test_full_toml_table_loads(tmp_path: Path) -> None:
         ({"mqtt": {"host": ""}}, "delivery.mqtt.host"),
         ({"mqtt": {"port": 1883}}, "delivery.mqtt.host"),
         ({"local": {"dir": "x", "max_disk_mb": 0}}, "delivery.local.max_disk_mb"),
+        ({"http": {**HTTP, "url": "http://review.local:99999"}}, "delivery.http.url: expected a port"),
+        ({"http": {**HTTP, "url": "http://review.local:http"}}, "delivery.http.url: expected a port"),
+        ({"http": {**HTTP, "url": "http://review.local:0"}}, "delivery.http.url: expected a port"),
+        ({"mqtt": {"host": "b", "ca_file": "ca.pem"}}, "delivery.mqtt.ca_file"),
     ],
     ids=["cap-zero", "retry-max-below-initial", "retry-not-number", "outbox-not-file", "unknown-key", "http-scheme",
          "http-no-token", "http-timeout", "http-unknown-key", "mqtt-qos0", "mqtt-port", "mqtt-wildcard-prefix",
-         "mqtt-leading-slash", "mqtt-password-without-user", "mqtt-empty-host", "mqtt-missing-host", "local-cap"],
+         "mqtt-leading-slash", "mqtt-password-without-user", "mqtt-empty-host", "mqtt-missing-host", "local-cap",
+         "http-port-out-of-range", "http-port-not-a-number", "http-port-zero", "mqtt-ca-file-without-tls"],
 )
 def test_bad_values_name_the_key_path(data: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -81,3 +86,18 @@ def test_empty_token_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
         HttpSinkConfig(url="http://x", token_file=tmp_path / "token").read_token()
+
+
+def test_mqtt_ca_file_is_resolved_under_the_data_dir() -> None:
+    cfg = load({"mqtt": {"host": "b", "tls": True, "ca_file": "certs/ca.pem"}}).resolved(Path("/var/lib/graffiti"))
+    assert cfg.mqtt is not None and cfg.mqtt.ca_file == Path("/var/lib/graffiti/certs/ca.pem")
+
+
+def test_missing_mqtt_ca_file_is_a_config_error_at_start_not_a_retry_loop(tmp_path: Path) -> None:
+    pytest.importorskip("paho.mqtt.client")
+    from detector.edge.mqtt_sink import MqttSink
+
+    cfg = load({"mqtt": {"host": "b", "tls": True, "ca_file": str(tmp_path / "nope.pem")}})
+    assert cfg.mqtt is not None
+    with pytest.raises(ConfigError, match=r"delivery\.mqtt\.ca_file: .*nope\.pem is not a readable file"):
+        MqttSink(cfg.mqtt, "tunnel-7")
