@@ -59,12 +59,37 @@ def serve(
 
     if max_request_mb <= 0 or max_file_mb <= 0:
         raise ConfigError("--max-request-mb/--max-file-mb: expected a number > 0")
+    if online_after_s <= 0:
+        raise ConfigError(f"--online-after-s: expected a number of seconds > 0, found {online_after_s:g}")
+    _check_listen(host, port)
     settings = load_settings(
         data, db, max_request_bytes=int(max_request_mb * 1024 * 1024),
         max_file_bytes=int(max_file_mb * 1024 * 1024), online_after_s=online_after_s, secure_cookies=secure_cookies,
     )
+    app_ = create_app(settings)  # opens and migrates the database: a bad --db fails here, before the banner
     typer.echo(f"review service: http://{host}:{port}/  (data {data}, API docs /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(app_, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """A bad --port/--host (out of range, unknown address, already in use) as one line, not uvicorn's log."""
+    import socket
+
+    from detector.errors import ConfigError
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port: expected a TCP port in [1, 65535], found {port}")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r}: not an address of this machine ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is fine
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise ConfigError(f"--host/--port {host}:{port}: cannot listen there ({exc.strerror})") from None
 
 
 @app.command("add-user")

@@ -13,6 +13,8 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from detector.errors import ConfigError
+
 
 def utcnow() -> datetime:
     """Naive UTC 'now' (the database stores naive UTC everywhere)."""
@@ -120,8 +122,34 @@ class AcceptedRegion(Base):
     created_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+def safe_url(url: str) -> str:
+    """``url`` with any password masked, for error messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: nothing to hide that we could find
+        return url
+
+
 def make_engine(url: str) -> Engine:
-    """Engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """Engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    A malformed URL, an unknown database kind or a missing driver is a one-line ConfigError."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        return _make_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(f"--db {safe_url(url)}: not a usable database URL ({str(exc).splitlines()[0]})") from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"--db {safe_url(url)}: the database driver '{exc.name}' is not installed; install it with pip "
+            "(PostgreSQL: postgresql+psycopg://... and pip install 'psycopg[binary]')"
+        ) from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
 

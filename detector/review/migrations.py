@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from detector.errors import ConfigError
-from detector.review.db import Base, SchemaVersion
+from detector.review.db import Base, SchemaVersion, safe_url
 
 
 def _v2_audit_time_index(conn: Connection) -> None:
@@ -38,7 +38,13 @@ def current_version(engine: Engine) -> int | None:
 
 def migrate(engine: Engine) -> int:
     """Bring the database to ``LATEST`` and return the version it is at."""
-    version = current_version(engine)
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        version = current_version(engine)
+    except DBAPIError as exc:  # the first connection: unreachable server, bad path, wrong password
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise ConfigError(f"--db {safe_url(str(engine.url))}: cannot open the database ({reason})") from None
     if version is None:
         with engine.begin() as conn:
             Base.metadata.create_all(conn)

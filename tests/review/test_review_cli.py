@@ -67,11 +67,42 @@ def test_add_user_prompts_twice_and_asks_again_when_the_entries_differ(tmp_path:
     (["add-user", "da na", "--password-stdin"], "long enough pw\n", "user 'da na'"),
     (["add-device", "north/../x", "--device", "pi"], None, "camera 'north/../x'"),
     (["serve", "--db", "not-a-url"], None, "--db: expected a database URL"),
-], ids=["short-password", "bad-user-name", "bad-camera-name", "bad-db-url"])
+    (["add-device", "north", "--device", "pi", "--db", "mysql://u:pw@h/x"], None,
+     "--db mysql://u:***@h/x: the database driver 'MySQLdb' is not installed"),
+    (["add-device", "north", "--device", "pi", "--db", "nosuchdb://h/x"], None, "--db nosuchdb://h/x: not a usable"),
+    (["add-device", "north", "--device", "pi", "--db", "sqlite:////nonexistent-dir/x.db"], None,
+     "cannot open the database (unable to open database file)"),
+    (["serve", "--port", "70000"], None, "--port: expected a TCP port in [1, 65535], found 70000"),
+    (["serve", "--host", "no-such-host.invalid"], None, "--host 'no-such-host.invalid': not an address"),
+    (["serve", "--online-after-s", "-5"], None, "--online-after-s: expected a number of seconds > 0"),
+], ids=["short-password", "bad-user-name", "bad-camera-name", "bad-db-url", "db-driver-missing",
+        "db-unknown-kind", "db-file-unopenable", "port-out-of-range", "unknown-host",
+        "negative-online-after"])
 def test_user_mistakes_print_one_line_and_exit_2(tmp_path: Path, args: list[str], stdin: str | None, message: str) -> None:
     r = graffiti(*args, "--data", str(tmp_path / "data"), stdin=stdin)
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_serve_on_a_port_in_use_is_one_line_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = graffiti("serve", "--port", str(port), "--data", str(tmp_path / "data"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: --host/--port 127.0.0.1:{port}: cannot listen there (Address already in use)"
+
+
+def test_data_folder_that_is_a_file_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    for args in (["serve"], ["add-device", "north", "--device", "pi"], ["export", "--out", str(tmp_path / "x")]):
+        r = graffiti(*args, "--data", str(tmp_path / "data"))
+        assert r.returncode == 2 and r.stderr.startswith("error: --data "), (args, r.stderr)
+        assert "cannot create the data folder" in r.stderr
 
 
 def test_review_code_never_imports_torch() -> None:
