@@ -7,7 +7,9 @@ on each, so the model sees exactly what the device will feed it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,29 +50,51 @@ def resize_to_input(image_bgr: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return image_bgr
 
 
+@lru_cache(maxsize=16)
+def _channel_tables(spec: PreprocessSpec) -> tuple[np.ndarray, ...]:
+    """Per output channel, the normalised float32 value of each uint8 level.
+
+    Built with exactly the float32 operations an element-wise ``(x / 255 - mean) / std`` would do, so
+    a table lookup gives the same bits as computing it — and is several times faster on a Pi.
+    """
+    scale = np.float32(1.0 / 255.0)
+    tables = []
+    for c in range(3):
+        table = np.arange(256, dtype=np.float32) * scale
+        table -= np.float32(spec.mean[c])
+        table /= np.float32(spec.std[c])
+        tables.append(table)
+    return tuple(tables)
+
+
 def to_tensor_layout(image_bgr: np.ndarray, spec: PreprocessSpec, out: np.ndarray | None = None) -> np.ndarray:
     """uint8 BGR image (any size) → float32 3×H×W, channel order and normalisation per ``spec``."""
     img = resize_to_input(image_bgr, spec)
-    if spec.channel_order == "RGB":
-        img = img[:, :, ::-1]
-    scale = np.float32(1.0 / 255.0)
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    std = np.asarray(spec.std, dtype=np.float32)
-    chw = img.transpose(2, 0, 1).astype(np.float32) * scale
-    chw -= mean[:, None, None]
-    chw /= std[:, None, None]
-    if out is not None:
-        out[...] = chw
-        return out
-    return np.ascontiguousarray(chw)
+    tables = _channel_tables(spec)
+    source_channel = (2, 1, 0) if spec.channel_order == "RGB" else (0, 1, 2)
+    if out is None:
+        h, w = spec.input_size
+        out = np.empty((3, h, w), dtype=np.float32)
+    for c in range(3):
+        np.take(tables[c], img[:, :, source_channel[c]], out=out[c])
+    return out
 
 
-def preprocess_batch(images_bgr: Sequence[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
-    """A list of uint8 BGR images → one float32 N×3×H×W batch for a single ORT run."""
+def preprocess_batch(
+    images_bgr: Sequence[np.ndarray], spec: PreprocessSpec, executor: Executor | None = None
+) -> np.ndarray:
+    """A list of uint8 BGR images → one float32 N×3×H×W batch for a single ORT run.
+
+    With an ``executor`` the images are converted in parallel (cv2 and numpy release the GIL).
+    """
     h, w = spec.input_size
     batch = np.empty((len(images_bgr), 3, h, w), dtype=np.float32)
-    for i, img in enumerate(images_bgr):
-        to_tensor_layout(img, spec, out=batch[i])
+    if executor is None or len(images_bgr) < 2:
+        for i, img in enumerate(images_bgr):
+            to_tensor_layout(img, spec, out=batch[i])
+    else:
+        for _ in executor.map(lambda i: to_tensor_layout(images_bgr[i], spec, out=batch[i]), range(len(images_bgr))):
+            pass
     return batch
 
 

@@ -55,3 +55,23 @@ def test_good_jpeg_decodes(tmp_path: Path) -> None:
     path.write_bytes(jpg.tobytes())
     img = read_image(str(path))
     assert img is not None and img.shape == (32, 24, 3)
+
+
+def test_lookup_table_normalisation_is_bit_identical_to_arithmetic() -> None:
+    """The table lookup must give exactly what element-wise float32 arithmetic gives (training parity)."""
+    spec = PreprocessSpec(input_size=(16, 16))
+    img = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    rgb = img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) * np.float32(1.0 / 255.0)
+    rgb -= np.asarray(spec.mean, np.float32)[:, None, None]
+    rgb /= np.asarray(spec.std, np.float32)[:, None, None]
+    np.testing.assert_array_equal(to_tensor_layout(img, spec), rgb)
+
+
+def test_parallel_batch_equals_serial_batch() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = PreprocessSpec(input_size=(24, 24))
+    rng = np.random.default_rng(4)
+    imgs = [rng.integers(0, 256, (50, 70, 3), dtype=np.uint8) for _ in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        np.testing.assert_array_equal(preprocess_batch(imgs, spec, pool), preprocess_batch(imgs, spec))

@@ -22,7 +22,7 @@ import numpy as np
 from detector.errors import ModelContractError, require
 from detector.events import ModelRef
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta, meta_from_session
-from detector.preprocess import PreprocessSpec, resize_to_input
+from detector.preprocess import PreprocessSpec, preprocess_batch
 
 log = logging.getLogger("detector.edge.session")
 
@@ -44,42 +44,15 @@ class FileSignature:
 
 
 class TilePreprocessor:
-    """:func:`detector.preprocess.preprocess_batch`, bit for bit, but faster for a frame's tiles.
-
-    Normalisation goes through a 256-entry float32 lookup table per channel computed with the very
-    operations ``to_tensor_layout`` uses (so the result is identical — a test checks it), and tiles are
-    resized/converted in parallel on the model's thread count (cv2 and numpy release the GIL). This
-    keeps the pipeline's overhead small next to the model run on a 4-core Pi.
-    """
+    """:func:`detector.preprocess.preprocess_batch` on a thread pool sized to the model's thread count,
+    so a frame's tiles are resized and normalised in parallel on a multi-core Pi."""
 
     def __init__(self, spec: PreprocessSpec, workers: int = 1) -> None:
         self.spec = spec
-        scale = np.float32(1.0 / 255.0)
-        self.tables = []
-        for c in range(3):
-            table = np.arange(256, dtype=np.float32) * scale
-            table -= np.float32(spec.mean[c])
-            table /= np.float32(spec.std[c])
-            self.tables.append(table)
-        self.source_channel = (2, 1, 0) if spec.channel_order == "RGB" else (0, 1, 2)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="preprocess") if workers > 1 else None
 
     def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        h, w = self.spec.input_size
-        out = np.empty((len(tiles_bgr), 3, h, w), dtype=np.float32)
-
-        def one(i: int) -> None:
-            img = resize_to_input(tiles_bgr[i], self.spec)
-            for c in range(3):
-                np.take(self.tables[c], img[:, :, self.source_channel[c]], out=out[i, c])
-
-        if self._pool is None or len(tiles_bgr) < 2:
-            for i in range(len(tiles_bgr)):
-                one(i)
-        else:
-            for _ in self._pool.map(one, range(len(tiles_bgr))):
-                pass
-        return out
+        return preprocess_batch(tiles_bgr, self.spec, self._pool)
 
 
 class ModelSession:
