@@ -6,13 +6,26 @@ Only typer and the standard library at module level: the work is imported inside
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from detector.data.sample import Sample
 
 _SPEC_HELP = (
     "Dataset folder, manifest CSV or spec PATH[::format=...,label=...,name=...]; "
     "the format is detected (roboflow, manifest, imagefolder, folder)."
 )
+
+
+def _not_empty(samples: list[Sample], dataset: str) -> list[Sample]:
+    """A dataset with no samples (e.g. a manifest with only its header) is a mistake worth one line."""
+    from detector.errors import DatasetError
+
+    if not samples:
+        raise DatasetError(f"{dataset}: the dataset has no samples (a manifest with only its header line?)")
+    return samples
 
 
 def inspect_command(
@@ -33,7 +46,7 @@ def inspect_command(
     from detector.data.inspect import inspect_dataset, print_report
 
     spec = parse_dataset_spec(dataset)
-    samples = load_dataset(spec, label=label, fmt=fmt)
+    samples = _not_empty(load_dataset(spec, label=label, fmt=fmt), dataset)
     name = spec.source_name
     out_dir = out or Path(f"inspect-{name}")
     report = inspect_dataset(samples, name=name, out_dir=out_dir, phash_max_distance_bits=phash_bits,
@@ -61,7 +74,7 @@ def split_command(
     from detector.data.formats import load_dataset, write_manifest
     from detector.data.split import SPLITS, group_split, split_counts
 
-    samples = group_split(load_dataset(dataset, label=label, fmt=fmt), val, test, seed)
+    samples = group_split(_not_empty(load_dataset(dataset, label=label, fmt=fmt), dataset), val, test, seed)
     write_manifest(samples, out)
     counts = split_counts(samples)
     table = Table(title=f"{len(samples)} images, seed {seed}")

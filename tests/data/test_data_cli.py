@@ -57,12 +57,15 @@ def test_split_writes_a_manifest_with_no_group_on_two_sides(rf_root: Path, tmp_p
     (["inspect", "{root}/plain::color=red"], "unknown key 'color'"),
     (["inspect", "{root}/plain", "--label", "clean", "--out", "{root}/plain/a.jpg"],
      "a.jpg: cannot create the report folder --out"),
+    (["inspect", "{root}/empty.csv"], "empty.csv: the dataset has no samples"),
+    (["split", "{root}/empty.csv", "--out", "x.csv"], "empty.csv: the dataset has no samples"),
 ], ids=["missing-path", "unlabelled-folder", "bad-label", "bad-manifest", "bad-fraction", "bad-spec-key",
-        "report-folder-is-a-file"])
+        "report-folder-is-a-file", "inspect-header-only-manifest", "split-header-only-manifest"])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], match: str) -> None:
     write_jpeg(tmp_path / "plain" / "a.jpg", 1)
     write_jpeg(tmp_path / "bad" / "a.jpg", 1)
     (tmp_path / "bad" / "m.csv").write_text("path,label\na.jpg,maybe\n")
+    (tmp_path / "empty.csv").write_text("path,label,group,split,source,kind,regions\n")
     out = _run(*(a.format(root=tmp_path) for a in args), cwd=tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
