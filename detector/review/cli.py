@@ -148,12 +148,19 @@ def export(
 
     Example: graffiti review export --data review-data --out datasets/review-2026-11 && graffiti data inspect datasets/review-2026-11
     """
+    from detector.errors import ConfigError
     from detector.review.export import export_dataset
-    from detector.review.settings import load_settings
+    from detector.review.settings import DB_FILE, load_settings
 
+    if db is None and not (data / DB_FILE).is_file():  # do not create an empty service folder by mistake
+        raise ConfigError(f"--data {data}: no review database {DB_FILE} here; expected the folder that "
+                          "`graffiti review serve --data` uses")
     settings = load_settings(data, db)
     result = export_dataset(_sessionmaker(data, db), settings.evidence_dir, out, since)
     typer.echo(f"wrote {result.graffiti} graffiti and {result.clean} clean crops from {result.events} alerts "
                f"({result.cameras} cameras) to {result.manifest}")
     if result.skipped:
         typer.echo(f"skipped {result.skipped} alerts without a readable frame", err=True)
+    if result.events == 0:
+        typer.echo("note: nothing exported: no decided alerts yet (confirm or reject alerts on the operator page)",
+                   err=True)

@@ -43,13 +43,18 @@ class ExportResult:
 
 def _prepare_out(out: Path) -> None:
     """Refuse to mix with unrelated files; replace an earlier export in place."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder; expected a folder for the export")
     if out.exists() and any(out.iterdir()):
         if not (out / "manifest.csv").is_file():
             raise ConfigError(f"--out {out}: folder exists and is not an earlier review export (no manifest.csv)")
         shutil.rmtree(out / "images", ignore_errors=True)
         for name in ("manifest.csv", "provenance.csv"):
             (out / name).unlink(missing_ok=True)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the export folder ({exc.strerror})") from None
 
 
 def crop_boxes(payload: dict[str, Any], img_w: int, img_h: int) -> list[tuple[tuple[int, int, int, int], float | None]]:

@@ -99,10 +99,38 @@ def test_serve_on_a_port_in_use_is_one_line_error(tmp_path: Path) -> None:
 
 def test_data_folder_that_is_a_file_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "data").write_text("not a folder")
-    for args in (["serve"], ["add-device", "north", "--device", "pi"], ["export", "--out", str(tmp_path / "x")]):
+    for args, message in ((["serve"], "cannot create the data folder"),
+                          (["add-device", "north", "--device", "pi"], "cannot create the data folder"),
+                          (["export", "--out", str(tmp_path / "x")], "no review database review.sqlite3 here")):
         r = graffiti(*args, "--data", str(tmp_path / "data"))
         assert r.returncode == 2 and r.stderr.startswith("error: --data "), (args, r.stderr)
-        assert "cannot create the data folder" in r.stderr
+        assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_export_from_a_folder_without_a_database_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    r = graffiti("export", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--data" in r.stderr and "no review database" in r.stderr, r.stderr
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("afile", "--out {root}/afile: exists and is not a folder"),
+    ("afile/sub", "--out {root}/afile/sub: cannot create the export folder"),
+], ids=["out-is-a-file", "out-under-a-file"])
+def test_export_into_an_unusable_out_is_one_line_error(tmp_path: Path, out: str, message: str) -> None:
+    graffiti("add-device", "north", "--device", "pi", "--data", str(tmp_path / "data"))  # creates the database
+    (tmp_path / "afile").write_text("not a folder")
+    r = graffiti("export", "--data", str(tmp_path / "data"), "--out", str(tmp_path / out))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: " + message.format(root=tmp_path)), r.stderr
+
+
+def test_export_of_an_empty_database_writes_an_empty_manifest_and_says_so(tmp_path: Path) -> None:
+    graffiti("add-device", "north", "--device", "pi", "--data", str(tmp_path / "data"))
+    r = graffiti("export", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "x"))
+    assert r.returncode == 0, r.stderr
+    assert "nothing exported: no decided alerts yet" in r.stderr
+    assert (tmp_path / "x" / "manifest.csv").read_text().strip() == "path,label,group,split,source,kind,regions"
 
 
 def test_review_code_never_imports_torch() -> None:
