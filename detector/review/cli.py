@@ -108,7 +108,13 @@ def add_user(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        except typer.Abort:  # end of input (nothing piped, no terminal) rather than Ctrl-C's "Aborted."
+            from detector.errors import ConfigError
+
+            raise ConfigError("password: none given (input ended); type it at the prompt or pipe it with "
+                              "--password-stdin") from None
     store.add_user(_sessionmaker(data, db), name, password)
     typer.echo(f"operator {name!r} can now sign in")
 

@@ -85,6 +85,12 @@ def test_user_mistakes_print_one_line_and_exit_2(tmp_path: Path, args: list[str]
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_add_user_with_no_password_input_is_an_error_not_aborted(tmp_path: Path) -> None:
+    r = graffiti("add-user", "frank", "--data", str(tmp_path / "data"), stdin="")
+    assert r.returncode == 2, r.stderr
+    assert "error: password: none given (input ended)" in r.stderr and "Aborted" not in r.stderr
+
+
 def test_serve_on_a_port_in_use_is_one_line_error(tmp_path: Path) -> None:
     import socket
 
