@@ -145,7 +145,8 @@ def add_device(
 @app.command()
 def export(
     out: Path = typer.Option(..., "--out", help="Output folder (images + manifest.csv)."),
-    data: Path = DataOpt,
+    data: Path = typer.Option(Path("review-data"), "--data", envvar="GRAFFITI_REVIEW_DATA",
+                              help="The review service's data folder (it must hold review.sqlite3)."),
     db: str | None = DbOpt,
     since: str | None = typer.Option(None, help="Only alerts decided at or after this ISO 8601 time."),
 ) -> None:
