@@ -163,7 +163,7 @@ def export(
         raise ConfigError(f"--data {data}: no review database {DB_FILE} here; expected the folder that "
                           "`graffiti review serve --data` uses")
     settings = load_settings(data, db)
-    result = export_dataset(_sessionmaker(data, db), settings.evidence_dir, out, since)
+    result = export_dataset(_sessionmaker(data, db), settings.evidence_dir, out, since, show_progress=True)
     typer.echo(f"wrote {result.graffiti} graffiti and {result.clean} clean crops from {result.events} alerts "
                f"({result.cameras} cameras) to {result.manifest}")
     if result.skipped:

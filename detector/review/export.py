@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,8 +93,9 @@ def _iso(dt: datetime | None) -> str:
     return dt.isoformat() + "Z" if dt else ""
 
 
-def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str | None = None) -> ExportResult:
-    """Write the export under ``out`` and return counts."""
+def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str | None = None, *,
+                   show_progress: bool = False) -> ExportResult:
+    """Write the export under ``out`` and return counts (``show_progress``: a bar over the alerts)."""
     import cv2
 
     from detector.preprocess import read_image
@@ -118,7 +120,12 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
         provenance = csv.DictWriter(pf, PROVENANCE_FIELDS)
         manifest.writeheader()
         provenance.writeheader()
-        for row in rows:
+        todo: Iterable[EventRow] = rows
+        if show_progress:
+            from rich.progress import track
+
+            todo = track(rows, description="export", transient=True)
+        for row in todo:
             lk = _label_kind(row)
             path = evidence_path(evidence_dir, (row.evidence or {}).get("frame"))
             img = read_image(str(path)) if path is not None else None
@@ -133,7 +140,8 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
             for i, (box, score) in enumerate(crop_boxes(row.payload, w, h)):
                 x1, y1, x2, y2 = box
                 rel = f"images/{_safe(row.camera)}/{row.id[:8]}-{label}-t{i}.jpg"
-                cv2.imwrite(str(out / rel), img[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 92])
+                if not cv2.imwrite(str(out / rel), img[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 92]):
+                    raise ConfigError(f"--out {out}: cannot write {rel} (disk full or not writable?)")
                 manifest.writerow({"path": rel, "label": label, "group": row.camera, "split": "",
                                    "source": f"review:{row.camera}", "kind": kind, "regions": "[]"})
                 model = row.payload.get("model") or {}
