@@ -113,11 +113,13 @@ class Outbox:
         self.keep_delivered_s = keep_delivered_s
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.evidence_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutboxError(f"{self.path}: cannot create the outbox folder ({exc.strerror})") from None
+        if self.path.is_dir():  # never "move aside" a folder as if it were a corrupt database
+            raise OutboxError(f"{self.path}: is a folder; delivery.outbox_path must name the outbox database file")
+        for folder, what in ((self.path.parent, "outbox folder"), (self.evidence_dir, "evidence folder")):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutboxError(f"{folder}: cannot create the {what} ({exc.strerror})") from None
         self._conn = self._open()
         self._remove_orphans()
 

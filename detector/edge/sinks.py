@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from detector.edge.delivery_config import HttpSinkConfig, LocalSinkConfig
+from detector.errors import ConfigError
 
 EVENTS_PATH = "/api/v1/events"
 HEARTBEATS_PATH = "/api/v1/heartbeats"
@@ -170,6 +171,8 @@ class LocalSink:
     def __init__(self, config: LocalSinkConfig) -> None:
         self.config = config
         self.root = Path(config.dir)
+        if self.root.exists() and not self.root.is_dir():  # a mistake, not an outage: say so at start
+            raise ConfigError(f"delivery.local.dir: {self.root} is a file; expected a folder for the events")
 
     def send_event(self, event: dict[str, Any], files: dict[str, Path]) -> None:
         event_id = _safe(str(event["id"]))

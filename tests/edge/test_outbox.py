@@ -266,3 +266,27 @@ def test_writer_killed_mid_write_loses_no_committed_event_and_leaves_a_sound_out
         assert {n: len(p.read_bytes()) for n, p in item.files.items()}["frame.jpg"] == 30_000
     with sqlite3.connect(tmp_path / "outbox.sqlite3") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("outbox", "evidence", "match"),
+    [
+        ("a-folder.sqlite3", "evidence", r"a-folder\.sqlite3: is a folder; delivery\.outbox_path must name"),
+        ("afile/outbox.sqlite3", "evidence", r"afile: cannot create the outbox folder"),
+        ("outbox.sqlite3", "afile", r"afile: cannot create the evidence folder"),
+        ("outbox.sqlite3", "afile/evidence", r"afile/evidence: cannot create the evidence folder"),
+    ],
+    ids=["outbox-path-is-a-folder", "outbox-under-a-file", "evidence-is-a-file", "evidence-under-a-file"],
+)
+def test_unusable_outbox_paths_are_errors_naming_the_path_and_nothing_is_moved(
+    tmp_path: Path, outbox: str, evidence: str, match: str
+) -> None:
+    from detector.edge.outbox import OutboxError
+
+    (tmp_path / "a-folder.sqlite3").mkdir()
+    (tmp_path / "a-folder.sqlite3" / "keep.txt").write_text("user data")
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(OutboxError, match=match):
+        Outbox(tmp_path / outbox, tmp_path / evidence, 10.0, sinks=("http",))
+    assert (tmp_path / "a-folder.sqlite3" / "keep.txt").read_text() == "user data"
+    assert not list(tmp_path.glob("*.corrupt-*"))

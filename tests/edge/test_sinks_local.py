@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from detector.config import from_mapping
 from detector.edge.delivery import Delivery, open_outbox
 from detector.edge.delivery_config import DeliveryConfig, LocalSinkConfig
@@ -88,3 +90,11 @@ def test_local_only_config_delivers_through_the_outbox(tmp_path: Path) -> None:
     delivery.stop(2.0)
     (folder,) = event_dirs(tmp_path / "events")
     assert (folder / "crop.jpg").read_bytes() == files["crop.jpg"]
+
+
+def test_local_dir_that_is_a_file_is_a_config_error_at_start(tmp_path: Path) -> None:
+    from detector.errors import ConfigError
+
+    (tmp_path / "events").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"delivery\.local\.dir: .*events is a file; expected a folder"):
+        LocalSink(LocalSinkConfig(dir=tmp_path / "events"))
