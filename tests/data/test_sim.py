@@ -144,6 +144,18 @@ def test_cli_bad_args_print_one_line(tmp_path, argv: list[str], message: str) ->
     assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [message]
 
 
+@pytest.mark.parametrize("folder", ["t.mp4", "t.json"], ids=["video-path-is-a-folder", "timeline-path-is-a-folder"])
+def test_cli_out_that_is_a_folder_is_one_line_error_before_rendering(tmp_path, folder: str) -> None:
+    (tmp_path / folder).mkdir()
+    proc = subprocess.run([sys.executable, "-m", "detector", "sim", "video", "--out", str(tmp_path / "t.mp4"),
+                           "--minutes", "0.05", "--size", "160x120", "--fps", "2"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [
+        f"error: --out: {tmp_path / folder} is a folder; expected a file path for the video and its .json timeline"]
+    assert "frames" not in proc.stdout  # refused before the progress bar
+
+
 def test_cli_writes_video_and_timeline(tmp_path) -> None:
     out = tmp_path / "clip.mp4"
     proc = subprocess.run([sys.executable, "-m", "detector", "sim", "video", "--out", str(out), "--minutes", "0.05",

@@ -38,6 +38,9 @@ def check_video_path(out: Path) -> str:
     fourcc = FOURCC.get(Path(out).suffix.lower())
     if fourcc is None:
         raise ConfigError(f"--out must end in {' or '.join(FOURCC)}, got {Path(out).name!r}")
+    for path in (Path(out), Path(out).with_suffix(".json")):  # fail now, not after rendering every frame
+        if path.is_dir():
+            raise ConfigError(f"--out: {path} is a folder; expected a file path for the video and its .json timeline")
     return fourcc
 
 
@@ -64,5 +67,8 @@ def write_video(stream: TunnelStream, out: Path, on_frame: Callable[[int], None]
     finally:
         writer.release()
     timeline = out.with_suffix(".json")
-    timeline.write_text(stream.timeline.to_json() + "\n", encoding="utf-8")
+    try:
+        timeline.write_text(stream.timeline.to_json() + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(f"{timeline}: cannot write the timeline ({exc.strerror})") from None
     return VideoSummary(out, timeline, n, time.perf_counter() - t0)
