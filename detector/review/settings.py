@@ -49,11 +49,19 @@ def load_settings(data_dir: Path, db_url: str | None = None, **overrides: object
     except OSError as exc:
         raise ConfigError(f"--data {data_dir}: cannot create the data folder ({exc.strerror})") from None
     key_path = data_dir / SECRET_FILE
-    if not key_path.exists():
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    secret = bytes.fromhex(key_path.read_text().strip())
+    try:
+        empty = key_path.is_file() and key_path.stat().st_size == 0  # e.g. power lost just after creating it
+        if not key_path.exists() or empty:
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if empty else os.O_EXCL), 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        secret = bytes.fromhex(key_path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not the hex key this program writes"
+        raise ConfigError(f"--data {data_dir}: cannot use {SECRET_FILE} ({why}); remove it to make a new one "
+                          "(operators then sign in again)") from None
+    if len(secret) < 16:
+        raise ConfigError(f"--data {data_dir}: {SECRET_FILE} is too short to sign sessions; remove it to make a new one")
     url = db_url or os.environ.get("GRAFFITI_REVIEW_DB") or default_db_url(data_dir)
     if "://" not in url:
         raise ConfigError(f"--db: expected a database URL like sqlite:///path or postgresql://host/db, found {url!r}")

@@ -113,6 +113,28 @@ def test_data_folder_that_is_a_file_is_one_line_error(tmp_path: Path) -> None:
         assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+@pytest.mark.parametrize(("make_key", "message"), [
+    (lambda p: p.write_text("zz not hex\n"), "cannot use session.key (not the hex key this program writes)"),
+    (lambda p: p.mkdir(), "cannot use session.key (Is a directory)"),
+    (lambda p: p.write_text("abcd\n"), "session.key is too short to sign sessions"),
+], ids=["not-hex", "a-folder", "too-short"])
+def test_damaged_session_key_is_one_line_error(tmp_path: Path, make_key, message: str) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "data").mkdir()
+    make_key(tmp_path / "data" / "session.key")
+    r = graffiti("add-device", "north", "--device", "pi", "--data", str(tmp_path / "data"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: --data ") and message in r.stderr
+
+
+def test_empty_session_key_is_replaced_by_a_new_key(tmp_path: Path) -> None:
+    from detector.review.settings import load_settings
+
+    (tmp_path / "session.key").write_text("")
+    settings = load_settings(tmp_path)
+    assert len(settings.session_secret) == 32
+    assert (tmp_path / "session.key").read_text().strip() == settings.session_secret.hex()
+
+
 def test_export_from_a_folder_without_a_database_is_refused_and_creates_nothing(tmp_path: Path) -> None:
     r = graffiti("export", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "--data" in r.stderr and "no review database" in r.stderr, r.stderr
