@@ -135,7 +135,11 @@ def detect_format(path: Path, *, label: str | None = None) -> str:
         )
     if subdirs:
         return "imagefolder"
-    raise DatasetError(f"{path}: cannot tell the dataset format; give ::format={'|'.join(FORMATS)}")
+    if not any(p for p in path.iterdir() if not p.name.startswith(".")):
+        raise DatasetError(f"{path}: the folder is empty; expected images, class folders, a manifest.csv "
+                           "or a Roboflow export")
+    raise DatasetError(f"{path}: no images, class folders, manifest.csv or Roboflow _classes.csv here; "
+                       f"give ::format={'|'.join(FORMATS)} if the layout is one of those")
 
 
 def load_dataset(spec: str | Path | DatasetSpec, *, label: str | None = None,

@@ -59,13 +59,19 @@ def test_split_writes_a_manifest_with_no_group_on_two_sides(rf_root: Path, tmp_p
      "a.jpg: cannot create the report folder --out"),
     (["inspect", "{root}/empty.csv"], "empty.csv: the dataset has no samples"),
     (["split", "{root}/empty.csv", "--out", "x.csv"], "empty.csv: the dataset has no samples"),
+    (["inspect", "{root}/nothing"], "nothing: the folder is empty; expected images"),
+    (["inspect", "{root}/texts"], "texts: no images, class folders, manifest.csv or Roboflow _classes.csv here"),
 ], ids=["missing-path", "unlabelled-folder", "bad-label", "bad-manifest", "bad-fraction", "bad-spec-key",
-        "report-folder-is-a-file", "inspect-header-only-manifest", "split-header-only-manifest"])
+        "report-folder-is-a-file", "inspect-header-only-manifest", "split-header-only-manifest",
+        "empty-folder", "folder-of-non-images"])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], match: str) -> None:
     write_jpeg(tmp_path / "plain" / "a.jpg", 1)
     write_jpeg(tmp_path / "bad" / "a.jpg", 1)
     (tmp_path / "bad" / "m.csv").write_text("path,label\na.jpg,maybe\n")
     (tmp_path / "empty.csv").write_text("path,label,group,split,source,kind,regions\n")
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "notes.txt").write_text("not an image")
     out = _run(*(a.format(root=tmp_path) for a in args), cwd=tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
