@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# How models/graffiti-effnetlite0.onnx (and -int8.onnx) were made, step by step, from the repository root.
+# CPU only (2 cores): about 25 min for stage 1 and 35 min for stage 2 on a shared machine.
+set -euo pipefail
+G=".venv/bin/graffiti"
+D=runs/default-data
+mkdir -p "$D"
+
+# 1. Splits. Street photos: group-aware (the .rf. copies of one photo stay together), 15 % validation.
+$G data split ../shared/datasets/street-graffiti --val 0.15 --seed 0 --out "$D/street-graffiti.csv"
+# Facades: groups of 20 consecutive image numbers (neighbouring shots may show one building);
+# 30 % of the groups are a test split that no training stage ever sees.
+(echo path,group; for f in ../shared/datasets/facades-spb/images/*.jpg; do
+   n=$(basename "$f" .jpg); n=${n#img_}; echo "images/img_$n.jpg,facades-block-$((n / 20))"; done) > "$D/facades-groups.csv"
+$G data split "../shared/datasets/facades-spb::label=clean,groups=$D/facades-groups.csv" \
+   --val 0.15 --test 0.3 --seed 0 --out "$D/facades-spb.csv"
+# Synthetic tunnels for training, and a separately seeded set kept for evaluation only.
+$G data synth --out runs/synth-train --n 2400 --seed 1
+$G data synth --out runs/synth-holdout --n 400 --seed 9001
+$G data split runs/synth-train --val 0.15 --seed 0 --out "$D/synth.csv"
+
+# 2. Train: stage 1 trains the last 2 blocks + head, stage 2 continues with the last 4 blocks.
+$G train --config models/recipes/graffiti-effnetlite0-stage1.yaml
+$G train --config models/recipes/graffiti-effnetlite0-stage2.yaml
+
+# 3. Export (thresholds from the validation split at <= 2 % false positives) and evaluate.
+$G export runs/effnetlite0-stage2/best.pt --out models/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
+   --version 1 --max-fpr 0.02 --int8 --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
+for m in graffiti-effnetlite0 graffiti-effnetlite0-int8; do
+  $G eval models/$m.onnx --data "$D/street-graffiti.csv" --split val --out runs/eval/$m-street-val
+  $G eval models/$m.onnx --data "$D/facades-spb.csv" --split test --out runs/eval/$m-facades-test
+  $G eval models/$m.onnx --data runs/synth-holdout --out runs/eval/$m-synth-holdout
+done
+.venv/bin/python scripts/bench_onnx.py models/graffiti-effnetlite0.onnx models/graffiti-effnetlite0-int8.onnx --threads 1
