@@ -134,8 +134,10 @@ def test_bad_stream_settings_name_the_option(kwargs: dict, option: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["--minutes", "0"], "error: --minutes must be greater than 0, got 0"),
-     (["--minutes", "1", "--size", "big"], "error: --size must look like WIDTHxHEIGHT (e.g. 1280x720), got 'big'")],
-    ids=["zero-minutes", "bad-size"],
+     (["--minutes", "1", "--size", "big"], "error: --size must look like WIDTHxHEIGHT (e.g. 1280x720), got 'big'"),
+     (["--minutes", "inf"], "error: --minutes must be at most 10080 (a week), got inf"),
+     (["--minutes", "1e9"], "error: --minutes must be at most 10080 (a week), got 1e+09")],
+    ids=["zero-minutes", "bad-size", "infinite-minutes", "huge-minutes"],
 )
 def test_cli_bad_args_print_one_line(tmp_path, argv: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "detector", "sim", "video", "--out", str(tmp_path / "t.mp4"), *argv],

@@ -35,10 +35,15 @@ CLEAN_STEPS = 12
 HI_VIS = ((0.1, 0.9, 0.95), (0.05, 0.5, 1.0))
 
 
+MAX_DURATION_S = 7 * 86400.0
+
+
 def check_stream_args(duration_s: float, fps: float, size: tuple[int, int], script: str, seed: int) -> None:
     """One-line errors naming the option for impossible settings."""
     if not duration_s > 0:
         raise ConfigError(f"--minutes must be greater than 0, got {duration_s / 60:g}")
+    if not duration_s <= MAX_DURATION_S:  # inf would never finish building the timeline
+        raise ConfigError(f"--minutes must be at most {MAX_DURATION_S / 60:g} (a week), got {duration_s / 60:g}")
     if not 0.1 <= fps <= 60:
         raise ConfigError(f"--fps must be between 0.1 and 60, got {fps:g}")
     w, h = size
