@@ -37,13 +37,13 @@ def _bce(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
-def summarise(labels: np.ndarray, probs: np.ndarray, sources: Sequence[str]) -> dict[str, Any]:
-    """Loss, AUROC, AP and the operating point at 0.5, overall and per source (prefix ``val_``)."""
+def summarise(labels: np.ndarray, probs: np.ndarray, sources: Sequence[str], prefix: str = "val_") -> dict[str, Any]:
+    """Loss, AUROC, AP and the operating point at 0.5, overall and per source (keys start with ``prefix``)."""
     from detector.train.metrics import auroc as auroc_fn
     from detector.train.metrics import average_precision, breakdown, confusion_at
 
     if labels.size == 0:
-        return {"val_n": 0}
+        return {f"{prefix}n": 0}
     conf = confusion_at(labels, probs, 0.5)
     per_source = {
         name: {"n": m.n, "auroc": m.auroc, "recall_at_0.5": m.confusion.recall, "fpr_at_0.5": m.confusion.fpr,
@@ -51,21 +51,21 @@ def summarise(labels: np.ndarray, probs: np.ndarray, sources: Sequence[str]) -> 
         for name, m in breakdown(labels, probs, list(sources), 0.5).items()
     }
     return {
-        "val_n": int(labels.size),
-        "val_loss": _bce(labels, probs),
-        "val_auroc": auroc_fn(labels, probs),
-        "val_ap": average_precision(labels, probs),
-        "val_recall_at_0.5": conf.recall,
-        "val_fpr_at_0.5": conf.fpr,
-        "val_per_source": per_source,
+        f"{prefix}n": int(labels.size),
+        f"{prefix}loss": _bce(labels, probs),
+        f"{prefix}auroc": auroc_fn(labels, probs),
+        f"{prefix}ap": average_precision(labels, probs),
+        f"{prefix}recall_at_0.5": conf.recall,
+        f"{prefix}fpr_at_0.5": conf.fpr,
+        f"{prefix}per_source": per_source,
     }
 
 
 def evaluate_items(model: nn.Module, items: Sequence[CachedImage], spec: PreprocessSpec, batch: int,
-                   device: torch.device) -> dict[str, Any]:
+                   device: torch.device, prefix: str = "val_") -> dict[str, Any]:
     labels = np.array([i.label for i in items], dtype=np.float64)
     probs = predict(model, items, spec, batch, device)
-    return summarise(labels, probs, [i.source for i in items])
+    return summarise(labels, probs, [i.source for i in items], prefix)
 
 
 def selection_key(metrics: dict[str, Any], epoch: int) -> tuple[float, float]:

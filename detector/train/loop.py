@@ -350,8 +350,8 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     if info.is_main:
         if test_items and best_path.is_file():
             test_metrics = _test_best(best_path, test_items, cfg.batch_size, info.device)
-            log("held-out test (best epoch): AUROC " + _f(test_metrics.get("val_auroc")) + ", FPR@0.5 "
-                + _f(test_metrics.get("val_fpr_at_0.5")) + ", recall@0.5 " + _f(test_metrics.get("val_recall_at_0.5")))
+            log("held-out test (best epoch): AUROC " + _f(test_metrics.get("test_auroc")) + ", FPR@0.5 "
+                + _f(test_metrics.get("test_fpr_at_0.5")) + ", recall@0.5 " + _f(test_metrics.get("test_recall_at_0.5")))
         summary = {"stopped": stopped, "epochs_done": epoch, "best_epoch": best_epoch, "best": best_metrics,
                    "test": test_metrics, "ddp_weight_sha256": digests, "world_size": info.world,
                    "elapsed_s": round(time.monotonic() - t_start, 1), "git_rev": git_rev,
@@ -372,7 +372,7 @@ def _test_best(best_path: Path, items: list[CachedImage], batch: int, device: to
     from detector.train.checkpoint import load_checkpoint, read_checkpoint_dict
 
     loaded = load_checkpoint(best_path)
-    metrics = evaluate_items(loaded.model.to(device), items, loaded.preprocess, batch, device)
+    metrics = evaluate_items(loaded.model.to(device), items, loaded.preprocess, batch, device, prefix="test_")
     raw = read_checkpoint_dict(best_path)
     raw["metrics"] = {**raw.get("metrics", {}), "test": metrics}
     tmp = best_path.with_name(".best.pt.tmp")

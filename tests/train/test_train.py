@@ -128,7 +128,7 @@ def test_same_seed_gives_identical_weights_and_resume_continues_exactly(tiny, tw
     assert digest(boxed / "last.pt") == digest(two_epochs / "last.pt")
 
 
-def test_unreadable_images_are_reported_and_skipped(tiny):
+def test_unreadable_images_are_reported_and_skipped_and_test_split_is_scored(tiny):
     data = tiny / "with-bad"
     write_images(data, 8, seed=6)
     good = next((data / "graffiti").iterdir()).read_bytes()
@@ -140,13 +140,17 @@ def test_unreadable_images_are_reported_and_skipped(tiny):
     from detector.cli import app
 
     result = CliRunner().invoke(app, ["train", "--config", str(tiny / "tiny.yaml"), "--data", str(data), "--out",
-                                      str(out), "--epochs", "1"])
+                                      str(out), "--epochs", "1", "--test-fraction", "0.25"])
     assert result.exit_code == 0, result.output
     assert "skipped 2 unreadable image(s)" in (out / "train.log").read_text()
     listed = (out / "unreadable.txt").read_text().split()
     assert sorted(Path(p).name for p in listed) == ["notanimage.png", "truncated.jpg"]
     rows = read_rows(out / "data_manifest.csv")
-    assert len(rows) == 16
+    assert len(rows) == 16 and "test" in {r["split"] for r in rows}
+    # the held-out test split is scored once, with the best checkpoint, and recorded beside it
+    test = json.loads((out / "summary.json").read_text())["test"]
+    assert test["test_n"] == sum(r["split"] == "test" for r in rows)
+    assert load_checkpoint(out / "best.pt").metrics["test"]["test_n"] == test["test_n"]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
