@@ -69,8 +69,10 @@ def load_mix(specs: Sequence[str], val_fraction: float, test_fraction: float, se
             if name in sources:
                 raise DatasetError(f"dataset {spec.path}: source name {name!r} is used twice in the mix; "
                                    "give one of them ::name=OTHER")
+            counts = Counter(s.label_name for s in loaded if s.source == name)
             sources[name] = SourceInfo(spec=text, weight=spec.weight,
-                                       equalised=_is_equalised(fmt, name, equalised_names))
+                                       equalised=_is_equalised(fmt, name, equalised_names),
+                                       counts={k: counts.get(k, 0) for k in LABELS})
         samples.extend(loaded)
     unsplit = [i for i, s in enumerate(samples) if s.split not in ("train", "val", "test")]
     if unsplit:
