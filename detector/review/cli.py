@@ -52,14 +52,17 @@ def serve(
 
     require("fastapi", "review")
     require("uvicorn", "review")
+    import math
+
     import uvicorn
 
     from detector.review.app import create_app
     from detector.review.settings import load_settings
 
-    if max_request_mb <= 0 or max_file_mb <= 0:
-        raise ConfigError("--max-request-mb/--max-file-mb: expected a number > 0")
-    if online_after_s <= 0:
+    for option, value in (("--max-request-mb", max_request_mb), ("--max-file-mb", max_file_mb)):
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"{option}: expected a number > 0, found {value:g}")
+    if not (online_after_s > 0 and math.isfinite(online_after_s)):
         raise ConfigError(f"--online-after-s: expected a number of seconds > 0, found {online_after_s:g}")
     _check_listen(host, port)
     settings = load_settings(

@@ -75,9 +75,12 @@ def test_add_user_prompts_twice_and_asks_again_when_the_entries_differ(tmp_path:
     (["serve", "--port", "70000"], None, "--port: expected a TCP port in [1, 65535], found 70000"),
     (["serve", "--host", "no-such-host.invalid"], None, "--host 'no-such-host.invalid': not an address"),
     (["serve", "--online-after-s", "-5"], None, "--online-after-s: expected a number of seconds > 0"),
+    (["serve", "--online-after-s", "nan"], None, "--online-after-s: expected a number of seconds > 0, found nan"),
+    (["serve", "--max-file-mb", "nan"], None, "--max-file-mb: expected a number > 0, found nan"),
+    (["serve", "--max-request-mb", "0"], None, "--max-request-mb: expected a number > 0, found 0"),
 ], ids=["short-password", "bad-user-name", "bad-camera-name", "bad-db-url", "db-driver-missing",
         "db-unknown-kind", "db-file-unopenable", "port-out-of-range", "unknown-host",
-        "negative-online-after"])
+        "negative-online-after", "nan-online-after", "nan-max-file", "zero-max-request"])
 def test_user_mistakes_print_one_line_and_exit_2(tmp_path: Path, args: list[str], stdin: str | None, message: str) -> None:
     r = graffiti(*args, "--data", str(tmp_path / "data"), stdin=stdin)
     assert r.returncode == 2
