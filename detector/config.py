@@ -179,8 +179,8 @@ def from_mapping(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
 
 
 def check_range(value: float, key: str, lo: float | None = None, hi: float | None = None) -> None:
-    """Raise ConfigError unless ``lo <= value <= hi`` (either bound may be None)."""
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    """Raise ConfigError unless ``lo <= value <= hi`` (either bound may be None; NaN never passes)."""
+    if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
         lo_s = "-inf" if lo is None else f"{lo:g}"
         hi_s = "inf" if hi is None else f"{hi:g}"
         raise ConfigError(f"{key}: expected a value in [{lo_s}, {hi_s}], found {_describe(value)}")

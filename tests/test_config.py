@@ -54,8 +54,11 @@ def test_valid_mapping_builds_typed_objects() -> None:
          r"cameras\.north\.decision\.window: expected an integer, found True"),
         ({"cameras": {"north": {"source": "a", "tags": ["x", 3]}}}, r"cameras\.north\.tags\[1\]: expected a string"),
         ({"cameras": ["north"]}, r"cameras: expected a table/mapping"),
+        ({"cameras": {"north": {"source": "a", "decision": {"threshold": float("nan")}}}},
+         r"cameras\.north\.decision\.threshold: expected a value in \[0, 1\], found nan"),
     ],
-    ids=["wrong-type", "out-of-range", "unknown-key", "missing-required", "bool-is-not-int", "list-item", "not-a-table"],
+    ids=["wrong-type", "out-of-range", "unknown-key", "missing-required", "bool-is-not-int", "list-item", "not-a-table",
+         "nan-is-out-of-range"],
 )
 def test_bad_values_name_the_key_path(data: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):

@@ -65,11 +65,14 @@ def test_full_toml_table_loads(tmp_path: Path) -> None:
         ({"http": {**HTTP, "url": "http://review.local:http"}}, "delivery.http.url: expected a port"),
         ({"http": {**HTTP, "url": "http://review.local:0"}}, "delivery.http.url: expected a port"),
         ({"mqtt": {"host": "b", "ca_file": "ca.pem"}}, "delivery.mqtt.ca_file"),
+        ({"max_disk_mb": float("nan")}, "delivery.max_disk_mb"),
+        ({"mqtt": {"host": "b", "timeout_s": float("nan")}}, "delivery.mqtt.timeout_s"),
     ],
     ids=["cap-zero", "retry-max-below-initial", "retry-not-number", "outbox-not-file", "unknown-key", "http-scheme",
          "http-no-token", "http-timeout", "http-unknown-key", "mqtt-qos0", "mqtt-port", "mqtt-wildcard-prefix",
          "mqtt-leading-slash", "mqtt-password-without-user", "mqtt-empty-host", "mqtt-missing-host", "local-cap",
-         "http-port-out-of-range", "http-port-not-a-number", "http-port-zero", "mqtt-ca-file-without-tls"],
+         "http-port-out-of-range", "http-port-not-a-number", "http-port-zero", "mqtt-ca-file-without-tls",
+         "cap-nan", "mqtt-timeout-nan"],
 )
 def test_bad_values_name_the_key_path(data: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
