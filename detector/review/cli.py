@@ -172,5 +172,5 @@ def export(
     if result.skipped:
         typer.echo(f"skipped {result.skipped} alerts without a readable frame", err=True)
     if result.events == 0:
-        typer.echo("note: nothing exported: no decided alerts yet (confirm or reject alerts on the operator page)",
-                   err=True)
+        which = f"no alerts decided since {since}" if since else "no decided alerts yet"
+        typer.echo(f"note: nothing exported: {which} (confirm or reject alerts on the operator page)", err=True)

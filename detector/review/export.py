@@ -122,9 +122,10 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
         provenance.writeheader()
         todo: Iterable[EventRow] = rows
         if show_progress:
+            from rich.console import Console
             from rich.progress import track
 
-            todo = track(rows, description="export", transient=True)
+            todo = track(rows, description="export", transient=True, console=Console(stderr=True))
         for row in todo:
             lk = _label_kind(row)
             path = evidence_path(evidence_dir, (row.evidence or {}).get("frame"))
