@@ -90,3 +90,8 @@ def split_command(
     Console().print(table)
     typer.echo(f"groups on more than one side: {counts.groups_on_several_sides}")
     typer.echo(f"wrote {out}")
+    n_groups = len({s.group for s in samples})
+    for side, fraction in (("train", 1.0 - val - test), ("val", val), ("test", test)):
+        if fraction > 0 and side not in counts.images:
+            typer.echo(f"warning: the {side} split is empty: {n_groups} groups are too few for "
+                       f"--val {val:g} --test {test:g}", err=True)

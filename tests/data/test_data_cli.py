@@ -77,3 +77,25 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], matc
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
     assert match in lines[0]
+
+
+@pytest.mark.parametrize(("n_images", "args", "side"), [
+    (4, ["--val", "0.95"], "train"),
+    (2, ["--val", "0.2"], "val"),
+    (4, ["--val", "0.2", "--test", "0.05"], "test"),
+], ids=["no-train-left", "too-few-for-val", "too-few-for-test"])
+def test_split_warns_when_a_requested_side_gets_no_images(tmp_path: Path, n_images: int, args: list[str],
+                                                          side: str) -> None:
+    lines = ["path,label"]
+    for i in range(n_images):
+        write_jpeg(tmp_path / f"im{i}.jpg", i)
+        lines.append(f"im{i}.jpg,{'graffiti' if i % 2 else 'clean'}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    out = _run("split", str(tmp_path / "m.csv"), *args, "--out", "s.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"warning: the {side} split is empty" in out.stderr
+
+
+def test_split_does_not_warn_when_every_side_has_images(rf_root: Path, tmp_path: Path) -> None:
+    out = _run("split", str(rf_root), "--val", "0.25", "--out", "s.csv", cwd=tmp_path)
+    assert out.returncode == 0 and "warning" not in out.stderr, out.stderr
