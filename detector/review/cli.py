@@ -124,7 +124,7 @@ def add_user(
 
 @app.command("add-device")
 def add_device(
-    cameras: list[str] = typer.Argument(..., help="Camera name(s) this device reports."),
+    cameras: list[str] | None = typer.Argument(None, help="Camera name(s) this device reports (at least one)."),
     device: str = typer.Option(..., "--device", help="Device name (as in the edge runner's config)."),
     data: Path = DataOpt,
     db: str | None = DbOpt,
@@ -134,8 +134,12 @@ def add_device(
 
     Example: graffiti review add-device north-portal south-portal --device pi-tunnel-7 --data review-data
     """
+    from detector.errors import ConfigError
     from detector.review import store
 
+    if not cameras:
+        raise ConfigError("add-device: expected at least one CAMERA name, e.g. "
+                          "graffiti review add-device north-portal --device pi-tunnel-7")
     token = store.add_device(_sessionmaker(data, db), device, cameras, new_token)
     if token is None:
         typer.echo(f"device {device!r} may now report: {', '.join(cameras)} (its token is unchanged)")

@@ -66,6 +66,7 @@ def test_add_user_prompts_twice_and_asks_again_when_the_entries_differ(tmp_path:
     (["add-user", "dana", "--password-stdin"], "short\n", "password: expected at least 8 characters"),
     (["add-user", "da na", "--password-stdin"], "long enough pw\n", "user 'da na'"),
     (["add-device", "north/../x", "--device", "pi"], None, "camera 'north/../x'"),
+    (["add-device", "--device", "pi"], None, "add-device: expected at least one CAMERA name"),
     (["serve", "--db", "not-a-url"], None, "--db: expected a database URL"),
     (["add-device", "north", "--device", "pi", "--db", "mysql://u:pw@h/x"], None,
      "--db mysql://u:***@h/x: the database driver 'MySQLdb' is not installed"),
@@ -78,7 +79,7 @@ def test_add_user_prompts_twice_and_asks_again_when_the_entries_differ(tmp_path:
     (["serve", "--online-after-s", "nan"], None, "--online-after-s: expected a number of seconds > 0, found nan"),
     (["serve", "--max-file-mb", "nan"], None, "--max-file-mb: expected a number > 0, found nan"),
     (["serve", "--max-request-mb", "0"], None, "--max-request-mb: expected a number > 0, found 0"),
-], ids=["short-password", "bad-user-name", "bad-camera-name", "bad-db-url", "db-driver-missing",
+], ids=["short-password", "bad-user-name", "bad-camera-name", "no-cameras", "bad-db-url", "db-driver-missing",
         "db-unknown-kind", "db-file-unopenable", "port-out-of-range", "unknown-host",
         "negative-online-after", "nan-online-after", "nan-max-file", "zero-max-request"])
 def test_user_mistakes_print_one_line_and_exit_2(tmp_path: Path, args: list[str], stdin: str | None, message: str) -> None:
