@@ -16,6 +16,7 @@ from detector.config import check_range
 from detector.errors import ConfigError
 
 _TOPIC_PREFIX = re.compile(r"^[^#+\x00]+$")
+_TOKEN = re.compile(r"^[!#-&(-~]+$")  # visible ASCII, no spaces or quotes: it goes into an HTTP header
 
 
 def _dot(prefix: str, name: str) -> str:
@@ -46,6 +47,8 @@ class HttpSinkConfig:
             )
         if not self.token and self.token_file is None:
             raise ConfigError(f"{_dot(prefix, 'token')}: expected the device token (or token_file), found nothing")
+        if self.token and not _TOKEN.fullmatch(self.token):
+            raise ConfigError(f"{_dot(prefix, 'token')}: expected the token alone, without spaces, quotes or line breaks")
         check_range(self.timeout_s, _dot(prefix, "timeout_s"), 0.1, 600)
 
     def read_token(self) -> str:
@@ -58,6 +61,9 @@ class HttpSinkConfig:
             raise ConfigError(f"delivery.http.token_file: cannot read {self.token_file} ({exc.strerror})") from None
         if not token:
             raise ConfigError(f"delivery.http.token_file: {self.token_file} is empty; expected the device token")
+        if not _TOKEN.fullmatch(token):
+            raise ConfigError(f"delivery.http.token_file: {self.token_file} must hold the token alone on one line "
+                              "(no spaces, quotes or other text)")
         return token
 
 

@@ -66,13 +66,16 @@ def test_full_toml_table_loads(tmp_path: Path) -> None:
         ({"http": {**HTTP, "url": "http://review.local:0"}}, "delivery.http.url: expected a port"),
         ({"mqtt": {"host": "b", "ca_file": "ca.pem"}}, "delivery.mqtt.ca_file"),
         ({"max_disk_mb": float("nan")}, "delivery.max_disk_mb"),
+        ({"http": {**HTTP, "token": "grd_abc "}}, "delivery.http.token: expected the token alone"),
+        ({"http": {**HTTP, "token": "Bearer grd_abc"}}, "delivery.http.token: expected the token alone"),
+        ({"http": {**HTTP, "token": "grd_abc\n"}}, "delivery.http.token: expected the token alone"),
         ({"mqtt": {"host": "b", "timeout_s": float("nan")}}, "delivery.mqtt.timeout_s"),
     ],
     ids=["cap-zero", "retry-max-below-initial", "retry-not-number", "outbox-not-file", "unknown-key", "http-scheme",
          "http-no-token", "http-timeout", "http-unknown-key", "mqtt-qos0", "mqtt-port", "mqtt-wildcard-prefix",
          "mqtt-leading-slash", "mqtt-password-without-user", "mqtt-empty-host", "mqtt-missing-host", "local-cap",
          "http-port-out-of-range", "http-port-not-a-number", "http-port-zero", "mqtt-ca-file-without-tls",
-         "cap-nan", "mqtt-timeout-nan"],
+         "cap-nan", "mqtt-timeout-nan", "token-trailing-space", "token-with-bearer", "token-newline"],
 )
 def test_bad_values_name_the_key_path(data: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -104,3 +107,14 @@ def test_missing_mqtt_ca_file_is_a_config_error_at_start_not_a_retry_loop(tmp_pa
     assert cfg.mqtt is not None
     with pytest.raises(ConfigError, match=r"delivery\.mqtt\.ca_file: .*nope\.pem is not a readable file"):
         MqttSink(cfg.mqtt, "tunnel-7")
+
+
+def test_token_file_with_more_than_the_token_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("device 'pi' may report: north\ngrd_abc\n")
+    with pytest.raises(ConfigError, match="must hold the token alone on one line"):
+        HttpSinkConfig(url="http://x", token_file=tmp_path / "token").read_token()
+
+
+def test_token_file_with_a_trailing_newline_reads_the_token(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("grd_abc-DEF_123\n")
+    assert HttpSinkConfig(url="http://x", token_file=tmp_path / "token").read_token() == "grd_abc-DEF_123"
