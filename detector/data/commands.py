@@ -28,6 +28,18 @@ def _not_empty(samples: list[Sample], dataset: str) -> list[Sample]:
     return samples
 
 
+def _check_out_outside(root: Path, out_dir: Path, fmt: str | None, label: str | None) -> None:
+    """A report inside a folder-of-images dataset would be read as part of it next time (PNGs, a class)."""
+    from detector.data.formats import detect_format
+    from detector.errors import DatasetError
+
+    if not root.is_dir() or (fmt or detect_format(root, label=label)) not in ("folder", "imagefolder"):
+        return
+    if out_dir.resolve().is_relative_to(root.resolve()):
+        raise DatasetError(f"--out {out_dir}: is inside the dataset folder {root}, so its contact sheets would be "
+                           "read as images next time; give an --out outside it")
+
+
 def inspect_command(
     dataset: str = typer.Argument(..., help=_SPEC_HELP),
     label: str | None = typer.Option(None, "--label", help="Label of every image of a plain folder: clean or graffiti."),
@@ -49,6 +61,7 @@ def inspect_command(
     samples = _not_empty(load_dataset(spec, label=label, fmt=fmt), dataset)
     name = spec.source_name
     out_dir = out or Path(f"inspect-{name}")
+    _check_out_outside(spec.path, out_dir, fmt or spec.format, label or spec.label)
     report = inspect_dataset(samples, name=name, out_dir=out_dir, phash_max_distance_bits=phash_bits,
                              sheet_max=sheet_max)
     print_report(report)

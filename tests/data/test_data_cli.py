@@ -55,15 +55,18 @@ def test_split_writes_a_manifest_with_no_group_on_two_sides(rf_root: Path, tmp_p
     (["inspect", "{root}/bad/m.csv"], "m.csv:2: unknown label 'maybe'"),
     (["split", "{root}/plain", "--label", "clean", "--val", "1.5", "--out", "x.csv"], "split.val_fraction"),
     (["inspect", "{root}/plain::color=red"], "unknown key 'color'"),
-    (["inspect", "{root}/plain", "--label", "clean", "--out", "{root}/plain/a.jpg"],
-     "a.jpg: cannot create the report folder --out"),
+    (["inspect", "{root}/plain", "--label", "clean", "--out", "{root}/bad/m.csv"],
+     "m.csv: cannot create the report folder --out"),
     (["inspect", "{root}/empty.csv"], "empty.csv: the dataset has no samples"),
     (["split", "{root}/empty.csv", "--out", "x.csv"], "empty.csv: the dataset has no samples"),
     (["inspect", "{root}/nothing"], "nothing: the folder is empty; expected images"),
+    (["inspect", "{root}/plain", "--label", "clean", "--out", "{root}/plain/report"],
+     "plain/report: is inside the dataset folder"),
+    (["inspect", ".", "--label", "clean"], "is inside the dataset folder ., so its contact sheets would be read"),
     (["inspect", "{root}/texts"], "texts: no images, class folders, manifest.csv or Roboflow _classes.csv here"),
 ], ids=["missing-path", "unlabelled-folder", "bad-label", "bad-manifest", "bad-fraction", "bad-spec-key",
         "report-folder-is-a-file", "inspect-header-only-manifest", "split-header-only-manifest",
-        "empty-folder", "folder-of-non-images"])
+        "empty-folder", "folder-of-non-images", "report-inside-the-images", "default-report-inside-the-images"])
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], match: str) -> None:
     write_jpeg(tmp_path / "plain" / "a.jpg", 1)
     write_jpeg(tmp_path / "bad" / "a.jpg", 1)
