@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an edge decision setting, e.g. --set confirm_s=60 --set floor=0.3 (repeatable)")
     p.add_argument("--scores", type=Path, help="write every sample's per-tile scores to this CSV")
+    p.add_argument("--replay", type=Path, nargs="+", metavar="CSV",
+                   help="no rendering or model: run only the decision stage on --scores CSVs (to try --set values)")
     return p.parse_args(argv)
 
 
@@ -122,6 +124,62 @@ class ScoreLog:
             print(f"  {kind:<34} n={v.size:<6} {p50:.3f} {p90:.3f} {p99:.3f} {v.max():.3f}")
 
 
+def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[type-arg]
+    """The decision stage alone (the edge's DecisionEngine) on recorded per-tile scores."""
+    from collections import defaultdict
+
+    from detector.data.sim.stream import TunnelStream
+    from detector.data.sim.video import parse_size
+    from detector.demo.inproc import camera_config
+    from detector.demo.truth import TimedEvent, compare
+    from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
+    from detector.edge.tiling import plan_tiles, union_box
+    from detector.modelmeta import read_meta
+
+    cfg = camera_config(settings)
+    meta = read_meta(args.model)
+    d = cfg.decision
+    threshold = d.threshold if d.threshold is not None else meta.threshold
+    clean = min(d.clean_threshold if d.clean_threshold is not None else meta.clean_threshold, threshold)
+    params = DecisionParams(threshold, clean, d.floor, d.window, d.confirm_s, d.clean_s)
+    print(f"replay: {params}")
+    samples: dict[int, dict[float, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for path in args.replay:
+        with path.open() as fh:
+            for row in csv.DictReader(fh):
+                samples[int(row["seed"])][float(row["t_s"])][int(row["tile"])] = float(row["score"])
+    size = parse_size(args.size)
+    plan = plan_tiles(size, cfg.tiling.tile_px, cfg.tiling.overlap)
+    total_false, total_hours, delays, missed = 0, 0.0, [], []
+    for seed, by_t in sorted(samples.items()):
+        engine = DecisionEngine(params, plan.neighbours)
+        events, opened = [], {}
+        times = sorted(by_t)
+        for t in times:
+            for dec in engine.update(t, [by_t[t][i] for i in range(len(plan.tiles))]):
+                box = union_box([plan.tiles[i] for i in dec.tile_scores]) if isinstance(dec, Opened | Closed) else None
+                if isinstance(dec, Opened):
+                    opened[dec.key] = f"{seed}-{dec.key}"
+                    events.append(TimedEvent(opened[dec.key], "graffiti_detected", "sim", t, dec.score, box))
+                elif isinstance(dec, Closed):
+                    events.append(TimedEvent(f"c{seed}-{dec.key}", "graffiti_cleaned", "sim", t, dec.score, box,
+                                             opened.get(dec.key)))
+        step = times[1] - times[0] if len(times) > 1 else args.interval_s
+        tl = TunnelStream(seed, 86400.0, args.fps, size, script="day").timeline
+        report = compare(tl, events, times[0], times[-1] + step)
+        hours = (times[-1] + step - times[0]) / 3600.0
+        total_false += len(report.false_alarms)
+        total_hours += hours
+        delays += report.detect_delays_s()
+        missed += [f"{seed}:{r.incident_id}" for r in report.missed()]
+        print(f"seed {seed} {hhmm(times[0])}-{hhmm(times[-1] + step)}: {len(report.false_alarms)} false "
+              f"{[(hhmm(f.event.t_s), f.event.bbox, f.cause) for f in report.false_alarms]}, "
+              f"paint {[(r.incident_id, r.detect_delay_s, r.clean_delay_s) for r in report.incidents]}")
+    print(f"replay total: {total_false} false alerts in {total_hours:.1f} camera-hours "
+          f"({total_false / max(total_hours / 24, 1e-9):.2f} per camera-day); delays {fmt_delays(delays)}; missed {missed}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -139,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         decision[key.strip()] = int(value) if key.strip() == "window" else float(value)
+    if args.replay:
+        return replay(args, {"interval_s": args.interval_s, "decision": decision})
     settings = {"interval_s": args.interval_s, "decision": decision}
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     start_s, end_s = args.start_hour * 3600.0, min(24.0, args.start_hour + args.hours) * 3600.0
