@@ -57,15 +57,32 @@ _register()
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into one line on stderr."""
+    """Console entry point: run the app, turning user errors into one line on stderr (exit 2)."""
+    from typer.exceptions import TyperException
+
     try:
-        app()
+        rv = app(standalone_mode=False)
     except DetectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except TyperException as exc:  # click's usage errors (typer vendors click): one line, not a box
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(2)  # the help text has been shown already
+        where = ctx.command_path if ctx is not None else "graffiti"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = " ".join(message.split())
+        typer.echo(f"error: {where}: {message} (see '{where} --help')", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        if type(exc).__name__ == "Abort":  # e.g. Ctrl-D at a prompt
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        raise
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

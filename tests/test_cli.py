@@ -47,3 +47,20 @@ def test_every_command_help_has_an_example(path: list[str]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "Example" in result.output or "example" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["data", "inspect"], "graffiti data inspect: Missing argument"),
+        (["data", "inspect", "--bogus", "x"], "No such option: --bogus"),
+        (["data", "split", "x", "--val", "abc"], "Invalid value for '--val'"),
+        (["data", "nope"], "No such command 'nope'"),
+    ],
+    ids=["missing-argument", "unknown-option", "bad-number", "unknown-command"],
+)
+def test_usage_mistakes_are_one_line_errors(args: list[str], match: str) -> None:
+    out = _run(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], out.stderr
