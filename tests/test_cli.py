@@ -52,7 +52,7 @@ def test_every_command_help_has_an_example(path: list[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["data", "inspect"], "graffiti data inspect: Missing argument"),
+        (["data", "inspect"], "data inspect: Missing argument"),
         (["data", "inspect", "--bogus", "x"], "No such option: --bogus"),
         (["data", "split", "x", "--val", "abc"], "Invalid value for '--val'"),
         (["data", "nope"], "No such command 'nope'"),
