@@ -28,29 +28,25 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    # Sub-command groups: (name, module). Each module exposes a typer app named ``app``.
+    """Attach each subsystem's commands. The modules import only typer at top level (lazy subsystems)."""
     from detector.data.cli import app as data_app
-
-    app.add_typer(data_app, name="data")
     from detector.data.sim.cli import app as sim_app
-
-    app.add_typer(sim_app, name="sim")
+    from detector.demo.cli import demo_command
     from detector.edge.cli import app as edge_app
-
-    app.add_typer(edge_app, name="edge")
     from detector.review.cli import app as review_app
-
-    app.add_typer(review_app, name="review")
+    from detector.train.cli import train_command
     from detector.train.eval_cli import eval_command, export_command
 
+    # Single commands, in the order a student meets them; the demo last.
+    app.command("train")(train_command)
     app.command("eval")(eval_command)
     app.command("export")(export_command)
-    from detector.train.cli import train_command
-
-    app.command("train")(train_command)
-    from detector.demo.cli import demo_command
-
     app.command("demo")(demo_command)
+    # Command groups.
+    app.add_typer(data_app, name="data")
+    app.add_typer(sim_app, name="sim")
+    app.add_typer(edge_app, name="edge")
+    app.add_typer(review_app, name="review")
 
 
 _register()
