@@ -199,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         decision[key.strip()] = int(value) if key.strip() == "window" else float(value)
     if args.replay:
         return replay(args, {"interval_s": args.interval_s, "decision": decision})
-    settings = {"interval_s": args.interval_s, "decision": decision}
+    from detector.demo.source import osd_ignore
+
+    # The simulated camera burns its name and clock into the top-left corner: masked, as on a real install.
+    settings = {"interval_s": args.interval_s, "decision": decision, "ignore": [osd_ignore(parse_size(args.size))]}
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     start_s, end_s = args.start_hour * 3600.0, min(24.0, args.start_hour + args.hours) * 3600.0
     meta = read_meta(args.model)

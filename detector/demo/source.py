@@ -19,6 +19,15 @@ from detector.edge.sources import Frame, Source
 EPOCH0_S = 1_800_000_000.0  # wall-clock epoch of stream time 0 (any fixed value; events use it)
 
 
+def osd_ignore(size: tuple[int, int]) -> list[list[float]]:
+    """An ignore polygon over the simulated camera's on-screen name and clock (top-left corner,
+    about 0.27 × 0.05 of the frame), with a margin: as on a real installation, the burned-in clock is
+    masked so its changing digits never reach the model."""
+    w, h = size
+    x2, y2 = round(0.32 * w), round(0.07 * h)
+    return [[0.0, 0.0], [float(x2), 0.0], [float(x2), float(y2)], [0.0, float(y2)]]
+
+
 class StreamSource(Source):
     """Frames of ``stream`` from ``start_s`` to ``end_s`` on the stream's own clock."""
 
