@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an edge decision setting, e.g. --set confirm_s=60 --set floor=0.3 (repeatable)")
+    p.add_argument("--whole-frame", action="store_true", help="score the whole frame (default: watch the two side walls)")
     p.add_argument("--scores", type=Path, help="write every sample's per-tile scores to this CSV")
     p.add_argument("--replay", type=Path, nargs="+", metavar="CSV",
                    help="no rendering or model: run only the decision stage on --scores CSVs (to try --set values)")
@@ -74,15 +75,16 @@ class ScoreLog:
                             "person_px"])
         self.by_kind: dict[str, list[float]] = {}
 
-    def callback(self, seed: int, stream, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    def callback(self, seed: int, stream, settings: dict):  # type: ignore[no-untyped-def,type-arg]
         import numpy as np
 
         from detector.demo.inproc import camera_config
         from detector.demo.people import PERSON_GREY_DELTA, person_free
         from detector.edge.tiling import plan_tiles
 
-        tiling = camera_config().tiling
-        boxes = [t.xyxy for t in plan_tiles(size, tiling.tile_px, tiling.overlap).tiles]
+        cfg = camera_config(settings)
+        boxes = [t.xyxy for t in plan_tiles(stream.size, cfg.tiling.tile_px, cfg.tiling.overlap, cfg.watch,
+                                            cfg.ignore).tiles]
         timeline, empty = stream.timeline, person_free(stream)
 
         def on_scores(t_s: float, scores) -> None:  # type: ignore[no-untyped-def]
@@ -131,6 +133,7 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
     from detector.data.sim.stream import TunnelStream
     from detector.data.sim.video import parse_size
     from detector.demo.inproc import camera_config
+    from detector.demo.source import wall_polygons
     from detector.demo.truth import TimedEvent, compare
     from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
     from detector.edge.tiling import plan_tiles, union_box
@@ -149,9 +152,11 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
             for row in csv.DictReader(fh):
                 samples[int(row["seed"])][float(row["t_s"])][int(row["tile"])] = float(row["score"])
     size = parse_size(args.size)
-    plan = plan_tiles(size, cfg.tiling.tile_px, cfg.tiling.overlap)
     total_false, total_hours, delays, missed = 0, 0.0, [], []
     for seed, by_t in sorted(samples.items()):
+        stream = TunnelStream(seed, 86400.0, args.fps, size, script="day")
+        watch = [] if args.whole_frame else wall_polygons(stream)
+        plan = plan_tiles(size, cfg.tiling.tile_px, cfg.tiling.overlap, watch, cfg.ignore)
         engine = DecisionEngine(params, plan.neighbours)
         events, opened = [], {}
         times = sorted(by_t)
@@ -165,7 +170,7 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
                     events.append(TimedEvent(f"c{seed}-{dec.key}", "graffiti_cleaned", "sim", t, dec.score, box,
                                              opened.get(dec.key)))
         step = times[1] - times[0] if len(times) > 1 else args.interval_s
-        tl = TunnelStream(seed, 86400.0, args.fps, size, script="day").timeline
+        tl = stream.timeline
         report = compare(tl, events, times[0], times[-1] + step)
         hours = (times[-1] + step - times[0]) / 3600.0
         total_false += len(report.false_alarms)
@@ -199,16 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         decision[key.strip()] = int(value) if key.strip() == "window" else float(value)
     if args.replay:
         return replay(args, {"interval_s": args.interval_s, "decision": decision})
-    from detector.demo.source import osd_ignore
+    from detector.demo.source import osd_ignore, wall_polygons
 
-    # The simulated camera burns its name and clock into the top-left corner: masked, as on a real install.
-    settings = {"interval_s": args.interval_s, "decision": decision, "ignore": [osd_ignore(parse_size(args.size))]}
+    # As an installer would configure the camera: watch the two side walls, mask the burned-in clock.
+    settings: dict = {"interval_s": args.interval_s, "decision": decision,  # type: ignore[type-arg]
+                      "ignore": [osd_ignore(parse_size(args.size))]}
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     start_s, end_s = args.start_hour * 3600.0, min(24.0, args.start_hour + args.hours) * 3600.0
     meta = read_meta(args.model)
     print(f"model {args.model.name} ({meta.name} {meta.version}, threshold {meta.threshold:.3f}, clean "
           f"{meta.clean_threshold:.3f}); sample every {args.interval_s:g} s; hours {hhmm(start_s)}-{hhmm(end_s)} "
-          f"of the day; seeds {seeds}; decision overrides {decision or 'none'}; {args.threads} thread(s)")
+          f"of the day; seeds {seeds}; decision overrides {decision or 'none'}; {args.threads} thread(s); "
+          f"{'whole frame' if args.whole_frame else 'watching the two side walls'}, burned-in clock masked")
     scores = ScoreLog(args.scores) if args.scores is not None else None
     totals = {"false": 0, "samples": 0, "seconds": 0.0, "render_s": 0.0, "hours": 0.0, "evidence": 0,
               "evidence_person": 0}
@@ -219,11 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         stream = TunnelStream(seed, 86400.0, args.fps, parse_size(args.size), script="day")
         tl = stream.timeline
+        if not args.whole_frame:
+            settings["watch"] = wall_polygons(stream)
         def on_event(ev, seed: int = seed) -> None:  # type: ignore[no-untyped-def]
             print(f"  seed {seed} {hhmm(ev.t_s)} {ev.type} score {ev.score} bbox {ev.bbox}", flush=True)
 
         run = run_camera(stream, args.model, settings, start_s, end_s, threads=args.threads,
-                         on_scores=scores.callback(seed, stream, stream.size) if scores else None, on_event=on_event)
+                         on_scores=scores.callback(seed, stream, settings) if scores else None, on_event=on_event)
         report = compare(tl, run.events, start_s, end_s)
         hours = (end_s - start_s) / 3600.0
         totals["false"] += len(report.false_alarms)

@@ -23,7 +23,7 @@ from typing import Any
 
 from detector.demo.render import DemoStream, prepare_stream
 from detector.demo.service import Accounts, DemoError, ReviewProcess, pick_port, provision
-from detector.demo.source import osd_ignore
+from detector.demo.source import osd_ignore, wall_polygons
 from detector.demo.truth import TimedEvent, TruthReport, compare
 
 MARKER = ".graffiti-demo"
@@ -135,7 +135,7 @@ def prepare_folder(data: Path) -> None:
 
 
 def edge_toml(model: Path, video: Path, url: str, interval_s: float, clean_s: float, threads: int,
-              ignore: list[list[float]]) -> str:
+              watch: list[list[list[float]]], ignore: list[list[float]]) -> str:
     """The demo's edge config: one camera on the rendered video, HTTP delivery to the review service."""
 
     def q(p: Path | str) -> str:
@@ -161,6 +161,7 @@ clean_s = {clean_s:g}          # 300 on a real camera; shortened to fit a short 
 
 [cameras.{CAMERA}]
 source = {q(video)}
+watch = {[[[round(x), round(y)] for x, y in poly] for poly in watch]}   # the two side walls
 ignore = [{[[round(x), round(y)] for x, y in ignore]}]   # the camera's burned-in name and clock
 
 [delivery]
@@ -220,7 +221,8 @@ class Demo:
         threads = max(1, min(4, os.cpu_count() or 1))
         clean_s = demo_clean_s(self.o.minutes * 60.0)
         self.config_path.write_text(edge_toml(self.model, self.stream.video, self.service.url, self.o.interval_s,
-                                              clean_s, threads, osd_ignore(self.stream.stream.size)))
+                                              clean_s, threads, wall_polygons(self.stream.stream),
+                                              osd_ignore(self.stream.stream.size)))
         return self.config_path
 
     def run_edge(self) -> DemoResult:
