@@ -23,7 +23,15 @@ from detector.edge.health import HealthMonitor
 from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
 from detector.edge.session import ModelHolder, ModelSession
 from detector.edge.sources import Frame, Source, open_source, redact_url
-from detector.edge.tiling import TilePlan, cut_tiles, masked_frame, plan_tiles, polygon_mask, tiles_in_regions
+from detector.edge.tiling import (
+    TilePlan,
+    cut_tiles,
+    masked_frame,
+    plan_tiles,
+    polygon_mask,
+    tiles_in_regions,
+    union_box,
+)
 from detector.events import CameraStats, Event
 
 log = logging.getLogger("detector.edge.camera")
@@ -63,7 +71,7 @@ class CameraWorker:
                                             reconnect_max_s=cfg.reconnect_max_s)
         self.motion = MotionDetector(cfg.motion)
         self.health = HealthMonitor(cfg.health)
-        self.picker = EvidencePicker(cfg.evidence.still_wait_samples)
+        self.picker = EvidencePicker(cfg.evidence.still_wait_samples, cfg.motion.still_fraction)
         self.plan: TilePlan | None = None
         self.engine: DecisionEngine | None = None
         self._model: ModelSession | None = None
@@ -233,7 +241,8 @@ class CameraWorker:
             if isinstance(d, Opened):
                 log.info("camera %s: graffiti confirmed on %d tile(s), score %.3f", self.name, len(d.tile_scores), d.score)
                 self._pending[d.key] = _PendingOpen(d, frame.wall_time, model)
-                picked = self.picker.pick(d.key, img, frame.t_s, motion, d.hot_since_s)
+                box = union_box([plan.tiles[i] for i in d.tile_scores])
+                picked = self.picker.pick(d.key, img, frame.t_s, motion, d.hot_since_s, box)
                 if picked is not None:
                     self._emit_opened(d.key, picked)
             elif isinstance(d, Grown):

@@ -127,3 +127,37 @@ def test_brief_problem_is_not_tamper_and_health_clears() -> None:
     for t in range(60, 100, 5):
         mon.update(float(t), mon.measure(base, True))
     assert not mon.tampered
+
+
+def test_event_waits_while_the_wall_in_its_box_keeps_changing_then_takes_the_clear_wall() -> None:
+    # A writer standing still while painting: the frame as a whole is still, but inside the event box
+    # the wall changes from sample to sample; the picture waits until the box stops changing.
+    def sample(box_changing: bool, frame_moving: bool = False) -> MotionSample:
+        changed = np.zeros((90, 160), bool)
+        if box_changing:
+            changed[30:35, 10:20] = True  # inside the box below (frame pixels 0-320 → mask columns 0-40)
+        if frame_moving:
+            changed[:, 100:160] = True
+        frac = float(changed.mean())
+        return MotionSample(frac, frac <= 0.005, changed)
+
+    p = EvidencePicker(wait_samples=2, still_fraction=0.005, busy_wait_samples=10)
+    frames = [np.full((720, 1280, 3), i, np.uint8) for i in range(5)]
+    box = (0, 240, 320, 560)
+    painting, leaving, clear = sample(True), sample(True, frame_moving=True), sample(False)
+    assert painting.still and p.pick(1, frames[0], 0.0, painting, since_t_s=0.0, box=box) is None
+    assert p.poll(frames[1], 5.0, painting) == {}
+    assert p.poll(frames[2], 10.0, leaving) == {}
+    ready = p.poll(frames[3], 15.0, clear)
+    assert list(ready) == [1] and ready[1] is frames[3]
+    # Without the box (whole-frame stillness only) the painting sample would have been taken at once.
+    assert EvidencePicker(wait_samples=2).pick(2, frames[0], 0.0, painting, since_t_s=0.0) is frames[0]
+
+
+def test_someone_walking_elsewhere_in_the_frame_does_not_delay_the_picture() -> None:
+    changed = np.zeros((90, 160), bool)
+    changed[:, 100:160] = True  # a cyclist on the far side; nothing changes inside the event box
+    busy_elsewhere = MotionSample(float(changed.mean()), False, changed)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    p = EvidencePicker(wait_samples=2, still_fraction=0.005)
+    assert p.pick(1, frame, 0.0, busy_elsewhere, since_t_s=0.0, box=(0, 240, 320, 560)) is frame
