@@ -36,7 +36,7 @@ DEFAULT_MODEL = Path("models/graffiti-effnetlite0.onnx")
 class DemoOptions:
     data: Path = Path("demo-data")
     minutes: float = 7.0
-    seed: int = 1
+    seed: int = 4
     port: int | None = None
     model: Path | None = None
     fps: float = 1.0  # frames per second of the rendered video (the edge samples it every interval_s)
