@@ -240,6 +240,7 @@ class Demo:
         self.console.print(f"edge runner: model {self.model.name}, a sample every {cam.interval_s:g} s of stream time, "
                            f"median of {d.window} samples ≥ threshold for {d.confirm_s:g} s → graffiti_detected; "
                            f"below the clean threshold for {d.clean_s:g} s → graffiti_cleaned")
+        self.console.print("events as the edge runner reports them (stream time, type, camera, score, box):")
         runner = EdgeRunner(cfg, realtime=False)
         runner.setup()
         duration = self.stream.stream.duration_s
@@ -320,7 +321,6 @@ def run_demo(options: DemoOptions, console: Any = None) -> DemoResult:
         demo.render()
         demo.start_service()
         demo.write_config()
-        out.print("events as the edge runner reports them (stream time, type, camera, score, box):")
         result = demo.run_edge()
         timeline = demo.stream.stream.timeline if demo.stream else None
         for line in summary_lines(result.report, timeline):
