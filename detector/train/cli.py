@@ -34,12 +34,11 @@ def train_command(
 ) -> None:
     """Fine-tune the classifier on one or more datasets and write a run folder.
 
-    The run folder gets config.yaml, data_manifest.csv (the resolved split), metrics.csv,
-    curves.png, train.log, summary.json, best.pt and last.pt. Under
-    `torchrun --nproc_per_node N -m detector train ...` it trains with DistributedDataParallel.
+    Writes config.yaml, data_manifest.csv (the split), metrics.csv, curves.png, train.log, summary.json, best.pt, last.pt.
 
-    Example: graffiti train --data ../shared/datasets/street-graffiti
-    --data ../shared/datasets/facades-spb::label=clean,weight=2 --epochs 10 --out runs/my-model
+    Under `torchrun --nproc_per_node N -m detector train ...` it trains with DistributedDataParallel.
+
+    Example: graffiti train --data ../shared/datasets/street-graffiti --data ../shared/datasets/facades-spb::label=clean,weight=2 --epochs 10 --out runs/my-model
     """
     from rich.console import Console
 

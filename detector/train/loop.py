@@ -39,7 +39,7 @@ from detector.train.data import (
 )
 from detector.train.evalrun import evaluate_items, selection_key, summarise
 from detector.train.features import FeatureTrainSet, build_features, predict_features
-from detector.train.runlog import RunLog, plot_curves, write_json, write_metrics_csv
+from detector.train.runlog import RunLog, plot_curves, progress_for, write_json, write_metrics_csv
 
 
 @dataclass
@@ -148,7 +148,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
 
     # ---- data
     log(f"data: {len(start.samples)} images from {len(start.sources)} source(s); caching at {cfg.cache_px}px")
-    progress = _progress(console, log) if info.is_main else None
+    progress = progress_for(console, log) if info.is_main else None
     if progress is not None:
         progress.start()
     try:
@@ -199,7 +199,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         prefix, suffix = split_at(model, cfg.arch, cfg.freeze_blocks)
         log(f"caching {cfg.cached_views} augmented view(s) of {len(train_items)} training images through the "
             f"frozen stem + {cfg.freeze_blocks} blocks")
-        progress = _progress(console, log) if info.is_main else None
+        progress = progress_for(console, log) if info.is_main else None
         if progress is not None:
             progress.start()
         try:
@@ -270,7 +270,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         for m in frozen:
             m.eval()
         total, seen = 0.0, 0
-        progress = _progress(console, None) if info.is_main else None
+        progress = progress_for(console, None) if info.is_main else None
         task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch) if progress else None
         if progress is not None:
             progress.start()
@@ -393,42 +393,3 @@ def _mean_across_ranks(total: float, seen: int, info: ddp.DistInfo) -> float:
 
 def _f(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.4f}"
-
-
-class _LogProgress:
-    """Progress for a log file (nohup): one line per 10% of each task instead of a live bar."""
-
-    def __init__(self, log: Any) -> None:
-        self.log = log
-        self.tasks: dict[int, list[Any]] = {}
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def add_task(self, description: str, total: int) -> int:
-        self.tasks[len(self.tasks)] = [description, max(total, 1), 0, 0]
-        return len(self.tasks) - 1
-
-    def advance(self, task: int, amount: float = 1) -> None:
-        t = self.tasks[task]
-        t[2] += amount
-        step = int(10 * t[2] / t[1])
-        if step > t[3]:
-            t[3] = step
-            self.log(f"  {t[0]}: {int(t[2])}/{t[1]}")
-
-    def remove_task(self, task: int) -> None:
-        self.tasks.pop(task, None)
-
-
-def _progress(console: Any, log: Any) -> Any:
-    """A rich progress bar on a terminal; under nohup periodic log lines (or None without a log)."""
-    if not console.is_terminal:
-        return _LogProgress(log) if log is not None else None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console, transient=True)

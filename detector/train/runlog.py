@@ -81,3 +81,42 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+class LogProgress:
+    """Progress for a log file (nohup): one line per 10% of each task instead of a live bar."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.tasks: dict[int, list[Any]] = {}
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def add_task(self, description: str, total: int) -> int:
+        self.tasks[len(self.tasks)] = [description, max(total, 1), 0, 0]
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, amount: float = 1) -> None:
+        t = self.tasks[task]
+        t[2] += amount
+        step = int(10 * t[2] / t[1])
+        if step > t[3]:
+            t[3] = step
+            self.log(f"  {t[0]}: {int(t[2])}/{t[1]}")
+
+    def remove_task(self, task: int) -> None:
+        self.tasks.pop(task, None)
+
+
+def progress_for(console: Any, log: Any) -> Any:
+    """A rich progress bar on a terminal; under nohup periodic log lines (or None without a log)."""
+    if not console.is_terminal:
+        return LogProgress(log) if log is not None else None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)
