@@ -3,13 +3,15 @@
 Pure logic over the timeline (``detector.data.sim``) and events placed on the stream's clock, shared
 by the demo, the end-to-end test and the tunnel-day benchmark, so all three count the same way:
 
-- a ``graffiti_detected`` event belongs to a paint incident when its box overlaps the paint's box and
-  it comes after the paint appeared and before the crew starts cleaning; the first one is the
-  detection, any further one for the same paint is a duplicate, which counts as a false alarm;
+- a ``graffiti_detected`` event belongs to the paint incidents whose box it overlaps, that appeared
+  before it and were not being cleaned yet (one event may cover neighbouring paint: the edge merges
+  touching tiles); the first one is their detection, one that covers only paint already detected is
+  a duplicate, which counts as a false alarm;
 - every other ``graffiti_detected`` event is a false alarm (its likely cause is named: a poster, a
   wet patch, a shadow, a stretch of lighting);
 - a ``graffiti_cleaned`` event belongs to the paint its ``related_event`` detected; one that comes
-  before the crew started is an early close (the paint is still there);
+  before the crew started on all of it is an early close (paint is still there); an alert that also
+  covers paint nobody cleans rightly stays open, so its cleaning is not counted as missed;
 - delays are measured from when the paint was finished, and from when cleaning was done.
 """
 
@@ -61,6 +63,7 @@ class IncidentResult:
     detected_t_s: float | None = None
     event_id: str | None = None
     cleaned_t_s: float | None = None
+    shares_event_with: tuple[str, ...] = ()  # other paint the same detection covers (neighbouring tiles: one event)
 
     @property
     def detect_delay_s(self) -> float | None:
@@ -112,9 +115,13 @@ class TruthReport:
     def clean_misses(self, clean_goal_s: float = CLEAN_GOAL_S) -> list[IncidentResult]:
         """Detected paint cleaned in the window whose cleaning was not noticed within ``clean_goal_s``."""
         out = []
+        by_id = {r.incident_id: r for r in self.incidents}
         for r in self.incidents:
             if r.detected_t_s is None or r.cleaned_s is None:
                 continue  # nothing open to close
+            others = [by_id[i] for i in r.shares_event_with if i in by_id]
+            if any(o.cleaned_s is None or o.cleaned_s + clean_goal_s > self.end_s for o in others):
+                continue  # the alert also covers paint that is still there: it rightly stays open
             delay = r.clean_delay_s
             if delay is not None:
                 if delay > clean_goal_s:
@@ -166,39 +173,43 @@ def compare(timeline: Any, events: Iterable[TimedEvent], start_s: float = 0.0, e
         i.id: IncidentResult(i.id, i.kind, i.start_s, i.finished_s, i.cleaned_s, i.finished_s < start_s) for i in paints
     }
     report = TruthReport(start_s=start_s, end_s=end)
-    by_event: dict[str, str] = {}  # detection event id → incident id
+    by_event: dict[str, str] = {}  # detection event id → (first) incident id
+    by_event_all: dict[str, tuple[str, ...]] = {}  # detection event id → every incident it covers
     for ev in evs:
         if ev.type != "graffiti_detected":
             continue
-        owner = None
-        for inc in paints:
-            until = inc.clean_start_s if inc.clean_start_s is not None else float("inf")
-            if inc.start_s <= ev.t_s < until and _overlap(ev.bbox, inc.bbox) > 0:
-                owner = inc
-                break
-        if owner is None:
+        owners = [inc for inc in paints if inc.start_s <= ev.t_s < (inc.clean_start_s if inc.clean_start_s is not None
+                                                                     else float("inf"))
+                  and _overlap(ev.bbox, inc.bbox) > 0]
+        if not owners:
             report.false_alarms.append(FalseAlarm(ev, _cause(ev, timeline)))
             continue
-        res = results[owner.id]
-        if res.detected_t_s is not None:
-            report.false_alarms.append(FalseAlarm(ev, f"duplicate of {owner.id}"))
+        new = [inc for inc in owners if results[inc.id].detected_t_s is None]
+        if not new:
+            report.false_alarms.append(FalseAlarm(ev, f"duplicate of {owners[0].id}"))
             continue
-        results[owner.id] = IncidentResult(**{**res.__dict__, "detected_t_s": ev.t_s, "event_id": ev.id})
-        by_event[ev.id] = owner.id
+        ids = tuple(inc.id for inc in new)
+        for inc in new:  # one event may rightly cover neighbouring paint (the edge merges touching tiles)
+            res = results[inc.id]
+            results[inc.id] = IncidentResult(**{**res.__dict__, "detected_t_s": ev.t_s, "event_id": ev.id,
+                                                "shares_event_with": tuple(i for i in ids if i != inc.id)})
+        by_event[ev.id] = new[0].id
+        by_event_all[ev.id] = ids
     for ev in evs:
         if ev.type != "graffiti_cleaned":
             continue
-        inc_id = by_event.get(ev.related_event or "")
-        if inc_id is None:
+        covered = by_event_all.get(ev.related_event or "")
+        if covered is None:
             report.stray_cleans.append(ev)
             continue
-        inc = next(i for i in paints if i.id == inc_id)
-        if inc.clean_start_s is None or ev.t_s < inc.clean_start_s:
+        incs = [i for i in paints if i.id in covered]
+        if any(i.clean_start_s is None or ev.t_s < i.clean_start_s for i in incs):
             report.early_cleans.append(ev)
             continue
-        res = results[inc_id]
-        if res.cleaned_t_s is None:
-            results[inc_id] = IncidentResult(**{**res.__dict__, "cleaned_t_s": ev.t_s})
+        for inc in incs:
+            res = results[inc.id]
+            if res.cleaned_t_s is None:
+                results[inc.id] = IncidentResult(**{**res.__dict__, "cleaned_t_s": ev.t_s})
     report.incidents = [results[i.id] for i in paints]
     for a, b, what in getattr(timeline, "quiet", []):
         report.quiet_alarms[f"{what} ({a:.0f}-{b:.0f} s)"] = sum(

@@ -96,3 +96,18 @@ def test_cleaning_not_noticed_within_the_goal_is_a_clean_miss() -> None:
                                                        ([1.0, 9.0], 100, 9.0)], ids=["empty", "median", "max"])
 def test_percentile(values: list[float], q: float, expected: float | None) -> None:
     assert percentile(values, q) == expected
+
+
+THROWUP = Incident("i3", "paint", "throwup", 1, start_s=120.0, finished_s=170.0, bbox=(320.0, 100.0, 500.0, 200.0))
+
+
+def test_one_event_over_neighbouring_paint_detects_both_and_stays_open_for_the_one_left() -> None:
+    both = (80.0, 80.0, 560.0, 400.0)
+    line = Line(incidents=[PAINT, THROWUP, POSTER], duration_s=2000.0)
+    report = compare(line, [det(200.0, both)], end_s=2000.0)
+    assert [r.detected_t_s for r in report.incidents] == [200.0, 200.0]
+    assert report.false_alarms == []
+    # The crew cleaned the tag but the throw-up stays: the alert rightly stays open.
+    assert report.clean_misses(clean_goal_s=600.0) == []
+    assert compare(line, [det(200.0, both), det(300.0, both, id="d2")], end_s=2000.0).false_alarms[0].cause == \
+        "duplicate of i1"
