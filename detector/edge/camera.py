@@ -53,7 +53,7 @@ def decision_params(cfg: CameraConfig, model: ModelSession) -> DecisionParams:
     clean = d.clean_threshold if d.clean_threshold is not None else model.meta.clean_threshold
     clean = min(clean, threshold)
     return DecisionParams(threshold=threshold, clean_threshold=clean, floor=d.floor, window=d.window,
-                          confirm_s=d.confirm_s, clean_s=d.clean_s)
+                          confirm_s=d.confirm_s, clean_s=d.clean_s, join_s=d.join_s)
 
 
 class CameraWorker:

@@ -48,6 +48,7 @@ class DecisionConfig:
     confirm_s: float = 30.0  # ... and stay there this long before an event opens
     clean_threshold: float | None = None  # None → the model's clean_threshold
     clean_s: float = 300.0  # an open event closes after its tiles stay below clean_threshold this long
+    join_s: float = 300.0  # neighbouring tiles turning hot within this long of an event opening grow it; later → a new event
     accepted_fraction: float = 0.5  # a tile with at least this much area in an accepted region never alerts
 
     def validate(self, prefix: str) -> None:
@@ -64,6 +65,7 @@ class DecisionConfig:
                 )
         check_range(self.confirm_s, f"{prefix}.confirm_s", 0.0, 86400.0)
         check_range(self.clean_s, f"{prefix}.clean_s", 0.0, 30 * 86400.0)
+        check_range(self.join_s, f"{prefix}.join_s", 0.0, 30 * 86400.0)
         check_range(self.accepted_fraction, f"{prefix}.accepted_fraction", 0.01, 1.0)
 
 

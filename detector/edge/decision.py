@@ -4,7 +4,9 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
 - per tile, scores under ``floor`` count as zero and the median over the last ``window`` samples
   must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
-  one event; a group joining an open event only grows that event, it is never reported again;
+  one event; tiles turning hot next to an open event within ``join_s`` of its opening (paint still
+  spreading) only grow that event, which is never reported again; hot tiles appearing next to it
+  later are new graffiti beside old and open an event of their own;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
   ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping;
 - tiles mostly inside accepted regions never alert.
@@ -28,6 +30,7 @@ class DecisionParams:
     window: int = 10
     confirm_s: float = 30.0
     clean_s: float = 300.0
+    join_s: float = 300.0
 
     @property
     def min_samples(self) -> int:
@@ -199,37 +202,49 @@ class DecisionEngine:
     def _grow_or_open(self, t_s: float, hot: set[int]) -> list[Decision]:
         p = self.params
         out: list[Decision] = []
+        claimed = set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
         for comp in self._components(hot):
-            # A component touching an open event (member or neighbour of a member) belongs to it.
+            # A component touching an open event (member or neighbour of a member) grows it while the
+            # event is young — the same paint still spreading; afterwards its new tiles are new graffiti.
             owner = next(
-                (ev for ev in self._open.values() if comp & ev.tiles or any(self.neighbours[m] & comp for m in ev.tiles)),
+                (ev for ev in self._open.values()
+                 if t_s - ev.opened_t_s <= p.join_s
+                 and (comp & ev.tiles or any(self.neighbours[m] & comp for m in ev.tiles))),
                 None,
             )
             if owner is not None:
-                added = frozenset(comp - owner.tiles)
+                added = frozenset(comp - claimed)
                 if added:
                     owner.tiles |= added
+                    claimed |= added
                     out.append(Grown(owner.key, t_s, added))
                 continue
-            hot_since = [self._tiles[i].hot_since for i in comp]
-            confirmed = [h for h in hot_since if h is not None and t_s - h >= p.confirm_s]
-            if not confirmed:
-                continue
-            ev = _Open(self._next_key, t_s, set(comp))
-            self._next_key += 1
-            self._open[ev.key] = ev
-            tile_scores = {i: self._tiles[i].median for i in sorted(comp)}
-            out.append(
-                Opened(
-                    key=ev.key,
-                    t_s=t_s,
-                    tile_scores=tile_scores,
-                    score=max(tile_scores.values()),
-                    hot_since_s=min(h for h in hot_since if h is not None),
-                    score_history=self._score_history(comp),
-                )
-            )
+            for fresh in self._components(comp - claimed):
+                opened = self._open_if_confirmed(t_s, fresh)
+                if opened is not None:
+                    claimed |= fresh
+                    out.append(opened)
         return out
+
+    def _open_if_confirmed(self, t_s: float, comp: set[int]) -> Opened | None:
+        """Open an event for a group of hot tiles no open event owns, once one has been hot ``confirm_s``."""
+        p = self.params
+        hot_since = [self._tiles[i].hot_since for i in comp]
+        confirmed = [h for h in hot_since if h is not None and t_s - h >= p.confirm_s]
+        if not confirmed:
+            return None
+        ev = _Open(self._next_key, t_s, set(comp))
+        self._next_key += 1
+        self._open[ev.key] = ev
+        tile_scores = {i: self._tiles[i].median for i in sorted(comp)}
+        return Opened(
+            key=ev.key,
+            t_s=t_s,
+            tile_scores=tile_scores,
+            score=max(tile_scores.values()),
+            hot_since_s=min(h for h in hot_since if h is not None),
+            score_history=self._score_history(comp),
+        )
 
     def _close(self, t_s: float) -> list[Decision]:
         out: list[Decision] = []

@@ -65,6 +65,10 @@ CASES: list[tuple[str, Callable[[], Series], tuple[int, ...], tuple[int, int, in
     ("accepted_region_never_alerts", lambda: constant(60, G0), (0,), (0, 0, 0)),
     ("neighbouring_tiles_join_one_event", lambda: constant(60, [0.9, 0.8, 0, 0]), (), (1, 0, 0)),
     ("neighbour_turning_hot_later_grows_the_event", lambda: constant(10, G0) + constant(20, [0.9, 0.9, 0.9, 0]), (), (1, 1, 0)),
+    # join_s (300 s): a tile turning hot beside an event opened 6 min earlier is new graffiti, not the old paint spreading.
+    ("new_graffiti_beside_an_old_event_opens_its_own", lambda: constant(80, G0) + constant(20, [0.9, 0.9, 0, 0]), (), (2, 0, 0)),
+    ("cleaning_the_old_graffiti_leaves_the_new_one_open",
+     lambda: constant(80, G0) + constant(20, [0.9, 0.9, 0, 0]) + constant(30, [0, 0.9, 0, 0]), (), (2, 0, 1)),
     ("separate_graffiti_opens_separate_events", lambda: constant(30, [0.9, 0, 0, 0.9]), (), (2, 0, 0)),
     ("scores_under_floor_count_as_zero", lambda: constant(40, [0.19, 0, 0, 0]),  (), (0, 0, 0)),
 ]
