@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.data.synth.camera import Sensor
+from detector.data.synth.camera import Sensor, burn_and_compress
 from detector.data.synth.lighting import LAMP_COLOURS, LightFields, Lighting
 from detector.data.synth.osd import Osd
 
@@ -77,12 +77,4 @@ class FastFrame:
             img = cv2.GaussianBlur(img, (0, 0), s.blur_sigma_px)
         sigma = s.read_noise * (1 + 0.6 * np.sqrt(max(gain, 0.0)))
         img = cv2.scaleAdd(noise, sigma, img)
-        u8 = cv2.convertScaleAbs(img, alpha=255.0)
-        if osd is not None:  # burned in by the camera, before compression
-            osd.draw(u8)
-        if s.jpeg_quality > 0:
-            ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, s.jpeg_quality])
-            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
-            if decoded is not None:
-                u8 = decoded
-        return u8
+        return burn_and_compress(cv2.convertScaleAbs(img, alpha=255.0), osd, s.jpeg_quality)

@@ -69,10 +69,17 @@ def apply_sensor(img: np.ndarray, gain: float, sensor: Sensor, rng: np.random.Ge
         soft = cv2.GaussianBlur(out, (0, 0), 1.2)
         out = cv2.addWeighted(out, 1 + sensor.sharpen, soft, -sensor.sharpen, 0.0)
     u8 = cv2.convertScaleAbs(out, alpha=255.0)  # rounds and saturates to 0..255
-    if osd is not None:  # the camera burns its text in before compressing
+    return burn_and_compress(u8, osd, sensor.jpeg_quality)
+
+
+def burn_and_compress(u8: np.ndarray, osd: Osd | None, jpeg_quality: int) -> np.ndarray:
+    """The camera's last steps: burn its on-screen text in, then JPEG-compress (quality 0 = none)."""
+    import cv2
+
+    if osd is not None:
         osd.draw(u8)
-    if sensor.jpeg_quality > 0:
-        ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, sensor.jpeg_quality])
+    if jpeg_quality > 0:
+        ok, buf = cv2.imencode(".jpg", u8, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
         if decoded is not None:
             u8 = decoded

@@ -58,3 +58,16 @@ def composite(base: np.ndarray, layer_rgb: np.ndarray, layer_alpha: np.ndarray) 
     """In place: ``base`` (float32 H×W×3) ← premultiplied layer over base."""
     base *= (1 - layer_alpha)[..., None]
     base += layer_rgb
+
+
+def paint_into(canvas: Layer, painters: dict, kind: str, rng: np.random.Generator,
+               box: tuple[int, int, int, int], progress: float, what: str) -> None:
+    """Clip ``box`` to the canvas and call ``painters[kind]`` on it; tiny boxes (< 8 px) paint nothing."""
+    if kind not in painters:
+        raise ValueError(f"unknown {what} kind {kind!r}; expected one of {', '.join(painters)}")
+    x1, y1, x2, y2 = (int(v) for v in box)
+    x1, y1 = max(0, x1), max(0, y1)
+    x2, y2 = min(canvas.width_px, x2), min(canvas.height_px, y2)
+    if x2 - x1 < 8 or y2 - y1 < 8:
+        return
+    painters[kind](canvas, rng, (x1, y1, x2, y2), float(progress))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.data.synth.layer import Layer
+from detector.data.synth.layer import Layer, paint_into
 from detector.data.synth.lettering import draw_polyline, random_word, text_mask
 from detector.data.synth.spray import reveal
 
@@ -245,11 +245,4 @@ def paint_negative(canvas: Layer, kind: str, rng: np.random.Generator, box: tupl
     """Paint a hard negative of ``kind`` (one of NEGATIVE_KINDS) into ``box`` of ``canvas``."""
     painters = {"poster": paint_poster, "sign": paint_sign, "stain": paint_stain, "crack": paint_crack,
                 "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet, "buff": paint_buff, "ghost": paint_ghost}
-    if kind not in painters:
-        raise ValueError(f"unknown negative kind {kind!r}; expected one of {', '.join(NEGATIVE_KINDS)}")
-    x1, y1, x2, y2 = (int(v) for v in box)
-    x1, y1 = max(0, x1), max(0, y1)
-    x2, y2 = min(canvas.width_px, x2), min(canvas.height_px, y2)
-    if x2 - x1 < 8 or y2 - y1 < 8:
-        return
-    painters[kind](canvas, rng, (x1, y1, x2, y2), float(progress))
+    paint_into(canvas, painters, kind, rng, box, progress, "negative")

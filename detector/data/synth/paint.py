@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.data.synth.layer import Layer
+from detector.data.synth.layer import Layer, paint_into
 from detector.data.synth.lettering import (
     FONTS_BLOCK,
     FONTS_SCRIPT,
@@ -146,11 +146,4 @@ def paint_graffiti(canvas: Layer, kind: str, rng: np.random.Generator, box: tupl
 
     painters = {"tag": paint_tag, "throwup": paint_throwup, "piece": paint_piece, "etch": paint_etch,
                 "sticker": paint_sticker}
-    if kind not in painters:
-        raise ValueError(f"unknown graffiti kind {kind!r}; expected one of {', '.join(GRAFFITI_KINDS)}")
-    x1, y1, x2, y2 = (int(v) for v in box)
-    x1, y1 = max(0, x1), max(0, y1)
-    x2, y2 = min(canvas.width_px, x2), min(canvas.height_px, y2)
-    if x2 - x1 < 8 or y2 - y1 < 8:
-        return
-    painters[kind](canvas, rng, (x1, y1, x2, y2), float(progress))
+    paint_into(canvas, painters, kind, rng, box, progress, "graffiti")
