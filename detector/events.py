@@ -21,6 +21,7 @@ EVENT_TYPES = (
     "camera_offline",  # no frames for camera.offline_after_s
     "camera_online",  # frames again after camera_offline
     "camera_tamper",  # too dark, uniform, blurred, or the view moved
+    "commissioning_report",  # marks that already looked like graffiti when the wall's baseline was taken
 )
 
 # Evidence file names: letters, digits, '.', '_', '-'; no path separators, no leading dot.

@@ -47,7 +47,7 @@ class DecisionConfig:
     threshold: float | None = None  # median must reach this; None → the model's threshold
     confirm_s: float = 30.0  # ... and stay there this long before an event opens
     clean_threshold: float | None = None  # None → the model's clean_threshold
-    clean_s: float = 300.0  # an open event closes after its tiles stay below clean_threshold this long
+    clean_s: float = 180.0  # an open event closes after its tiles stay below clean_threshold this long
     join_s: float = 300.0  # neighbouring tiles turning hot within this long of an event opening grow it; later → a new event
     accepted_fraction: float = 0.5  # a tile with at least this much area in an accepted region never alerts
 
@@ -67,6 +67,34 @@ class DecisionConfig:
         check_range(self.clean_s, f"{prefix}.clean_s", 0.0, 30 * 86400.0)
         check_range(self.join_s, f"{prefix}.join_s", 0.0, 30 * 86400.0)
         check_range(self.accepted_fraction, f"{prefix}.accepted_fraction", 0.01, 1.0)
+
+
+@dataclass
+class WallConfig:
+    """Judge the wall, not the frame (see detector.edge.wall and detector.edge.judge).
+
+    The defaults need no tuning: a change must stay still for slots // 2 + 1 slots (2.5 min) to be
+    part of the wall; detection starts once the wall exists and its baseline was commissioned
+    (about 2.5 + 5 minutes after start, and again after a lasting colour/IR switch the first time).
+    """
+
+    enabled: bool = True  # false: score every sample's live frame (the old behaviour)
+    slot_s: float = 30.0  # the wall estimate is the median of `slots` slots of this many seconds
+    slots: int = 9
+    commission_s: float = 300.0  # baseline period (appearance and usual score of each tile)
+    score_margin: float = 0.15  # evidence needs score >= the tile's baseline score + this
+    change_fraction: float = 0.02  # ... and this share of the tile's blocks structurally changed
+    refresh_s: float = 600.0  # an unchanged tile is scored again at least this often
+    refine_s: float = 3600.0  # a change that never scores as graffiti becomes the baseline after this long
+
+    def validate(self, prefix: str) -> None:
+        check_range(self.slot_s, f"{prefix}.slot_s", 1.0, 3600.0)
+        check_range(self.slots, f"{prefix}.slots", 3, 99)
+        check_range(self.commission_s, f"{prefix}.commission_s", 0.0, 86400.0)
+        check_range(self.score_margin, f"{prefix}.score_margin", 0.0, 1.0)
+        check_range(self.change_fraction, f"{prefix}.change_fraction", 0.0, 1.0)
+        check_range(self.refresh_s, f"{prefix}.refresh_s", 10.0, 86400.0)
+        check_range(self.refine_s, f"{prefix}.refine_s", 60.0, 30 * 86400.0)
 
 
 @dataclass
@@ -129,6 +157,7 @@ class CameraSettings:
     reconnect_max_s: float = 60.0
     tiling: TilingConfig = field(default_factory=TilingConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    wall: WallConfig = field(default_factory=WallConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
