@@ -182,10 +182,10 @@ class WallEstimate:
             _, labels = cv2.connectedComponents(fore.astype(np.uint8), connectivity=8)
             hit = np.unique(labels[changed])
             blobs = np.isin(labels, hit[hit > 0])
-        m = blobs.astype(np.uint8)
+        m: np.ndarray = blobs.astype(np.uint8)
         k = 2 * self.params.motion_dilate_px + 1
         if m.any() and k > 1:
-            m = cv2.dilate(m, np.ones((k, k), np.uint8))
+            m = np.asarray(cv2.dilate(m, np.ones((k, k), np.uint8)))
         H, W = self.size_hw
         return cv2.resize(m, (W, H), interpolation=cv2.INTER_NEAREST) > 0
 

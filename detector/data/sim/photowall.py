@@ -278,8 +278,7 @@ class PhotoWallStream:
         """BGR uint8 and alpha float32 of a person (lettered shirt), cyclist or parked bike."""
         import cv2
 
-        from detector.data.synth.people import random_look
-        from detector.data.synth.people import draw_passerby
+        from detector.data.synth.people import draw_passerby, random_look
 
         hit = self._sprites.get(p.look_seed)
         if hit is not None:
