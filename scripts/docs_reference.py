@@ -363,12 +363,16 @@ GENERATORS = {"edge-config": edge_config_markdown, "event-schema": event_schema_
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    """mkdocs hook: replace each ``<!-- generated:NAME -->`` line with the generated Markdown."""
-    for name, make in GENERATORS.items():
-        marker = f"<!-- generated:{name} -->"
-        if marker in markdown:
-            markdown = markdown.replace(marker, make())
-    return markdown
+    """mkdocs hook: replace each line that is exactly ``<!-- generated:NAME -->`` with the generated Markdown."""
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        name = line.strip().removeprefix("<!-- generated:").removesuffix(" -->")
+        if line.strip() != f"<!-- generated:{name} -->":
+            continue
+        if name not in GENERATORS:
+            raise ValueError(f"{line.strip()}: unknown generated page; expected one of {', '.join(GENERATORS)}")
+        lines[i] = GENERATORS[name]()
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
