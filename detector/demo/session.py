@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.demo.render import DemoStream, prepare_stream
+from detector.demo.report import event_line, fmt_t, summary_lines
 from detector.demo.service import Accounts, DemoError, ReviewProcess, pick_port, provision
 from detector.demo.source import osd_ignore, wall_polygons
 from detector.demo.truth import TimedEvent, TruthReport, compare
@@ -29,7 +30,6 @@ from detector.demo.truth import TimedEvent, TruthReport, compare
 MARKER = ".graffiti-demo"
 DEVICE = "demo-pi"
 CAMERA = "tunnel-1"
-DEFAULT_MODEL = Path("models/graffiti-effnetlite0.onnx")
 
 
 @dataclass
@@ -94,27 +94,17 @@ class DemoResult:
         return out
 
 
-def fmt_t(t_s: float) -> str:
-    """Stream time as m:ss."""
-    if t_s != t_s:  # NaN: not known
-        return "  ?  "
-    m, s = divmod(int(round(t_s)), 60)
-    return f"{m}:{s:02d}"
-
-
 def resolve_model(model: Path | None) -> Path:
-    """--model, else the bundled model (./models/… or the repository's models/…)."""
+    """--model, else the bundled model (``detector.bundled``: ./models/, the repository's, the installed one)."""
     from detector.errors import ConfigError
 
     if model is not None:
         if not model.is_file():
             raise ConfigError(f"--model: {model} not found")
         return model.resolve()
-    here = Path(__file__).resolve().parents[2] / DEFAULT_MODEL
-    for cand in (Path.cwd() / DEFAULT_MODEL, here):
-        if cand.is_file():
-            return cand
-    raise ConfigError(f"--model: the bundled model {DEFAULT_MODEL} is missing; pass --model PATH to an exported model")
+    from detector.bundled import find_bundled_model
+
+    return find_bundled_model(what="--model")
 
 
 def demo_clean_s(duration_s: float) -> float:
@@ -290,7 +280,6 @@ class Demo:
 
     # ------------------------------------------------------------------ events
     def _tee(self, emit: Any, bar: Any) -> Any:
-        from detector.demo.report import event_line
 
         def tee(event: Any, files: dict[str, bytes]) -> None:
             emit(event, files)  # the runner's own path: durable outbox first, then delivery
@@ -309,7 +298,6 @@ def run_demo(options: DemoOptions, console: Any = None) -> DemoResult:
     """
     import signal
 
-    from detector.demo.report import summary_lines
 
     demo = Demo(options, console)
     out = demo.console

@@ -65,7 +65,8 @@ def check_config_cmd(config: Path = typer.Argument(..., help="edge.toml or edge.
 @app.command("score")
 def score_cmd(
     images: list[Path] = typer.Argument(..., help="Image files to score."),
-    model: Path = typer.Option(Path("models/graffiti-effnetlite0.onnx"), "--model", "-m", help="ONNX model with the contract."),
+    model: Path = typer.Option(None, "--model", "-m", help="ONNX model with the contract (default: the bundled "
+                               "models/graffiti-effnetlite0.onnx, found from any folder)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for <image>.heat.png overlays (default: none written)."),
     tile_px: int = typer.Option(320, "--tile-px", help="Tile size in image pixels."),
     overlap: float = typer.Option(0.25, "--overlap", help="Tile overlap (fraction)."),
@@ -75,13 +76,14 @@ def score_cmd(
 
     Example: graffiti edge score wall1.jpg wall2.jpg --model models/graffiti-effnetlite0.onnx --out heat/
     """
+    from detector.bundled import model_or_bundled
     from detector.config import check_range
     from detector.edge.score import ImageScore, score_images
     from detector.edge.session import ModelSession
 
     check_range(tile_px, "--tile-px", 16, 4096)
     check_range(overlap, "--overlap", 0.0, 0.9)
-    session = ModelSession(model, threads)
+    session = ModelSession(model_or_bundled(model), threads)
     bad = 0
     for r in score_images(session, images, out, tile_px, overlap):
         if isinstance(r, ImageScore):

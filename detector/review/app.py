@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from detector.review.db import make_engine, make_sessionmaker
 from detector.review.migrations import migrate
+from detector.review.routes.web import NeedSignIn
 from detector.review.settings import ReviewSettings
 
 HERE = Path(__file__).parent
@@ -74,13 +75,6 @@ class BodyLimit:
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
-
-
-class NeedSignIn(Exception):
-    """Raised by page dependencies when no operator is signed in; answered with a redirect."""
-
-    def __init__(self, next_path: str) -> None:
-        self.next_path = next_path
 
 
 def create_app(settings: ReviewSettings) -> FastAPI:

@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from detector.data.manifest import COLUMNS as MANIFEST_FIELDS  # the one manifest format
 from detector.errors import ConfigError
 from detector.review.db import EventRow
 from detector.review.ingest import evidence_path
 from detector.review.store import parse_time
 
-MANIFEST_FIELDS = ["path", "label", "group", "split", "source", "kind", "regions"]
 PROVENANCE_FIELDS = ["path", "event_id", "camera", "device", "event_time_utc", "status", "decided_by",
                      "decided_utc", "reason", "note", "frame_xyxy", "tile_score", "model"]
 MIN_CROP_PX = 16

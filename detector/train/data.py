@@ -8,10 +8,9 @@ goes into every checkpoint, so a model can always be traced to the exact images 
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from torch.utils.data import Dataset, Sampler
 
 from detector.data.sample import LABELS, Sample
 from detector.errors import DatasetError
+from detector.modelmeta import file_sha256
 from detector.preprocess import PreprocessSpec, read_image, to_tensor_layout
 from detector.train.augment import augment
 from detector.train.config import AugmentConfig
@@ -91,14 +91,6 @@ def check_trainable(samples: Sequence[Sample]) -> None:
     if len(labels) < 2:
         only = LABELS[next(iter(labels))]
         raise DatasetError(f"the training images are all '{only}': need both clean and graffiti examples")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_counts_by_source(samples: Sequence[Sample]) -> dict[str, dict[str, dict[str, int]]]:
@@ -255,8 +247,3 @@ def write_split_manifest(samples: Sequence[Sample], path: Path) -> str:
 
     write_manifest(samples, path)
     return file_sha256(path)
-
-
-def drop_unreadable(samples: Sequence[Sample], bad: Sequence[Sample]) -> list[Sample]:
-    bad_paths = {str(b.path) for b in bad}
-    return [replace(s) for s in samples if str(s.path) not in bad_paths]

@@ -12,7 +12,14 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from detector.review import auth, views
-from detector.review.app import NeedSignIn
+
+
+class NeedSignIn(Exception):
+    """Raised by page dependencies when no operator is signed in; answered with a redirect."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
 
 COOKIE = "graffiti_review"
 
