@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.bundled import BUNDLED_MODEL as DEFAULT_MODEL
+from detector.bundled import find_bundled_model
 from detector.config import check_range, from_mapping, read_config_file
 from detector.edge.delivery_config import DeliveryConfig
 from detector.errors import ConfigError
 
-DEFAULT_MODEL = Path("models/graffiti-effnetlite0.onnx")
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
@@ -305,7 +306,9 @@ def _resolve_source(source: str, base: Path) -> str:
 def _resolve_paths(cfg: EdgeConfig, base: Path) -> EdgeConfig:
     model = dataclasses.replace(
         cfg.model,
-        path=_abs(cfg.model.path, base),
+        # The default model path falls back to the bundled model when the config's folder has none.
+        path=_abs(cfg.model.path, base) if cfg.model.path != DEFAULT_MODEL or (base / DEFAULT_MODEL).is_file()
+        else find_bundled_model(what="model.path"),
         reference_frame=None if cfg.model.reference_frame is None else _abs(cfg.model.reference_frame, base),
     )
     device = dataclasses.replace(cfg.device, data_dir=_abs(cfg.device.data_dir, base))

@@ -32,9 +32,10 @@ COLOUR, GREY = "colour", "grey"
 class WallParams:
     slot_s: float = 30.0  # one ring slot per this much source time
     slots: int = 9  # ring length; a lasting change enters after slots // 2 + 1 slots
-    mode_samples: int = 3  # consecutive samples in the other colour mode before the wall is rebuilt
+    mode_samples: int = 6  # consecutive samples in the other colour mode before the wall is rebuilt
     grey_chroma: float = 2.0  # a pixel whose channels differ by at most this is grey
     grey_share: float = 0.97  # this share of grey pixels → a greyscale (IR) view
+    colour_share: float = 0.75  # an IR view turns colour again when fewer pixels than this are grey
     motion_dilate_px: int = 2  # motion mask dilation at the motion detector's resolution
     foreground_delta: float = 20.0  # grey levels a pixel differs from the wall by to be foreground
 
@@ -44,16 +45,27 @@ class WallParams:
         return (self.slots // 2 + 1) * self.slot_s
 
 
-def frame_mode(frame_bgr: np.ndarray, grey_chroma: float = 2.0, grey_share: float = 0.97) -> str:
-    """COLOUR or GREY (an IR view) from a sparse sample of pixels.
-
-    An IR camera sends a mono picture (every pixel grey, noise included), while a colour camera on a
-    grey wall still has colour noise; so the test is "nearly every pixel grey", and paint on a colour
-    view (or a grey wall in daylight) never reads as a switch to IR.
-    """
+def neutral_share(frame_bgr: np.ndarray, grey_chroma: float = 2.0) -> float:
+    """Share of (sparsely sampled) pixels whose colour channels differ by at most ``grey_chroma``."""
     sub = frame_bgr[::8, ::8].astype(np.int16)
     spread = sub.max(axis=2) - sub.min(axis=2)
-    return GREY if float((spread <= grey_chroma).mean()) >= grey_share else COLOUR
+    return float((spread <= grey_chroma).mean())
+
+
+def frame_mode(frame_bgr: np.ndarray, grey_chroma: float = 2.0, grey_share: float = 0.97,
+               colour_share: float = 0.75, current: str | None = None) -> str:
+    """COLOUR or GREY (an IR view), with hysteresis.
+
+    An IR camera sends a mono picture: every pixel neutral, people and paint included. A colour camera
+    on a plain grey wall can look neutral too, and then a colourful passer-by or fresh paint must not
+    read as a switch: so entering GREY needs nearly every pixel neutral (``grey_share``), and leaving
+    it needs a large part of the view coloured (neutral share below ``colour_share``), as when the IR
+    filter really switches off.
+    """
+    share = neutral_share(frame_bgr, grey_chroma)
+    if current == GREY:
+        return GREY if share >= colour_share else COLOUR
+    return GREY if share >= grey_share else COLOUR
 
 
 def median_of(stack: np.ndarray) -> np.ndarray:
@@ -117,7 +129,7 @@ class WallEstimate:
             raise ValueError(f"wall sample is {frame.shape[1]}x{frame.shape[0]}, expected "
                              f"{self.size_hw[1]}x{self.size_hw[0]}")
         p = self.params
-        mode = frame_mode(frame, p.grey_chroma, p.grey_share)
+        mode = frame_mode(frame, p.grey_chroma, p.grey_share, p.colour_share, self.mode)
         if self.mode is None:
             self.mode = mode
         if mode != self.mode:

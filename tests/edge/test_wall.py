@@ -182,6 +182,14 @@ def test_frame_mode_tells_ir_from_colour() -> None:
     assert frame_mode(paint(texture(), 0, 280)) != GREY
 
 
+def test_paint_on_a_neutral_view_is_not_a_switch_out_of_ir() -> None:
+    neutral = texture(ir=True)  # also what a colour camera sends of a plain grey wall through compression
+    assert frame_mode(paint(neutral, 100, 60), current=GREY) == GREY
+    day = neutral.copy()
+    day[..., 2] = np.clip(day[..., 2].astype(int) + 25, 0, 255).astype(np.uint8)  # the IR filter is off: colour
+    assert frame_mode(day, current=GREY) != GREY
+
+
 # ------------------------------------------------------------------ gating table
 def test_a_loiterer_of_nine_minutes_never_alerts() -> None:
     h = Harness()
