@@ -147,7 +147,12 @@ interval_s = {interval_s:g}
 
 [defaults.decision]
 confirm_s = 30
-clean_s = {clean_s:g}          # 300 on a real camera; shortened to fit a short demo stream
+clean_s = {clean_s:g}          # 180 on a real camera; shortened to fit a short demo stream
+
+[defaults.wall]              # the wall model's memory, shortened to fit a short demo stream:
+slot_s = 5                   # 30 on a real camera (a change enters the wall after 2.5 min)
+slots = 5                    # 9 on a real camera
+commission_s = 30            # 300 on a real camera
 
 [cameras.{CAMERA}]
 source = {q(video)}

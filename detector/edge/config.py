@@ -74,13 +74,13 @@ class DecisionConfig:
 class WallConfig:
     """Judge the wall, not the frame (see detector.edge.wall and detector.edge.judge).
 
-    The defaults need no tuning: a change must stay still for slots // 2 + 1 slots (2.5 min) to be
+    The defaults need no tuning: a change must stay still for slots // 2 + 1 slots (100 s) to be
     part of the wall; detection starts once the wall exists and its baseline was commissioned
-    (about 2.5 + 5 minutes after start, and again after a lasting colour/IR switch the first time).
+    (about 2 + 5 minutes after start, and again after a lasting colour/IR switch the first time).
     """
 
     enabled: bool = True  # false: score every sample's live frame (the old behaviour)
-    slot_s: float = 30.0  # the wall estimate is the median of `slots` slots of this many seconds
+    slot_s: float = 20.0  # the wall estimate is the median of `slots` slots of this many seconds
     slots: int = 9
     commission_s: float = 300.0  # baseline period (appearance and usual score of each tile)
     score_margin: float = 0.15  # evidence needs score >= the tile's baseline score + this

@@ -30,7 +30,7 @@ COLOUR, GREY = "colour", "grey"
 
 @dataclass(frozen=True)
 class WallParams:
-    slot_s: float = 30.0  # one ring slot per this much source time
+    slot_s: float = 20.0  # one ring slot per this much source time
     slots: int = 9  # ring length; a lasting change enters after slots // 2 + 1 slots
     mode_samples: int = 6  # consecutive samples in the other colour mode before the wall is rebuilt
     grey_chroma: float = 2.0  # a pixel whose channels differ by at most this is grey
@@ -38,6 +38,7 @@ class WallParams:
     colour_share: float = 0.75  # an IR view turns colour again when fewer pixels than this are grey
     motion_dilate_px: int = 2  # motion mask dilation at the motion detector's resolution
     foreground_delta: float = 20.0  # grey levels a pixel differs from the wall by to be foreground
+    person_px: int = 8  # foreground this close to a moving pixel moves with it (motion-mask pixels)
 
     @property
     def enter_s(self) -> float:
@@ -175,26 +176,26 @@ class WallEstimate:
         """Pixels (at wall resolution) that belong to something moving.
 
         Frame differencing alone marks only the edges of a person who shifts their weight; the inside
-        of a plain jacket does not change from one sample to the next. So every foreground blob
-        (where the sample differs from the wall, after matching overall brightness) that touches a
-        changed pixel counts as moving as a whole; then the mask is dilated a little.
+        of a plain jacket does not change from one sample to the next. So foreground pixels (where the
+        sample differs from the wall, after matching overall brightness) within ``person_px`` of a
+        changed pixel count as moving too; the reach is bounded, so fresh paint beside a passer-by is
+        held back only where the passer-by is, never as a whole.
         """
         import cv2
 
         h, w = changed.shape
-        blobs = changed
-        if changed.any() and self.estimate is not None:
+        m = changed.astype(np.uint8)
+        if m.any() and self.estimate is not None and self.params.person_px > 0:
             fg = cv2.resize(to_grey(frame), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
             if self._est_small is None or self._est_small[0] != (self.version, h, w):
                 eg = cv2.resize(to_grey(self.estimate), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
                 self._est_small = ((self.version, h, w), eg)
             eg = self._est_small[1]
             fg *= max(float(np.median(eg)), 1.0) / max(float(np.median(fg)), 1.0)
-            fore = (np.abs(fg - eg) >= self.params.foreground_delta) | changed
-            _, labels = cv2.connectedComponents(fore.astype(np.uint8), connectivity=8)
-            hit = np.unique(labels[changed])
-            blobs = np.isin(labels, hit[hit > 0])
-        m: np.ndarray = blobs.astype(np.uint8)
+            fore = np.abs(fg - eg) >= self.params.foreground_delta
+            k = 2 * self.params.person_px + 1
+            near = cv2.dilate(m, np.ones((k, k), np.uint8)) > 0
+            m = (changed | (near & fore)).astype(np.uint8)
         k = 2 * self.params.motion_dilate_px + 1
         if m.any() and k > 1:
             m = np.asarray(cv2.dilate(m, np.ones((k, k), np.uint8)))
