@@ -55,6 +55,11 @@ class _PendingOpen:
     model: ModelSession
 
 
+def commission_request_path(data_dir: Path, camera: str) -> Path:
+    """The file whose appearance asks a running camera to retake its baseline from the current wall."""
+    return Path(data_dir) / f"commission-{camera}.request"
+
+
 def decision_params(cfg: CameraConfig, model: ModelSession) -> DecisionParams:
     """Thresholds from the config where set, else from the model's contract."""
     d = cfg.decision

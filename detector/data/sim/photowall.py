@@ -16,6 +16,7 @@ The schedule (the ground truth) is in :attr:`PhotoWallStream.day`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,7 @@ class Person:
     look_seed: int
     standing: bool = False
     kind: str = "walker"  # walker | cyclist | loiterer | writer | crew | bike
+    jacket: tuple[float, float, float] | None = None  # BGR in [0, 1]; None = a random one
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,8 @@ class PhotoWallStream:
 
     def __init__(self, wall_bgr: np.ndarray, paint_photos: list[np.ndarray], fixture_photos: list[np.ndarray],
                  seed: int, duration_s: float = DAY_S, size: tuple[int, int] = (1280, 720), fps: float = 1.0,
-                 day: WallDay | None = None, busy: float = 1.0) -> None:
+                 day: WallDay | None = None, busy: float = 1.0, clock0_s: float = 0.0) -> None:
+        self.clock0_s = clock0_s  # time of day at t_s = 0 (lighting and IR follow the clock)
         self.size = size
         self.fps = fps
         self.duration_s = float(duration_s)
@@ -210,7 +213,7 @@ class PhotoWallStream:
     # ------------------------------------------------------------ what the wall shows
     def wall_at(self, t_s: float, ir: bool | None = None) -> np.ndarray:
         """The wall itself at ``t_s`` (paint, cleaning, fixtures; no people, light or noise)."""
-        key: list[object] = [is_ir(t_s) if ir is None else ir]
+        key: list[object] = [is_ir(self.clock0_s + t_s) if ir is None else ir]
         for p in self.day.paint:
             prog = float(np.clip((t_s - p.start_s) / max(p.finished_s - p.start_s, 1.0), 0.0, 1.0))
             clean = float(np.clip((t_s - p.crew_start_s) / max(p.cleaned_s - p.crew_start_s, 1.0), 0.0, 1.0))
@@ -286,6 +289,8 @@ class PhotoWallStream:
         rng = np.random.default_rng(p.look_seed)
         cyc = p.kind in ("cyclist", "bike")
         look = random_look(rng, cyclist=cyc)
+        if p.jacket is not None:
+            look = dataclasses.replace(look, jacket=p.jacket)
         layer = draw_passerby(look, p.height_px, 0.25 if p.kind == "bike" else 0.0, 0 if p.standing else 1)
         alpha = layer.alpha.copy()
         rgb = np.clip(layer.rgb * 255.0 / np.maximum(alpha, 1e-3)[..., None], 0, 255).astype(np.uint8)
@@ -345,11 +350,11 @@ class PhotoWallStream:
                     continue
                 s = sprite[ya - y1:yb - y1, xa - x1:xb - x1].astype(np.float32)
                 a = alpha[ya - y1:yb - y1, xa - x1:xb - x1, None]
-                if is_ir(t_s):
+                if is_ir(self.clock0_s + t_s):
                     s = _ir(s.astype(np.uint8)).astype(np.float32)
                 region = img[ya:yb, xa:xb].astype(np.float32)
                 img[ya:yb, xa:xb] = (region + (s - region) * a).astype(np.uint8)
-        gain = daylight_gain(t_s)
+        gain = daylight_gain(self.clock0_s + t_s)
         for sw in self.day.sweeps:
             if sw.start_s <= t_s < sw.end_s:
                 f = (t_s - sw.start_s) / (sw.end_s - sw.start_s)
@@ -359,5 +364,5 @@ class PhotoWallStream:
                 img = np.clip(img.astype(np.float32) * beam[None, :, None], 0, 255).astype(np.uint8)
         if abs(gain - 1.0) > 1e-3:
             img = cv2.convertScaleAbs(img, alpha=gain, beta=0.0)
-        up, down = self._noise[int(t_s * 7919) % 4 + (4 if is_ir(t_s) else 0)]
+        up, down = self._noise[int(t_s * 7919) % 4 + (4 if is_ir(self.clock0_s + t_s) else 0)]
         return cv2.subtract(cv2.add(img, up), down)
