@@ -33,10 +33,10 @@ from detector.edge.session import ModelHolder, ModelSession
 from detector.edge.sources import Frame, Source, open_source, redact_url
 from detector.edge.tiling import (
     TilePlan,
-    cut_tiles,
     masked_frame,
     plan_tiles,
     polygon_mask,
+    scaled_tiles,
     tiles_in_regions,
     union_box,
 )
@@ -286,7 +286,7 @@ class CameraWorker:
             decisions = self._judge_sample(frame, plan, engine, model, motion)
         else:
             t0 = time.perf_counter()
-            scores = model.score(cut_tiles(masked_frame(img, plan), plan))
+            scores = model.score(scaled_tiles(masked_frame(img, plan), plan, model.spec.input_size))
             self._infer_ms.append((time.perf_counter() - t0) * 1000.0)
             decisions = engine.update(frame.t_s, scores.tolist())
         self.frames_seen += 1

@@ -90,10 +90,13 @@ def daylight_gain(t_s: float) -> float:
 
 
 def plan_day(rng: np.random.Generator, size: tuple[int, int], n_paint_sources: int, n_fixture_sources: int,
-             duration_s: float = DAY_S, busy: float = 1.0) -> WallDay:
-    """A random day on one wall (times in [0, duration_s))."""
+             duration_s: float = DAY_S, busy: float = 1.0, clock0_s: float = 0.0) -> WallDay:
+    """A random day on one wall (times in [0, duration_s); ``clock0_s`` the time of day at 0)."""
     w, h = size
     day = WallDay()
+
+    def upto(end: float) -> float:
+        return float(rng.uniform(0, max(1.0, end)))
 
     def x_any() -> float:
         return float(rng.uniform(0.1 * w, 0.9 * w))
@@ -104,7 +107,7 @@ def plan_day(rng: np.random.Generator, size: tuple[int, int], n_paint_sources: i
     # Passers-by: busy by day, few at night; a fifth walk in groups, a quarter ride bikes.
     t = float(rng.uniform(0, 120))
     while t < duration_s:
-        night = is_ir(t)
+        night = is_ir(clock0_s + t)
         rate_per_h = (6.0 if night else 45.0) * busy
         cyclist = bool(rng.random() < 0.25)
         cross_s = float(rng.uniform(3, 7) if cyclist else rng.uniform(8, 20))
@@ -118,20 +121,20 @@ def plan_day(rng: np.random.Generator, size: tuple[int, int], n_paint_sources: i
         t += float(rng.exponential(3600.0 / rate_per_h))
     # Loiterers: standing 1-10 minutes in lettered clothes, shifting now and then.
     for _ in range(max(1, int(round(5 * busy)))):
-        s = float(rng.uniform(0, duration_s - 600))
+        s = upto(duration_s - 600)
         x = x_any()
         day.people.append(Person(s, s + float(rng.uniform(60, 600)), x, x, height(), int(rng.integers(1 << 30)),
                                  standing=True, kind="loiterer"))
     # Parked bikes, 10-60 minutes.
     for _ in range(2):
-        s = float(rng.uniform(0, duration_s - 3600))
+        s = upto(duration_s - 3600)
         x = x_any()
         day.people.append(Person(s, s + float(rng.uniform(600, 3600)), x, x, 0.45 * h, int(rng.integers(1 << 30)),
                                  standing=True, kind="bike"))
     # Headlight sweeps, mostly at night.
     for _ in range(int(25 * busy)):
-        s = float(rng.uniform(0, duration_s - 30))
-        if not is_ir(s) and rng.random() < 0.7:
+        s = upto(duration_s - 30)
+        if not is_ir(clock0_s + s) and rng.random() < 0.7:
             continue
         day.sweeps.append(Sweep(s, s + float(rng.uniform(8, 20)), float(rng.uniform(0.3, 0.8) * h),
                                 1 if rng.random() < 0.5 else -1))
@@ -201,7 +204,7 @@ class PhotoWallStream:
         self.wall = _fit(wall_bgr, w, h)
         rng = np.random.default_rng([seed, 4242])
         self.day = day if day is not None else plan_day(rng, size, len(paint_photos), len(fixture_photos),
-                                                        duration_s, busy)
+                                                        duration_s, busy, clock0_s)
         self._paints = paint_photos
         self._fixture_photos = fixture_photos
         noise = [np.clip(rng.normal(0, 3.0, (h, w, 3)), -40, 40) for _ in range(4)]
