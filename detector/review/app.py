@@ -81,7 +81,7 @@ def create_app(settings: ReviewSettings) -> FastAPI:
     """Build the app over ``settings``: migrate the database, mount routes, static files and limits."""
     import os
 
-    from detector.review.auth import LoginLimiter
+    from detector.review import ingest, store
     from detector.review.routes import api, pages
 
     # A tiny JPEG can claim 20000×20000 pixels; cap what OpenCV will allocate when checking evidence
@@ -98,7 +98,8 @@ def create_app(settings: ReviewSettings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sm = make_sessionmaker(engine)
-    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    # After a crash: finish interrupted uploads, drop pictures no row refers to (see ingest).
+    ingest.sweep_orphans(settings.evidence_dir, store.referenced_evidence_dirs(app.state.sm), settings.sweep_min_age_s)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -133,10 +134,20 @@ def create_app(settings: ReviewSettings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """For ``uvicorn --factory detector.review.app:app_from_env``: settings from GRAFFITI_REVIEW_DATA/_DB."""
+    """For ``uvicorn --factory detector.review.app:app_from_env`` (and ``serve --workers N``): settings
+    from GRAFFITI_REVIEW_DATA, GRAFFITI_REVIEW_DB and GRAFFITI_REVIEW_SETTINGS (a JSON object of
+    ReviewSettings fields, e.g. {"trusted_proxies": ["127.0.0.1"]})."""
+    import json
     import os
 
+    from detector.errors import ConfigError
     from detector.review.settings import load_settings
 
+    try:
+        overrides = json.loads(os.environ.get("GRAFFITI_REVIEW_SETTINGS") or "{}")
+    except ValueError:
+        raise ConfigError("GRAFFITI_REVIEW_SETTINGS: expected a JSON object") from None
+    if "trusted_proxies" in overrides:
+        overrides["trusted_proxies"] = tuple(overrides["trusted_proxies"])
     return create_app(load_settings(Path(os.environ.get("GRAFFITI_REVIEW_DATA", "review-data")),
-                                    os.environ.get("GRAFFITI_REVIEW_DB")))
+                                    os.environ.get("GRAFFITI_REVIEW_DB"), **overrides))

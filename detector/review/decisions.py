@@ -39,13 +39,17 @@ class DecisionError(ValueError):
         self.status_code = status_code
 
 
-def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str = "", note: str = "") -> EventRow:
-    """Apply an operator action to an alert and write it to the audit trail."""
+def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str = "", note: str = "",
+           polygon: list[list[float]] | None = None) -> EventRow:
+    """Apply an operator action to an alert and write it to the audit trail. ``polygon``: the region
+    the operator drew for accept_region (frame pixels); without it the event's box is accepted."""
     if action not in ACTIONS:
         raise DecisionError(f"action: expected one of {', '.join(ACTIONS)}, found {action!r}", 422)
     if action == "reject" and reason not in REJECT_REASONS:
         raise DecisionError(f"reason: expected one of {', '.join(REJECT_REASONS)}, found {reason!r}", 422)
-    note = note.strip()[:500]
+    from detector.review.views import json_safe
+
+    note = json_safe(note).replace("\ufffd", "").strip()[:500]
     with sm.begin() as s:
         ev = s.get(EventRow, event_id)
         if ev is None or ev.type != "graffiti_detected":
@@ -66,7 +70,7 @@ def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str 
         ev.decided_utc = utcnow()
         detail = " · ".join(x for x in (reason if action == "reject" else "", note) if x)
         if action == "accept_region":
-            polygon = _bbox_polygon(ev.payload)
+            polygon = polygon or _bbox_polygon(ev.payload)
             if polygon is None:
                 raise DecisionError(f"event {event_id}: has no bbox to accept as a region", 422)
             region = AcceptedRegion(camera=ev.camera, polygon=polygon, note=note or "permitted mural",
@@ -78,14 +82,13 @@ def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str 
         return ev
 
 
-def _bbox_polygon(payload: dict[str, Any]) -> list[list[float]] | None:
-    box = payload.get("bbox")
-    if not box and payload.get("tiles"):
-        xs = [t["xyxy"] for t in payload["tiles"]]
-        box = [min(b[0] for b in xs), min(b[1] for b in xs), max(b[2] for b in xs), max(b[3] for b in xs)]
-    if not box:
+def _bbox_polygon(payload: Any) -> list[list[float]] | None:
+    from detector.review.views import event_box
+
+    box = event_box(payload)
+    if box is None:
         return None
-    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, y1, x2, y2 = box
     return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
 
 
@@ -119,7 +122,18 @@ def count_by_status(sm: sessionmaker) -> dict[str, int]:
     return counts
 
 
-def get_event(sm: sessionmaker, event_id: str) -> EventRow | None:
+def get_event(sm: sessionmaker, event_id: str | None) -> EventRow | None:
+    """The event with this id; None for an unknown id or anything that is not a canonical UUID (ids
+    are stored canonical, and a NUL or 5 kB of text must not reach the database)."""
+    import uuid
+
+    if not event_id or len(event_id) != 36:
+        return None
+    try:
+        if str(uuid.UUID(event_id)) != event_id:
+            return None
+    except ValueError:
+        return None
     with sm() as s:
         return s.get(EventRow, event_id)
 
@@ -180,6 +194,53 @@ def regions(sm: sessionmaker, camera: str | None = None) -> list[AcceptedRegion]
         if camera is not None:
             q = q.where(AcceptedRegion.camera == camera)
         return list(s.scalars(q))
+
+
+def rejected_boxes(sm: sessionmaker, camera: str, limit: int = 500) -> list[EventRow]:
+    """This camera's false alarms (status rejected) that have a box, newest decision first: the edge
+    keeps these areas quiet until they change again."""
+    with sm() as s:
+        q = (select(EventRow).where(EventRow.camera == camera, EventRow.type == "graffiti_detected",
+                                    EventRow.status == "rejected")
+             .order_by(desc(EventRow.decided_utc)).limit(limit))
+        return [e for e in s.scalars(q) if safe_box(e.payload) is not None]
+
+
+def safe_polygon(poly: Any) -> list[list[float]] | None:
+    """A stored region's polygon as at least 3 finite [x, y] points, or None (then it is not served:
+    one bad row must not make the edge refuse every region of its camera)."""
+    import math
+
+    if not isinstance(poly, list) or len(poly) < 3:
+        return None
+    out = []
+    for p in poly:
+        if not isinstance(p, list | tuple) or len(p) != 2:
+            return None
+        try:
+            x, y = float(p[0]), float(p[1])
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        out.append([x, y])
+    return out
+
+
+def safe_box(payload: Any) -> list[float] | None:
+    """The event's box as four finite floats, or None (rows stored before validation may hold anything)."""
+    import math
+
+    box = payload.get("bbox") if isinstance(payload, dict) else None
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        return None
+    try:
+        vals = [float(v) for v in box]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not all(math.isfinite(v) for v in vals) or vals[2] < vals[0] or vals[3] < vals[1]:
+        return None
+    return vals
 
 
 def remove_region(sm: sessionmaker, region_id: int, user: str) -> AcceptedRegion:

@@ -9,11 +9,26 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from detector.events import text_problem
 from detector.review import auth, decisions, ingest, store, views
-from detector.review.routes.web import check_csrf, current_session, render, require_user, set_session_cookie
+from detector.review.routes.web import (
+    check_csrf,
+    client_ip,
+    current_session,
+    render,
+    require_user,
+    set_session_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[auth.WebSession, Depends(require_user)]
+
+
+def _name_or_none(name: str | None) -> str | None:
+    """A camera name from a URL, or None when it cannot be one (so odd input never reaches the database)."""
+    if not name or len(name) > 64 or text_problem(name) is not None:
+        return None
+    return name
 
 
 def _safe_next(target: str | None) -> str:
@@ -47,27 +62,32 @@ async def login(request: Request) -> Response:
     user = str(form.get("user") or "").strip()
     password = str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or "/queue"))
-    ip = request.client.host if request.client else "?"
-    limiter = request.app.state.limiter
-    wait_s = limiter.retry_after_s(ip, user)
+    ip = client_ip(request)
+    settings = request.app.state.settings
+    sm = request.app.state.sm
+    # Reserve the attempt before checking the password: concurrent tries cannot all slip through.
+    wait_s = await run_in_threadpool(store.reserve_login, sm, ip, user, settings.login_max_failures,
+                                     settings.login_window_s)
     if wait_s > 0:
         resp = render(request, "login.html", sess, status_code=429, next=target,
                       error=f"Too many failed sign-ins. Try again in {int(wait_s) + 1} s.")
         resp.headers["Retry-After"] = str(int(wait_s) + 1)
         return resp
-    ok = bool(user) and await run_in_threadpool(store.check_user, request.app.state.sm, user, password)
+    ok = bool(user) and await run_in_threadpool(store.check_user, sm, user, password)
     if not ok:
-        limiter.record_failure(ip, user)
         return render(request, "login.html", sess, status_code=401, next=target, error="Wrong user name or password.")
-    limiter.reset(ip, user)
+    await run_in_threadpool(store.login_succeeded, sm, ip, user, settings.login_max_failures)
+    fresh = auth.new_session(user)  # fresh CSRF token and session id on privilege change
+    await run_in_threadpool(store.start_session, sm, fresh, settings.session_max_age_s)
     done = RedirectResponse(target, status_code=303)
-    set_session_cookie(request, done, auth.new_session(user))  # fresh CSRF token on privilege change
+    set_session_cookie(request, done, fresh)
     return done
 
 
 @router.post("/logout")
 async def logout(request: Request, sess: User) -> Response:
     check_csrf(sess, await request.form())
+    await run_in_threadpool(store.end_session, request.app.state.sm, sess)
     resp = RedirectResponse("/login", status_code=303)
     set_session_cookie(request, resp, auth.new_session(None))
     return resp
@@ -80,7 +100,8 @@ def queue_page(request: Request, sess: User, status: str = "open", sort: str = "
         status = "open"
     sort = "score" if sort == "score" else "newest"
     sm = request.app.state.sm
-    rows = decisions.queue(sm, status, sort, camera or None)
+    camera = _name_or_none(camera)
+    rows = decisions.queue(sm, status, sort, camera)
     return render(request, "queue.html", sess, rows=rows, status=status, sort=sort, camera=camera or "",
                   counts=decisions.count_by_status(sm), done=done, last=last)
 
@@ -91,13 +112,14 @@ def event_page(request: Request, event_id: str, sess: User, sort: str = "newest"
     sm = request.app.state.sm
     ev = decisions.get_event(sm, event_id)
     if ev is None:
-        raise HTTPException(404, f"event {event_id}: not found")
+        raise HTTPException(404, f"event {views.json_safe(event_id)[:80]}: not found")
     ref = None if "reference" in (ev.evidence or {}) else decisions.reference_event(sm, ev)
     prev_id, next_id = decisions.neighbours(sm, ev, sort)
     related = decisions.get_event(sm, ev.related_event) if ev.related_event else None
     return render(
         request, "event.html", sess, ev=ev, ref=ref, related=related, prev_id=prev_id, next_id=next_id, sort=sort,
         tiles=views.heat_tiles(ev.payload), frame_size=views.frame_size(ev.payload, ev.evidence or {}),
+        box=views.event_box(ev.payload), detail=views.detail_items(ev.payload.get("detail")),
         spark=views.sparkline(ev.payload), reasons=decisions.REJECT_REASONS, done=done, last=last,
         history=decisions.audit_trail(sm, 50, event_id=ev.id),
         camera=next(iter(store.camera_statuses(sm, request.app.state.settings.online_after_s, ev.camera)), None),
@@ -131,7 +153,7 @@ def evidence(request: Request, event_id: str, role: str, sess: User) -> Response
     ev = decisions.get_event(request.app.state.sm, event_id)
     path = ingest.evidence_path(request.app.state.settings.evidence_dir, (ev.evidence or {}).get(role) if ev else None)
     if path is None:
-        raise HTTPException(404, f"evidence {event_id}/{role}: not found")
+        raise HTTPException(404, f"evidence {views.json_safe(event_id)[:80]}/{views.json_safe(role)[:40]}: not found")
     return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -145,9 +167,9 @@ def cameras_page(request: Request, sess: User) -> Response:
 @router.get("/cameras/{name}")
 def camera_page(request: Request, name: str, sess: User) -> Response:
     sm = request.app.state.sm
-    cams = store.camera_statuses(sm, request.app.state.settings.online_after_s, name)
+    cams = store.camera_statuses(sm, request.app.state.settings.online_after_s, name) if _name_or_none(name) else []
     if not cams:
-        raise HTTPException(404, f"camera {name}: not found")
+        raise HTTPException(404, f"camera {views.json_safe(name)[:80]}: not found")
     events = decisions.list_events(sm, decisions.EventFilter(camera=name, limit=50))
     return render(request, "camera.html", sess, cam=cams[0], events=events,
                   regions=decisions.regions(sm, name), open_alerts=decisions.queue(sm, "open", camera=name),
@@ -166,5 +188,6 @@ async def remove_region(request: Request, region_id: int, sess: User) -> Respons
 
 @router.get("/audit")
 def audit_page(request: Request, sess: User, camera: str | None = None) -> Response:
-    trail = decisions.audit_trail(request.app.state.sm, 500, camera=camera or None)
+    camera = _name_or_none(camera)
+    trail = decisions.audit_trail(request.app.state.sm, 500, camera=camera)
     return render(request, "audit.html", sess, trail=trail, camera=camera or "")
