@@ -87,7 +87,7 @@ def create_app(settings: ReviewSettings) -> FastAPI:
     # A tiny JPEG can claim 20000×20000 pixels; cap what OpenCV will allocate when checking evidence
     # (read on the first decode, so set before any). 40 MP covers 8K cameras.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(40_000_000))
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, settings.durable)
     migrate(engine)
     app = FastAPI(
         title="Tunnel graffiti review service",

@@ -47,6 +47,9 @@ def serve(
                                 "so they answer as one; on SQLite writes still take turns)."),
     trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="Address of a reverse proxy whose "
                                             "X-Forwarded-For names the client (repeat for several)."),
+    durable: bool = typer.Option(True, "--durable/--no-fsync", hidden=True,
+                                 help="--no-fsync answers 201 before the evidence and row are on disk "
+                                      "(only to measure what durability costs: scripts/bench_review.py)."),
 ) -> None:
     """Serve the device API, the operator page and the API docs (/docs).
 
@@ -74,7 +77,7 @@ def serve(
     _check_listen(host, port)
     overrides = dict(max_request_bytes=int(max_request_mb * 1024 * 1024),
                      max_file_bytes=int(max_file_mb * 1024 * 1024), online_after_s=online_after_s,
-                     secure_cookies=secure_cookies, trusted_proxies=proxies)
+                     secure_cookies=secure_cookies, trusted_proxies=proxies, durable=durable)
     settings = load_settings(data, db, **overrides)  # type: ignore[arg-type]
     app_ = create_app(settings)  # opens and migrates the database: a bad --db fails here, before the banner
     typer.echo(f"review service: http://{host}:{port}/  (data {data}, API docs /docs"

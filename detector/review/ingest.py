@@ -158,7 +158,10 @@ def stage_evidence(evidence_dir: Path, event: dict[str, Any], files: list[Eviden
 
 
 def publish_evidence(staged: Staged, durable: bool = True) -> None:
-    """Move a staged folder into place (after its row is committed) and fsync the folders involved."""
+    """Move a staged folder into place (after its row is committed) and fsync the folders that got a
+    new entry (the day folder, and any of its parents this upload created)."""
+    created = [d for d in (staged.final.parent.parent.parent, staged.final.parent.parent, staged.final.parent)
+               if not d.exists()]
     staged.final.parent.mkdir(parents=True, exist_ok=True)
     try:
         staged.tmp.rename(staged.final)
@@ -166,9 +169,8 @@ def publish_evidence(staged: Staged, durable: bool = True) -> None:
         if not staged.final.is_dir():  # not moved by a concurrent sweep either: the pictures are lost
             raise
     if durable:
-        for d in (staged.final.parent, staged.tmp.parent, staged.final.parent.parent, staged.final.parent.parent.parent):
-            if d.is_dir():
-                _fsync_dir(d)
+        for d in [staged.final.parent, *(c.parent for c in created)]:
+            _fsync_dir(d)
 
 
 def discard_staged(staged: Staged) -> None:
