@@ -46,12 +46,12 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def start_server(data: Path, *extra: str, ready_timeout_s: float = 40.0) -> Server:
+def start_server(data: Path, *extra: str, ready_timeout_s: float = 40.0, db_url: str | None = None) -> Server:
     """``graffiti review serve`` on a free 127.0.0.1 port; returns once /api/v1/health answers."""
     port = free_port()
     log = data.parent / f"{data.name}-server-{port}.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    test_db = os.environ.get("GRAFFITI_REVIEW_TEST_DB")
+    test_db = db_url or os.environ.get("GRAFFITI_REVIEW_TEST_DB")
     cmd = [sys.executable, "-m", "detector", "review", "serve", "--data", str(data), "--host", "127.0.0.1",
            "--port", str(port), *(["--db", test_db] if test_db else []), *extra]
     with log.open("wb") as fh:

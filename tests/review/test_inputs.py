@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.review.conftest import PASSWORD, Site, site_db_url
+from tests.review.conftest import PASSWORD, Site
 from tests.review.helpers import Server, csrf_of, detection, make_event, post_event, sign_in
 
 
@@ -125,7 +125,7 @@ def _store_junk(site: Site, name: str, change: dict[str, Any]) -> str | None:
     from detector.review.db import make_engine, make_sessionmaker
 
     ev = make_event(camera="south", **{"score": 0.9, "threshold": 0.6, **change})
-    engine = make_engine(site_db_url(site.data))
+    engine = make_engine(site.db_url)
     try:
         store.insert_event(make_sessionmaker(engine), ev, {})
     except (SQLAlchemyError, ValueError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.review.conftest import PASSWORD, Site, make_site, site_db_url
+from tests.review.conftest import DB_KINDS, PASSWORD, Site, make_site
 from tests.review.helpers import REPO, Server, csrf_of, detection, post_event, sign_in, start_server
 
 
@@ -22,13 +22,13 @@ def graffiti(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 
 
 def _db_args(site: Site) -> list[str]:
-    return ["--data", str(site.data), "--db", site_db_url(site.data)]
+    return ["--data", str(site.data), "--db", site.db_url]
 
 
-@pytest.fixture()
-def fresh(tmp_path: Path) -> Iterator[tuple[Site, Server]]:
-    site = make_site(tmp_path / "data")
-    srv = start_server(site.data)
+@pytest.fixture(params=DB_KINDS)
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Site, Server]]:
+    site = make_site(tmp_path / "data", request.param)
+    srv = start_server(site.data, db_url=site.db_url)
     yield site, srv
     srv.stop()
 
@@ -144,10 +144,10 @@ def sign_in_from(srv: Server, client_ip: str, user: str = "alice") -> int:
         return c.post("/login", data={"user": user, "password": "wrong", "csrf": csrf}).status_code
 
 
-@pytest.mark.slow
-def test_two_workers_on_one_database_answer_as_one(tmp_path: Path) -> None:
-    site = make_site(tmp_path / "data")
-    srv = start_server(site.data, "--workers", "2", ready_timeout_s=90)
+@pytest.mark.parametrize("kind", DB_KINDS)
+def test_two_workers_on_one_database_answer_as_one(tmp_path: Path, kind: str) -> None:
+    site = make_site(tmp_path / "data", kind)
+    srv = start_server(site.data, "--workers", "2", ready_timeout_s=90, db_url=site.db_url)
     try:
         log = srv.log.read_text()
         assert "2 workers" in log
