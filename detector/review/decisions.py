@@ -32,11 +32,40 @@ STATUSES = ("open", "confirmed", "rejected", "cleaned", "accepted", "cleaned_by_
 
 
 class DecisionError(ValueError):
-    """An action that does not apply (unknown event, wrong state, missing reason); the message says why."""
+    """An action that does not apply (unknown event, wrong state, missing reason); the message says why.
+    ``event`` is the alert as it is now, when there is one (the page offers the way on from there)."""
 
-    def __init__(self, message: str, status_code: int = 409) -> None:
+    def __init__(self, message: str, status_code: int = 409, event: EventRow | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.event = event
+
+
+MAX_POLYGON_POINTS = 64
+
+
+def parse_polygon(text: str | None, frame_wh: tuple[int, int]) -> list[list[float]] | None:
+    """The region an operator drew (JSON ``[[x, y], ...]`` in frame pixels, 3 to 64 points), clipped to
+    the frame; None when nothing was drawn. DecisionError (422) naming ``polygon`` when it is not one."""
+    import json
+    import math
+
+    if text is None or not text.strip():
+        return None
+    try:
+        pts = json.loads(text)
+    except (ValueError, RecursionError):
+        raise DecisionError("polygon: expected JSON [[x, y], ...] in frame pixels", 422) from None
+    if (not isinstance(pts, list) or not 3 <= len(pts) <= MAX_POLYGON_POINTS
+            or not all(isinstance(p, list) and len(p) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in p) for p in pts)):
+        raise DecisionError(f"polygon: expected 3 to {MAX_POLYGON_POINTS} [x, y] points with finite numbers", 422)
+    w, h = frame_wh
+    out = [[round(min(max(float(x), 0.0), float(w)), 1), round(min(max(float(y), 0.0), float(h)), 1)] for x, y in pts]
+    xs, ys = [p[0] for p in out], [p[1] for p in out]
+    if max(xs) - min(xs) < 2 or max(ys) - min(ys) < 2:
+        raise DecisionError("polygon: the drawn region is empty (less than 2 pixels wide or high)", 422)
+    return out
 
 
 def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str = "", note: str = "",
@@ -55,9 +84,9 @@ def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str 
         if ev is None or ev.type != "graffiti_detected":
             raise DecisionError(f"event {event_id}: no such alert", 404)
         if action == "reopen" and ev.status in ACTIVE:
-            raise DecisionError(f"event {event_id}: already {ev.status}")
+            raise DecisionError(f"event {event_id}: already {ev.status}", event=ev)
         if action != "reopen" and ev.status not in ACTIVE:
-            raise DecisionError(f"event {event_id}: already {ev.status}; reopen it first")
+            raise DecisionError(f"event {event_id}: already {ev.status}; reopen it first", event=ev)
         new_status, verdict = ACTIONS[action]
         ev.status = new_status
         if verdict is not None:
@@ -92,8 +121,27 @@ def _bbox_polygon(payload: Any) -> list[list[float]] | None:
     return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
 
 
+def queue_count(sm: sessionmaker, status: str = "open", camera: str | None = None) -> int:
+    """How many alerts ``queue`` would list without a limit."""
+    from sqlalchemy import func
+
+    with sm() as s:
+        q = select(func.count()).select_from(EventRow).where(EventRow.type == "graffiti_detected")
+        q = q.where(EventRow.status.notin_(ACTIVE)) if status == "closed" else q.where(EventRow.status == status)
+        if camera:
+            q = q.where(EventRow.camera == camera)
+        return int(s.scalar(q) or 0)
+
+
+def latest_frame_event(sm: sessionmaker, camera: str) -> EventRow | None:
+    """The newest event of ``camera`` that carries a frame (the camera page draws regions on it)."""
+    with sm() as s:
+        q = select(EventRow).where(EventRow.camera == camera).order_by(desc(EventRow.time_utc)).limit(50)
+        return next((e for e in s.scalars(q) if isinstance(e.evidence, dict) and "frame" in e.evidence), None)
+
+
 def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: str | None = None,
-          limit: int = 200) -> list[EventRow]:
+          limit: int = 200, offset: int = 0) -> list[EventRow]:
     """Alerts in one status (or 'closed' for every finished one), newest or highest score first."""
     with sm() as s:
         q = select(EventRow).where(EventRow.type == "graffiti_detected")
@@ -108,7 +156,7 @@ def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: 
             order = [desc(EventRow.score), desc(EventRow.time_utc)]
         if status == "closed":
             order = [desc(EventRow.decided_utc), desc(EventRow.time_utc)]
-        return list(s.scalars(q.order_by(*order).limit(limit)))
+        return list(s.scalars(q.order_by(*order, EventRow.id).offset(offset).limit(limit)))
 
 
 def count_by_status(sm: sessionmaker) -> dict[str, int]:
@@ -181,7 +229,12 @@ def reference_event(sm: sessionmaker, ev: EventRow) -> EventRow | None:
 
 def neighbours(sm: sessionmaker, ev: EventRow, sort: str = "newest") -> tuple[str | None, str | None]:
     """(previous, next) open alert around ``ev`` in the queue order, for j/k navigation."""
-    ids = [e.id for e in queue(sm, "open", sort)]
+    with sm() as s:
+        q = select(EventRow.id).where(EventRow.type == "graffiti_detected", EventRow.status == "open")
+        order: list[Any] = [desc(EventRow.time_utc), desc(EventRow.received_utc)]
+        if sort == "score":
+            order = [desc(EventRow.score), desc(EventRow.time_utc)]
+        ids = list(s.scalars(q.order_by(*order, EventRow.id).limit(50_000)))
     if ev.id not in ids:
         return None, ids[0] if ids else None
     i = ids.index(ev.id)

@@ -207,6 +207,17 @@ STATE_LABEL = {"online": "online", "stale": "no heartbeat", "offline": "offline"
                "starting": "starting", "no_heartbeat": "no heartbeat yet", "unknown": "never seen"}
 
 TEMPLATE_GLOBALS: dict[str, Any] = {"STATUS_LABEL": STATUS_LABEL, "STATE_LABEL": STATE_LABEL}
+def time_tag(dt: datetime | None) -> Any:
+    """A <time> element: UTC in the text and the title; review.js rewrites the text into the
+    operator's local time zone (the title keeps UTC, shown on hover)."""
+    from markupsafe import Markup, escape
+
+    if dt is None:
+        return Markup("—")
+    return Markup('<time datetime="{iso}" title="{utc}" data-local>{utc}</time>').format(
+        iso=escape(iso_utc(dt) or ""), utc=escape(fmt_time(dt)))
+
+
 def tile_count(payload: Any) -> int:
     tiles = payload.get("tiles") if isinstance(payload, dict) else None
     return len(tiles) if isinstance(tiles, list) else 0
@@ -214,4 +225,4 @@ def tile_count(payload: Any) -> int:
 
 TEMPLATE_FILTERS: dict[str, Any] = {"fmt_time": fmt_time, "ago": ago, "score_color": score_color, "iso_utc": iso_utc,
                                     "safe": json_safe, "num": num, "tile_count": tile_count,
-                                    "detail_items": detail_items}
+                                    "detail_items": detail_items, "time_tag": time_tag}

@@ -93,17 +93,42 @@ async def logout(request: Request, sess: User) -> Response:
     return resp
 
 
+PAGE_SIZE = 50
+ATTENTION_STATES = ("tamper", "offline", "stale", "no_heartbeat")
+
+
 @router.get("/queue")
 def queue_page(request: Request, sess: User, status: str = "open", sort: str = "newest",
-               camera: str | None = None, done: str | None = None, last: str | None = None) -> Response:
+               camera: str | None = None, done: str | None = None, last: str | None = None,
+               page: str = "1") -> Response:
     if status not in ("open", "confirmed", "closed"):
         status = "open"
     sort = "score" if sort == "score" else "newest"
     sm = request.app.state.sm
     camera = _name_or_none(camera)
-    rows = decisions.queue(sm, status, sort, camera)
+    total = decisions.queue_count(sm, status, camera)
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = min(max(int(page) if page.isdigit() and len(page) < 7 else 1, 1), pages)
+    rows = decisions.queue(sm, status, sort, camera, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    cams = {c.name: c for c in store.camera_statuses(sm, request.app.state.settings.online_after_s)}
+    trouble = [c for c in cams.values() if c.state in ATTENTION_STATES]
     return render(request, "queue.html", sess, rows=rows, status=status, sort=sort, camera=camera or "",
-                  counts=decisions.count_by_status(sm), done=done, last=last)
+                  counts=decisions.count_by_status(sm), done=views.json_safe(done), last=_id_or_none(last),
+                  total=total, page=number, pages=pages, page_size=PAGE_SIZE, cams=cams, trouble=trouble,
+                  attention=ATTENTION_STATES)
+
+
+def _id_or_none(event_id: str | None) -> str | None:
+    return event_id if event_id and _is_uuid(event_id) else None
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        return len(text) == 36 and str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 @router.get("/events/{event_id}")
@@ -118,9 +143,10 @@ def event_page(request: Request, event_id: str, sess: User, sort: str = "newest"
     related = decisions.get_event(sm, ev.related_event) if ev.related_event else None
     return render(
         request, "event.html", sess, ev=ev, ref=ref, related=related, prev_id=prev_id, next_id=next_id, sort=sort,
+        done=views.json_safe(done), last=_id_or_none(last),
         tiles=views.heat_tiles(ev.payload), frame_size=views.frame_size(ev.payload, ev.evidence or {}),
         box=views.event_box(ev.payload), detail=views.detail_items(ev.payload.get("detail")),
-        spark=views.sparkline(ev.payload), reasons=decisions.REJECT_REASONS, done=done, last=last,
+        spark=views.sparkline(ev.payload), reasons=decisions.REJECT_REASONS,
         history=decisions.audit_trail(sm, 50, event_id=ev.id),
         camera=next(iter(store.camera_statuses(sm, request.app.state.settings.online_after_s, ev.camera)), None),
     )
@@ -128,6 +154,9 @@ def event_page(request: Request, event_id: str, sess: User, sort: str = "newest"
 
 @router.post("/events/{event_id}/action")
 async def event_action(request: Request, event_id: str, sess: User) -> Response:
+    from detector.review.app import wants_html
+    from detector.review.routes.web import error_page
+
     form = await request.form()
     check_csrf(sess, form)
     action = str(form.get("action") or "")
@@ -136,9 +165,17 @@ async def event_action(request: Request, event_id: str, sess: User) -> Response:
     try:
         before = decisions.get_event(sm, event_id)
         prev_id, next_id = decisions.neighbours(sm, before, sort) if before else (None, None)
+        polygon = None
+        if action == "accept_region" and before is not None:
+            drawn = form.get("polygon")
+            polygon = decisions.parse_polygon(drawn if isinstance(drawn, str) else None,
+                                              views.frame_size(before.payload, before.evidence or {}))
         await run_in_threadpool(decisions.decide, sm, event_id, action, sess.user or "?",
-                                str(form.get("reason") or ""), str(form.get("note") or ""))
+                                str(form.get("reason") or ""), str(form.get("note") or ""), polygon)
     except decisions.DecisionError as exc:
+        if wants_html(request):  # e.g. another operator decided first: say who and when, offer reopen
+            now = decisions.get_event(sm, event_id) if exc.event is not None else None  # as it is after the rollback
+            return error_page(request, exc.status_code, str(exc), now)
         raise HTTPException(exc.status_code, str(exc)) from None
     query = urlencode({"done": action, "last": event_id, "sort": sort})
     if action == "reopen" or form.get("stay"):
@@ -171,19 +208,43 @@ def camera_page(request: Request, name: str, sess: User) -> Response:
     if not cams:
         raise HTTPException(404, f"camera {views.json_safe(name)[:80]}: not found")
     events = decisions.list_events(sm, decisions.EventFilter(camera=name, limit=50))
-    return render(request, "camera.html", sess, cam=cams[0], events=events,
-                  regions=decisions.regions(sm, name), open_alerts=decisions.queue(sm, "open", camera=name),
+    picture = decisions.latest_frame_event(sm, name)
+    regions = [(r, poly) for r in decisions.regions(sm, name) if (poly := decisions.safe_polygon(r.polygon))]
+    rejected = [(e, b) for e in decisions.rejected_boxes(sm, name, 50) if (b := decisions.safe_box(e.payload))]
+    return render(request, "camera.html", sess, cam=cams[0], events=events, regions=regions, rejected=rejected,
+                  picture=picture, picture_size=views.frame_size(picture.payload, picture.evidence or {})
+                  if picture else None, open_alerts=decisions.queue(sm, "open", camera=name),
                   trail=decisions.audit_trail(sm, 30, camera=name))
+
+
+def _region_or_404(sm: object, region_id: int) -> tuple[object, list[list[float]] | None]:
+    region = next((r for r in decisions.regions(sm) if r.id == region_id), None)  # type: ignore[arg-type]
+    if region is None:
+        raise HTTPException(404, f"region {region_id}: no such accepted region (already removed?)")
+    return region, decisions.safe_polygon(region.polygon)
+
+
+@router.get("/regions/{region_id}/remove")
+def remove_region_page(request: Request, region_id: int, sess: User) -> Response:
+    """Removal asks first, showing the region on the camera's picture."""
+    sm = request.app.state.sm
+    region, poly = _region_or_404(sm, region_id)
+    picture = decisions.latest_frame_event(sm, region.camera)  # type: ignore[attr-defined]
+    return render(request, "remove_region.html", sess, region=region, poly=poly, picture=picture,
+                  picture_size=views.frame_size(picture.payload, picture.evidence or {}) if picture else None)
 
 
 @router.post("/regions/{region_id}/remove")
 async def remove_region(request: Request, region_id: int, sess: User) -> Response:
-    check_csrf(sess, await request.form())
+    form = await request.form()
+    check_csrf(sess, form)
+    if form.get("confirm") != "yes":  # a bare POST (old page, stray click) only shows the question
+        return remove_region_page(request, region_id, sess)
     try:
         region = await run_in_threadpool(decisions.remove_region, request.app.state.sm, region_id, sess.user or "?")
     except decisions.DecisionError as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
-    return RedirectResponse(f"/cameras/{region.camera}", status_code=303)
+    return RedirectResponse(f"/cameras/{region.camera}?removed={region_id}", status_code=303)
 
 
 @router.get("/audit")

@@ -88,3 +88,15 @@ def render(request: Request, name: str, sess: auth.WebSession | None, status_cod
     html = templates().get_template(name).render({"request": request, "sess": sess, **context})
     body = html.encode("utf-8", "replace")
     return HTMLResponse(body, status_code=status_code)
+
+
+ERROR_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Already decided",
+                413: "Too large", 422: "Not accepted", 429: "Too many tries"}
+
+
+def error_page(request: Request, status_code: int, message: str, event: Any = None) -> HTMLResponse:
+    """An HTML error page: what happened, and links (or a button) to carry on from there."""
+    sess = current_session(request)
+    return render(request, "error.html", sess, status_code=status_code, code=status_code,
+                  title=ERROR_TITLES.get(status_code, "Something went wrong"), message=views.json_safe(message),
+                  ev=event, path=request.url.path)
