@@ -128,7 +128,6 @@
     function setEditing(on) {
       editing = on;
       wrap.classList.toggle("editing", on);
-      layer.hidden = !on;
       if (hint) { hint.hidden = !on; }
       if (cancel) { cancel.hidden = !on; }
       btn.lastChild.textContent = on ? " Accept the drawn region" : " Accept region…";
