@@ -26,7 +26,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--compare-durability", action="store_true",
                     help="also run with --no-fsync and print the ratio")
-    ap.add_argument("--db", default=None, help="database URL (default: SQLite in the temporary data folder)")
+    ap.add_argument("--db", default=None, help="database URL of a THROWAWAY database (its tables are dropped first); "
+                    "default: SQLite in a temporary data folder")
     args = ap.parse_args()
     import os
 
