@@ -88,7 +88,7 @@ MAX_DETAIL_KEYS = 64
 MAX_EVIDENCE = 16
 MAX_PIXELS_SIDE = 100_000  # frame sizes and box coordinates (8K is 7680)
 MAX_PAST = timedelta(days=20 * 366)  # an event time this far back is a broken clock, not an old event
-MAX_FUTURE = timedelta(days=2)
+MAX_FUTURE = timedelta(days=366)  # replayed/simulated streams (the demo) run ahead of the clock
 MAX_COUNT = 2**63 - 1  # integers a database BIGINT holds
 MAX_AGE_S = 20 * 366 * 86400.0
 
