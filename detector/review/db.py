@@ -157,6 +157,7 @@ class LoginBucket(Base):
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     times: Mapped[list[float]] = mapped_column(JSON, default=list)
     touched: Mapped[int] = mapped_column(Integer, default=0)
+    updated_s: Mapped[float] = mapped_column(Float, default=0.0, index=True)  # epoch s of the last attempt
 
 
 def safe_url(url: str) -> str:

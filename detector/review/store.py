@@ -6,6 +6,7 @@ CLI share the same rules (e.g. a graffiti_cleaned event closes its alert whoever
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -185,6 +186,12 @@ def reserve_login(sm: sessionmaker, ip: str, user: str, max_failures: int, windo
                 wait = max(wait, window_s - (now - sorted(times)[len(times) - limit]))
         for key, _ in keys:
             rows[key].times = recent[key] + ([] if wait > 0 else [now])
+            rows[key].updated_s = now
+    if random.random() < 0.02:  # now and then, forget keys nobody tried within the window (a spray of names)
+        from sqlalchemy import delete
+
+        with sm.begin() as s:
+            s.execute(delete(LoginBucket).where(LoginBucket.updated_s < now - window_s))
     return max(0.0, wait)
 
 

@@ -84,3 +84,31 @@ def test_a_right_password_clears_that_users_count_but_not_other_failures(tmp_pat
     store.login_succeeded(sm, "1.1.1.1", "ann", 3)
     for _ in range(3):
         assert store.reserve_login(sm, "1.1.1.1", "ann", 3, 60) == 0
+
+
+def test_limiter_forgets_keys_nobody_tried_within_the_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from sqlalchemy import func, select
+
+    from detector.review import store
+    from detector.review.db import LoginBucket
+
+    sm = _sm(tmp_path)
+    for i in range(20):  # a spray of names from one address
+        store.reserve_login(sm, "7.7.7.7", f"name{i}", 3, 0.2)
+    with sm() as s:
+        assert s.scalar(select(func.count()).select_from(LoginBucket)) == 21  # 20 names + the address
+    time.sleep(0.25)
+    state = random.getstate()
+    random.seed(3)  # the prune runs on ~2 % of attempts; try until it has
+    try:
+        for _ in range(400):
+            store.reserve_login(sm, "8.8.8.8", "fresh", 1000, 0.2)
+            with sm() as s:
+                if s.scalar(select(func.count()).select_from(LoginBucket)) == 2:
+                    break
+    finally:
+        random.setstate(state)
+    with sm() as s:
+        assert sorted(s.scalars(select(LoginBucket.key))) == ["8.8.8.8|*", "8.8.8.8|fresh"]
