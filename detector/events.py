@@ -24,6 +24,8 @@ EVENT_TYPES = (
     "camera_tamper",  # too dark, uniform, blurred, or the view moved
     "commissioning_report",  # marks that already looked like graffiti when the wall's baseline was taken
 )
+# Events an operator decides on (confirm / reject / cleaned / accept region): the review queue's alerts.
+ALERT_TYPES = ("graffiti_detected", "commissioning_report")
 
 # Evidence file names: letters, digits, '.', '_', '-'; no path separators, no leading dot.
 EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import desc, select
 from sqlalchemy.orm import sessionmaker
 
+from detector.events import ALERT_TYPES
 from detector.review.db import AcceptedRegion, AuditEntry, EventRow, utcnow
 from detector.review.store import audit
 
@@ -81,7 +82,7 @@ def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str 
     note = json_safe(note).replace("\ufffd", "").strip()[:500]
     with sm.begin() as s:
         ev = s.get(EventRow, event_id)
-        if ev is None or ev.type != "graffiti_detected":
+        if ev is None or ev.type not in ALERT_TYPES:
             raise DecisionError(f"event {event_id}: no such alert", 404)
         if action == "reopen" and ev.status in ACTIVE:
             raise DecisionError(f"event {event_id}: already {ev.status}", event=ev)
@@ -126,7 +127,7 @@ def queue_count(sm: sessionmaker, status: str = "open", camera: str | None = Non
     from sqlalchemy import func
 
     with sm() as s:
-        q = select(func.count()).select_from(EventRow).where(EventRow.type == "graffiti_detected")
+        q = select(func.count()).select_from(EventRow).where(EventRow.type.in_(ALERT_TYPES))
         q = q.where(EventRow.status.notin_(ACTIVE)) if status == "closed" else q.where(EventRow.status == status)
         if camera:
             q = q.where(EventRow.camera == camera)
@@ -144,7 +145,7 @@ def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: 
           limit: int = 200, offset: int = 0) -> list[EventRow]:
     """Alerts in one status (or 'closed' for every finished one), newest or highest score first."""
     with sm() as s:
-        q = select(EventRow).where(EventRow.type == "graffiti_detected")
+        q = select(EventRow).where(EventRow.type.in_(ALERT_TYPES))
         if status == "closed":
             q = q.where(EventRow.status.notin_(ACTIVE))
         else:
@@ -163,7 +164,7 @@ def count_by_status(sm: sessionmaker) -> dict[str, int]:
     from sqlalchemy import func
 
     with sm() as s:
-        rows = s.execute(select(EventRow.status, func.count()).where(EventRow.type == "graffiti_detected")
+        rows = s.execute(select(EventRow.status, func.count()).where(EventRow.type.in_(ALERT_TYPES))
                          .group_by(EventRow.status)).all()
     counts = {str(k): int(v) for k, v in rows}
     counts["closed"] = sum(v for k, v in counts.items() if k not in ACTIVE)
@@ -230,7 +231,7 @@ def reference_event(sm: sessionmaker, ev: EventRow) -> EventRow | None:
 def neighbours(sm: sessionmaker, ev: EventRow, sort: str = "newest") -> tuple[str | None, str | None]:
     """(previous, next) open alert around ``ev`` in the queue order, for j/k navigation."""
     with sm() as s:
-        q = select(EventRow.id).where(EventRow.type == "graffiti_detected", EventRow.status == "open")
+        q = select(EventRow.id).where(EventRow.type.in_(ALERT_TYPES), EventRow.status == "open")
         order: list[Any] = [desc(EventRow.time_utc), desc(EventRow.received_utc)]
         if sort == "score":
             order = [desc(EventRow.score), desc(EventRow.time_utc)]
@@ -253,7 +254,7 @@ def rejected_boxes(sm: sessionmaker, camera: str, limit: int = 500) -> list[Even
     """This camera's false alarms (status rejected) that have a box, newest decision first: the edge
     keeps these areas quiet until they change again."""
     with sm() as s:
-        q = (select(EventRow).where(EventRow.camera == camera, EventRow.type == "graffiti_detected",
+        q = (select(EventRow).where(EventRow.camera == camera, EventRow.type.in_(ALERT_TYPES),
                                     EventRow.status == "rejected")
              .order_by(desc(EventRow.decided_utc)).limit(limit))
         return [e for e in s.scalars(q) if safe_box(e.payload) is not None]

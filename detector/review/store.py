@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detector.errors import ConfigError
+from detector.events import ALERT_TYPES
 from detector.review import auth
 from detector.review.db import (
     AuditEntry,
@@ -285,7 +286,7 @@ def insert_event(sm: sessionmaker, event: dict[str, Any], evidence: dict[str, di
         id=event["id"], device=event["device"], camera=event["camera"], type=event["type"], time_utc=when,
         score=event.get("score"), threshold=event.get("threshold"), related_event=event.get("related_event"),
         evidence=evidence, payload=event,
-        status="open" if event["type"] == "graffiti_detected" else None,
+        status="open" if event["type"] in ALERT_TYPES else None,
     )
     try:
         with sm.begin() as s:

@@ -215,3 +215,22 @@ def test_open_events_of_a_device_lists_only_its_live_alerts(alice: httpx.Client,
 def test_odd_paths_and_queries_answer_without_a_server_error(alice: httpx.Client, path: str) -> None:
     r = alice.get(path)
     assert r.status_code < 500, r.text[:300]
+
+
+def test_a_commissioning_report_is_an_alert_the_operator_decides_and_a_rejection_reaches_the_edge(
+        alice: httpx.Client, client: httpx.Client, site: Site) -> None:
+    """Marks that looked like graffiti when the edge took its wall baseline arrive as one
+    commissioning_report: it is in the queue like an alert, and rejecting it is served to the device."""
+    ev, files = detection(camera="south", seed=6)
+    ev["type"] = "commissioning_report"
+    ev["detail"] = {"mode": "colour", "tiles": len(ev["tiles"])}
+    assert post_event(client, site.token, ev, files).status_code == 201
+    page = alice.get(f"/events/{ev['id']}")
+    assert page.status_code == 200 and "Commissioning report" in page.text and 'id="btn-confirm"' in page.text
+    assert ev["id"] in alice.get("/queue").text
+    csrf = csrf_of(page.text)
+    assert alice.post(f"/events/{ev['id']}/action",
+                      data={"action": "reject", "reason": "poster", "csrf": csrf}).status_code == 303
+    auth = {"Authorization": f"Bearer {site.token}"}
+    got = client.get("/api/v1/rejected-regions", params={"camera": "south"}, headers=auth).json()
+    assert ev["id"] in [r["event_id"] for r in got]
