@@ -179,10 +179,9 @@ def wall_cost(model_path: Path, frames: list[np.ndarray], n: int) -> float:
         frame = frames[i % len(frames)].copy()
         x = 100 + (i * 37) % 1000  # a passer-by, so the motion and foreground paths run
         frame[300:700, x:x + 90] = (40, 40, 160)
-        motion = worker.motion.update(frame)
         t0 = time.perf_counter()
         scaled = cv2.resize(masked_frame(frame, plan), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
-        step = judge.sample(i * 5.0, scaled, motion.changed, set())
+        step = judge.sample(i * 5.0, scaled, set())
         dt = time.perf_counter() - t0
         if step.to_score:
             judge.scored(i * 5.0, step.to_score, np.zeros(len(step.to_score), np.float32))

@@ -35,7 +35,7 @@ CAMERA = "tunnel-1"
 @dataclass
 class DemoOptions:
     data: Path = Path("demo-data")
-    minutes: float = 7.0
+    minutes: float = 12.0  # room for the wall model to see the paint and, after the crew, the clean wall
     seed: int = 4
     port: int | None = None
     model: Path | None = None

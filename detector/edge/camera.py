@@ -321,7 +321,7 @@ class CameraWorker:
         hw = judge.wall.size_hw
         scaled = cv2.resize(masked_frame(frame.image, plan), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
         open_tiles = engine.all_open_tiles()
-        step = judge.sample(frame.t_s, scaled, motion.changed, open_tiles)
+        step = judge.sample(frame.t_s, scaled, open_tiles)
         if step.to_score:
             t0 = time.perf_counter()
             scores = model.score(judge.crops(step.to_score))

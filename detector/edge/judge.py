@@ -40,6 +40,7 @@ class JudgeParams:
     commission_s: float = 300.0  # baseline period once the wall estimate exists (per colour mode)
     refresh_s: float = 600.0  # score an unchanged tile again at least this often
     rescore_delta: float = 2.0  # mean grey change of a tile (model scale) since it was scored → score again
+    rescore_local_delta: float = 8.0  # ... or this much in one 1/16 × 1/16 patch of it
     score_margin: float = 0.15  # evidence needs score >= baseline score + this
     change_fraction: float = 0.02  # evidence needs this share of a tile's blocks changed
     refine_s: float = 3600.0  # a changed tile that stays below the gate this long becomes its new baseline
@@ -109,10 +110,9 @@ class WallJudge:
     def baseline(self) -> Baseline | None:
         return self.baselines.get(self.wall.mode or "")
 
-    def sample(self, t_s: float, frame_scaled: np.ndarray, changed: np.ndarray | None,
-               open_tiles: set[int]) -> JudgeStep:
-        """One sample: ``changed`` is the motion detector's change mask (any resolution) or None."""
-        self.wall.add(t_s, frame_scaled, changed)
+    def sample(self, t_s: float, frame_scaled: np.ndarray, open_tiles: set[int]) -> JudgeStep:
+        """One sample (the frame at model scale): feed the wall; which tiles to score now."""
+        self.wall.add(t_s, frame_scaled)
         if self.wall.mode_version != self._mode_version:  # rebuilt for another colour mode
             self._mode_version = self.wall.mode_version
             self.scored_at[:] = -np.inf
@@ -122,7 +122,7 @@ class WallJudge:
         to_score: list[int] = []
         if self.wall.version != self._seen_version:
             self._seen_version = self.wall.version
-            to_score = self._due(t_s)
+            to_score = self._due(t_s, open_tiles)
             self.model_runs += len(to_score)
             self.model_runs_saved += len(self.tiles) - len(to_score)
         base = self.baseline
@@ -136,15 +136,22 @@ class WallJudge:
         base = self.baseline
         return JudgeStep(to_score, base is not None and base.done)
 
-    def _due(self, t_s: float) -> list[int]:
+    def _due(self, t_s: float, open_tiles: set[int]) -> list[int]:
+        """Tiles to score on the new estimate: those of open events (their cleaning must not wait), those
+        whose picture changed since they were scored (on average, or anywhere by a clear local step),
+        and those due for the periodic refresh."""
         est = self.wall.estimate
         assert est is not None
+        p = self.params
         out = []
         for i, (x1, y1, x2, y2) in enumerate(self.tiles):
             thumb = _thumb(est[y1:y2, x1:x2])
             prev = self._scored_thumb[i]
-            if (prev is None or t_s - self.scored_at[i] >= self.params.refresh_s
-                    or float(np.abs(thumb - prev).mean()) >= self.params.rescore_delta):
+            if prev is None or i in open_tiles or t_s - self.scored_at[i] >= p.refresh_s:
+                out.append(i)
+                continue
+            diff = np.abs(thumb - prev)
+            if float(diff.mean()) >= p.rescore_delta or float(diff.max()) >= p.rescore_local_delta:
                 out.append(i)
         return out
 

@@ -36,9 +36,13 @@ class WallParams:
     grey_chroma: float = 2.0  # a pixel whose channels differ by at most this is grey
     grey_share: float = 0.97  # this share of grey pixels → a greyscale (IR) view
     colour_share: float = 0.75  # an IR view turns colour again when fewer pixels than this are grey
-    motion_dilate_px: int = 2  # motion mask dilation at the motion detector's resolution
+    motion_width_px: int = 160  # motion is judged on a grey copy this wide
+    pixel_delta: float = 25.0  # grey-level change between samples (after matching brightness) = moving
+    global_change: float = 0.5  # more of the view than this changed at once: the whole sample moves
+    motion_dilate_px: int = 2  # moving-mask dilation (motion-copy pixels)
     foreground_delta: float = 20.0  # grey levels a pixel differs from the wall by to be foreground
-    person_px: int = 8  # foreground this close to a moving pixel moves with it (motion-mask pixels)
+    person_px: int = 8  # foreground this close to a moving pixel moves with it (motion-copy pixels)
+    expand_s: float = 600.0  # ... while it has been foreground for less than this
 
     @property
     def enter_s(self) -> float:
@@ -105,6 +109,8 @@ class WallEstimate:
         self._candidate: str | None = None
         self._candidate_n = 0
         self._est_small: tuple[tuple[int, int, int], np.ndarray] | None = None
+        self._prev_small: np.ndarray | None = None
+        self._fore_since: np.ndarray | None = None
 
     @property
     def valid(self) -> bool:
@@ -120,12 +126,8 @@ class WallEstimate:
         self.mode_version += 1
         self.version += 1
 
-    def add(self, t_s: float, frame: np.ndarray, changed: np.ndarray | None) -> bool:
-        """Feed one sample (model-scale BGR) with the motion detector's change mask (bool, any
-        resolution, usually the small motion copy; None = a still scene).
-
-        Returns True when the estimate was recomputed (a slot ended).
-        """
+    def add(self, t_s: float, frame: np.ndarray) -> bool:
+        """Feed one sample (model-scale BGR). Returns True when the estimate was recomputed (a slot ended)."""
         if frame.shape[:2] != self.size_hw:
             raise ValueError(f"wall sample is {frame.shape[1]}x{frame.shape[0]}, expected "
                              f"{self.size_hw[1]}x{self.size_hw[0]}")
@@ -137,10 +139,11 @@ class WallEstimate:
             self._candidate_n = self._candidate_n + 1 if self._candidate == mode else 1
             self._candidate = mode
             if self._candidate_n < p.mode_samples:
+                self._prev_small = None
                 return False  # a brief switch (a headlight, a flicker) is not a new mode
             self.reset(mode)
         self._candidate, self._candidate_n = None, 0
-        moving = None if changed is None else self.moving(frame, changed)
+        moving = self.moving(t_s, frame)
         if self._acc is None or self._slot_start is None:
             base = self.estimate if self.estimate is not None else frame
             self._acc = base.copy()
@@ -172,35 +175,59 @@ class WallEstimate:
             self.estimate = median_of(self.ring[: self.filled] if self.filled < self.params.slots else self.ring)
             self.version += 1
 
-    def moving(self, frame: np.ndarray, changed: np.ndarray) -> np.ndarray:
-        """Pixels (at wall resolution) that belong to something moving.
+    def moving(self, t_s: float, frame: np.ndarray) -> np.ndarray | None:
+        """Pixels (at wall resolution) that belong to something moving in this sample, or None (still).
 
-        Frame differencing alone marks only the edges of a person who shifts their weight; the inside
-        of a plain jacket does not change from one sample to the next. So foreground pixels (where the
-        sample differs from the wall, after matching overall brightness) within ``person_px`` of a
-        changed pixel count as moving too; the reach is bounded, so fresh paint beside a passer-by is
-        held back only where the passer-by is, never as a whole.
+        - Frame differencing on a small grey copy after matching overall brightness, so a lamp
+          dimming, the sun or a camera's gain step is no motion; a change over most of the view
+          that survives that (a flicker, a flash) makes the whole sample count as moving.
+        - Frame differencing marks only the edges of a person who shifts their weight, not the inside
+          of a plain jacket. So foreground (where the sample differs from the wall) within
+          ``person_px`` of a moving pixel moves with it, as long as that foreground is younger than
+          ``expand_s``: a person who arrived; never a region that has differed from the estimate for
+          long (fresh paint or a cleaned wall waiting to enter it), which passers-by would otherwise
+          keep out of the wall for as long as people walk by.
         """
         import cv2
 
-        h, w = changed.shape
+        p = self.params
+        h, w = self.size_hw
+        sw = max(8, min(w, p.motion_width_px))
+        sh = max(4, int(round(h * sw / w)))
+        cur = cv2.GaussianBlur(cv2.resize(to_grey(frame), (sw, sh), interpolation=cv2.INTER_AREA), (3, 3), 0)
+        cur = cur.astype(np.float32)
+        prev, self._prev_small = self._prev_small, cur
+        if prev is None or prev.shape != cur.shape:
+            return None
+        cur_n = cur * (max(float(np.median(prev)), 1.0) / max(float(np.median(cur)), 1.0))
+        changed = np.abs(cur_n - prev) >= p.pixel_delta
+        if float(changed.mean()) > p.global_change:
+            return np.ones((h, w), dtype=bool)  # the whole view changed at once: nothing can be trusted
         m = changed.astype(np.uint8)
-        if m.any() and self.estimate is not None and self.params.person_px > 0:
-            fg = cv2.resize(to_grey(frame), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-            if self._est_small is None or self._est_small[0] != (self.version, h, w):
-                eg = cv2.resize(to_grey(self.estimate), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-                self._est_small = ((self.version, h, w), eg)
+        if self.estimate is not None and p.person_px > 0:
+            if self._est_small is None or self._est_small[0] != (self.version, sh, sw):
+                eg = cv2.GaussianBlur(cv2.resize(to_grey(self.estimate), (sw, sh), interpolation=cv2.INTER_AREA),
+                                      (3, 3), 0).astype(np.float32)
+                self._est_small = ((self.version, sh, sw), eg)
             eg = self._est_small[1]
-            fg *= max(float(np.median(eg)), 1.0) / max(float(np.median(fg)), 1.0)
-            fore = np.abs(fg - eg) >= self.params.foreground_delta
-            k = 2 * self.params.person_px + 1
-            near = cv2.dilate(m, np.ones((k, k), np.uint8)) > 0
-            m = (changed | (near & fore)).astype(np.uint8)
-        k = 2 * self.params.motion_dilate_px + 1
-        if m.any() and k > 1:
+            fore = np.abs(cur * (max(float(np.median(eg)), 1.0) / max(float(np.median(cur)), 1.0)) - eg) \
+                >= p.foreground_delta
+            if self._fore_since is None or self._fore_since.shape != fore.shape:
+                self._fore_since = np.full(fore.shape, np.nan, dtype=np.float64)
+            since = self._fore_since
+            since[~fore] = np.nan
+            since[fore & np.isnan(since)] = t_s
+            if m.any():
+                young = fore & (t_s - since < p.expand_s)
+                k = 2 * p.person_px + 1
+                near = cv2.dilate(m, np.ones((k, k), np.uint8)) > 0
+                m = (changed | (near & young)).astype(np.uint8)
+        if not m.any():
+            return None
+        k = 2 * p.motion_dilate_px + 1
+        if k > 1:
             m = np.asarray(cv2.dilate(m, np.ones((k, k), np.uint8)))
-        H, W = self.size_hw
-        return cv2.resize(m, (W, H), interpolation=cv2.INTER_NEAREST) > 0
+        return cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
     # ------------------------------------------------------------ state (kept across restarts)
     def export_state(self) -> dict[str, object]:
