@@ -339,7 +339,8 @@ class CameraWorker:
 
     def _apply_requests(self, plan: TilePlan, engine: DecisionEngine, judge: WallJudge) -> None:
         """Operator rejections (quiet until changed) and re-commissioning asked for by a file."""
-        if self._remote_rejected:
+        base = judge.baseline
+        if self._remote_rejected and base is not None and base.done:  # else kept until there is a baseline
             pending, self._remote_rejected = self._remote_rejected, []
             for event_id, polygon in pending:
                 self._rejected_seen.add(event_id)

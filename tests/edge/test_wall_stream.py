@@ -138,6 +138,38 @@ def test_commission_request_retakes_the_baseline_without_a_second_alert(model: P
     assert "graffiti_cleaned" not in types
 
 
+def test_an_operator_rejection_re_baselines_the_tiles_quiet_until_they_change(model: Path) -> None:
+    """The review service serves the rejected alert's box: its event is dropped without a 'cleaned', and
+    the mark, still on the wall, never alerts again."""
+    from detector.demo.source import StreamSource
+
+    d = day()
+    d.paint[0] = Paint(1500.0, 1560.0, PAINT.box, 0, 9000.0, 9300.0)  # it stays: nobody cleans it
+    d.people = [p for p in d.people if p.kind != "crew"]
+    st = PhotoWallStream(wall_photo(), [tag_photo()], [], seed=5, duration_s=3600.0, size=SIZE, fps=0.2, day=d,
+                         clock0_s=10 * 3600.0)
+    cfg = parse_edge_config({"device": {"name": "d"}, "cameras": {"c": {"source": "sim://0", **SETTINGS}}}).cameras["c"]
+    events: list[Any] = []
+    source = StreamSource("c", st, 0.0, 3600.0)
+    worker = CameraWorker("c", cfg, "d", ModelHolder(model, 1), lambda e, f: events.append(e), False,
+                          threading.Event(), source=source)
+    orig = source.next_sample
+
+    def next_sample(due: float | None) -> Any:
+        frame = orig(due)
+        if frame is not None and abs(frame.t_s - 2100.0) < 1e-6:
+            det = [e for e in events if e.type == "graffiti_detected"]
+            assert len(det) == 1 and det[0].bbox is not None
+            x1, y1, x2, y2 = det[0].bbox
+            worker.set_remote_rejected([(det[0].id, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])])
+        return frame
+
+    source.next_sample = next_sample  # type: ignore[method-assign]
+    worker.run()
+    types = [e.type for e in events]
+    assert types == ["graffiti_detected"], types  # no 'cleaned' for the rejected alert, no second alert
+
+
 @pytest.mark.shared
 def test_real_photo_wall_with_real_paint_and_the_bundled_model() -> None:
     """A real clean facade photo as the wall, a real graffiti photo as the paint (held-out sources)."""
