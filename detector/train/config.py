@@ -53,7 +53,7 @@ class TrainConfig:
 
     data: list[str] = field(default_factory=list)  # dataset specs PATH[::key=value,...]
     arch: str = "efficientnet_lite0"
-    weights: str = "imagenet"  # 'imagenet' (packaged/default file), a state_dict path, or 'none'
+    weights: str = "imagenet"  # 'imagenet' (default file on disk), 'hub' (download), a state_dict path, or 'none'
     init_from: str | None = None  # continue from one of our checkpoints (--from)
     out: str = "runs/train"
     input_px: int = 224
@@ -81,11 +81,10 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self, prefix: str) -> None:
-        from detector.train.model import ARCHS
+        from detector.train.archs import check_name
 
         dotted = f"{prefix}." if prefix else ""
-        if self.arch not in ARCHS:
-            raise ConfigError(f"{dotted}arch: unknown architecture {self.arch!r} (expected one of: {', '.join(ARCHS)})")
+        check_name(self.arch, dotted)
         for name, lo in (("input_px", 32), ("cache_px", 32), ("epochs", 1), ("batch_size", 1)):
             check_range(getattr(self, name), f"{dotted}{name}", lo, 4096 if name.endswith("px") else None)
         if self.input_px % 32:

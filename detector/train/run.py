@@ -68,6 +68,10 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         init = load_checkpoint(cfg.init_from)
         cfg.arch = init.arch
         cfg.input_px = init.preprocess.input_size[0]
+    if init is None:  # the model and its weights fail here, before any image is decoded or folder written
+        from detector.train.archs import preflight
+
+        preflight(cfg.arch, cfg.weights, cfg.dropout, cfg.input_px, cfg.freeze_blocks, cfg.cached_views)
     mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.augment.deequalize_sources)
     check_trainable(mix.samples)
     return run_training(cfg, StartState(samples=mix.samples, sources=mix.sources, init=init), run_dir, console)
