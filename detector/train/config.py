@@ -78,6 +78,7 @@ class TrainConfig:
     workers: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    track: str = "tensorboard"  # experiment trackers: 'tensorboard', 'mlflow', both comma-separated, or 'none'
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self, prefix: str) -> None:
@@ -105,3 +106,9 @@ class TrainConfig:
         check_range(self.max_minutes, f"{dotted}max_minutes", 0.0, None)
         check_range(self.workers, f"{dotted}workers", 0, 64)
         check_range(self.threads, f"{dotted}threads", 0, 256)
+        from detector.train.tracking import parse_track
+
+        try:
+            parse_track(self.track)
+        except ConfigError as exc:
+            raise ConfigError(f"{dotted}{exc}") from None

@@ -209,6 +209,11 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         train_set = TrainSet(train_items, preprocess, cfg.augment)
         net = ddp.wrap(model, info)
 
+    from detector.train.tracking import Tracker, parse_track, pick_samples
+
+    tracker = Tracker(run_dir, parse_track(cfg.track), config_map, log, pick_samples(val_items), preprocess,
+                      resumed=start.resume is not None) if info.is_main else None
+
     # ---- sampling, optimiser, schedule
     balance = cfg.balance == "sampler"
     probs = sampling_weights(train_items, start.sources, balance)
@@ -319,6 +324,8 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
                 shutil.copyfile(last_path, best_path)
             write_metrics_csv(history, run_dir / "metrics.csv")
             plot_curves(history, run_dir / "curves.png")
+            if tracker is not None:
+                tracker.epoch(row, model)
             auroc = metrics.get("val_auroc")
             log(f"epoch {epoch}: train loss {train_loss:.4f}, val loss {_f(metrics.get('val_loss'))}, "
                 f"val AUROC {_f(auroc)}, FPR@0.5 {_f(metrics.get('val_fpr_at_0.5'))}, "
@@ -349,6 +356,8 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
                    "elapsed_s": round(time.monotonic() - t_start, 1), "git_rev": git_rev,
                    "data_digest": digest, "unreadable": [str(s.path) for s in bad]}
         write_json(summary, run_dir / "summary.json")
+        if tracker is not None:
+            tracker.close(summary)
         if len(set(digests)) > 1:
             log(f"WARNING: ranks ended with different weights: {digests}")
         log(f"done ({stopped}): best epoch {best_epoch}, val AUROC {_f(best_metrics.get('val_auroc'))}; "

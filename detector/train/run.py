@@ -11,7 +11,7 @@ from detector.train.config import TrainConfig
 from detector.train.loop import StartState, TrainResult, run_training
 
 # What may change when resuming: how long and where it runs, never what it learns from or how.
-RESUMABLE = frozenset({"epochs", "max_minutes", "workers", "device", "threads", "out"})
+RESUMABLE = frozenset({"epochs", "max_minutes", "workers", "device", "threads", "out", "track"})
 
 
 def resolve_config(config_file: Path | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -68,6 +68,9 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         init = load_checkpoint(cfg.init_from)
         cfg.arch = init.arch
         cfg.input_px = init.preprocess.input_size[0]
+    from detector.train.tracking import check_available
+
+    check_available(cfg.track)
     if init is None:  # the model and its weights fail here, before any image is decoded or folder written
         from detector.train.archs import preflight
 
