@@ -84,6 +84,9 @@ def print_summary(report: dict[str, Any]) -> None:
                       f"{suggested['threshold']:.4f} (recall {_fmt(suggested['recall'])}, FPR {_fmt(suggested['fpr'])})")
     if counts["unreadable"]:
         console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
+    leak = (report.get("leak_guard") or {}).get("warning")
+    if leak:
+        console.print(f"[yellow]warning: {leak}[/yellow]", soft_wrap=True)
     if report.get("in_training_split"):
         console.print(f"[yellow]warning: {report['in_training_split']} evaluated image(s) are in this "
                       "checkpoint's training split; use its validation split for honest figures[/yellow]")

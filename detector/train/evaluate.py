@@ -236,6 +236,9 @@ def evaluate(
         "unreadable": [str(p) for p in scored.unreadable],
         "in_training_split": _training_overlap(scorer, scored.samples),
     }
+    from detector.leakguard import guard_model
+
+    report["leak_guard"] = guard_model(scorer, scored.samples, model_path)
     report.update(build_report(scored, used))
     report["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
     files = write_figures(scored, report, used, out)

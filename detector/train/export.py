@@ -153,6 +153,12 @@ def _training_data(loaded: Any) -> dict[str, Any]:
         summary["manifest"] = Path(manifest).name
     summary["checkpoint"] = Path(loaded.path).name
     summary["epoch"] = loaded.epoch
+    path = checkpoint_manifest(loaded)
+    if path is not None and path.is_file():  # file hashes of the training split, for eval's leak guard
+        from detector.data.manifest import read_manifest
+        from detector.leakguard import training_fingerprint
+
+        summary.update(training_fingerprint(read_manifest(path, check_files=False)))
     return summary
 
 
