@@ -64,3 +64,7 @@ def train_command(
     result = train_main(config, overrides, resume, console)
     if result.best_metrics or result.epochs_done:
         typer.echo(f"best checkpoint: {result.best_path}")
+    if result.stopped == "interrupted":
+        from detector.train.interrupt import EXIT_CODE
+
+        raise typer.Exit(EXIT_CODE)

@@ -222,6 +222,7 @@ class MixSampler(Sampler):
         self.world = world
         self.weighted = weighted
         self.epoch = 0
+        self.skip = 0  # draws of this rank to leave out at the start (resuming inside an epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -237,7 +238,7 @@ class MixSampler(Sampler):
         else:
             idx = np.concatenate([rng.permutation(n) for _ in range(-(-self.draws // n))])[: self.draws]
         seeds = rng.integers(0, 2**31 - 1, size=self.draws)
-        for i in range(self.rank, self.draws, self.world):
+        for i in range(self.rank + self.skip * self.world, self.draws, self.world):
             yield int(idx[i]), int(seeds[i])
 
 
