@@ -33,6 +33,9 @@ def train_command(
     test_fraction: float = typer.Option(None, help="Share of groups held out as a test split (default 0)."),
     samples_per_epoch: int = typer.Option(None, help="Images drawn per epoch (default: the training set size)."),
     threads: int = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
+    fraction: float = typer.Option(None, help="Quick run: keep about this share of the images (whole groups, every "
+                                   "split and class), e.g. 0.1."),
+    max_images: int = typer.Option(None, help="Quick run: at most this many images (whole groups)."),
     track: str = typer.Option(None, help="Experiment trackers: tensorboard (default; event files in RUN_DIR/tensorboard), "
                               "mlflow (RUN_DIR/mlruns), 'tensorboard,mlflow' or none."),
 ) -> None:
@@ -58,7 +61,7 @@ def train_command(
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "max_minutes": max_minutes,
         "workers": workers, "device": device, "freeze_blocks": freeze_blocks, "cached_views": cached_views, "input_px": input_px,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "samples_per_epoch": samples_per_epoch,
-        "threads": threads, "track": track,
+        "threads": threads, "track": track, "fraction": fraction, "max_images": max_images,
     }
     console = Console(soft_wrap=True)
     result = train_main(config, overrides, resume, console)

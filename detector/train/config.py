@@ -78,6 +78,8 @@ class TrainConfig:
     workers: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    fraction: float = 1.0  # quick runs: keep about this share of the images, whole groups (see subset.py)
+    max_images: int = 0  # quick runs: at most this many images, whole groups (0 = no cap)
     track: str = "tensorboard"  # experiment trackers: 'tensorboard', 'mlflow', both comma-separated, or 'none'
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -106,6 +108,9 @@ class TrainConfig:
         check_range(self.max_minutes, f"{dotted}max_minutes", 0.0, None)
         check_range(self.workers, f"{dotted}workers", 0, 64)
         check_range(self.threads, f"{dotted}threads", 0, 256)
+        if not 0.0 < self.fraction <= 1.0:
+            raise ConfigError(f"{dotted}fraction: expected a share in (0, 1], found {self.fraction}")
+        check_range(self.max_images, f"{dotted}max_images", 0, None)
         from detector.train.tracking import parse_track
 
         try:

@@ -76,6 +76,13 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
 
         preflight(cfg.arch, cfg.weights, cfg.dropout, cfg.input_px, cfg.freeze_blocks, cfg.cached_views)
     mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.augment.deequalize_sources)
+    if cfg.fraction < 1.0 or cfg.max_images:
+        from detector.train.subset import subsample
+
+        before, groups = len(mix.samples), len({s.group for s in mix.samples})
+        mix.samples = subsample(mix.samples, cfg.fraction, cfg.max_images, cfg.seed)
+        console.print(f"quick run: kept {len(mix.samples)} of {before} images ({len({s.group for s in mix.samples})} "
+                      f"of {groups} groups, whole groups per split and class)", highlight=False)
     check_trainable(mix.samples)
     return _run(cfg, StartState(samples=mix.samples, sources=mix.sources, init=init), run_dir, console)
 
