@@ -175,7 +175,7 @@ def write_figures(scored: ScoredSamples, report: dict[str, Any], threshold: floa
     }
     for key, name in (("worst_false_positives", "worst_fp.png"), ("worst_false_negatives", "worst_fn.png")):
         rows = report[key]
-        captions = [f"{r['score']:.3f} {'FLAG ' if r['flagged'] else ''}{r['source']}" for r in rows]
+        captions = [plots.mistake_caption(r["score"], r["flagged"], r["path"]) for r in rows]
         files[key] = plots.contact_sheet([Path(r["path"]) for r in rows], captions, out_dir / name)
     return files
 

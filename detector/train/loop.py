@@ -144,7 +144,9 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     if progress is not None:
         progress.start()
     try:
-        cached, bad = cache_images(start.samples, start.sources, cfg.cache_px, progress)
+        # validation/test pixels exactly as graffiti eval prepares them (one resize from full size)
+        eval_spec = start.init.preprocess if start.init is not None else default_preprocess(cfg.arch, cfg.input_px)
+        cached, bad = cache_images(start.samples, start.sources, cfg.cache_px, progress, eval_spec=eval_spec)
     finally:
         if progress is not None:
             progress.stop()
