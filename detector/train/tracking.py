@@ -5,7 +5,8 @@ scalars, and a sheet of fixed validation images with their current scores (sampl
 so TensorBoard's image slider shows how the model's view of the same walls changes. The run folder
 stays the source of truth (metrics.csv, summary.json); trackers are views of it. A tracker that is
 not installed is one log line, never a failed run — except MLflow, which is only used when asked for
-and then checked before the run starts.
+and then checked before the run starts. MLflow writes to ``$MLFLOW_TRACKING_URI`` when set, else
+to ``RUN_DIR/mlflow.db`` (SQLite) with artifacts in ``RUN_DIR/mlruns``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def check_available(text: str) -> None:
         try:
             import mlflow  # noqa: F401
         except ModuleNotFoundError:
-            raise ConfigError("track: mlflow is not installed (pip install mlflow), or use --track tensorboard") from None
+            raise ConfigError("track: mlflow is not installed (pip install '.[mlflow]'), or use --track tensorboard") from None
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -84,10 +85,19 @@ class Tracker:
             except ModuleNotFoundError:
                 log("tracking: tensorboard is not installed (pip install tensorboard); no event files written")
         if "mlflow" in names:
+            import os
+
             import mlflow
 
-            mlflow.set_tracking_uri(f"file:{(run_dir / 'mlruns').resolve()}")
-            mlflow.start_run(run_name=run_dir.name)
+            # a tracking server when the user set one up, else a SQLite store + artifacts inside the run
+            local = not os.environ.get("MLFLOW_TRACKING_URI")
+            if local:
+                mlflow.set_tracking_uri(f"sqlite:///{(run_dir / 'mlflow.db').resolve()}")
+            client = mlflow.MlflowClient()
+            exp = client.get_experiment_by_name("graffiti")
+            exp_id = exp.experiment_id if exp is not None else client.create_experiment(
+                "graffiti", artifact_location=(run_dir / "mlruns").resolve().as_uri() if local else None)
+            mlflow.start_run(experiment_id=exp_id, run_name=run_dir.name)
             mlflow.log_params({k: str(v)[:250] for k, v in hparams.items()})
             self.mlflow = mlflow
         self.hparams = hparams

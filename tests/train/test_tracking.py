@@ -125,3 +125,23 @@ def test_eval_of_several_models_writes_one_comparison(tiny, tmp_path, monkeypatc
     assert comparison["models"][0]["auroc"] == pytest.approx(comparison["models"][1]["auroc"], abs=1e-3)
     assert (out / "roc.png").is_file() and "| best |" in (out / "comparison.md").read_text()
     assert "recall@fpr0.02" in stdout
+
+
+@pytest.mark.slow
+def test_mlflow_records_params_and_metrics_when_asked_for(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow", reason="MLflow is optional: pip install '.[mlflow]'")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    write_images(tmp_path / "walls", 8, seed=9)
+    (tmp_path / "cfg.yaml").write_text(CONFIG.replace("epochs: 2", "epochs: 1"), encoding="utf-8")
+    out = tmp_path / "run"
+    _train(tmp_path, out, "--track", "tensorboard,mlflow")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("graffiti")
+    (run,) = client.search_runs([exp.experiment_id])
+    summary = json.loads((out / "summary.json").read_text())
+    assert run.data.params["arch"] == "efficientnet_lite0" and run.data.params["lr"] == "0.0003"
+    assert run.data.metrics["val_auroc"] == pytest.approx(summary["best"]["val_auroc"])
+    assert run.data.tags["stopped"] == "epochs"
+    assert (out / "mlruns").is_dir() and (out / "tensorboard").is_dir()
