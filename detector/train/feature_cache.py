@@ -51,7 +51,7 @@ def feature_key(cfg: Any, data_digest: str, prefix: nn.Module, spec: Any, n_trai
 
     from detector.config import to_mapping
 
-    return {"format": 1, "data": data_digest, "prefix": weights_digest(prefix), "arch": cfg.arch,
+    return {"format": 2, "data": data_digest, "prefix": weights_digest(prefix), "arch": cfg.arch,
             "freeze_blocks": cfg.freeze_blocks, "preprocess": dataclasses.asdict(spec),
             "augment": to_mapping(cfg.augment), "views": cfg.cached_views, "seed": cfg.seed,
             "cache_px": cfg.cache_px, "n_train": n_train, "n_val": n_val, "device": device.type}

@@ -200,7 +200,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
             return (build_features(prefix, train_items, preprocess, cfg.augment, cfg.cached_views, cfg.seed,
                                    cfg.batch_size, info.device, progress, "training views"),
                     build_features(prefix, val_items, preprocess, None, 1, cfg.seed, cfg.batch_size,
-                                   info.device, progress, "validation"))
+                                   info.device, progress, "validation", dtype=torch.float32))
 
         from detector.train.feature_cache import cached_features, feature_key
 
