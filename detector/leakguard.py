@@ -132,8 +132,12 @@ def check(training: dict[str, Any], samples: Sequence[Any], *, train_hashes: set
     return report
 
 
-def guard_model(scorer: Any, samples: Sequence[Any], model_path: Path) -> dict[str, Any]:
-    """The leak report for an opened scorer (ONNX model with metadata, or a checkpoint) as a dict."""
+def guard_model(scorer: Any, samples: Sequence[Any], model_path: Path,
+                checkpoint_manifest: Path | None = None) -> dict[str, Any]:
+    """The leak report for an opened scorer (ONNX model with metadata, or a checkpoint) as a dict.
+
+    ``checkpoint_manifest``: a checkpoint's split manifest (its training rows are hashed).
+    """
     meta = getattr(scorer, "meta", None)
     loaded = getattr(scorer, "loaded", None)
     hashes: set[str] | None = None
@@ -150,9 +154,7 @@ def guard_model(scorer: Any, samples: Sequence[Any], model_path: Path) -> dict[s
             hashes, origin = committed, f"{hint}/*.csv"
     elif loaded is not None:
         training, name = dict(loaded.data or {}), Path(model_path).name
-        from detector.train.export import checkpoint_manifest
-
-        manifest = checkpoint_manifest(loaded)
+        manifest = checkpoint_manifest
         if manifest is not None and manifest.is_file():
             from detector.data.manifest import read_manifest
             from detector.errors import DatasetError

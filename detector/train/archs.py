@@ -485,7 +485,7 @@ def _timm_arch(name: str) -> Arch:
 
 # --------------------------------------------------------------------------- built-in names
 def _register_builtins() -> None:
-    from detector.train import model as builtin
+    from detector.train import builtin_nets as builtin
 
     register(Arch(
         name="efficientnet_lite0",

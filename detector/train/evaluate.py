@@ -238,7 +238,7 @@ def evaluate(
     }
     from detector.leakguard import guard_model
 
-    report["leak_guard"] = guard_model(scorer, scored.samples, model_path)
+    report["leak_guard"] = guard_model(scorer, scored.samples, model_path, _checkpoint_manifest(scorer))
     report.update(build_report(scored, used))
     report["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
     files = write_figures(scored, report, used, out)
