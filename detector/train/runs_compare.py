@@ -66,11 +66,18 @@ def read_run(path: Path) -> RunInfo:
     return RunInfo(path=path, config=config, summary=summary, history=history)
 
 
-def _fmt(value: Any) -> str:
+_METRIC_TITLES = {title for _, title in FIGURES} | {"test AUROC"}
+_TIME_TITLES = {"s/epoch", "minutes"}
+
+
+def _fmt(value: Any, column: str = "") -> str:
+    """Metrics to 4 decimals, times to 1, settings as written in the config."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:.0f}"
+    if isinstance(value, float) and column in _METRIC_TITLES:
+        return f"{value:.4f}"
+    if isinstance(value, float) and column in _TIME_TITLES:
+        return f"{value:.1f}"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)
@@ -119,7 +126,7 @@ def compare_runs(paths: Sequence[Path], out_dir: Path | None = None) -> Comparis
         with open(out_dir / "compare.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
-            writer.writerows({k: _fmt(v) for k, v in r.items()} for r in rows)
+            writer.writerows({k: _fmt(v, k) for k, v in r.items()} for r in rows)
         files["csv"] = out_dir / "compare.csv"
         (out_dir / "compare.json").write_text(json.dumps({"varied": varied, "runs": rows}, indent=2, default=str) + "\n",
                                               encoding="utf-8")
@@ -130,7 +137,7 @@ def compare_runs(paths: Sequence[Path], out_dir: Path | None = None) -> Comparis
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """A plain aligned text table (the first row's keys are the columns)."""
     cols = list(rows[0])
-    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    cells = [[_fmt(r.get(c), c) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]

@@ -92,7 +92,9 @@ def test_runs_compare_prints_the_differences_and_writes_a_plot(two_runs, tmp_pat
         assert f"{summary['best']['val_auroc']:.4f}" in row
     assert (out / "compare.png").stat().st_size > 1000
     with open(out / "compare.csv", encoding="utf-8", newline="") as fh:
-        assert [r["lr"] for r in csv.DictReader(fh)] == ["0.0010", "0.0001"]
+        rows = list(csv.DictReader(fh))
+    assert [r["lr"] for r in rows] == ["0.001", "0.0001"]  # settings as written in config.yaml
+    assert all(r["s/epoch"].count(".") == 1 and len(r["s/epoch"].split(".")[1]) == 1 for r in rows)
 
 
 def test_runs_compare_refuses_a_folder_that_is_not_a_run(tmp_path, monkeypatch, capsys):
