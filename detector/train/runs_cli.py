@@ -13,16 +13,18 @@ app = typer.Typer(help="Training runs: compare run folders side by side.\n\nExam
 @app.command("compare")
 def compare_command(
     runs: list[Path] = typer.Argument(..., help="Run folders (each holds config.yaml, summary.json, metrics.csv)."),
-    out: Path = typer.Option(Path("runs-compare"), "--out", "-o",
+    out: Path = typer.Option(Path("runs/compare"), "--out", "-o",
                              help="Folder for compare.png, compare.csv and compare.json."),
 ) -> None:
     """Print the runs side by side (the config keys that differ, best validation figures, speed) and plot them.
 
-    Example: graffiti runs compare runs/* --out runs-compare
+    Example: graffiti runs compare runs/*
     """
     from detector.train.runs_compare import compare_runs, format_table
 
     result = compare_runs(runs, out)
+    if result.skipped:
+        typer.echo("skipped (not run folders): " + ", ".join(str(p) for p in result.skipped))
     if result.varied:
         typer.echo("differing settings: " + ", ".join(result.varied))
     else:

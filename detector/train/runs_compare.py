@@ -110,13 +110,23 @@ class Comparison:
     rows: list[dict[str, Any]]
     varied: list[str]
     files: dict[str, Path]
+    skipped: list[Path] = field(default_factory=list)
 
 
 def compare_runs(paths: Sequence[Path], out_dir: Path | None = None) -> Comparison:
     """Read the runs, write compare.png/compare.csv/compare.json into ``out_dir``, return the table."""
-    runs = [read_run(Path(p)) for p in paths if Path(p).is_dir()]
+    runs: list[RunInfo] = []
+    skipped: list[Path] = []
+    for p in paths:  # a glob like runs/* also matches folders that are not runs (runs/compare): skip them
+        if Path(p).is_dir() and (Path(p) / "config.yaml").is_file():
+            runs.append(read_run(Path(p)))
+        else:
+            skipped.append(Path(p))
     if not runs:
-        raise DatasetError(f"{', '.join(str(p) for p in paths) or '(none)'}: no run folders to compare")
+        if len(paths) == 1:
+            read_run(Path(paths[0]))  # raises with the reason
+        raise DatasetError(f"{', '.join(str(p) for p in paths) or '(none)'}: no training run folders to compare "
+                           "(a run folder holds config.yaml)")
     varied = differing_keys(runs)
     rows = [run_row(r, varied) for r in runs]
     files: dict[str, Path] = {}
@@ -131,7 +141,7 @@ def compare_runs(paths: Sequence[Path], out_dir: Path | None = None) -> Comparis
         (out_dir / "compare.json").write_text(json.dumps({"varied": varied, "runs": rows}, indent=2, default=str) + "\n",
                                               encoding="utf-8")
         files["json"] = out_dir / "compare.json"
-    return Comparison(rows=rows, varied=varied, files=files)
+    return Comparison(rows=rows, varied=varied, files=files, skipped=skipped)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -79,9 +79,11 @@ def test_every_run_writes_tensorboard_scalars_and_sample_predictions(two_runs):
 
 def test_runs_compare_prints_the_differences_and_writes_a_plot(two_runs, tmp_path, monkeypatch, capsys):
     out = tmp_path / "cmp"
+    (tmp_path / "stray").mkdir()  # what a glob like runs/* also matches
     code, stdout, stderr = run_cli(monkeypatch, capsys, "runs", "compare", str(two_runs / "lr-1e-3"),
-                                   str(two_runs / "lr-1e-4"), "--out", str(out))
+                                   str(two_runs / "lr-1e-4"), str(tmp_path / "stray"), "--out", str(out))
     assert code == 0, stderr
+    assert f"skipped (not run folders): {tmp_path / 'stray'}" in stdout
     assert "differing settings: lr" in stdout  # out/track are bookkeeping, not experiment variables
     lines = stdout.splitlines()
     header = next(line for line in lines if line.startswith("run "))
