@@ -63,6 +63,9 @@ def compare_models(models: Sequence[Path], data: Sequence[str], *, out_dir: Path
     """Evaluate every model on the same data (see :func:`detector.train.evaluate.evaluate`)."""
     from detector.train.evaluate import evaluate
 
+    if not data:
+        raise ConfigError("--data: comparing several models needs the same images for all of them; give --data DATASET "
+                          "(e.g. a committed split: --data models/splits/graffiti-effnetlite0/street-graffiti.csv --split val)")
     if not 0.0 < common_fpr < 1.0:
         raise ConfigError(f"--common-fpr: expected a rate in (0, 1), found {common_fpr}")
     out = Path(out_dir) if out_dir is not None else Path("eval") / "compare"

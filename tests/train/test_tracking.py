@@ -149,3 +149,8 @@ def test_mlflow_records_params_and_metrics_when_asked_for(tmp_path, monkeypatch)
     assert run.data.metrics["val_auroc"] == pytest.approx(summary["best"]["val_auroc"])
     assert run.data.tags["stopped"] == "epochs"
     assert (out / "mlruns").is_dir() and (out / "tensorboard").is_dir()
+
+
+def test_eval_of_several_models_needs_the_same_data(tiny, tmp_path, monkeypatch, capsys):
+    code, _, stderr = run_cli(monkeypatch, capsys, "eval", str(tiny.checkpoint), str(tiny.checkpoint))
+    assert code == 2 and "--data: comparing several models needs the same images" in stderr
