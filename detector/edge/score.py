@@ -64,7 +64,6 @@ def heat_overlay(image_bgr: np.ndarray, tiles: list[Tile], scores: list[float], 
     strip[top:bottom, x0:x1b] = gradient
     for value in (0.0, 0.5, 1.0):
         y = int(round(bottom - 1 - value * (span - 1)))
-        cv2.line(strip, (x1b, y), (x1b + 3, y), (230, 230, 230), 1)
         cv2.putText(strip, f"{value:.1f}", (x1b + 5, min(h - 2, y + 4)), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                     (230, 230, 230), 1, cv2.LINE_AA)
     y_thr = int(round(bottom - 1 - float(np.clip(threshold, 0.0, 1.0)) * (span - 1)))

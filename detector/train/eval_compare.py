@@ -98,10 +98,12 @@ def compare_models(models: Sequence[Path], data: Sequence[str], *, out_dir: Path
     return ComparedModels(rows=rows, out_dir=out, files=files)
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, column: str = "") -> str:
     if v is None:
         return "-"
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return f"{v:.1f}" if column in ("ms_per_image", "size_mb") else f"{v:.4f}"
+    return str(v)
 
 
 TABLE_COLUMNS = ("model", "arch", "quantization", "input_px", "images", "auroc", "ap", "threshold", "recall", "fpr")
@@ -111,7 +113,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     extra = [k for k in rows[0] if k.startswith("recall@")] + ["ms_per_image", "size_mb"]
     cols = [*TABLE_COLUMNS, *extra]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(c), c) for c in cols) + " |" for r in rows]
     warnings = [f"- {r['model']}: {r['leak_warning']}" for r in rows if r.get("leak_warning")]
     if warnings:
         lines += ["", "Leak warnings:", *warnings]
