@@ -164,7 +164,10 @@ def test_a_registered_architecture_is_one_call(tmp_path):
 
 # --------------------------------------------------------------------------- the command line
 def _train_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **(env_extra or {})}
+    import os
+
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
+           "GRAFFITI_FEATURE_CACHE": os.environ.get("GRAFFITI_FEATURE_CACHE", "off"), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "detector", "train", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=240, env=env)
 
