@@ -123,7 +123,12 @@ def score_cmd(
     check_range(overlap, "--overlap", 0.0, 0.9)
     session = ModelSession(model_or_bundled(model), threads)
     bad = 0
-    for r in score_images(session, images, out, tile_px, overlap):
+    for path in images:
+        if not path.is_file():  # say what is wrong: a missing file is not an unreadable one
+            bad += 1
+            typer.echo(f"error: {path}: {'is a folder, not an image file' if path.is_dir() else 'not found'}, skipped",
+                       err=True)
+    for r in score_images(session, [p for p in images if p.is_file()], out, tile_px, overlap):
         if isinstance(r, ImageScore):
             heat = f"  heat map: {r.heatmap_path}" if r.heatmap_path else ""
             typer.echo(f"{r.path}: max {r.max_score:.3f} over {len(r.tiles)} tile(s) → {r.verdict} "
