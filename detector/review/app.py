@@ -16,6 +16,7 @@ from detector.review.db import make_engine, make_sessionmaker
 from detector.review.migrations import migrate
 from detector.review.routes.web import NeedSignIn
 from detector.review.settings import ReviewSettings
+from detector.review.views import wants_html
 
 HERE = Path(__file__).parent
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
@@ -145,11 +146,6 @@ def create_app(settings: ReviewSettings) -> FastAPI:
         return response
 
     return app
-
-
-def wants_html(request: Request) -> bool:
-    """A browser page request (not the device API, and the client asked for HTML)."""
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
 def _mount_docs(app: FastAPI) -> None:

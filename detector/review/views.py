@@ -226,3 +226,8 @@ def tile_count(payload: Any) -> int:
 TEMPLATE_FILTERS: dict[str, Any] = {"fmt_time": fmt_time, "ago": ago, "score_color": score_color, "iso_utc": iso_utc,
                                     "safe": json_safe, "num": num, "tile_count": tile_count,
                                     "detail_items": detail_items, "time_tag": time_tag}
+
+
+def wants_html(request: Any) -> bool:
+    """A browser page request (not the device API, and the client asked for HTML)."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")

@@ -154,7 +154,6 @@ def event_page(request: Request, event_id: str, sess: User, sort: str = "newest"
 
 @router.post("/events/{event_id}/action")
 async def event_action(request: Request, event_id: str, sess: User) -> Response:
-    from detector.review.app import wants_html
     from detector.review.routes.web import error_page
 
     form = await request.form()
@@ -173,7 +172,7 @@ async def event_action(request: Request, event_id: str, sess: User) -> Response:
         await run_in_threadpool(decisions.decide, sm, event_id, action, sess.user or "?",
                                 str(form.get("reason") or ""), str(form.get("note") or ""), polygon)
     except decisions.DecisionError as exc:
-        if wants_html(request):  # e.g. another operator decided first: say who and when, offer reopen
+        if views.wants_html(request):  # e.g. another operator decided first: say who and when, offer reopen
             now = decisions.get_event(sm, event_id) if exc.event is not None else None  # as it is after the rollback
             return error_page(request, exc.status_code, str(exc), now)
         raise HTTPException(exc.status_code, str(exc)) from None
