@@ -232,9 +232,13 @@ class Demo:
         cfg = load_edge_config(self.config_path)
         cam = cfg.cameras[CAMERA]
         d = cam.decision
-        self.console.print(f"edge runner: model {self.model.name}, a sample every {cam.interval_s:g} s of stream time, "
-                           f"median of {d.window} samples ≥ threshold for {d.confirm_s:g} s → graffiti_detected; "
-                           f"below the clean threshold for {d.clean_s:g} s → graffiti_cleaned")
+        w = cam.wall
+        wall = (f"wall model: a change that stays {(w.slots // 2 + 1) * w.slot_s:g} s enters the wall, baseline "
+                f"over the first {w.commission_s:g} s; " if w.enabled else "")
+        self.console.print(f"edge runner: model {self.model.name}, a sample every {cam.interval_s:g} s of stream time; "
+                           f"{wall}a wall tile scoring over its baseline and changed, median of {d.window} samples "
+                           f"≥ threshold for {d.confirm_s:g} s → graffiti_detected; back to the baseline or below "
+                           f"the clean threshold for {d.clean_s:g} s → graffiti_cleaned")
         self.console.print("events as the edge runner reports them (stream time, type, camera, score, box):")
         runner = EdgeRunner(cfg, realtime=False)
         runner.setup()
