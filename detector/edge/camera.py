@@ -231,7 +231,9 @@ class CameraWorker:
             self._privacy = polygon_mask(frame_size, c.ignore) if c.ignore else None
             self.judge = self._make_judge(frame_size, model)
             grid_w = self.judge.grid_hw[1] if self.judge is not None else 0
-            self.engine = DecisionEngine(decision_params(c, model), self.plan.neighbours, grid_width=grid_w)
+            cells = [frozenset(int(b) for b in blocks) for blocks in self.judge.blocks] if self.judge is not None else None
+            self.engine = DecisionEngine(decision_params(c, model), self.plan.neighbours, grid_width=grid_w,
+                                         tile_cells=cells)
             self._accepted_dirty = True
             self._model = model
             log.info("camera %s: %dx%d frames, %d tiles of %d px", self.name, *frame_size, len(self.plan.tiles),

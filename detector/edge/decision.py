@@ -111,6 +111,8 @@ class DecisionEngine:
         accepted: Iterable[int] = (),
         history_len: int = 30,
         grid_width: int = 0,
+        tile_cells: Sequence[frozenset[int]] | None = None,
+        min_new_cells: int = 6,
     ) -> None:
         self.params = params
         self.neighbours = list(neighbours)
@@ -121,6 +123,8 @@ class DecisionEngine:
         self._history: deque[tuple[float, list[float]]] = deque(maxlen=history_len)
         self.last_t_s: float | None = None
         self.grid_width = grid_width  # width of the change-block grid, to find neighbouring blocks
+        self.tile_cells = list(tile_cells) if tile_cells is not None else None  # the blocks each tile covers
+        self.min_new_cells = min_new_cells  # fewer new changed blocks than this beside an open event: the same change
         self._cells: list[frozenset[int]] | None = None
 
     @property
@@ -268,6 +272,9 @@ class DecisionEngine:
             return bool(comp & ev.tiles)  # no change information for the event: only its own tiles join
         if not new:
             return True  # nothing but the event's own change (e.g. seen anew after a lighting switch)
+        if self.tile_cells is not None and len(new) < self.min_new_cells and any(
+                self.tile_cells[i] & ev.cells for i in comp):
+            return True  # hot because it overlaps the event's paint; its own new change is too small to be a piece
         w = self.grid_width
         grown = set()
         for c in ev.cells:  # the event's area grown by one block in every direction

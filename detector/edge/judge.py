@@ -196,7 +196,7 @@ class WallJudge:
                 report = CommissionReport(self.wall.mode or "", t_s, hot)
         pending = self._pending.pop(self.wall.mode or "", None)
         if pending:
-            self._rebaseline(sorted(pending))
+            self._rebaseline(sorted(pending), propagate=False)
         key = (self.wall.version, id(base), self._rebaselines)
         if key != self._change_key:
             self._change_key = key
@@ -211,14 +211,20 @@ class WallJudge:
             cells.append(frozenset(int(b) for b in blocks[self.changed_blocks.reshape(-1)[blocks]]) if changed
                          else frozenset())
             if i in base.carried:
-                gated.append(s)
+                # Open when this mode was commissioned: its baseline holds the paint. As long as the tile
+                # still looks like that, the paint is there (the event stays open, whatever the model
+                # reads in this light); once it changed, only a graffiti score keeps it open.
+                if changed:
+                    gated.append(s if s >= threshold else 0.0)
+                else:
+                    gated.append(max(s, threshold))
                 continue
             if changed and s < threshold and i not in open_tiles:
                 # A change that never looks like graffiti (a poster, a parked bike) becomes the wall.
                 if np.isnan(self._changed_since[i]):
                     self._changed_since[i] = t_s
                 elif t_s - self._changed_since[i] >= p.refine_s:
-                    self._rebaseline([i])
+                    self._rebaseline([i], propagate=False)
                     changed = False
             else:
                 self._changed_since[i] = np.nan
@@ -253,7 +259,9 @@ class WallJudge:
         """Take the current wall as these tiles' baseline (an operator rejected what they showed)."""
         self._rebaseline(sorted(tiles))
 
-    def _rebaseline(self, tiles: list[int]) -> None:
+    def _rebaseline(self, tiles: list[int], propagate: bool = True) -> None:
+        """Take the current wall as these tiles' baseline; with ``propagate`` the other colour mode
+        re-takes them too when it is next seen (once: a re-take there does not come back here)."""
         base = self.baseline
         est = self.wall.estimate
         if base is None or est is None or not tiles:
@@ -266,17 +274,24 @@ class WallJudge:
             base.carried.discard(i)
             self._changed_since[i] = np.nan
         self._rebaselines += 1
+        if not propagate:
+            return
         for mode, other in self.baselines.items():  # the other colour mode re-takes them when next seen
             if other is not base:
                 self._pending.setdefault(mode, set()).update(tiles)
 
     def event_closed(self, tiles: set[int] | frozenset[int]) -> None:
-        """Tiles carried through a commissioning are re-baselined once their event has closed."""
+        """Tiles carried through a commissioning are re-baselined once their event has closed (in the
+        other colour mode when it is next seen)."""
         base = self.baseline
-        if base is not None:
-            carried = base.carried & set(tiles)
-            if carried:
-                self._rebaseline(sorted(carried))
+        for mode, b in self.baselines.items():
+            carried = b.carried & set(tiles)
+            if not carried:
+                continue
+            if b is base:
+                self._rebaseline(sorted(carried), propagate=False)
+            else:
+                self._pending.setdefault(mode, set()).update(carried)
 
 
 def _thumb(tile: np.ndarray) -> np.ndarray:

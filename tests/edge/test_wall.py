@@ -82,7 +82,8 @@ class Harness:
         self.tiles = [t.xyxy for t in plan.tiles]
         self.judge = WallJudge(WALL, JUDGE, ChangeParams(), self.tiles, (H, W))
         self.engine = DecisionEngine(DecisionParams(threshold, 0.4, window=6, confirm_s=30.0, clean_s=120.0),
-                                     plan.neighbours, grid_width=self.judge.grid_hw[1])
+                                     plan.neighbours, grid_width=self.judge.grid_hw[1],
+                                     tile_cells=[frozenset(int(b) for b in blk) for blk in self.judge.blocks])
         self.threshold = threshold
         self.prev: np.ndarray | None = None
         self.opened: list[tuple[float, frozenset[int]]] = []
