@@ -57,6 +57,9 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
 
     if resume is not None:
         cfg, start = _resume_state(Path(resume), overrides)
+        if cfg.mil.enabled:
+            raise ConfigError(f"--resume {resume}: a MIL run (mil.enabled) cannot be resumed; start it again "
+                              "or continue with --from RUN/last.pt")
         return run_training(cfg, start, Path(resume), console)
     cfg = resolve_config(config_file, overrides)
     run_dir = Path(cfg.out)
@@ -70,4 +73,9 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         cfg.input_px = init.preprocess.input_size[0]
     mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.augment.deequalize_sources)
     check_trainable(mix.samples)
-    return run_training(cfg, StartState(samples=mix.samples, sources=mix.sources, init=init), run_dir, console)
+    start = StartState(samples=mix.samples, sources=mix.sources, init=init)
+    if cfg.mil.enabled:
+        from detector.train.mil import run_mil_training
+
+        return run_mil_training(cfg, start, run_dir, console)  # type: ignore[no-any-return]
+    return run_training(cfg, start, run_dir, console)
