@@ -56,7 +56,8 @@ class MilConfig:
     topk: int = 2  # tiles averaged by pool 'topk'
     lse_r: float = 2.0  # sharpness of pool 'lse' (log-mean-exp; large = max)
     tile_min_side_px: int = 360  # photos with a shorter side below this are not cut (a 320-px scene is one tile)
-    tile_per_group: int = 1  # photos of one group cut into tiles (0 = all): Roboflow copies of one photo are near-duplicates
+    tile_per_group: int = 0  # photos of one group cut into tiles (0 = all), in the sources below
+    tile_per_group_sources: list[str] = field(default_factory=list)  # e.g. Roboflow copies of one photo
     whole_photo: bool = True  # also train every photo as one whole-photo instance (the old task)
     bags_per_step: int = 8  # tiled photos per step (all their tiles go through the suffix)
     whole_per_step: int = 16  # whole-photo instances per step

@@ -193,13 +193,16 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> flo
 
 
 # --------------------------------------------------------------------------- the run
-def _per_group(items: Sequence[CachedImage], limit: int) -> list[CachedImage]:
-    """At most ``limit`` photos per (source, group), in input order (0 = no limit)."""
+def _per_group(items: Sequence[CachedImage], limit: int, sources: Sequence[str]) -> list[CachedImage]:
+    """At most ``limit`` photos per (source, group) of ``sources``, in input order (0 = no limit)."""
     if limit <= 0:
         return list(items)
     seen: dict[tuple[str, str], int] = {}
     out = []
     for c in items:
+        if c.source not in sources:
+            out.append(c)
+            continue
         key = (c.source, c.sample.group)
         if seen.get(key, 0) < limit:
             seen[key] = seen.get(key, 0) + 1
@@ -268,8 +271,10 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
     train_items = [c for c in cached if c.sample.split == "train"]
     val_items = [c for c in cached if c.sample.split == "val"]
     side = {id(c): _original_side(str(c.sample.path)) for c in train_items + val_items}
-    train_tiled = _per_group([c for c in train_items if side[id(c)] >= mil.tile_min_side_px], mil.tile_per_group)
-    val_tiled = _per_group([c for c in val_items if side[id(c)] >= mil.tile_min_side_px], mil.tile_per_group)
+    train_tiled = _per_group([c for c in train_items if side[id(c)] >= mil.tile_min_side_px], mil.tile_per_group,
+                             mil.tile_per_group_sources)
+    val_tiled = _per_group([c for c in val_items if side[id(c)] >= mil.tile_min_side_px], mil.tile_per_group,
+                           mil.tile_per_group_sources)
     train_whole = train_items if mil.whole_photo else [c for c in train_items if side[id(c)] < mil.tile_min_side_px]
 
     if start.init is not None:
