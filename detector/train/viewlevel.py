@@ -25,6 +25,7 @@ from detector.data.sample import Sample
 from detector.preprocess import preprocess_batch, read_image
 
 VIEW_SIZE = (1280, 720)  # (width, height): the edge's reference camera frame
+DEFAULT_MIN_SIDE_PX = 360  # export: smaller validation images (320-px synthetic scenes) are one tile, not a view
 
 
 def edge_tiling() -> tuple[int, float]:
@@ -43,15 +44,17 @@ class ViewSpec:
     height: int = VIEW_SIZE[1]
     tile_px: int = 0  # 0 = the edge's default
     overlap: float = -1.0  # < 0 = the edge's default
+    min_side_px: int = 0  # photos with a shorter side below this are skipped (a 320-px scene is one tile, not a view)
 
     def resolved(self) -> ViewSpec:
         tile_px, overlap = edge_tiling()
         return ViewSpec(self.width, self.height, self.tile_px or tile_px,
-                        overlap if self.overlap < 0 else self.overlap)
+                        overlap if self.overlap < 0 else self.overlap, self.min_side_px)
 
     def to_dict(self) -> dict[str, Any]:
         r = self.resolved()
-        return {"view_px": [r.width, r.height], "tile_px": r.tile_px, "overlap": r.overlap}
+        return {"view_px": [r.width, r.height], "tile_px": r.tile_px, "overlap": r.overlap,
+                "min_side_px": r.min_side_px}
 
 
 def as_view(image_bgr: np.ndarray, spec: ViewSpec) -> np.ndarray:
@@ -84,6 +87,7 @@ class ViewScores:
     samples: list[Sample]
     tile_scores: list[np.ndarray]
     unreadable: list[Path] = field(default_factory=list)
+    skipped_small: int = 0  # photos under ViewSpec.min_side_px
 
     @property
     def labels(self) -> np.ndarray:
@@ -105,8 +109,10 @@ def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpe
     if not scorers:
         return []
     pre = scorers[0].preprocess
+    min_side = (spec or ViewSpec()).min_side_px
     kept: list[Sample] = []
     bad: list[Path] = []
+    small = 0
     per: list[list[np.ndarray]] = [[] for _ in scorers]
     pending: list[np.ndarray] = []
     counts: list[int] = []
@@ -131,6 +137,8 @@ def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpe
             img = read_image(str(s.path))
             if img is None:
                 bad.append(Path(s.path))
+            elif min(img.shape[:2]) < min_side:
+                small += 1
             else:
                 tiles = view_tiles(img, spec)
                 kept.append(s)
@@ -140,7 +148,7 @@ def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpe
                     flush()
             bar.advance(task)
         flush()
-    return [ViewScores(samples=list(kept), tile_scores=p, unreadable=list(bad)) for p in per]
+    return [ViewScores(samples=list(kept), tile_scores=p, unreadable=list(bad), skipped_small=small) for p in per]
 
 
 @dataclass(frozen=True)
@@ -201,3 +209,16 @@ def hottest_clean_views(scored: ViewScores, n: int, threshold: float) -> list[di
     rows.sort(reverse=True)
     return [{"path": str(scored.samples[i].path), "score": sc, "tile": k, "flagged": sc >= threshold,
              "source": scored.samples[i].source} for sc, i, k in rows[:n]]
+
+
+def view_summary(scored: ViewScores, threshold: float, spec: ViewSpec | None = None) -> dict[str, Any]:
+    """What the eval report and the model metadata say about the view level at ``threshold``."""
+    tiles = float(np.mean([t.size for t in scored.tile_scores])) if scored.tile_scores else 0.0
+    return {
+        "view": (spec or ViewSpec()).to_dict(),
+        **view_metrics(scored.labels, scored.scores, threshold, tiles).to_dict(),
+        "by_source": view_breakdown(scored, threshold),
+        "photos": len(scored.samples),
+        "skipped_small": scored.skipped_small,
+        "unreadable": len(scored.unreadable),
+    }
