@@ -149,3 +149,32 @@ def export_command(
     typer.echo(f"parity torch vs onnxruntime: max |Δp| {result.parity_max_abs_diff:.2e} on {result.parity_images} images")
     if result.int8 is not None and result.int8.meta.extra.get("degraded"):
         typer.echo("warning: int8 model kept with --allow-degraded: " + "; ".join(result.int8.meta.extra["guard"]["failures"]))
+
+
+def rethreshold_command(
+    model: Path = typer.Argument(..., help="An exported ONNX model (.onnx); its network is not changed."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="The model's validation images (dataset spec; repeat)."),
+    split: str = typer.Option("val", "--split", help="Which split of --data to choose on (val | test | train | all)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write here instead of replacing MODEL."),
+    target_precision: float = typer.Option(None, "--target-precision", help="Lowest threshold with this precision."),
+    max_fpr: float = typer.Option(None, "--max-fpr", help="Lowest threshold flagging at most this share of clean "
+                                                          "validation views/photos (default policy, 0.02)."),
+    threshold_level: str = typer.Option("view", "--threshold-level", help="view (default) or photo."),
+    min_side: int = typer.Option(360, "--min-side", help="Only photos at least this many px on the shorter side are "
+                                                         "shown as camera views (smaller scenes are one tile)."),
+) -> None:
+    """Re-choose an exported model's thresholds on its validation split, by default on view-level false
+    positives (each photo shown as a 1280x720 camera view, any tile over the threshold).
+
+    Example: graffiti rethreshold models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --max-fpr 0.02
+    """
+    from detector.train.rethreshold import rethreshold
+
+    result = rethreshold(model, data, split=split, out=out, target_precision=target_precision, max_fpr=max_fpr,
+                         threshold_level=threshold_level, min_side_px=min_side)
+    v = result.validation
+    typer.echo(f"wrote {result.path}: threshold {result.previous['threshold']:.4f} -> {result.meta.threshold:.4f}, "
+               f"clean {result.previous['clean_threshold']:.4f} -> {result.meta.clean_threshold:.4f} "
+               f"({threshold_level} level); photo level on {split}: n={v['n']} AUROC {_fmt(v['auroc'])} "
+               f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])}")
+    typer.echo(view_lines(v["view_level"]))
