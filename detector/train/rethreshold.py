@@ -59,6 +59,8 @@ def rethreshold(
     target = Path(out) if out is not None else model
     scorer = OnnxScorer(model)
     meta = scorer.meta
+    if meta is None:  # OnnxScorer without a given preprocess always reads the contract (or raises)
+        raise ConfigError(f"{model}: no graffiti metadata contract")
     samples = load_samples(data, split)
     photos = score_samples(samples, [scorer], description=f"scoring {model.name}", progress=progress)[0]
     spec = ViewSpec(min_side_px=min_side_px)
