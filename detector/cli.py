@@ -36,6 +36,7 @@ def _register() -> None:
     from detector.review.cli import app as review_app
     from detector.train.cli import train_command
     from detector.train.eval_cli import eval_command, export_command, rethreshold_command
+    from detector.train.runs_cli import app as runs_app
 
     # Single commands, in the order a student meets them; the demo last.
     app.command("train")(train_command)
@@ -48,6 +49,7 @@ def _register() -> None:
     app.add_typer(sim_app, name="sim")
     app.add_typer(edge_app, name="edge")
     app.add_typer(review_app, name="review")
+    app.add_typer(runs_app, name="runs")
 
 
 _register()

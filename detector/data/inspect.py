@@ -21,7 +21,7 @@ import numpy as np
 from detector.data.sample import LABELS, Sample
 from detector.errors import DatasetError
 
-DEFAULT_PHASH_DISTANCE = 6  # bits of 64; measured on street-graffiti, see README.md, "graffiti data inspect"
+DEFAULT_PHASH_DISTANCE = 6  # bits of 64; measured on street-graffiti, see docs/data.md, "graffiti data inspect"
 SHEET_COLS = 8
 SHEET_CELL_PX = 160
 

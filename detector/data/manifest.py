@@ -20,6 +20,8 @@ from detector.data.sample import LABELS, Region, Sample
 from detector.errors import DatasetError
 
 COLUMNS = ("path", "label", "group", "split", "source", "kind", "regions")
+# Read and ignored: ``sha256`` (file hashes in a model's committed split manifests, see detector/leakguard.py).
+IGNORED_COLUMNS = ("sha256",)
 REQUIRED = ("path", "label")
 
 
@@ -78,7 +80,7 @@ def read_manifest(path: str | Path, *, source: str | None = None, check_files: b
     if header is None:
         raise DatasetError(f"{path}: empty manifest; expected a header line {','.join(COLUMNS)}")
     names = [h.strip() for h in header]
-    unknown = [n for n in names if n not in COLUMNS]
+    unknown = [n for n in names if n not in COLUMNS and n not in IGNORED_COLUMNS]
     if unknown:
         raise DatasetError(
             f"{path}:1: unknown column(s) {unknown}; expected some of {','.join(COLUMNS)}"

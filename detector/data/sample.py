@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LABELS = ("clean", "graffiti")  # index = integer label used everywhere (0 clean, 1 graffiti)
+# The label names belong to the model contract; index = integer label used everywhere (0 clean, 1 graffiti).
+from detector.modelmeta import LABELS
+
 CLEAN = 0
 GRAFFITI = 1
 

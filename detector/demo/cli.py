@@ -8,7 +8,7 @@ import typer
 
 
 def demo_command(
-    minutes: float = typer.Option(7.0, "--minutes", help="Tunnel time to simulate (5-60 minutes)."),
+    minutes: float = typer.Option(12.0, "--minutes", help="Tunnel time to simulate (5-60 minutes)."),
     seed: int = typer.Option(4, "--seed", help="Seed of the simulated tunnel, people and paint."),
     port: int = typer.Option(None, "--port", help="Port of the review page (default 8080, or a free one)."),
     data: Path = typer.Option(Path("demo-data"), "--data", help="Folder for the video, database and outbox (reused)."),
@@ -23,7 +23,7 @@ def demo_command(
     runs the edge runner over the video delivering to it, prints each event and a summary, and leaves
     the review page running. Exits 2 when the demo shows a missed detection or a false alarm.
 
-    Example: graffiti demo --minutes 7 --seed 4 --port 8080
+    Example: graffiti demo --minutes 12 --seed 4 --port 8080
     """
     from detector.demo.session import DemoOptions, run_demo
 

@@ -30,6 +30,8 @@ class CameraRun:
     render_s: float = 0.0  # of which rendering the simulated frames
     tiles: list[tuple[int, int, int, int]] = field(default_factory=list)  # the tile plan's boxes
     evidence: dict[str, bytes] = field(default_factory=dict)  # graffiti_detected event id → frame JPEG
+    model_runs: int = 0  # tiles scored (wall model on: only tiles whose wall changed, and refreshes)
+    model_runs_saved: int = 0  # tiles the wall model did not need to score
 
     @property
     def samples_per_s(self) -> float:
@@ -98,4 +100,6 @@ def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = 
     run.samples = worker.frames_seen
     run.render_s = source.render_s
     run.tiles = [t.xyxy for t in worker.plan.tiles] if worker.plan is not None else []
+    if worker.judge is not None:
+        run.model_runs, run.model_runs_saved = worker.judge.model_runs, worker.judge.model_runs_saved
     return run

@@ -7,9 +7,15 @@ from typing import Any
 from detector.demo.truth import CLEAN_GOAL_S, DETECT_GOAL_S, TimedEvent, TruthReport
 
 
-def _t(t_s: float | None) -> str:
-    from detector.demo.session import fmt_t
+def fmt_t(t_s: float) -> str:
+    """Stream time as m:ss."""
+    if t_s != t_s:  # NaN: not known
+        return "  ?  "
+    m, s = divmod(int(round(t_s)), 60)
+    return f"{m}:{s:02d}"
 
+
+def _t(t_s: float | None) -> str:
     return "  -  " if t_s is None else fmt_t(t_s)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.demo.render import DemoStream, prepare_stream
+from detector.demo.report import event_line, fmt_t, summary_lines
 from detector.demo.service import Accounts, DemoError, ReviewProcess, pick_port, provision
 from detector.demo.source import osd_ignore, wall_polygons
 from detector.demo.truth import TimedEvent, TruthReport, compare
@@ -29,13 +30,12 @@ from detector.demo.truth import TimedEvent, TruthReport, compare
 MARKER = ".graffiti-demo"
 DEVICE = "demo-pi"
 CAMERA = "tunnel-1"
-DEFAULT_MODEL = Path("models/graffiti-effnetlite0.onnx")
 
 
 @dataclass
 class DemoOptions:
     data: Path = Path("demo-data")
-    minutes: float = 7.0
+    minutes: float = 12.0  # room for the wall model to see the paint and, after the crew, the clean wall
     seed: int = 4
     port: int | None = None
     model: Path | None = None
@@ -94,27 +94,17 @@ class DemoResult:
         return out
 
 
-def fmt_t(t_s: float) -> str:
-    """Stream time as m:ss."""
-    if t_s != t_s:  # NaN: not known
-        return "  ?  "
-    m, s = divmod(int(round(t_s)), 60)
-    return f"{m}:{s:02d}"
-
-
 def resolve_model(model: Path | None) -> Path:
-    """--model, else the bundled model (./models/… or the repository's models/…)."""
+    """--model, else the bundled model (``detector.bundled``: ./models/, the repository's, the installed one)."""
     from detector.errors import ConfigError
 
     if model is not None:
         if not model.is_file():
             raise ConfigError(f"--model: {model} not found")
         return model.resolve()
-    here = Path(__file__).resolve().parents[2] / DEFAULT_MODEL
-    for cand in (Path.cwd() / DEFAULT_MODEL, here):
-        if cand.is_file():
-            return cand
-    raise ConfigError(f"--model: the bundled model {DEFAULT_MODEL} is missing; pass --model PATH to an exported model")
+    from detector.bundled import find_bundled_model
+
+    return find_bundled_model(what="--model")
 
 
 def demo_clean_s(duration_s: float) -> float:
@@ -157,7 +147,12 @@ interval_s = {interval_s:g}
 
 [defaults.decision]
 confirm_s = 30
-clean_s = {clean_s:g}          # 300 on a real camera; shortened to fit a short demo stream
+clean_s = {clean_s:g}          # 180 on a real camera; shortened to fit a short demo stream
+
+[defaults.wall]              # the wall model's memory, shortened to fit a short demo stream:
+slot_s = 5                   # 30 on a real camera (a change enters the wall after 2.5 min)
+slots = 5                    # 9 on a real camera
+commission_s = 30            # 300 on a real camera
 
 [cameras.{CAMERA}]
 source = {q(video)}
@@ -237,9 +232,13 @@ class Demo:
         cfg = load_edge_config(self.config_path)
         cam = cfg.cameras[CAMERA]
         d = cam.decision
-        self.console.print(f"edge runner: model {self.model.name}, a sample every {cam.interval_s:g} s of stream time, "
-                           f"median of {d.window} samples ≥ threshold for {d.confirm_s:g} s → graffiti_detected; "
-                           f"below the clean threshold for {d.clean_s:g} s → graffiti_cleaned")
+        w = cam.wall
+        wall = (f"wall model: a change that stays {(w.slots // 2 + 1) * w.slot_s:g} s enters the wall, baseline "
+                f"over the first {w.commission_s:g} s; " if w.enabled else "")
+        self.console.print(f"edge runner: model {self.model.name}, a sample every {cam.interval_s:g} s of stream time; "
+                           f"{wall}a wall tile scoring over its baseline and changed, median of {d.window} samples "
+                           f"≥ threshold for {d.confirm_s:g} s → graffiti_detected; back to the baseline or below "
+                           f"the clean threshold for {d.clean_s:g} s → graffiti_cleaned")
         self.console.print("events as the edge runner reports them (stream time, type, camera, score, box):")
         runner = EdgeRunner(cfg, realtime=False)
         runner.setup()
@@ -290,7 +289,6 @@ class Demo:
 
     # ------------------------------------------------------------------ events
     def _tee(self, emit: Any, bar: Any) -> Any:
-        from detector.demo.report import event_line
 
         def tee(event: Any, files: dict[str, bytes]) -> None:
             emit(event, files)  # the runner's own path: durable outbox first, then delivery
@@ -309,7 +307,6 @@ def run_demo(options: DemoOptions, console: Any = None) -> DemoResult:
     """
     import signal
 
-    from detector.demo.report import summary_lines
 
     demo = Demo(options, console)
     out = demo.console

@@ -1,4 +1,10 @@
-"""One camera's loop: sample → health/motion → mask → tiles → one model run → decision → events.
+"""One camera's loop: sample → health/motion → mask → wall model → changed tiles scored → gate → decision → events.
+
+With the wall model on (the default), the sample is scaled once to model scale and fed to the
+camera's wall estimate; only tiles whose wall estimate changed are scored (on the estimate, not the
+live frame), and their scores are gated against the commissioned baseline before the decision
+engine sees them (:mod:`detector.edge.judge`). The live frame is what evidence pictures show.
+With ``wall.enabled = false`` every sample's live tiles are scored, as before.
 
 Runs in its own thread. Every time-based rule runs on the source's clock (``Frame.t_s``), so a file
 processed with ``--fast`` makes the same decisions as in real time. A frame that fails is logged and
@@ -13,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,18 +27,20 @@ from detector.edge.config import CameraConfig
 from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Grown, Opened
 from detector.edge.evidence import camera_event, evidence_files, graffiti_event
 from detector.edge.health import HealthMonitor
+from detector.edge.judge import CommissionReport, JudgeParams, WallJudge
 from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
 from detector.edge.session import ModelHolder, ModelSession
 from detector.edge.sources import Frame, Source, open_source, redact_url
 from detector.edge.tiling import (
     TilePlan,
-    cut_tiles,
     masked_frame,
     plan_tiles,
     polygon_mask,
+    scaled_tiles,
     tiles_in_regions,
     union_box,
 )
+from detector.edge.wall import ChangeParams, WallParams
 from detector.events import CameraStats, Event
 
 log = logging.getLogger("detector.edge.camera")
@@ -44,6 +53,11 @@ class _PendingOpen:
     decision: Opened
     wall_time: float
     model: ModelSession
+
+
+def commission_request_path(data_dir: Path, camera: str) -> Path:
+    """The file whose appearance asks a running camera to retake its baseline from the current wall."""
+    return Path(data_dir) / f"commission-{camera}.request"
 
 
 def decision_params(cfg: CameraConfig, model: ModelSession) -> DecisionParams:
@@ -74,6 +88,11 @@ class CameraWorker:
         self.picker = EvidencePicker(cfg.evidence.still_wait_samples, cfg.motion.still_fraction)
         self.plan: TilePlan | None = None
         self.engine: DecisionEngine | None = None
+        self.judge: WallJudge | None = None
+        self._scale = 1.0
+        self.commission_request: Path | None = None  # a file whose appearance asks to re-commission
+        self._rejected_seen: set[str] = set()
+        self._remote_rejected: list[tuple[str, list[tuple[float, float]]]] = []
         self._model: ModelSession | None = None
         self._event_ids: dict[int, str] = {}
         self._pending: dict[int, _PendingOpen] = {}
@@ -102,6 +121,11 @@ class CameraWorker:
         """Accepted regions from the review service (applied before the next frame)."""
         self._remote_accepted = polygons
         self._accepted_dirty = True
+
+    def set_remote_rejected(self, rejected: list[tuple[str, list[tuple[float, float]]]]) -> None:
+        """Rejected events from the review service (id, polygon): their tiles take the current wall as
+        baseline once and stay quiet until they change again."""
+        self._remote_rejected = [r for r in rejected if r[0] not in self._rejected_seen]
 
     def stats(self) -> CameraStats:
         ms = np.asarray(list(self._infer_ms), dtype=np.float64)
@@ -205,7 +229,9 @@ class CameraWorker:
                 log.warning("camera %s: frame size changed to %dx%d; decision state restarts", self.name, *frame_size)
             self.plan = plan_tiles(frame_size, c.tiling.tile_px, c.tiling.overlap, c.watch, c.ignore)
             self._privacy = polygon_mask(frame_size, c.ignore) if c.ignore else None
-            self.engine = DecisionEngine(decision_params(c, model), self.plan.neighbours)
+            self.judge = self._make_judge(frame_size, model)
+            grid_w = self.judge.grid_hw[1] if self.judge is not None else 0
+            self.engine = DecisionEngine(decision_params(c, model), self.plan.neighbours, grid_width=grid_w)
             self._accepted_dirty = True
             self._model = model
             log.info("camera %s: %dx%d frames, %d tiles of %d px", self.name, *frame_size, len(self.plan.tiles),
@@ -213,11 +239,38 @@ class CameraWorker:
         if model is not self._model:
             self.engine.params = decision_params(c, model)
             self._model = model
+            if self.judge is not None:
+                if abs(self._model_scale(model) - self._scale) > 1e-9:
+                    log.warning("camera %s: the new model's input size changes the wall scale; the wall "
+                                "model and baseline restart", self.name)
+                    self.judge = self._make_judge(frame_size, model)
+                else:
+                    self.judge.invalidate_scores()
         if self._accepted_dirty:
             polys = list(c.accepted) + list(self._remote_accepted)
             self.engine.set_accepted(tiles_in_regions(self.plan, polys, c.decision.accepted_fraction))
             self._accepted_dirty = False
         return self.plan, self.engine
+
+    def _model_scale(self, model: ModelSession) -> float:
+        return model.spec.input_size[1] / float(self.cfg.tiling.tile_px)
+
+    def _make_judge(self, frame_size: tuple[int, int], model: ModelSession) -> WallJudge | None:
+        wc = self.cfg.wall
+        if not wc.enabled or self.plan is None:
+            return None
+        self._scale = scale = self._model_scale(model)
+        w, h = frame_size
+        size_hw = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
+        tiles = [tuple(int(round(v * scale)) for v in t.xyxy) for t in self.plan.tiles]
+        return WallJudge(
+            WallParams(slot_s=wc.slot_s, slots=wc.slots),
+            JudgeParams(commission_s=wc.commission_s, refresh_s=wc.refresh_s, score_margin=wc.score_margin,
+                        change_fraction=wc.change_fraction, refine_s=wc.refine_s),
+            ChangeParams(),
+            tiles,  # type: ignore[arg-type]
+            size_hw,
+        )
 
     def process(self, frame: Frame) -> None:
         img = frame.image
@@ -229,11 +282,14 @@ class CameraWorker:
         plan, engine = self._prepare((w, h), model)
         motion = self.motion.update(img)
         self._check_health(frame, motion)
-        t0 = time.perf_counter()
-        scores = model.score(cut_tiles(masked_frame(img, plan), plan))
-        self._infer_ms.append((time.perf_counter() - t0) * 1000.0)
+        if self.judge is not None:
+            decisions = self._judge_sample(frame, plan, engine, model, motion)
+        else:
+            t0 = time.perf_counter()
+            scores = model.score(scaled_tiles(masked_frame(img, plan), plan, model.spec.input_size))
+            self._infer_ms.append((time.perf_counter() - t0) * 1000.0)
+            decisions = engine.update(frame.t_s, scores.tolist())
         self.frames_seen += 1
-        decisions = engine.update(frame.t_s, scores.tolist())
         for key, chosen in self.picker.poll(img, frame.t_s, motion).items():
             self._emit_opened(key, chosen)
         self.picker.offer(img, frame.t_s, motion)
@@ -249,8 +305,82 @@ class CameraWorker:
                 log.info("camera %s: open event grew by %d tile(s)", self.name, len(d.added))
             elif isinstance(d, Closed):
                 self._emit_closed(d, frame, motion, model)
+                if self.judge is not None:
+                    self.judge.event_closed(set(d.tile_scores))
         if motion.still and engine.is_clean() and not self.health.tampered:
             self.reference_view = img
+
+    def _judge_sample(self, frame: Frame, plan: TilePlan, engine: DecisionEngine, model: ModelSession,
+                      motion: MotionSample) -> list[Closed | Grown | Opened]:
+        """Feed the wall model; score the tiles whose wall changed; gate; decide."""
+        import cv2
+
+        judge = self.judge
+        assert judge is not None
+        self._apply_requests(plan, engine, judge)
+        hw = judge.wall.size_hw
+        scaled = cv2.resize(masked_frame(frame.image, plan), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+        open_tiles = engine.all_open_tiles()
+        step = judge.sample(frame.t_s, scaled, open_tiles)
+        if step.to_score:
+            t0 = time.perf_counter()
+            scores = model.score(judge.crops(step.to_score))
+            self._infer_ms.append((time.perf_counter() - t0) * 1000.0)
+            judge.scored(frame.t_s, step.to_score, scores)
+        if not judge.wall.valid:
+            return []
+        gated, cells, report = judge.judge(frame.t_s, engine.params.threshold, open_tiles)
+        if report is not None:
+            self._emit_commission(report, frame, motion, model)
+        base = judge.baseline
+        if base is None or not base.done:
+            return []
+        return engine.update(frame.t_s, gated, cells)
+
+    def _apply_requests(self, plan: TilePlan, engine: DecisionEngine, judge: WallJudge) -> None:
+        """Operator rejections (quiet until changed) and re-commissioning asked for by a file."""
+        base = judge.baseline
+        if self._remote_rejected and base is not None and base.done:  # else kept until there is a baseline
+            pending, self._remote_rejected = self._remote_rejected, []
+            for event_id, polygon in pending:
+                self._rejected_seen.add(event_id)
+                tiles = tiles_in_regions(plan, [polygon], self.cfg.decision.accepted_fraction)
+                if not tiles:
+                    continue
+                dropped = engine.forget(tiles)
+                for key in dropped:
+                    self._pending.pop(key, None)
+                    self._event_ids.pop(key, None)
+                judge.rebaseline(tiles)
+                log.info("camera %s: rejected event %s: %d tile(s) re-baselined, quiet until they change",
+                         self.name, event_id, len(tiles))
+        req = self.commission_request
+        if req is not None and req.exists():
+            try:
+                req.unlink()
+            except OSError as exc:
+                log.warning("camera %s: could not remove %s: %s", self.name, req, exc)
+            judge.baselines.clear()
+            log.info("camera %s: re-commissioning the baseline from the current wall", self.name)
+
+    def _emit_commission(self, report: CommissionReport, frame: Frame, motion: MotionSample,
+                         model: ModelSession) -> None:
+        """Marks that already look like graffiti at commissioning: one report for the operator."""
+        if self.plan is None or self.engine is None:
+            return
+        still = self.picker.latest_still
+        picture = frame.image if motion.still or still is None else still.frame
+        h, w = picture.shape[:2]
+        ev = graffiti_event(
+            "commissioning_report", self.device, self.name, frame.wall_time, report.tile_scores, self.plan.tiles,
+            (w, h), model.ref, self.engine.params.threshold, max(report.tile_scores.values()), [], frame.t_s,
+            detail={"mode": report.mode, "tiles": len(report.tile_scores), "t_s": round(frame.t_s, 2)},
+        )
+        log.warning("camera %s: commissioning found %d tile(s) that already look like graffiti (%s view); "
+                    "reported for review, not alerted", self.name, len(report.tile_scores), report.mode)
+        files = evidence_files(ev, self._private(picture), ev.bbox, None, self.cfg.evidence.jpeg_quality,
+                               self.cfg.evidence.crop_margin)
+        self._emit(ev, files)
 
     def _check_health(self, frame: Frame, motion: MotionSample) -> None:
         was = self.health.tampered

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.bundled import BUNDLED_MODEL as DEFAULT_MODEL
+from detector.bundled import find_bundled_model
 from detector.config import check_range, from_mapping, read_config_file
 from detector.edge.delivery_config import DeliveryConfig
 from detector.errors import ConfigError
 
-DEFAULT_MODEL = Path("models/graffiti-effnetlite0.onnx")
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
@@ -47,7 +48,7 @@ class DecisionConfig:
     threshold: float | None = None  # median must reach this; None → the model's threshold
     confirm_s: float = 30.0  # ... and stay there this long before an event opens
     clean_threshold: float | None = None  # None → the model's clean_threshold
-    clean_s: float = 300.0  # an open event closes after its tiles stay below clean_threshold this long
+    clean_s: float = 180.0  # an open event closes after its tiles stay below clean_threshold this long
     join_s: float = 300.0  # neighbouring tiles turning hot within this long of an event opening grow it; later → a new event
     accepted_fraction: float = 0.5  # a tile with at least this much area in an accepted region never alerts
 
@@ -67,6 +68,34 @@ class DecisionConfig:
         check_range(self.clean_s, f"{prefix}.clean_s", 0.0, 30 * 86400.0)
         check_range(self.join_s, f"{prefix}.join_s", 0.0, 30 * 86400.0)
         check_range(self.accepted_fraction, f"{prefix}.accepted_fraction", 0.01, 1.0)
+
+
+@dataclass
+class WallConfig:
+    """Judge the wall, not the frame (see detector.edge.wall and detector.edge.judge).
+
+    The defaults need no tuning: a change must stay still for slots // 2 + 1 slots (100 s) to be
+    part of the wall; detection starts once the wall exists and its baseline was commissioned
+    (about 2 + 5 minutes after start, and again after a lasting colour/IR switch the first time).
+    """
+
+    enabled: bool = True  # false: score every sample's live frame (the old behaviour)
+    slot_s: float = 20.0  # the wall estimate is the median of `slots` slots of this many seconds
+    slots: int = 9
+    commission_s: float = 300.0  # baseline period (appearance and usual score of each tile)
+    score_margin: float = 0.15  # evidence needs score >= the tile's baseline score + this
+    change_fraction: float = 0.02  # ... and this share of the tile's blocks structurally changed
+    refresh_s: float = 600.0  # an unchanged tile is scored again at least this often
+    refine_s: float = 3600.0  # a change that never scores as graffiti becomes the baseline after this long
+
+    def validate(self, prefix: str) -> None:
+        check_range(self.slot_s, f"{prefix}.slot_s", 1.0, 3600.0)
+        check_range(self.slots, f"{prefix}.slots", 3, 99)
+        check_range(self.commission_s, f"{prefix}.commission_s", 0.0, 86400.0)
+        check_range(self.score_margin, f"{prefix}.score_margin", 0.0, 1.0)
+        check_range(self.change_fraction, f"{prefix}.change_fraction", 0.0, 1.0)
+        check_range(self.refresh_s, f"{prefix}.refresh_s", 10.0, 86400.0)
+        check_range(self.refine_s, f"{prefix}.refine_s", 60.0, 30 * 86400.0)
 
 
 @dataclass
@@ -129,6 +158,7 @@ class CameraSettings:
     reconnect_max_s: float = 60.0
     tiling: TilingConfig = field(default_factory=TilingConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    wall: WallConfig = field(default_factory=WallConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
@@ -276,7 +306,9 @@ def _resolve_source(source: str, base: Path) -> str:
 def _resolve_paths(cfg: EdgeConfig, base: Path) -> EdgeConfig:
     model = dataclasses.replace(
         cfg.model,
-        path=_abs(cfg.model.path, base),
+        # The default model path falls back to the bundled model when the config's folder has none.
+        path=_abs(cfg.model.path, base) if cfg.model.path != DEFAULT_MODEL or (base / DEFAULT_MODEL).is_file()
+        else find_bundled_model(what="model.path"),
         reference_frame=None if cfg.model.reference_frame is None else _abs(cfg.model.reference_frame, base),
     )
     device = dataclasses.replace(cfg.device, data_dir=_abs(cfg.device.data_dir, base))

@@ -4,9 +4,11 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
 - per tile, scores under ``floor`` count as zero and the median over the last ``window`` samples
   must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
-  one event; tiles turning hot next to an open event within ``join_s`` of its opening (paint still
-  spreading) only grow that event, which is never reported again; hot tiles appearing next to it
-  later are new graffiti beside old and open an event of their own;
+  one event. A hot group touching an open event joins it (never reported again) when its changed
+  area overlaps the event's changed area — the same paint, spreading or seen differently after a
+  lighting switch — whatever the event's age; a new change beside it opens an event of its own.
+  Without change information (the wall model off) the rule is by time: within ``join_s`` of the
+  event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
   ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping;
 - tiles mostly inside accepted regions never alert.
@@ -87,6 +89,7 @@ class _Open:
     key: int
     opened_t_s: float
     tiles: set[int] = field(default_factory=set)
+    cells: set[int] = field(default_factory=set)  # changed wall blocks (ids on the wall model's grid)
 
 
 def _median(values: Iterable[float]) -> float:
@@ -107,6 +110,7 @@ class DecisionEngine:
         neighbours: Sequence[frozenset[int]],
         accepted: Iterable[int] = (),
         history_len: int = 30,
+        grid_width: int = 0,
     ) -> None:
         self.params = params
         self.neighbours = list(neighbours)
@@ -116,6 +120,8 @@ class DecisionEngine:
         self._next_key = 1
         self._history: deque[tuple[float, list[float]]] = deque(maxlen=history_len)
         self.last_t_s: float | None = None
+        self.grid_width = grid_width  # width of the change-block grid, to find neighbouring blocks
+        self._cells: list[frozenset[int]] | None = None
 
     @property
     def open_keys(self) -> list[int]:
@@ -123,6 +129,18 @@ class DecisionEngine:
 
     def open_tiles(self, key: int) -> frozenset[int]:
         return frozenset(self._open[key].tiles)
+
+    def all_open_tiles(self) -> set[int]:
+        return set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
+
+    def forget(self, tiles: Iterable[int]) -> list[int]:
+        """Drop open events holding any of ``tiles`` silently (an operator rejected them); their keys."""
+        drop = set(tiles)
+        keys = [k for k, ev in self._open.items() if ev.tiles & drop]
+        for k in keys:
+            for i in self._open.pop(k).tiles:
+                self._tiles[i].hot_since = None
+        return keys
 
     def medians(self) -> list[float]:
         return [t.median for t in self._tiles]
@@ -150,11 +168,19 @@ class DecisionEngine:
         for i in self.accepted:
             self._tiles[i].hot_since = None
 
-    def update(self, t_s: float, scores: Sequence[float]) -> list[Decision]:
-        """Add one sample (a score per tile, taken at source time ``t_s``); return what it decided."""
+    def update(self, t_s: float, scores: Sequence[float],
+               cells: Sequence[frozenset[int]] | None = None) -> list[Decision]:
+        """Add one sample (a score per tile, taken at source time ``t_s``); return what it decided.
+
+        ``cells``: per tile, the wall blocks that changed against the baseline (wall model on), which
+        decides whether a hot group beside an open event is the same change.
+        """
         p = self.params
         if len(scores) != len(self._tiles):
             raise ValueError(f"expected {len(self._tiles)} tile scores, got {len(scores)}")
+        if cells is not None and len(cells) != len(self._tiles):
+            raise ValueError(f"expected {len(self._tiles)} tile cell sets, got {len(cells)}")
+        self._cells = list(cells) if cells is not None else None
         if self.last_t_s is not None and t_s < self.last_t_s:
             t_s = self.last_t_s  # a clock that steps back must not undo persistence
         self.last_t_s = t_s
@@ -200,20 +226,23 @@ class DecisionEngine:
         return comps
 
     def _grow_or_open(self, t_s: float, hot: set[int]) -> list[Decision]:
-        p = self.params
         out: list[Decision] = []
+        if self._cells is not None:  # an open event's change is what its tiles show changed now, too
+            for ev in self._open.values():
+                ev.cells |= self._comp_cells(ev.tiles)
         claimed = set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
         for comp in self._components(hot):
-            # A component touching an open event (member or neighbour of a member) grows it while the
-            # event is young — the same paint still spreading; afterwards its new tiles are new graffiti.
+            # A component touching an open event (member or neighbour of a member) grows it when it is
+            # the same change (or, without change information, while the event is young).
             owner = next(
                 (ev for ev in self._open.values()
-                 if t_s - ev.opened_t_s <= p.join_s
-                 and (comp & ev.tiles or any(self.neighbours[m] & comp for m in ev.tiles))),
+                 if (comp & ev.tiles or any(self.neighbours[m] & comp for m in ev.tiles))
+                 and self._same_change(t_s, ev, comp)),
                 None,
             )
             if owner is not None:
                 added = frozenset(comp - claimed)
+                owner.cells |= self._comp_cells(comp)
                 if added:
                     owner.tiles |= added
                     claimed |= added
@@ -226,6 +255,29 @@ class DecisionEngine:
                     out.append(opened)
         return out
 
+    def _comp_cells(self, comp: Iterable[int]) -> set[int]:
+        if self._cells is None:
+            return set()
+        return set().union(*(self._cells[i] for i in comp))
+
+    def _same_change(self, t_s: float, ev: _Open, comp: set[int]) -> bool:
+        if self._cells is None or self.grid_width <= 0:
+            return t_s - ev.opened_t_s <= self.params.join_s
+        new = self._comp_cells(comp) - ev.cells
+        if not ev.cells:
+            return bool(comp & ev.tiles)  # no change information for the event: only its own tiles join
+        if not new:
+            return True  # nothing but the event's own change (e.g. seen anew after a lighting switch)
+        w = self.grid_width
+        grown = set()
+        for c in ev.cells:  # the event's area grown by one block in every direction
+            r, q = divmod(c, w)
+            for dr in (-1, 0, 1):
+                for dq in (-1, 0, 1):
+                    if 0 <= q + dq < w and r + dr >= 0:
+                        grown.add((r + dr) * w + q + dq)
+        return bool(new & grown)
+
     def _open_if_confirmed(self, t_s: float, comp: set[int]) -> Opened | None:
         """Open an event for a group of hot tiles no open event owns, once one has been hot ``confirm_s``."""
         p = self.params
@@ -233,7 +285,7 @@ class DecisionEngine:
         confirmed = [h for h in hot_since if h is not None and t_s - h >= p.confirm_s]
         if not confirmed:
             return None
-        ev = _Open(self._next_key, t_s, set(comp))
+        ev = _Open(self._next_key, t_s, set(comp), self._comp_cells(comp))
         self._next_key += 1
         self._open[ev.key] = ev
         tile_scores = {i: self._tiles[i].median for i in sorted(comp)}

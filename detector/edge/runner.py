@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from detector.edge.camera import CameraWorker
+from detector.edge.camera import CameraWorker, commission_request_path
 from detector.edge.config import EdgeConfig
 from detector.edge.regions import AcceptedRegionsClient, RegionsError
 from detector.edge.session import ModelHolder
@@ -99,6 +99,8 @@ class EdgeRunner:
                                self.stop_event)
             for name, cam in self.config.cameras.items()
         }
+        for name, worker in self.workers.items():  # `graffiti edge commission` drops this file to re-baseline
+            worker.commission_request = commission_request_path(self.config.device.data_dir, name)
         self.outbox = open_outbox(self.config.delivery)
         try:
             self.delivery = Delivery(self.config.delivery, self.outbox, device=self.config.device.name)
@@ -228,6 +230,13 @@ class EdgeRunner:
                 continue
             worker.set_remote_accepted([r.polygon for r in regions])
             log.debug("camera %s: %d accepted region(s) from the review service", name, len(regions))
+            try:
+                rejected = client.fetch_rejected(name)
+            except RegionsError as exc:
+                log.warning("rejected regions for camera %s not updated (will retry): %s", name, exc)
+                ok = False
+                continue
+            worker.set_remote_rejected([(r.event_id, r.polygon) for r in rejected])
         return ok
 
     # ------------------------------------------------------------------ signals

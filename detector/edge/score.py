@@ -32,7 +32,11 @@ class ImageScore:
 
 def heat_overlay(image_bgr: np.ndarray, tiles: list[Tile], scores: list[float], threshold: float,
                  alpha: float = 0.45) -> np.ndarray:
-    """The image with tile scores (max over overlapping tiles) as a JET colour map; hot tiles boxed red."""
+    """The image with tile scores (max over overlapping tiles) as a JET colour map; hot tiles boxed red.
+
+    A colour bar is added on the right (score 0 at the bottom, 1 at the top, the threshold marked),
+    so the map can be read without knowing the colour map; the image itself keeps its pixels.
+    """
     import cv2
 
     h, w = image_bgr.shape[:2]
@@ -48,7 +52,25 @@ def heat_overlay(image_bgr: np.ndarray, tiles: list[Tile], scores: list[float], 
             x1, y1, x2, y2 = t.xyxy
             cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), (0, 0, 255), thick)
             cv2.putText(out, f"{s:.2f}", (x1 + 6, y1 + 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
-    return out
+    # colour bar: a strip right of the image, gradient from 0 (bottom) to 1 (top), threshold marked
+    bar_w = max(56, w // 10)
+    strip = np.full((h, bar_w, 3), 32, dtype=np.uint8)
+    font_scale = max(0.3, min(0.6, h / 600))
+    top, bottom = max(10, h // 20), h - max(10, h // 20)
+    span = max(1, bottom - top)
+    levels = np.clip((1.0 - (np.arange(span) / (span - 1 if span > 1 else 1))) * 255.0, 0, 255).astype(np.uint8)
+    gradient = cv2.applyColorMap(levels.reshape(-1, 1), cv2.COLORMAP_JET)  # (span, 1, 3)
+    x0, x1b = 4, 4 + max(8, bar_w // 3)
+    strip[top:bottom, x0:x1b] = gradient
+    for value in (0.0, 0.5, 1.0):
+        y = int(round(bottom - 1 - value * (span - 1)))
+        cv2.putText(strip, f"{value:.1f}", (x1b + 5, min(h - 2, y + 4)), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    (230, 230, 230), 1, cv2.LINE_AA)
+    y_thr = int(round(bottom - 1 - float(np.clip(threshold, 0.0, 1.0)) * (span - 1)))
+    cv2.line(strip, (x0 - 2, y_thr), (x1b + 2, y_thr), (255, 255, 255), 2)
+    cv2.putText(strip, "thr", (x1b + 5, max(10, y_thr - 4)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return np.hstack([out, strip])
 
 
 def score_image(model: ModelSession, image_bgr: np.ndarray, tile_px: int, overlap: float) -> tuple[list[Tile], list[float]]:

@@ -1,5 +1,10 @@
 """Credentials: device tokens (stored as SHA-256), operator passwords (scrypt), signed session
-cookies with a per-session CSRF token, and the login rate limiter.
+cookies with a per-session CSRF token.
+
+A signed-in cookie also carries a random session id whose SHA-256 is a row in the database
+(``web_sessions``), checked on every request: a signature alone cannot be revoked, a row can
+(sign-out, password change, user removal). The login limiter lives in the database too
+(``store.reserve_login``), so several workers share it.
 
 Device tokens are 32 random bytes, so a plain SHA-256 is enough to make a stolen database useless;
 operator passwords are human-chosen and get a memory-hard KDF (scrypt) with a per-user salt.
@@ -12,9 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,21 +74,23 @@ class WebSession:
     user: str | None
     csrf: str
     issued_s: float
+    sid: str | None = None  # signed-in sessions: the id whose SHA-256 is stored in web_sessions
 
 
 def new_session(user: str | None) -> WebSession:
-    return WebSession(user=user, csrf=secrets.token_urlsafe(24), issued_s=float(int(time.time())))
+    return WebSession(user=user, csrf=secrets.token_urlsafe(24), issued_s=float(int(time.time())),
+                      sid=secrets.token_urlsafe(32) if user else None)
 
 
 def sign_session(sess: WebSession, secret: bytes) -> str:
-    body = _b64(json.dumps({"u": sess.user, "c": sess.csrf, "t": int(sess.issued_s)}).encode())
+    body = _b64(json.dumps({"u": sess.user, "c": sess.csrf, "t": int(sess.issued_s), "s": sess.sid}).encode())
     mac = _b64(hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest())
     return f"{body}.{mac}"
 
 
 def read_session(cookie: str | None, secret: bytes, max_age_s: int) -> WebSession | None:
     """The session in ``cookie`` if its signature is ours and it has not expired, else None."""
-    if not cookie or "." not in cookie:
+    if not cookie or "." not in cookie or not cookie.isascii():
         return None
     body, mac = cookie.rsplit(".", 1)
     want = _b64(hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest())
@@ -93,8 +98,8 @@ def read_session(cookie: str | None, secret: bytes, max_age_s: int) -> WebSessio
         return None
     try:
         data: dict[str, Any] = json.loads(_unb64(body))
-        sess = WebSession(user=data["u"], csrf=str(data["c"]), issued_s=float(data["t"]))
-    except (ValueError, KeyError, TypeError):
+        sess = WebSession(user=data["u"], csrf=str(data["c"]), issued_s=float(data["t"]), sid=data.get("s"))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if time.time() - sess.issued_s > max_age_s:
         return None
@@ -103,46 +108,3 @@ def read_session(cookie: str | None, secret: bytes, max_age_s: int) -> WebSessio
 
 def csrf_ok(sess: WebSession | None, submitted: str | None) -> bool:
     return bool(sess and submitted and hmac.compare_digest(sess.csrf, submitted))
-
-
-class LoginLimiter:
-    """Failed sign-ins per (client IP, user name) in a sliding window; in memory, per process
-    (the service runs as one process; a restart forgets, which only helps a locked-out operator)."""
-
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
-
-    def retry_after_s(self, ip: str, user: str) -> float:
-        """Seconds until another try is allowed (0 when allowed now). Besides the per-user limit, one
-        address gets ``IP_FACTOR`` times as many failures over all names (a spray of user names)."""
-        now = time.monotonic()
-        wait = 0.0
-        with self._lock:
-            for key, limit in (((ip, user.lower()), self.max_failures), ((ip, "*"), self.max_failures * self.IP_FACTOR)):
-                q = self._recent(key, now)
-                if len(q) >= limit:
-                    wait = max(wait, self.window_s - (now - q[len(q) - limit]))
-        return max(0.0, wait)
-
-    IP_FACTOR = 6
-
-    def record_failure(self, ip: str, user: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in ((ip, user.lower()), (ip, "*")):
-                self._recent(key, now).append(now)
-            if len(self._failures) > 10000:  # bound memory under a spray of names
-                self._failures = {k: v for k, v in self._failures.items() if v}
-
-    def reset(self, ip: str, user: str) -> None:
-        with self._lock:
-            self._failures.pop((ip, user.lower()), None)

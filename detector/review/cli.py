@@ -43,6 +43,13 @@ def serve(
     max_file_mb: float = typer.Option(4.0, help="Largest single evidence picture, MiB."),
     online_after_s: float = typer.Option(180.0, help="A camera counts as online while its device's last heartbeat is this recent."),
     secure_cookies: bool = typer.Option(False, help="Mark the session cookie Secure (serve over HTTPS)."),
+    workers: int = typer.Option(1, help="Worker processes (sessions and the login limiter live in the database, "
+                                "so they answer as one; on SQLite writes still take turns)."),
+    trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="Address of a reverse proxy whose "
+                                            "X-Forwarded-For names the client (repeat for several)."),
+    durable: bool = typer.Option(True, "--durable/--no-fsync", hidden=True,
+                                 help="--no-fsync answers 201 before the evidence and row are on disk "
+                                      "(only to measure what durability costs: scripts/bench_review.py)."),
 ) -> None:
     """Serve the device API, the operator page and the API docs (/docs).
 
@@ -64,14 +71,45 @@ def serve(
             raise ConfigError(f"{option}: expected a number > 0, found {value:g}")
     if not (online_after_s > 0 and math.isfinite(online_after_s)):
         raise ConfigError(f"--online-after-s: expected a number of seconds > 0, found {online_after_s:g}")
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"--workers: expected 1 to 64 processes, found {workers}")
+    proxies = _check_proxies(trusted_proxy)
     _check_listen(host, port)
-    settings = load_settings(
-        data, db, max_request_bytes=int(max_request_mb * 1024 * 1024),
-        max_file_bytes=int(max_file_mb * 1024 * 1024), online_after_s=online_after_s, secure_cookies=secure_cookies,
-    )
+    overrides = dict(max_request_bytes=int(max_request_mb * 1024 * 1024),
+                     max_file_bytes=int(max_file_mb * 1024 * 1024), online_after_s=online_after_s,
+                     secure_cookies=secure_cookies, trusted_proxies=proxies, durable=durable)
+    settings = load_settings(data, db, **overrides)  # type: ignore[arg-type]
     app_ = create_app(settings)  # opens and migrates the database: a bad --db fails here, before the banner
-    typer.echo(f"review service: http://{host}:{port}/  (data {data}, API docs /docs)")
-    uvicorn.run(app_, host=host, port=port, log_level="info", proxy_headers=False)
+    typer.echo(f"review service: http://{host}:{port}/  (data {data}, API docs /docs"
+               + (f", {workers} workers)" if workers > 1 else ")"))
+    if workers == 1:
+        uvicorn.run(app_, host=host, port=port, log_level="info", proxy_headers=False)
+        return
+    import json
+    import os
+
+    # Each worker builds its own app from the same settings (passed through the environment).
+    os.environ["GRAFFITI_REVIEW_DATA"] = str(data)
+    os.environ["GRAFFITI_REVIEW_DB"] = settings.db_url
+    os.environ["GRAFFITI_REVIEW_SETTINGS"] = json.dumps({**overrides, "trusted_proxies": list(proxies)})
+    uvicorn.run("detector.review.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=False)
+
+
+def _check_proxies(values: list[str]) -> tuple[str, ...]:
+    import ipaddress
+
+    from detector.errors import ConfigError
+
+    out = []
+    for v in values:
+        for item in v.split(","):
+            item = item.strip()
+            try:
+                out.append(str(ipaddress.ip_address(item)))
+            except ValueError:
+                raise ConfigError(f"--trusted-proxy: expected an IP address like 127.0.0.1, found {item!r}") from None
+    return tuple(out)
 
 
 def _check_listen(host: str, port: int) -> None:
@@ -147,6 +185,38 @@ def add_device(
     typer.echo(f"device {device!r} may report: {', '.join(cameras)}", err=True)
     typer.echo("token (shown once; put it in the edge runner's sink config):", err=True)
     typer.echo(token)
+
+
+@app.command("remove-user")
+def remove_user(
+    name: str = typer.Argument(..., help="Operator user name."),
+    data: Path = DataOpt,
+    db: str | None = DbOpt,
+) -> None:
+    """Remove an operator; every session of theirs ends at once. Their decisions stay in the audit trail.
+
+    Example: graffiti review remove-user bob --data review-data
+    """
+    from detector.review import store
+
+    ended = store.remove_user(_sessionmaker(data, db), name)
+    typer.echo(f"operator {name!r} removed ({ended} signed-in session{'s' if ended != 1 else ''} ended)")
+
+
+@app.command("remove-device")
+def remove_device(
+    device: str = typer.Argument(..., help="Device name."),
+    data: Path = DataOpt,
+    db: str | None = DbOpt,
+) -> None:
+    """Remove a device: its token stops working at once; its events stay.
+
+    Example: graffiti review remove-device pi-tunnel-7 --data review-data
+    """
+    from detector.review import store
+
+    store.remove_device(_sessionmaker(data, db), device)
+    typer.echo(f"device {device!r} removed; its token no longer works (its events stay)")
 
 
 @app.command()

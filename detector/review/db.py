@@ -2,6 +2,10 @@
 
 SQLite in WAL mode is the default (one file under ``--data``); the same models run on PostgreSQL when
 ``--db postgresql://...`` is given. Times are stored as naive UTC datetimes.
+
+SQLite runs with ``synchronous=FULL``: a commit is on disk before the service answers 201, so a power
+cut cannot lose an event the edge already counts as delivered (NORMAL in WAL mode can lose the last
+commits). PostgreSQL's default ``synchronous_commit=on`` gives the same.
 """
 
 from __future__ import annotations
@@ -9,7 +13,19 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -68,7 +84,7 @@ class Camera(Base):
     last_heartbeat_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_frame_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_event_utc: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    frames_seen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    frames_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     inference_ms_p50: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
@@ -122,6 +138,28 @@ class AcceptedRegion(Base):
     created_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class WebSessionRow(Base):
+    """A signed-in operator's session. The cookie carries a random id; only its SHA-256 is stored, so
+    sign-out, a password change or removing the user ends the session at once, in every worker."""
+
+    __tablename__ = "web_sessions"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), index=True)
+    created_utc: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_utc: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginBucket(Base):
+    """Recent sign-in attempts (epoch seconds) of one key: ``<ip>|<user>`` or ``<ip>|*``. One row per
+    key, locked while an attempt is reserved, so concurrent tries and several workers count as one."""
+
+    __tablename__ = "login_buckets"
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    times: Mapped[list[float]] = mapped_column(JSON, default=list)
+    touched: Mapped[int] = mapped_column(Integer, default=0)
+    updated_s: Mapped[float] = mapped_column(Float, default=0.0, index=True)  # epoch s of the last attempt
+
+
 def safe_url(url: str) -> str:
     """``url`` with any password masked, for error messages and logs."""
     from sqlalchemy.engine import make_url
@@ -132,14 +170,15 @@ def safe_url(url: str) -> str:
         return url
 
 
-def make_engine(url: str) -> Engine:
-    """Engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+def make_engine(url: str, durable: bool = True) -> Engine:
+    """Engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and synchronous=FULL
+    (NORMAL when ``durable`` is off: only for measuring what durability costs).
 
     A malformed URL, an unknown database kind or a missing driver is a one-line ConfigError."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        return _make_engine(url)
+        return _make_engine(url, durable)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"--db {safe_url(url)}: not a usable database URL ({str(exc).splitlines()[0]})") from None
     except ImportError as exc:
@@ -149,7 +188,7 @@ def make_engine(url: str) -> Engine:
         ) from None
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, durable: bool) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
 
@@ -158,7 +197,7 @@ def _make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             cur.close()
 
         return engine

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import desc, select
 from sqlalchemy.orm import sessionmaker
 
+from detector.events import ALERT_TYPES
 from detector.review.db import AcceptedRegion, AuditEntry, EventRow, utcnow
 from detector.review.store import audit
 
@@ -32,28 +33,61 @@ STATUSES = ("open", "confirmed", "rejected", "cleaned", "accepted", "cleaned_by_
 
 
 class DecisionError(ValueError):
-    """An action that does not apply (unknown event, wrong state, missing reason); the message says why."""
+    """An action that does not apply (unknown event, wrong state, missing reason); the message says why.
+    ``event`` is the alert as it is now, when there is one (the page offers the way on from there)."""
 
-    def __init__(self, message: str, status_code: int = 409) -> None:
+    def __init__(self, message: str, status_code: int = 409, event: EventRow | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.event = event
 
 
-def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str = "", note: str = "") -> EventRow:
-    """Apply an operator action to an alert and write it to the audit trail."""
+MAX_POLYGON_POINTS = 64
+
+
+def parse_polygon(text: str | None, frame_wh: tuple[int, int]) -> list[list[float]] | None:
+    """The region an operator drew (JSON ``[[x, y], ...]`` in frame pixels, 3 to 64 points), clipped to
+    the frame; None when nothing was drawn. DecisionError (422) naming ``polygon`` when it is not one."""
+    import json
+    import math
+
+    if text is None or not text.strip():
+        return None
+    try:
+        pts = json.loads(text)
+    except (ValueError, RecursionError):
+        raise DecisionError("polygon: expected JSON [[x, y], ...] in frame pixels", 422) from None
+    if (not isinstance(pts, list) or not 3 <= len(pts) <= MAX_POLYGON_POINTS
+            or not all(isinstance(p, list) and len(p) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in p) for p in pts)):
+        raise DecisionError(f"polygon: expected 3 to {MAX_POLYGON_POINTS} [x, y] points with finite numbers", 422)
+    w, h = frame_wh
+    out = [[round(min(max(float(x), 0.0), float(w)), 1), round(min(max(float(y), 0.0), float(h)), 1)] for x, y in pts]
+    xs, ys = [p[0] for p in out], [p[1] for p in out]
+    if max(xs) - min(xs) < 2 or max(ys) - min(ys) < 2:
+        raise DecisionError("polygon: the drawn region is empty (less than 2 pixels wide or high)", 422)
+    return out
+
+
+def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str = "", note: str = "",
+           polygon: list[list[float]] | None = None) -> EventRow:
+    """Apply an operator action to an alert and write it to the audit trail. ``polygon``: the region
+    the operator drew for accept_region (frame pixels); without it the event's box is accepted."""
     if action not in ACTIONS:
         raise DecisionError(f"action: expected one of {', '.join(ACTIONS)}, found {action!r}", 422)
     if action == "reject" and reason not in REJECT_REASONS:
         raise DecisionError(f"reason: expected one of {', '.join(REJECT_REASONS)}, found {reason!r}", 422)
-    note = note.strip()[:500]
+    from detector.review.views import json_safe
+
+    note = json_safe(note).replace("\ufffd", "").strip()[:500]
     with sm.begin() as s:
         ev = s.get(EventRow, event_id)
-        if ev is None or ev.type != "graffiti_detected":
+        if ev is None or ev.type not in ALERT_TYPES:
             raise DecisionError(f"event {event_id}: no such alert", 404)
         if action == "reopen" and ev.status in ACTIVE:
-            raise DecisionError(f"event {event_id}: already {ev.status}")
+            raise DecisionError(f"event {event_id}: already {ev.status}", event=ev)
         if action != "reopen" and ev.status not in ACTIVE:
-            raise DecisionError(f"event {event_id}: already {ev.status}; reopen it first")
+            raise DecisionError(f"event {event_id}: already {ev.status}; reopen it first", event=ev)
         new_status, verdict = ACTIONS[action]
         ev.status = new_status
         if verdict is not None:
@@ -66,7 +100,7 @@ def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str 
         ev.decided_utc = utcnow()
         detail = " · ".join(x for x in (reason if action == "reject" else "", note) if x)
         if action == "accept_region":
-            polygon = _bbox_polygon(ev.payload)
+            polygon = polygon or _bbox_polygon(ev.payload)
             if polygon is None:
                 raise DecisionError(f"event {event_id}: has no bbox to accept as a region", 422)
             region = AcceptedRegion(camera=ev.camera, polygon=polygon, note=note or "permitted mural",
@@ -78,22 +112,40 @@ def decide(sm: sessionmaker, event_id: str, action: str, user: str, reason: str 
         return ev
 
 
-def _bbox_polygon(payload: dict[str, Any]) -> list[list[float]] | None:
-    box = payload.get("bbox")
-    if not box and payload.get("tiles"):
-        xs = [t["xyxy"] for t in payload["tiles"]]
-        box = [min(b[0] for b in xs), min(b[1] for b in xs), max(b[2] for b in xs), max(b[3] for b in xs)]
-    if not box:
+def _bbox_polygon(payload: Any) -> list[list[float]] | None:
+    from detector.review.views import event_box
+
+    box = event_box(payload)
+    if box is None:
         return None
-    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, y1, x2, y2 = box
     return [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
 
 
+def queue_count(sm: sessionmaker, status: str = "open", camera: str | None = None) -> int:
+    """How many alerts ``queue`` would list without a limit."""
+    from sqlalchemy import func
+
+    with sm() as s:
+        q = select(func.count()).select_from(EventRow).where(EventRow.type.in_(ALERT_TYPES))
+        q = q.where(EventRow.status.notin_(ACTIVE)) if status == "closed" else q.where(EventRow.status == status)
+        if camera:
+            q = q.where(EventRow.camera == camera)
+        return int(s.scalar(q) or 0)
+
+
+def latest_frame_event(sm: sessionmaker, camera: str) -> EventRow | None:
+    """The newest event of ``camera`` that carries a frame (the camera page draws regions on it)."""
+    with sm() as s:
+        q = select(EventRow).where(EventRow.camera == camera).order_by(desc(EventRow.time_utc)).limit(50)
+        return next((e for e in s.scalars(q) if isinstance(e.evidence, dict) and "frame" in e.evidence), None)
+
+
 def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: str | None = None,
-          limit: int = 200) -> list[EventRow]:
+          limit: int = 200, offset: int = 0) -> list[EventRow]:
     """Alerts in one status (or 'closed' for every finished one), newest or highest score first."""
     with sm() as s:
-        q = select(EventRow).where(EventRow.type == "graffiti_detected")
+        q = select(EventRow).where(EventRow.type.in_(ALERT_TYPES))
         if status == "closed":
             q = q.where(EventRow.status.notin_(ACTIVE))
         else:
@@ -105,21 +157,32 @@ def queue(sm: sessionmaker, status: str = "open", sort: str = "newest", camera: 
             order = [desc(EventRow.score), desc(EventRow.time_utc)]
         if status == "closed":
             order = [desc(EventRow.decided_utc), desc(EventRow.time_utc)]
-        return list(s.scalars(q.order_by(*order).limit(limit)))
+        return list(s.scalars(q.order_by(*order, EventRow.id).offset(offset).limit(limit)))
 
 
 def count_by_status(sm: sessionmaker) -> dict[str, int]:
     from sqlalchemy import func
 
     with sm() as s:
-        rows = s.execute(select(EventRow.status, func.count()).where(EventRow.type == "graffiti_detected")
+        rows = s.execute(select(EventRow.status, func.count()).where(EventRow.type.in_(ALERT_TYPES))
                          .group_by(EventRow.status)).all()
     counts = {str(k): int(v) for k, v in rows}
     counts["closed"] = sum(v for k, v in counts.items() if k not in ACTIVE)
     return counts
 
 
-def get_event(sm: sessionmaker, event_id: str) -> EventRow | None:
+def get_event(sm: sessionmaker, event_id: str | None) -> EventRow | None:
+    """The event with this id; None for an unknown id or anything that is not a canonical UUID (ids
+    are stored canonical, and a NUL or 5 kB of text must not reach the database)."""
+    import uuid
+
+    if not event_id or len(event_id) != 36:
+        return None
+    try:
+        if str(uuid.UUID(event_id)) != event_id:
+            return None
+    except ValueError:
+        return None
     with sm() as s:
         return s.get(EventRow, event_id)
 
@@ -167,7 +230,12 @@ def reference_event(sm: sessionmaker, ev: EventRow) -> EventRow | None:
 
 def neighbours(sm: sessionmaker, ev: EventRow, sort: str = "newest") -> tuple[str | None, str | None]:
     """(previous, next) open alert around ``ev`` in the queue order, for j/k navigation."""
-    ids = [e.id for e in queue(sm, "open", sort)]
+    with sm() as s:
+        q = select(EventRow.id).where(EventRow.type.in_(ALERT_TYPES), EventRow.status == "open")
+        order: list[Any] = [desc(EventRow.time_utc), desc(EventRow.received_utc)]
+        if sort == "score":
+            order = [desc(EventRow.score), desc(EventRow.time_utc)]
+        ids = list(s.scalars(q.order_by(*order, EventRow.id).limit(50_000)))
     if ev.id not in ids:
         return None, ids[0] if ids else None
     i = ids.index(ev.id)
@@ -180,6 +248,53 @@ def regions(sm: sessionmaker, camera: str | None = None) -> list[AcceptedRegion]
         if camera is not None:
             q = q.where(AcceptedRegion.camera == camera)
         return list(s.scalars(q))
+
+
+def rejected_boxes(sm: sessionmaker, camera: str, limit: int = 500) -> list[EventRow]:
+    """This camera's false alarms (status rejected) that have a box, newest decision first: the edge
+    keeps these areas quiet until they change again."""
+    with sm() as s:
+        q = (select(EventRow).where(EventRow.camera == camera, EventRow.type.in_(ALERT_TYPES),
+                                    EventRow.status == "rejected")
+             .order_by(desc(EventRow.decided_utc)).limit(limit))
+        return [e for e in s.scalars(q) if safe_box(e.payload) is not None]
+
+
+def safe_polygon(poly: Any) -> list[list[float]] | None:
+    """A stored region's polygon as at least 3 finite [x, y] points, or None (then it is not served:
+    one bad row must not make the edge refuse every region of its camera)."""
+    import math
+
+    if not isinstance(poly, list) or len(poly) < 3:
+        return None
+    out = []
+    for p in poly:
+        if not isinstance(p, list | tuple) or len(p) != 2:
+            return None
+        try:
+            x, y = float(p[0]), float(p[1])
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        out.append([x, y])
+    return out
+
+
+def safe_box(payload: Any) -> list[float] | None:
+    """The event's box as four finite floats, or None (rows stored before validation may hold anything)."""
+    import math
+
+    box = payload.get("bbox") if isinstance(payload, dict) else None
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        return None
+    try:
+        vals = [float(v) for v in box]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not all(math.isfinite(v) for v in vals) or vals[2] < vals[0] or vals[3] < vals[1]:
+        return None
+    return vals
 
 
 def remove_region(sm: sessionmaker, region_id: int, user: str) -> AcceptedRegion:

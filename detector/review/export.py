@@ -21,12 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from detector.data.manifest import COLUMNS as MANIFEST_FIELDS  # the one manifest format
 from detector.errors import ConfigError
+from detector.events import ALERT_TYPES
 from detector.review.db import EventRow
 from detector.review.ingest import evidence_path
 from detector.review.store import parse_time
 
-MANIFEST_FIELDS = ["path", "label", "group", "split", "source", "kind", "regions"]
 PROVENANCE_FIELDS = ["path", "event_id", "camera", "device", "event_time_utc", "status", "decided_by",
                      "decided_utc", "reason", "note", "frame_xyxy", "tile_score", "model"]
 MIN_CROP_PX = 16
@@ -107,7 +108,7 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
         except ValueError:
             raise ConfigError(f"--since: expected an ISO 8601 time, found {since!r}") from None
     with sm() as s:
-        q = select(EventRow).where(EventRow.type == "graffiti_detected", EventRow.verdict.is_not(None))
+        q = select(EventRow).where(EventRow.type.in_(ALERT_TYPES), EventRow.verdict.is_not(None))
         if since_dt is not None:
             q = q.where(EventRow.decided_utc >= since_dt)
         rows = list(s.scalars(q.order_by(EventRow.camera, EventRow.time_utc)))

@@ -21,9 +21,20 @@ def _v2_audit_time_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_audit_time ON audit (time_utc)"))
 
 
+def _v3_sessions_limiter_bigint(conn: Connection) -> None:
+    """v3: server-side sessions and the shared login limiter; frames_seen as 64-bit (PostgreSQL's
+    INTEGER is 32-bit: a camera passes 2^31 frames in two years at 30 fps)."""
+    from detector.review.db import LoginBucket, WebSessionRow
+
+    Base.metadata.create_all(conn, tables=[WebSessionRow.__table__, LoginBucket.__table__])  # type: ignore[list-item]
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE cameras ALTER COLUMN frames_seen TYPE BIGINT"))
+
+
 # (version, function). Version 1 is the initial schema; append new ones, never edit old ones.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (2, _v2_audit_time_index),
+    (3, _v3_sessions_limiter_bigint),
 ]
 LATEST = max([1] + [v for v, _ in MIGRATIONS])
 

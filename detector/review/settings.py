@@ -29,6 +29,11 @@ class ReviewSettings:
     login_max_failures: int = 5  # per client IP and user name ...
     login_window_s: float = 60.0  # ... within this many seconds, then 429
     secure_cookies: bool = False  # set when served over HTTPS only
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (the client address for the login
+    # limiter and the audit trail); anyone else's header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    durable: bool = True  # fsync evidence before the 201 (off only for benchmarks comparing the cost)
+    sweep_min_age_s: float = 120.0  # the start-up evidence sweep leaves younger folders alone
 
     @property
     def evidence_dir(self) -> Path:

@@ -6,8 +6,10 @@ CLI share the same rules (e.g. a graffiti_cleaned event closes its alert whoever
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -15,8 +17,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detector.errors import ConfigError
+from detector.events import ALERT_TYPES
 from detector.review import auth
-from detector.review.db import AuditEntry, Camera, Device, DeviceCamera, EventRow, User, utcnow
+from detector.review.db import (
+    AuditEntry,
+    Camera,
+    Device,
+    DeviceCamera,
+    EventRow,
+    LoginBucket,
+    User,
+    WebSessionRow,
+    utcnow,
+)
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 CLOSED_BY_DEVICE = "cleaned_by_device"
@@ -30,10 +43,14 @@ def check_name(kind: str, name: str) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """ISO 8601 (with 'Z' or an offset; naive means UTC) → naive UTC datetime."""
+    """ISO 8601 (with 'Z' or an offset; naive means UTC) → naive UTC datetime. ValueError when it is
+    not one or lies outside what UTC can represent."""
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError(f"{text}: outside the representable UTC range") from None
     return dt
 
 
@@ -56,14 +73,139 @@ def add_user(sm: sessionmaker, name: str, password: str) -> None:
             audit(s, "cli", "add_user", detail=name)
         else:
             user.password_hash = auth.hash_password(password)
-            audit(s, "cli", "set_password", detail=name)
+            ended = _end_sessions(s, name)
+            audit(s, "cli", "set_password", detail=f"{name} ({ended} sessions ended)")
+
+
+def remove_user(sm: sessionmaker, name: str) -> int:
+    """Delete an operator and end every session of theirs at once; returns how many sessions ended.
+    Their past decisions and audit entries stay (they name the user as text)."""
+    with sm.begin() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise ConfigError(f"user {name!r}: no such operator")
+        s.delete(user)
+        ended = _end_sessions(s, name)
+        audit(s, "cli", "remove_user", detail=f"{name} ({ended} sessions ended)")
+    return ended
 
 
 def check_user(sm: sessionmaker, name: str, password: str) -> bool:
-    with sm() as s:
-        user = s.scalar(select(User).where(User.name == name))
+    valid_name = bool(name) and len(name) <= 64 and set(name) <= NAME_CHARS
+    user = None
+    if valid_name:  # anything else cannot be a user; still spend the hashing time
+        with sm() as s:
+            user = s.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user else auth.DUMMY_PASSWORD_HASH
     return auth.verify_password(password, stored) and user is not None
+
+
+# --- operator sessions (server side) -----------------------------------------------------------------
+
+def _end_sessions(s: Session, user: str) -> int:
+    from sqlalchemy import delete
+
+    return int(s.execute(delete(WebSessionRow).where(WebSessionRow.user == user)).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def start_session(sm: sessionmaker, sess: auth.WebSession, max_age_s: int) -> None:
+    """Record a signed-in session (and drop expired ones, so the table stays small)."""
+    from sqlalchemy import delete
+
+    if not (sess.sid and sess.user):
+        raise ValueError("start_session: needs a signed-in session with an id")
+    now = utcnow()
+    with sm.begin() as s:
+        s.execute(delete(WebSessionRow).where(WebSessionRow.expires_utc < now))
+        s.add(WebSessionRow(id_sha256=auth.token_sha256(sess.sid), user=sess.user, created_utc=now,
+                            expires_utc=now + timedelta(seconds=max_age_s)))
+
+
+def session_alive(sm: sessionmaker, sess: auth.WebSession) -> bool:
+    """True while the signed-in session's row exists, names the same user and has not expired."""
+    if not sess.sid or not sess.user or not isinstance(sess.sid, str) or len(sess.sid) > 100:
+        return False
+    with sm() as s:
+        row = s.get(WebSessionRow, auth.token_sha256(sess.sid))
+        return row is not None and row.user == sess.user and row.expires_utc > utcnow()
+
+
+def end_session(sm: sessionmaker, sess: auth.WebSession) -> None:
+    from sqlalchemy import delete
+
+    if sess.sid:
+        with sm.begin() as s:
+            s.execute(delete(WebSessionRow).where(WebSessionRow.id_sha256 == auth.token_sha256(sess.sid)))
+
+
+# --- login limiter (shared by every worker through the database) ----------------------------------------
+
+LOGIN_IP_FACTOR = 6  # one address may fail this many times the per-user limit over all names (a spray)
+
+
+def _bucket_keys(ip: str, user: str, max_failures: int) -> list[tuple[str, int]]:
+    ip = ip[:64]
+    user = user.lower()[:64].encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return [(f"{ip}|{user}", max_failures), (f"{ip}|*", max_failures * LOGIN_IP_FACTOR)]
+
+
+def _ensure_buckets(sm: sessionmaker, keys: list[str]) -> None:
+    with sm() as s:
+        have = set(s.scalars(select(LoginBucket.key).where(LoginBucket.key.in_(keys))))
+    for key in keys:
+        if key in have:
+            continue
+        try:
+            with sm.begin() as s:
+                s.add(LoginBucket(key=key, times=[], touched=0))
+        except IntegrityError:  # another request made it first: fine
+            pass
+
+
+def reserve_login(sm: sessionmaker, ip: str, user: str, max_failures: int, window_s: float) -> float:
+    """Reserve one sign-in attempt for (ip, user) before the password is checked: 0 when it may go
+    ahead (and it now counts), else the seconds until one may. The bucket rows are locked for the
+    check-and-add (a write first: SQLite's write lock, PostgreSQL's row lock), so 60 concurrent
+    tries get exactly ``max_failures`` checks, across workers too."""
+    import time as _time
+
+    from sqlalchemy import update
+
+    keys = _bucket_keys(ip, user, max_failures)
+    _ensure_buckets(sm, [k for k, _ in keys])
+    with sm.begin() as s:
+        for key, _ in sorted(keys):  # lock in one order everywhere: no deadlock between two tries
+            s.execute(update(LoginBucket).where(LoginBucket.key == key).values(touched=LoginBucket.touched + 1))
+        now = _time.time()
+        wait = 0.0
+        rows = {b.key: b for b in s.scalars(select(LoginBucket).where(LoginBucket.key.in_([k for k, _ in keys])))}
+        recent: dict[str, list[float]] = {}
+        for key, limit in keys:
+            times = [t for t in (rows[key].times or []) if isinstance(t, int | float) and 0 <= now - t < window_s]
+            recent[key] = times
+            if len(times) >= limit:
+                wait = max(wait, window_s - (now - sorted(times)[len(times) - limit]))
+        for key, _ in keys:
+            rows[key].times = recent[key] + ([] if wait > 0 else [now])
+            rows[key].updated_s = now
+    if random.random() < 0.02:  # now and then, forget keys nobody tried within the window (a spray of names)
+        from sqlalchemy import delete
+
+        with sm.begin() as s:
+            s.execute(delete(LoginBucket).where(LoginBucket.updated_s < now - window_s))
+    return max(0.0, wait)
+
+
+def login_succeeded(sm: sessionmaker, ip: str, user: str, max_failures: int) -> None:
+    """A right password: forget this user's attempts from this address, and take back the reserved
+    attempt from the address-wide count (only failures count there)."""
+    keys = _bucket_keys(ip, user, max_failures)
+    with sm.begin() as s:
+        for (key, _), clear in zip(keys, (True, False), strict=True):
+            row = s.get(LoginBucket, key)
+            if row is None:
+                continue
+            row.times = [] if clear else list(row.times or [])[:-1]
 
 
 # --- devices ---------------------------------------------------------------------------------------------
@@ -103,7 +245,23 @@ def add_device(sm: sessionmaker, name: str, cameras: list[str], new_token: bool 
     return token
 
 
+def remove_device(sm: sessionmaker, name: str) -> None:
+    """Delete a device: its token stops working at once (it is looked up on every request). Its
+    events, and the cameras' history, stay."""
+    from sqlalchemy import delete
+
+    with sm.begin() as s:
+        dev = s.scalar(select(Device).where(Device.name == name))
+        if dev is None:
+            raise ConfigError(f"device {name!r}: no such device")
+        s.execute(delete(DeviceCamera).where(DeviceCamera.device_id == dev.id))
+        s.delete(dev)
+        audit(s, "cli", "remove_device", detail=name)
+
+
 def device_for_token(sm: sessionmaker, token: str) -> DeviceInfo | None:
+    if len(token) > 200 or not token.isascii():
+        return None
     digest = auth.token_sha256(token)
     with sm() as s:
         dev = s.scalar(select(Device).where(Device.token_sha256 == digest))
@@ -128,7 +286,7 @@ def insert_event(sm: sessionmaker, event: dict[str, Any], evidence: dict[str, di
         id=event["id"], device=event["device"], camera=event["camera"], type=event["type"], time_utc=when,
         score=event.get("score"), threshold=event.get("threshold"), related_event=event.get("related_event"),
         evidence=evidence, payload=event,
-        status="open" if event["type"] == "graffiti_detected" else None,
+        status="open" if event["type"] in ALERT_TYPES else None,
     )
     try:
         with sm.begin() as s:
@@ -140,6 +298,26 @@ def insert_event(sm: sessionmaker, event: dict[str, Any], evidence: dict[str, di
     except IntegrityError:
         return False
     return True
+
+
+def referenced_evidence_dirs(sm: sessionmaker) -> set[str]:
+    """Every evidence folder (relative to the evidence root) that a stored row points to."""
+    out: set[str] = set()
+    with sm() as s:
+        for (evidence,) in s.execute(select(EventRow.evidence)):
+            for meta in (evidence or {}).values() if isinstance(evidence, dict) else ():
+                if isinstance(meta, dict) and isinstance(meta.get("path"), str):
+                    out.add(str(Path(meta["path"]).parent))
+    return out
+
+
+def open_events(sm: sessionmaker, device: str, camera: str | None = None) -> list[EventRow]:
+    """This device's alerts that are still open or confirmed (not rejected, cleaned or accepted)."""
+    with sm() as s:
+        q = select(EventRow).where(EventRow.device == device, EventRow.status.in_(("open", "confirmed")))
+        if camera is not None:
+            q = q.where(EventRow.camera == camera)
+        return list(s.scalars(q.order_by(EventRow.time_utc)))
 
 
 def _camera(s: Session, name: str, device: str) -> Camera:

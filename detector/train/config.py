@@ -83,7 +83,7 @@ class TrainConfig:
 
     data: list[str] = field(default_factory=list)  # dataset specs PATH[::key=value,...]
     arch: str = "efficientnet_lite0"
-    weights: str = "imagenet"  # 'imagenet' (packaged/default file), a state_dict path, or 'none'
+    weights: str = "imagenet"  # 'imagenet' (default file on disk), 'hub' (download), a state_dict path, or 'none'
     init_from: str | None = None  # continue from one of our checkpoints (--from)
     out: str = "runs/train"
     input_px: int = 224
@@ -108,15 +108,17 @@ class TrainConfig:
     workers: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # torch CPU threads; 0 = leave torch's default
+    fraction: float = 1.0  # quick runs: keep about this share of the images, whole groups (see subset.py)
+    max_images: int = 0  # quick runs: at most this many images, whole groups (0 = no cap)
+    track: str = "tensorboard"  # experiment trackers: 'tensorboard', 'mlflow', both comma-separated, or 'none'
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     mil: MilConfig = field(default_factory=MilConfig)
 
     def validate(self, prefix: str) -> None:
-        from detector.train.model import ARCHS
+        from detector.train.archs import check_name
 
         dotted = f"{prefix}." if prefix else ""
-        if self.arch not in ARCHS:
-            raise ConfigError(f"{dotted}arch: unknown architecture {self.arch!r} (expected one of: {', '.join(ARCHS)})")
+        check_name(self.arch, dotted)
         for name, lo in (("input_px", 32), ("cache_px", 32), ("epochs", 1), ("batch_size", 1)):
             check_range(getattr(self, name), f"{dotted}{name}", lo, 4096 if name.endswith("px") else None)
         if self.input_px % 32:
@@ -140,3 +142,12 @@ class TrainConfig:
         if self.mil.enabled and not (self.freeze_blocks and self.cached_views):
             raise ConfigError(f"{dotted}mil.enabled: needs freeze_blocks > 0 and cached_views > 0 "
                               "(MIL trains on cached frozen-prefix features of every tile)")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ConfigError(f"{dotted}fraction: expected a share in (0, 1], found {self.fraction}")
+        check_range(self.max_images, f"{dotted}max_images", 0, None)
+        from detector.train.tracking import parse_track
+
+        try:
+            parse_track(self.track)
+        except ConfigError as exc:
+            raise ConfigError(f"{dotted}{exc}") from None

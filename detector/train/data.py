@@ -8,10 +8,9 @@ goes into every checkpoint, so a model can always be traced to the exact images 
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from torch.utils.data import Dataset, Sampler
 
 from detector.data.sample import LABELS, Sample
 from detector.errors import DatasetError
-from detector.preprocess import PreprocessSpec, read_image, to_tensor_layout
+from detector.modelmeta import file_sha256
+from detector.preprocess import PreprocessSpec, read_image, resize_to_input, to_tensor_layout
 from detector.train.augment import augment
 from detector.train.config import AugmentConfig
 
@@ -93,14 +93,6 @@ def check_trainable(samples: Sequence[Sample]) -> None:
         raise DatasetError(f"the training images are all '{only}': need both clean and graffiti examples")
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def split_counts_by_source(samples: Sequence[Sample]) -> dict[str, dict[str, dict[str, int]]]:
     """{split: {source: {clean: n, graffiti: n}}} for logs, checkpoints and the model card."""
     out: dict[str, dict[str, dict[str, int]]] = {}
@@ -132,8 +124,14 @@ def _cache_one(img: np.ndarray, cache_px: int) -> tuple[np.ndarray, float]:
 
 
 def cache_images(samples: Sequence[Sample], sources: dict[str, SourceInfo], cache_px: int,
-                 progress: Any = None) -> tuple[list[CachedImage], list[Sample]]:
-    """Decode and shrink every sample once. Returns (cached, unreadable samples)."""
+                 progress: Any = None, eval_spec: PreprocessSpec | None = None) -> tuple[list[CachedImage], list[Sample]]:
+    """Decode and shrink every sample once. Returns (cached, unreadable samples).
+
+    With ``eval_spec``, validation and test images are cached already brought to the model input by
+    the edge's own resize (one area resize from full resolution), so training's validation figures
+    are computed on exactly the pixels ``graffiti eval`` feeds the model; training images keep
+    ``cache_px`` so augmentation can crop them.
+    """
     cached: list[CachedImage] = []
     bad: list[Sample] = []
     task = progress.add_task("decode images", total=len(samples)) if progress is not None else None
@@ -146,8 +144,13 @@ def cache_images(samples: Sequence[Sample], sources: dict[str, SourceInfo], cach
             continue
         if img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-        small, scale = _cache_one(img, cache_px)
-        boxes = [(r.xyxy[0] * scale, r.xyxy[1] * scale, r.xyxy[2] * scale, r.xyxy[3] * scale)
+        if eval_spec is not None and s.split in ("val", "test"):
+            small = resize_to_input(img, eval_spec)
+            sx, sy = small.shape[1] / img.shape[1], small.shape[0] / img.shape[0]
+        else:
+            small, scale = _cache_one(img, cache_px)
+            sx = sy = scale
+        boxes = [(r.xyxy[0] * sx, r.xyxy[1] * sy, r.xyxy[2] * sx, r.xyxy[3] * sy)
                  for r in s.regions if r.label == 1]
         info = sources.get(s.source)
         cached.append(CachedImage(image=small, label=s.label, graffiti_boxes=boxes,
@@ -230,6 +233,7 @@ class MixSampler(Sampler):
         self.world = world
         self.weighted = weighted
         self.epoch = 0
+        self.skip = 0  # draws of this rank to leave out at the start (resuming inside an epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -245,7 +249,7 @@ class MixSampler(Sampler):
         else:
             idx = np.concatenate([rng.permutation(n) for _ in range(-(-self.draws // n))])[: self.draws]
         seeds = rng.integers(0, 2**31 - 1, size=self.draws)
-        for i in range(self.rank, self.draws, self.world):
+        for i in range(self.rank + self.skip * self.world, self.draws, self.world):
             yield int(idx[i]), int(seeds[i])
 
 
@@ -255,8 +259,3 @@ def write_split_manifest(samples: Sequence[Sample], path: Path) -> str:
 
     write_manifest(samples, path)
     return file_sha256(path)
-
-
-def drop_unreadable(samples: Sequence[Sample], bad: Sequence[Sample]) -> list[Sample]:
-    bad_paths = {str(b.path) for b in bad}
-    return [replace(s) for s in samples if str(s.path) not in bad_paths]

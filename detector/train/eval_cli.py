@@ -10,7 +10,8 @@ import typer
 
 
 def eval_command(
-    model: Path = typer.Argument(..., help="A checkpoint (.pt; needs torch) or an exported ONNX model (.onnx; no torch)."),
+    models: list[Path] = typer.Argument(..., help="A checkpoint (.pt; needs torch) or an exported ONNX model (.onnx; "
+                                        "no torch); several = one comparison report on the same images."),
     data: list[str] = typer.Option(
         [], "--data", "-d",
         help="Dataset spec PATH[::key=value,...]; repeat for several. Default: a checkpoint's own validation split."),
@@ -30,7 +31,18 @@ def eval_command(
     calibration, per-source/kind/group breakdown, curves, worst-mistake contact sheets, report.json.
 
     Example: graffiti eval models/graffiti-default.onnx --data ../shared/datasets/street-graffiti --out eval/street
+
+    Several models: graffiti eval a.onnx b.onnx --data DATA --out eval/ab  (OUT/comparison.md, .json, roc.png)
     """
+    if len(models) > 1:
+        from detector.train.eval_compare import compare_models, markdown_table
+
+        compared = compare_models(models, data, out_dir=out, split=split, threshold=threshold,
+                                  target_precision=target_precision, max_fpr=max_fpr, batch_size=batch_size)
+        typer.echo(markdown_table(compared.rows))
+        typer.echo(f"comparison: {compared.files['md']} (one report folder per model under {compared.out_dir})")
+        return
+    model = models[0]
     from detector.train.evaluate import evaluate
 
     result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, target_precision=target_precision,
@@ -78,6 +90,9 @@ def print_summary(report: dict[str, Any]) -> None:
         console.print(view_lines(view))
     if counts["unreadable"]:
         console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
+    leak = (report.get("leak_guard") or {}).get("warning")
+    if leak:
+        console.print(f"[yellow]warning: {leak}[/yellow]", soft_wrap=True)
     if report.get("in_training_split"):
         console.print(f"[yellow]warning: {report['in_training_split']} evaluated image(s) are in this "
                       "checkpoint's training split; use its validation split for honest figures[/yellow]")

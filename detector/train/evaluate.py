@@ -175,7 +175,7 @@ def write_figures(scored: ScoredSamples, report: dict[str, Any], threshold: floa
     }
     for key, name in (("worst_false_positives", "worst_fp.png"), ("worst_false_negatives", "worst_fn.png")):
         rows = report[key]
-        captions = [f"{r['score']:.3f} {'FLAG ' if r['flagged'] else ''}{r['source']}" for r in rows]
+        captions = [plots.mistake_caption(r["score"], r["flagged"], r["path"]) for r in rows]
         files[key] = plots.contact_sheet([Path(r["path"]) for r in rows], captions, out_dir / name)
     return files
 
@@ -237,6 +237,9 @@ def evaluate(
         "unreadable": [str(p) for p in scored.unreadable],
         "in_training_split": _training_overlap(scorer, scored.samples),
     }
+    from detector.leakguard import guard_model
+
+    report["leak_guard"] = guard_model(scorer, scored.samples, model_path, _checkpoint_manifest(scorer))
     report.update(build_report(scored, used))
     report["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
     if views:  # the question the edge asks: any tile of the photo shown as a camera view over the threshold

@@ -91,8 +91,14 @@ def _parity_subset(samples: Sequence[Sample], n: int) -> list[Sample]:
     return [samples[i] for i in sorted(set(idx.tolist()))]
 
 
-def torch_to_onnx(model: Any, input_size: tuple[int, int], path: Path, opset: int = OPSET) -> Path:
-    """Trace ``model`` (one logit per image) with a sigmoid head to ONNX: input 'input', output 'score'."""
+def torch_to_onnx(model: Any, input_size: tuple[int, int], path: Path, opset: int = OPSET, what: str = "model") -> Path:
+    """Trace ``model`` (one logit per image) with a sigmoid head to ONNX: input 'input', output 'score'.
+
+    A network the exporter cannot express is an ExportError naming ``what`` and the first cause line.
+    """
+    import contextlib
+    import io
+
     import torch
 
     class ProbabilityHead(torch.nn.Module):
@@ -106,14 +112,20 @@ def torch_to_onnx(model: Any, input_size: tuple[int, int], path: Path, opset: in
     wrapped = ProbabilityHead(model).eval()
     h, w = input_size
     dummy = torch.zeros(2, 3, h, w)  # batch 2 so no size-1 dimension is baked into the graph
-    with warnings.catch_warnings():
+    noise = io.StringIO()  # on failure the exporter prints the whole traced graph
+    with warnings.catch_warnings(), contextlib.redirect_stderr(noise):
         warnings.simplefilter("ignore")  # the classic exporter warns that it is deprecated
-        torch.onnx.export(
-            wrapped, (dummy,), str(path),
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=opset, do_constant_folding=True, dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                wrapped, (dummy,), str(path),
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+        except Exception as exc:  # UnsupportedOperatorError, tracer errors, symbolic failures ...
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ExportError(f"{what}: does not export to ONNX opset {opset} ({first}); the edge needs an "
+                              "ONNX model, so choose another --arch or replace that layer") from None
     return path
 
 
@@ -142,6 +154,12 @@ def _training_data(loaded: Any) -> dict[str, Any]:
         summary["manifest"] = Path(manifest).name
     summary["checkpoint"] = Path(loaded.path).name
     summary["epoch"] = loaded.epoch
+    path = checkpoint_manifest(loaded)
+    if path is not None and path.is_file():  # file hashes of the training split, for eval's leak guard
+        from detector.data.manifest import read_manifest
+        from detector.leakguard import training_fingerprint
+
+        summary.update(training_fingerprint(read_manifest(path, check_files=False)))
     return summary
 
 
@@ -204,7 +222,7 @@ def export_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(out)
     try:
-        torch_to_onnx(loaded.model, spec.input_size, tmp)
+        torch_to_onnx(loaded.model, spec.input_size, tmp, what=f"{loaded.path} (arch {loaded.arch})")
         ort_scorer = OnnxScorer(tmp, preprocess=spec)
         subset = _parity_subset(val, parity_images)
         torch_scores, onnx_scores = score_samples(subset, [TorchScorer(loaded=loaded), ort_scorer],
@@ -304,7 +322,15 @@ def export_int8(
     out = int8_path(fp32_path)
     tmp = _tmp_path(out)
     try:
-        used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress)
+        try:
+            used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress)
+        except DetectorError:
+            raise
+        except Exception as exc:  # onnxruntime.quantization fails in many ways on unusual graphs
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise QuantizationGuardError(
+                f"{out}: arch {fp32_meta.arch} does not quantize to int8 ({type(exc).__name__}: {first}); "
+                f"{fp32_path.name} was written; use it, or export without --int8") from None
         scorer = OnnxScorer(tmp, preprocess=spec)
         scored = score_samples(fp32_val.samples, [scorer], description="validation (onnxruntime int8)",
                                progress=progress)[0]

@@ -33,10 +33,11 @@ def view_seed(seed: int, index: int, view: int) -> int:
 @torch.no_grad()
 def build_features(prefix: nn.Module, items: Sequence[CachedImage], spec: PreprocessSpec, aug: AugmentConfig | None,
                    views: int, seed: int, batch: int, device: torch.device, progress: Any = None,
-                   label: str = "features") -> torch.Tensor:
+                   label: str = "features", dtype: torch.dtype = torch.float16) -> torch.Tensor:
     """Feature maps [len(items) * views, C, H, W] (fp16, CPU), row ``i * views + v`` = view v of item i.
 
-    ``aug`` None means un-augmented (validation): then ``views`` must be 1.
+    ``aug`` None means un-augmented (validation): then ``views`` must be 1. ``dtype`` float32 keeps
+    validation features exact, so validation figures equal ``graffiti eval``'s (fp16 halves training memory).
     """
     prefix.eval()
     px = spec.input_size[0]
@@ -47,7 +48,7 @@ def build_features(prefix: nn.Module, items: Sequence[CachedImage], spec: Prepro
 
     def flush() -> None:
         x = torch.from_numpy(np.stack(pending)).to(device).contiguous(memory_format=torch.channels_last)
-        chunks.append(prefix(x).to("cpu", torch.float16).contiguous())
+        chunks.append(prefix(x).to("cpu", dtype).contiguous())
         if task is not None:
             progress.advance(task, len(pending))
         pending.clear()

@@ -91,17 +91,9 @@ def freeze_early(model: nn.Module, arch: str, blocks: int) -> list[nn.Module]:
     Early layers hold generic edges/textures; keeping them pretrained is cheaper (no backward
     through the highest-resolution layers) and generalises better from a few thousand images.
     """
-    if blocks <= 0:
-        return []
-    if arch == "efficientnet_lite0":
-        mods: list[nn.Module] = [model.get_submodule("_conv_stem"), model.get_submodule("_bn0"),
-                                 *list(model.get_submodule("_blocks").children())[:blocks]]
-    else:
-        mods = list(model.get_submodule("net.features").children())[: blocks + 1]
-    for m in mods:
-        for p in m.parameters():
-            p.requires_grad_(False)
-    return mods
+    from detector.train.archs import freeze
+
+    return freeze(model, arch, blocks)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -152,7 +144,9 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     if progress is not None:
         progress.start()
     try:
-        cached, bad = cache_images(start.samples, start.sources, cfg.cache_px, progress)
+        # validation/test pixels exactly as graffiti eval prepares them (one resize from full size)
+        eval_spec = start.init.preprocess if start.init is not None else default_preprocess(cfg.arch, cfg.input_px)
+        cached, bad = cache_images(start.samples, start.sources, cfg.cache_px, progress, eval_spec=eval_spec)
     finally:
         if progress is not None:
             progress.stop()
@@ -202,11 +196,18 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         progress = progress_for(console, log) if info.is_main else None
         if progress is not None:
             progress.start()
+        def compute_features() -> tuple[torch.Tensor, torch.Tensor]:
+            return (build_features(prefix, train_items, preprocess, cfg.augment, cfg.cached_views, cfg.seed,
+                                   cfg.batch_size, info.device, progress, "training views"),
+                    build_features(prefix, val_items, preprocess, None, 1, cfg.seed, cfg.batch_size,
+                                   info.device, progress, "validation", dtype=torch.float32))
+
+        from detector.train.feature_cache import cached_features, feature_key
+
         try:
-            train_features = build_features(prefix, train_items, preprocess, cfg.augment, cfg.cached_views, cfg.seed,
-                                            cfg.batch_size, info.device, progress, "training views")
-            val_features = build_features(prefix, val_items, preprocess, None, 1, cfg.seed, cfg.batch_size,
-                                          info.device, progress, "validation")
+            train_features, val_features = cached_features(
+                feature_key(cfg, digest, prefix, preprocess, len(train_items), len(val_items), info.device),
+                compute_features, log)
         finally:
             if progress is not None:
                 progress.stop()
@@ -216,6 +217,11 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     else:
         train_set = TrainSet(train_items, preprocess, cfg.augment)
         net = ddp.wrap(model, info)
+
+    from detector.train.tracking import Tracker, parse_track, pick_samples
+
+    tracker = Tracker(run_dir, parse_track(cfg.track), config_map, log, pick_samples(val_items), preprocess,
+                      resumed=start.resume is not None) if info.is_main else None
 
     # ---- sampling, optimiser, schedule
     balance = cfg.balance == "sampler"
@@ -240,6 +246,7 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
 
     history: list[dict[str, Any]] = []
     first_epoch, best_key, best_epoch, bad_epochs = 1, None, 0, 0
+    mid_epoch: dict[str, Any] | None = None
     best_metrics: dict[str, Any] = {}
     if start.resume is not None:
         raw = start.resume
@@ -254,7 +261,11 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         bad_epochs = int(extra.get("bad_epochs", 0))
         if "torch_rng" in extra:
             torch.set_rng_state(extra["torch_rng"])
-        log(f"resuming {run_dir} after epoch {raw['epoch']}")
+        mid_epoch = extra.get("mid_epoch")  # interrupted inside an epoch: continue at the next step
+        if mid_epoch:
+            log(f"resuming {run_dir} in epoch {mid_epoch['epoch']} at step {mid_epoch['step'] + 1}")
+        else:
+            log(f"resuming {run_dir} after epoch {raw['epoch']}")
 
     best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
     stopped = "epochs"
@@ -263,19 +274,30 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         f"trainable parameters), {steps_per_epoch} steps/epoch x {cfg.epochs} epochs on {info.device}"
         + (f", {info.world} processes" if info.distributed else ""))
     epoch = first_epoch - 1
+    from detector.train import interrupt
+
+    stop_request = interrupt.active()
+    stop_request.defer()  # from here a Ctrl-C/SIGTERM ends the current step, saves and says how to resume
+    interrupted: dict[str, Any] | None = None
     for epoch in range(first_epoch, cfg.epochs + 1):
         t_epoch = time.monotonic()
         sampler.set_epoch(epoch)
         net.train()
         for m in frozen:
             m.eval()
-        total, seen = 0.0, 0
+        total, seen, skip = 0.0, 0, 0
+        if mid_epoch and int(mid_epoch["epoch"]) == epoch:
+            skip, total, seen = int(mid_epoch["step"]), float(mid_epoch["total"]), int(mid_epoch["seen"])
+        sampler.skip = skip * cfg.batch_size
         progress = progress_for(console, None) if info.is_main else None
-        task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch) if progress else None
+        task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch, completed=skip) if progress else None
         if progress is not None:
             progress.start()
         try:
-            for step, (x, y) in enumerate(train_loader):
+            batches = iter(train_loader)  # creating the iterator draws from torch's RNG
+            if skip and start.resume is not None and "torch_rng" in (start.resume.get("extra") or {}):
+                torch.set_rng_state(start.resume["extra"]["torch_rng"])  # the state saved after step `skip`
+            for step, (x, y) in enumerate(batches, start=skip):
                 x = x.to(info.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 y = y.to(info.device)
                 target = y * (1.0 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
@@ -290,9 +312,25 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
                     progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs} loss {total / seen:.4f}")
                 elif info.is_main and not console.is_terminal and (step + 1) % max(1, steps_per_epoch // 4) == 0:
                     log(f"  epoch {epoch} step {step + 1}/{steps_per_epoch} loss {total / max(seen, 1):.4f}")
+                if ddp.broadcast_flag(stop_request.requested, info):
+                    interrupted = {"epoch": epoch, "step": step + 1, "steps": steps_per_epoch, "total": total,
+                                   "seen": seen, "signal": stop_request.signal_name or "signal"}
+                    break
         finally:
             if progress is not None:
                 progress.stop()
+        sampler.skip = 0
+        if interrupted is not None:
+            stopped = "interrupted"
+            if info.is_main:
+                extra = {"history": history, "best_epoch": best_epoch, "best_metrics": best_metrics,
+                         "best_key": list(best_key) if best_key is not None else None, "bad_epochs": bad_epochs,
+                         "torch_rng": torch.get_rng_state(), "seed": cfg.seed, "mid_epoch": interrupted}
+                save_checkpoint(last_path, model=model, arch=cfg.arch, preprocess=preprocess, optimizer=optimizer,
+                                scheduler=scheduler, epoch=epoch - 1,
+                                metrics={"epoch": epoch - 1, "train_loss_partial": total / max(seen, 1)},
+                                config=config_map, data_info=data_info, git_rev=git_rev, extra=extra)
+            break
         ddp.sync_buffers(model, info)
         train_loss = _mean_across_ranks(total, seen, info)
         row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
@@ -327,6 +365,8 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
                 shutil.copyfile(last_path, best_path)
             write_metrics_csv(history, run_dir / "metrics.csv")
             plot_curves(history, run_dir / "curves.png")
+            if tracker is not None:
+                tracker.epoch(row, model)
             auroc = metrics.get("val_auroc")
             log(f"epoch {epoch}: train loss {train_loss:.4f}, val loss {_f(metrics.get('val_loss'))}, "
                 f"val AUROC {_f(auroc)}, FPR@0.5 {_f(metrics.get('val_fpr_at_0.5'))}, "
@@ -348,19 +388,29 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     digests = ddp.gather_objects(ddp.state_digest(model), info)
     test_metrics = None
     if info.is_main:
-        if test_items and best_path.is_file():
+        if test_items and best_path.is_file() and interrupted is None:
             test_metrics = _test_best(best_path, test_items, cfg.batch_size, info.device)
             log("held-out test (best epoch): AUROC " + _f(test_metrics.get("test_auroc")) + ", FPR@0.5 "
                 + _f(test_metrics.get("test_fpr_at_0.5")) + ", recall@0.5 " + _f(test_metrics.get("test_recall_at_0.5")))
-        summary = {"stopped": stopped, "epochs_done": epoch, "best_epoch": best_epoch, "best": best_metrics,
+        summary = {"stopped": stopped, "epochs_done": epoch - (interrupted is not None), "best_epoch": best_epoch,
+                   "best": best_metrics,
                    "test": test_metrics, "ddp_weight_sha256": digests, "world_size": info.world,
                    "elapsed_s": round(time.monotonic() - t_start, 1), "git_rev": git_rev,
                    "data_digest": digest, "unreadable": [str(s.path) for s in bad]}
+        if interrupted is not None:
+            summary["interrupted"] = {k: interrupted[k] for k in ("epoch", "step", "steps", "signal")}
+            summary["resume"] = interrupt.resume_hint(run_dir)
         write_json(summary, run_dir / "summary.json")
+        if tracker is not None:
+            tracker.close(summary)
         if len(set(digests)) > 1:
             log(f"WARNING: ranks ended with different weights: {digests}")
-        log(f"done ({stopped}): best epoch {best_epoch}, val AUROC {_f(best_metrics.get('val_auroc'))}; "
-            f"outputs in {run_dir}")
+        if interrupted is not None:
+            log(f"interrupted by {interrupted['signal']} in epoch {epoch} after step {interrupted['step']}/"
+                f"{steps_per_epoch}: saved {last_path}; resume with: {interrupt.resume_hint(run_dir)}")
+        else:
+            log(f"done ({stopped}): best epoch {best_epoch}, val AUROC {_f(best_metrics.get('val_auroc'))}; "
+                f"outputs in {run_dir}")
     ddp.barrier(info)
     ddp.teardown(info)
     return TrainResult(run_dir=run_dir, best_path=best_path, last_path=last_path, best_epoch=best_epoch,

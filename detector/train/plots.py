@@ -94,6 +94,19 @@ def plot_calibration(labels: np.ndarray, scores: np.ndarray, path: Path) -> Path
     return _save(fig, path)
 
 
+def short_name(name: str, keep: int = 17) -> str:
+    """A file name cut in the middle to fit a sheet caption ('08ACAE21~8cd1f.jpg'); report.json has the path."""
+    if len(name) <= keep:
+        return name
+    head = (keep - 1) // 2
+    return f"{name[:head]}~{name[-(keep - 1 - head):]}"
+
+
+def mistake_caption(score: float, flagged: bool, path: str | Path) -> str:
+    """Caption of a worst-mistake cell: score, '!' when it crossed the threshold, and the file's name."""
+    return f"{score:.3f}{'!' if flagged else ''} {short_name(Path(path).name)}"
+
+
 def contact_sheet(
     paths: Sequence[Path], captions: Sequence[str], out: Path, cell_px: int = 160, columns: int = 6
 ) -> Path:

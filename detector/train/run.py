@@ -11,7 +11,7 @@ from detector.train.config import TrainConfig
 from detector.train.loop import StartState, TrainResult, run_training
 
 # What may change when resuming: how long and where it runs, never what it learns from or how.
-RESUMABLE = frozenset({"epochs", "max_minutes", "workers", "device", "threads", "out"})
+RESUMABLE = frozenset({"epochs", "max_minutes", "workers", "device", "threads", "out", "track"})
 
 
 def resolve_config(config_file: Path | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -60,7 +60,7 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         if cfg.mil.enabled:
             raise ConfigError(f"--resume {resume}: a MIL run (mil.enabled) cannot be resumed; start it again "
                               "or continue with --from RUN/last.pt")
-        return run_training(cfg, start, Path(resume), console)
+        return _run(cfg, start, Path(resume), console)
     cfg = resolve_config(config_file, overrides)
     run_dir = Path(cfg.out)
     if (run_dir / "last.pt").exists():
@@ -71,11 +71,46 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         init = load_checkpoint(cfg.init_from)
         cfg.arch = init.arch
         cfg.input_px = init.preprocess.input_size[0]
-    mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.augment.deequalize_sources)
-    check_trainable(mix.samples)
-    start = StartState(samples=mix.samples, sources=mix.sources, init=init)
-    if cfg.mil.enabled:
-        from detector.train.mil import run_mil_training
+    from detector.train.tracking import check_available
 
-        return run_mil_training(cfg, start, run_dir, console)  # type: ignore[no-any-return]
-    return run_training(cfg, start, run_dir, console)
+    check_available(cfg.track)
+    if init is None:  # the model and its weights fail here, before any image is decoded or folder written
+        from detector.train.archs import preflight
+
+        preflight(cfg.arch, cfg.weights, cfg.dropout, cfg.input_px, cfg.freeze_blocks, cfg.cached_views)
+    mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.augment.deequalize_sources)
+    if cfg.fraction < 1.0 or cfg.max_images:
+        from detector.train.subset import subsample
+
+        before, groups = len(mix.samples), len({s.group for s in mix.samples})
+        mix.samples = subsample(mix.samples, cfg.fraction, cfg.max_images, cfg.seed)
+        console.print(f"quick run: kept {len(mix.samples)} of {before} images ({len({s.group for s in mix.samples})} "
+                      f"of {groups} groups, whole groups per split and class)", highlight=False)
+    check_trainable(mix.samples)
+    return _run(cfg, StartState(samples=mix.samples, sources=mix.sources, init=init), run_dir, console)
+
+
+def _run(cfg: TrainConfig, start: StartState, run_dir: Path, console: Any) -> TrainResult:
+    """run_training under Ctrl-C/SIGTERM handling (see detector/train/interrupt.py)."""
+    from detector.train.interrupt import StopOnSignal
+    from detector.train.runlog import write_json
+
+    with StopOnSignal() as stop:
+        try:
+            if cfg.mil.enabled:  # multiple-instance training over view tiles (detector/train/mil.py)
+                from detector.train.mil import run_mil_training
+
+                return run_mil_training(cfg, start, run_dir, console)  # type: ignore[no-any-return]
+            return run_training(cfg, start, run_dir, console)
+        except KeyboardInterrupt:
+            if stop.deferred:  # a second Ctrl-C during the epochs: stop now, last.pt is the last saved state
+                raise
+            # still preparing data: nothing trained yet, nothing to resume
+            if run_dir.is_dir() and not (run_dir / "last.pt").exists():
+                write_json({"stopped": "interrupted", "epochs_done": 0, "phase": "preparing data",
+                            "signal": stop.signal_name or "SIGINT"}, run_dir / "summary.json")
+            console.print(f"interrupted by {stop.signal_name or 'SIGINT'} while preparing data (before the first "
+                          "training step); nothing to resume: run the same command again", highlight=False)
+            return TrainResult(run_dir=run_dir, best_path=run_dir / "best.pt", last_path=run_dir / "last.pt",
+                               best_epoch=0, epochs_done=0, stopped="interrupted", best_metrics={},
+                               test_metrics=None)

@@ -173,7 +173,14 @@ def score_samples(
 
 
 def progress_console() -> Any:
-    """Progress bars go to stderr, so a command's stdout (tables, paths) stays clean for pipes."""
+    """Progress bars go to stderr, so a command's stdout (tables, paths) stays clean for pipes.
+
+    Not a terminal (a log file, a pipe, a test): quiet, because a transient bar that cannot redraw
+    leaves only an empty line behind each time it stops.
+    """
     from rich.console import Console
 
-    return Console(stderr=True)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console.quiet = True
+    return console

@@ -19,6 +19,9 @@ $G data split "../shared/datasets/facades-spb::label=clean,groups=$D/facades-gro
 $G data synth --out runs/synth-train --n 2400 --seed 1
 $G data synth --out runs/synth-holdout --n 400 --seed 9001
 $G data split runs/synth-train --val 0.15 --seed 0 --out "$D/synth.csv"
+# Commit the real-photo splits (paths + file hashes) so anyone can evaluate the held-out split and
+# graffiti eval's leak guard can recognise training images. (Synthetic sets are regenerated from their seeds.)
+.venv/bin/python scripts/write_model_splits.py graffiti-effnetlite0 "$D/street-graffiti.csv" "$D/facades-spb.csv"
 
 # 2. Train: ImageNet EfficientNet-Lite0, stem + first 14 blocks frozen, the last 2 blocks + head trained by
 #    multiple-instance learning over each photo's camera-view tiles (1280x720, the edge's 320-px tiles),

@@ -1,7 +1,7 @@
 """End to end, as ``graffiti demo`` runs it: simulated tunnel video → edge runner (fast mode, durable
 outbox, HTTP sink) → review service in a child process (SQLite) → operator page and API.
 
-One module-scoped run of a 7-minute stream (passers-by only, lighting change only, someone paints,
+One module-scoped run of a 12-minute stream (passers-by only, lighting change only, someone paints,
 poster / wet patch / shadow, a crew cleans) sampled every 5 s; the tests read what it produced.
 The bundled model is used when it is in models/; without it, a stand-in contract model (chroma
 share, tests/e2e/standin.py) keeps the pipeline covered and the test id says so.
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "models" / "graffiti-effnetlite0.onnx"
 SEED = 4
-MINUTES = 7.0
+MINUTES = 12.0
 INTERVAL_S = 5.0
 PERSON_PIXELS_MAX = 50  # at 1280×720 a walker's head alone is a few hundred pixels
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from detector.edge.camera import CameraWorker
-from detector.edge.config import CameraConfig
+from detector.edge.config import CameraConfig, WallConfig
 from detector.edge.session import ModelHolder
 from detector.edge.sources import LiveCapture
 from detector.events import Event
@@ -61,8 +61,9 @@ def test_camera_that_never_opens_goes_offline_and_online_when_it_appears(tmp_pat
     holder = ModelHolder(redness_model(tmp_path / "m.onnx"), threads=1)
     events: list[Event] = []
     stop = threading.Event()
+    # The per-frame path (wall model off) scores every sample, so inference figures exist after 2 frames.
     cfg = CameraConfig(source=str(video), interval_s=0.1, offline_after_s=0.5, reconnect_initial_s=0.05,
-                       reconnect_max_s=0.2)
+                       reconnect_max_s=0.2, wall=WallConfig(enabled=False))
     source = LiveCapture("north", str(video), cfg.reconnect_initial_s, cfg.reconnect_max_s)
     worker = CameraWorker("north", cfg, "dev", holder, lambda e, f: events.append(e), realtime=True, stop=stop,
                           source=source)

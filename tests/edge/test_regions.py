@@ -24,6 +24,7 @@ class RegionsServer:
 
     def __init__(self) -> None:
         self.regions: dict[str, list[dict[str, Any]]] = {}
+        self.rejected: dict[str, list[dict[str, Any]]] | None = None  # None: an older service (404)
         self.status = 200
         self.body: bytes | None = None  # overrides the JSON answer
         self.requests: list[tuple[str, str | None]] = []
@@ -36,6 +37,8 @@ class RegionsServer:
                 server.requests.append((parts.path, self.headers.get("Authorization")))
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     self._send(401, b'{"detail": "bad token"}')
+                elif parts.path == "/api/v1/rejected-regions" and server.rejected is not None:
+                    self._send(200, json.dumps(server.rejected.get(camera, [])).encode())
                 elif parts.path != "/api/v1/accepted-regions":
                     self._send(404, b"{}")
                 elif server.status != 200:
@@ -128,3 +131,17 @@ def test_review_service_down_is_logged_and_detection_goes_on(tmp_path: Path, cap
     run_fast(cfg, tmp_path)
     assert [e["type"] for e in delivered(tmp_path)] == ["graffiti_detected"]
     assert "accepted regions for camera north not updated (will retry)" in caplog.text
+
+
+def test_client_fetches_rejected_alerts_and_an_older_service_has_none(server: RegionsServer) -> None:
+    client = AcceptedRegionsClient(server.url, TOKEN, timeout_s=2)
+    assert client.fetch_rejected("north") == []  # no such endpoint (HTTP 404): nothing rejected
+    server.rejected = {"north": [
+        {"event_id": "e1", "camera": "north", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]], "bbox": [0, 0, 10, 10]},
+        {"event_id": "e2", "camera": "north", "polygon": None, "bbox": None},  # no box: nothing to re-baseline
+    ]}
+    got = client.fetch_rejected("north")
+    assert [(r.event_id, r.polygon[2]) for r in got] == [("e1", (10.0, 10.0))]
+    server.rejected = {"north": [{"event_id": "e3", "polygon": [[0, 0], [1, 1]]}]}
+    with pytest.raises(RegionsError, match=r"\[0\]\.polygon"):
+        client.fetch_rejected("north")

@@ -29,6 +29,8 @@ def config(tmp_path: Path, source: str, **camera: Any) -> dict[str, Any]:
         "offline_after_s": 30,
         "tiling": {"tile_px": 64, "overlap": 0.25},
         "decision": {"window": 5, "confirm_s": 20, "clean_s": 60},
+        # The wall model on (the default), with a short memory to suit these minute-long scenes.
+        "wall": {"slot_s": 5, "slots": 3, "commission_s": 10},
         "health": {"confirm_s": 15},
     }
     cam.update(camera)
@@ -118,7 +120,8 @@ def test_video_file_in_fast_mode_detects_once_and_corrupt_images_are_skipped(tmp
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 2.0, (320, 240))
     assert writer.isOpened()
-    for img in scene(80, paint_from=10):  # 40 s at 2 fps, sampled every 5 s of video time
+    # 100 s at 2 fps, sampled every 5 s of video time; paint after the wall's baseline was taken (~25 s)
+    for img in scene(200, paint_from=80):
         writer.write(img)
     writer.release()
     run_fast(config(tmp_path, str(video), decision={"window": 3, "confirm_s": 10, "clean_s": 60}), tmp_path)
@@ -242,7 +245,8 @@ def test_fast_and_realtime_on_a_video_make_the_same_decisions(tmp_path: Path) ->
     for realtime in (False, True):
         run_dir = tmp_path / ("realtime" if realtime else "fast")
         cfg = config(run_dir, str(video), interval_s=0.2, offline_after_s=1,
-                     decision={"window": 3, "confirm_s": 0.4, "clean_s": 0.6})
+                     decision={"window": 3, "confirm_s": 0.4, "clean_s": 0.6},
+                     wall={"enabled": False})  # 3 s of video: shorter than any wall memory
         runner = EdgeRunner(parse_edge_config(cfg, run_dir), realtime=realtime)
         runner.setup()
         started = time.monotonic()

@@ -28,7 +28,12 @@ def test_score_prints_verdicts_and_writes_heat_maps(tmp_path: Path) -> None:
     assert "clean.png" in lines[0] and "→ clean" in lines[0]
     assert "tagged.png" in lines[1] and "→ graffiti" in lines[1] and "max 1.000" in lines[1]
     heat = cv2.imread(str(out / "tagged.heat.png"))
-    assert heat is not None and heat.shape == (240, 320, 3)
+    assert heat is not None and heat.shape[:2] == (240, 320 + 56)  # the image, then its colour bar
+    bar = heat[:, 320:]
+    top, bottom = 240 // 20, 240 - 240 // 20
+    # the bar runs from JET's dark red (score 1) at the top to its dark blue (score 0) at the bottom
+    assert bar[top + 2, 10, 2] > 100 and bar[top + 2, 10, 0] < 60
+    assert bar[bottom - 2, 10, 0] > 100 and bar[bottom - 2, 10, 2] < 60
     # The hot tile is boxed in red; the cold far corner is tinted blue (JET at 0), the paint dark red.
     original = cv2.imread(str(tagged))
     assert tuple(heat[0, 50]) == (0, 0, 255)
@@ -45,6 +50,17 @@ def test_unreadable_image_is_reported_and_the_rest_scored(tmp_path: Path) -> Non
     res = CliRunner().invoke(app, ["edge", "score", str(bad), str(good), "--model", str(model), "--threads", "1"])
     assert res.exit_code == 1
     assert "good.png: max" in res.output and "bad.jpg: unreadable or truncated image" in res.output
+
+
+def test_a_missing_image_is_reported_as_not_found(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx")
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), wall(64, 64))
+    res = CliRunner().invoke(app, ["edge", "score", str(tmp_path / "missing.jpg"), str(good), "--model", str(model),
+                                   "--threads", "1"])
+    assert res.exit_code == 1
+    assert "missing.jpg: not found, skipped" in res.output and "unreadable" not in res.output
+    assert "good.png: max" in res.output
 
 
 def test_score_with_a_model_without_contract_is_a_one_line_error(tmp_path: Path) -> None:

@@ -46,12 +46,12 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def start_server(data: Path, *extra: str, ready_timeout_s: float = 40.0) -> Server:
+def start_server(data: Path, *extra: str, ready_timeout_s: float = 40.0, db_url: str | None = None) -> Server:
     """``graffiti review serve`` on a free 127.0.0.1 port; returns once /api/v1/health answers."""
     port = free_port()
     log = data.parent / f"{data.name}-server-{port}.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    test_db = os.environ.get("GRAFFITI_REVIEW_TEST_DB")
+    test_db = db_url or os.environ.get("GRAFFITI_REVIEW_TEST_DB")
     cmd = [sys.executable, "-m", "detector", "review", "serve", "--data", str(data), "--host", "127.0.0.1",
            "--port", str(port), *(["--db", test_db] if test_db else []), *extra]
     with log.open("wb") as fh:
@@ -201,9 +201,16 @@ def scene_detection(seed: int = 18, device: str = "pi-1", camera: str = "north",
         hot = sorted((r for r in dirty.regions if r.label == 1), key=lambda r: r.xyxy[0] - r.xyxy[2])
         if hot and hot[0].xyxy[2] - hot[0].xyxy[0] >= 150 and hot[0].xyxy[3] - hot[0].xyxy[1] <= h:
             break
-    clean = render_scene(candidate, side, graffiti=False)
     y0 = int(min(max(0, (hot[0].xyxy[1] + hot[0].xyxy[3]) / 2 - h / 2), side - h)) if hot else (side - h) // 2
-    frame, ref = dirty.image[y0:y0 + h], clean.image[y0:y0 + h]
+    frame = dirty.image[y0:y0 + h]
+    # The same view before the paint: the tags painted out of this very frame (a scene rendered without
+    # graffiti draws other lighting and posters, so it would not look like the same camera).
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    for r in dirty.regions:
+        if r.label == 1:
+            x1, y1, x2, y2 = (int(v) for v in r.xyxy)
+            cv2.rectangle(mask, (x1 - 4, y1 - y0 - 4), (x2 + 4, y2 - y0 + 4), 255, -1)
+    ref = cv2.inpaint(np.ascontiguousarray(frame), mask, 7, cv2.INPAINT_TELEA)
     if hot:
         x1, y1, x2, y2 = hot[0].xyxy
         box = (int(x1), int(y1) - y0, int(x2), int(y2) - y0)

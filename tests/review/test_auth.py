@@ -41,21 +41,74 @@ def test_session_cookie_round_trips_and_rejects_tampering_and_expiry() -> None:
     assert auth.read_session(old, SECRET, 3600) is None
 
 
-def test_login_limiter_blocks_after_max_failures_within_the_window_only() -> None:
-    lim = auth.LoginLimiter(max_failures=3, window_s=0.3)
+def _sm(tmp_path):  # type: ignore[no-untyped-def]
+    from detector.review.db import make_engine, make_sessionmaker
+    from detector.review.migrations import migrate
+    from tests.review.conftest import site_db_url
+
+    engine = make_engine(site_db_url(tmp_path))
+    migrate(engine)
+    return make_sessionmaker(engine)
+
+
+def test_login_limiter_blocks_after_max_failures_within_the_window_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from detector.review import store
+
+    sm = _sm(tmp_path)
     for _ in range(3):
-        assert lim.retry_after_s("1.2.3.4", "bob") == 0
-        lim.record_failure("1.2.3.4", "bob")
-    assert lim.retry_after_s("1.2.3.4", "bob") > 0
-    assert lim.retry_after_s("1.2.3.4", "BOB") > 0  # names are case-insensitive
-    assert lim.retry_after_s("5.6.7.8", "bob") == 0
-    time.sleep(0.35)
-    assert lim.retry_after_s("1.2.3.4", "bob") == 0
+        assert store.reserve_login(sm, "1.2.3.4", "bob", 3, 0.5) == 0
+    assert store.reserve_login(sm, "1.2.3.4", "bob", 3, 0.5) > 0
+    assert store.reserve_login(sm, "1.2.3.4", "BOB", 3, 0.5) > 0  # names are case-insensitive
+    assert store.reserve_login(sm, "5.6.7.8", "bob", 3, 0.5) == 0
+    time.sleep(0.55)
+    assert store.reserve_login(sm, "1.2.3.4", "bob", 3, 0.5) == 0
 
 
-def test_login_limiter_also_caps_one_address_spraying_many_user_names() -> None:
-    lim = auth.LoginLimiter(max_failures=2, window_s=60)
-    for i in range(2 * auth.LoginLimiter.IP_FACTOR):
-        lim.record_failure("9.9.9.9", f"user{i}")
-    assert lim.retry_after_s("9.9.9.9", "someone-new") > 0
-    assert lim.retry_after_s("8.8.8.8", "someone-new") == 0
+def test_login_limiter_also_caps_one_address_spraying_many_user_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from detector.review import store
+
+    sm = _sm(tmp_path)
+    for i in range(2 * store.LOGIN_IP_FACTOR):
+        assert store.reserve_login(sm, "9.9.9.9", f"user{i}", 2, 60) == 0
+    assert store.reserve_login(sm, "9.9.9.9", "someone-new", 2, 60) > 0
+    assert store.reserve_login(sm, "8.8.8.8", "someone-new", 2, 60) == 0
+
+
+def test_a_right_password_clears_that_users_count_but_not_other_failures(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from detector.review import store
+
+    sm = _sm(tmp_path)
+    for _ in range(2):
+        store.reserve_login(sm, "1.1.1.1", "ann", 3, 60)
+    assert store.reserve_login(sm, "1.1.1.1", "ann", 3, 60) == 0
+    store.login_succeeded(sm, "1.1.1.1", "ann", 3)
+    for _ in range(3):
+        assert store.reserve_login(sm, "1.1.1.1", "ann", 3, 60) == 0
+
+
+def test_limiter_forgets_keys_nobody_tried_within_the_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from sqlalchemy import func, select
+
+    from detector.review import store
+    from detector.review.db import LoginBucket
+
+    sm = _sm(tmp_path)
+    for i in range(20):  # a spray of names from one address
+        store.reserve_login(sm, "7.7.7.7", f"name{i}", 3, 0.2)
+    with sm() as s:
+        assert s.scalar(select(func.count()).select_from(LoginBucket)) == 21  # 20 names + the address
+    time.sleep(0.25)
+    state = random.getstate()
+    random.seed(3)  # the prune runs on ~2 % of attempts; try until it has
+    try:
+        for _ in range(400):
+            store.reserve_login(sm, "8.8.8.8", "fresh", 1000, 0.2)
+            with sm() as s:
+                if s.scalar(select(func.count()).select_from(LoginBucket)) == 2:
+                    break
+    finally:
+        random.setstate(state)
+    with sm() as s:
+        assert sorted(s.scalars(select(LoginBucket.key))) == ["8.8.8.8|*", "8.8.8.8|fresh"]

@@ -24,6 +24,11 @@ pytestmark = [pytest.mark.browser,
                                  "(apt-get install chromium; scripts/test installs it)")]
 
 
+
+@pytest.fixture(scope="module")
+def site(sqlite_site: Site) -> Site:
+    return sqlite_site  # the end-to-end checks run on the default database only
+
 @pytest.fixture(scope="module")
 def alerts(server: Server, site: Site) -> dict[str, dict]:
     """Three open alerts: an older low one, the realistic tunnel scene, and a newer one on south."""

@@ -17,6 +17,10 @@ from tests.review.conftest import PASSWORD, Site
 from tests.review.helpers import Server, csrf_of, jpeg, sign_in, tunnel_frame
 
 
+@pytest.fixture(scope="module")
+def site(sqlite_site: Site) -> Site:
+    return sqlite_site  # the end-to-end checks run on the default database only
+
 @pytest.fixture()
 def delivery(server: Server, site: Site, tmp_path: Path) -> Iterator[Delivery]:
     cfg = DeliveryConfig(outbox_path=tmp_path / "outbox.sqlite3", evidence_dir=tmp_path / "evidence",

@@ -129,10 +129,6 @@ class Timeline:
                    [LightStretch(**x) for x in d["lighting"]],
                    [(float(x["start_s"]), float(x["end_s"]), str(x["what"])) for x in d.get("stretches", [])])
 
-    def incidents_at(self, t_s: float) -> list[Incident]:
-        """Incidents that have started by ``t_s`` (including cleaned ones)."""
-        return [i for i in self.incidents if i.start_s <= t_s]
-
     def graffiti_visible(self, t_s: float) -> list[Incident]:
         """Graffiti finished by ``t_s`` and not yet cleaned: what a detector should be reporting then."""
         return [i for i in self.incidents if i.label == 1 and i.finished_s <= t_s

@@ -118,11 +118,3 @@ def warp_onto(layer: Layer, p: Placement, camera: Camera, tunnel: Tunnel, maps: 
     if xs.size:
         xyxy = (float(x1 + xs.min()), float(y1 + ys.min()), float(x1 + xs.max() + 1), float(y1 + ys.max() + 1))
     return Warped(rgb, alpha, (x1, y1, x2, y2), xyxy)
-
-
-def apply_warped(base: np.ndarray, w: Warped) -> None:
-    """Composite a warped layer onto the frame's albedo (in place)."""
-    x1, y1, x2, y2 = w.roi
-    region = base[y1:y2, x1:x2]
-    region *= (1 - w.alpha)[..., None]
-    region += w.rgb

@@ -6,7 +6,7 @@ this token's), 413 (too large) and 422 (invalid), as agreed in the shared brief.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from detector.events import EVENT_TYPES, HEARTBEAT_SCHEMA
+from detector.events import EVENT_TYPES, SchemaError, text_problem, validate_heartbeat_dict
 from detector.review import decisions, ingest, store
 from detector.review.store import DeviceInfo
+from detector.review.views import iso_utc, json_safe
 
 router = APIRouter(prefix="/api/v1", tags=["device API"])
 
@@ -64,6 +65,10 @@ def reader_auth(request: Request) -> DeviceInfo | None:
     return None
 
 
+def _plain_name(name: str) -> bool:
+    return 0 < len(name) <= 64 and text_problem(name) is None
+
+
 def _check_device(device: DeviceInfo, event_device: str, camera: str | None) -> None:
     if event_device != device.name:
         raise HTTPException(403, f"device: this token belongs to {device.name!r}, the payload says {event_device!r}")
@@ -106,29 +111,18 @@ async def post_event(request: Request, device: Annotated[DeviceInfo, Depends(dev
         raise HTTPException(exc.status_code, str(exc)) from None
     finally:
         await form.close()
-    meta = await run_in_threadpool(ingest.write_evidence, settings.evidence_dir, event, files)
-    created = await run_in_threadpool(store.insert_event, sm, event, meta)
+    durable = settings.durable
+    staged = await run_in_threadpool(ingest.stage_evidence, settings.evidence_dir, event, files, durable)
+    try:
+        created = await run_in_threadpool(store.insert_event, sm, event, staged.meta)
+    except BaseException:
+        ingest.discard_staged(staged)  # no row, no pictures: the edge will send it again
+        raise
     if not created:
-        ingest.remove_evidence(settings.evidence_dir, meta)
+        ingest.discard_staged(staged)
         return JSONResponse({"status": "duplicate", "id": event["id"]}, status_code=200)
+    await run_in_threadpool(ingest.publish_evidence, staged, durable)
     return JSONResponse({"status": "created", "id": event["id"]}, status_code=201)
-
-
-def _check_heartbeat(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise HTTPException(422, "heartbeat: expected a JSON object")
-    if data.get("schema") != HEARTBEAT_SCHEMA:
-        raise HTTPException(422, f"schema: expected {HEARTBEAT_SCHEMA!r}, found {data.get('schema')!r}")
-    if not isinstance(data.get("device"), str) or not data["device"]:
-        raise HTTPException(422, f"device: expected a non-empty string, found {data.get('device')!r}")
-    cams = data.get("cameras", {})
-    if not isinstance(cams, dict) or not all(isinstance(v, dict) for v in cams.values()):
-        raise HTTPException(422, "cameras: expected an object mapping camera name to its stats object")
-    for name, stats in cams.items():
-        age = stats.get("last_frame_age_s")
-        if age is not None and (not isinstance(age, int | float) or isinstance(age, bool) or age < 0):
-            raise HTTPException(422, f"cameras.{name}.last_frame_age_s: expected a number >= 0 or null, found {age!r}")
-    return data
 
 
 @router.post("/heartbeats", responses={401: {}, 403: {}, 422: {}})
@@ -136,9 +130,12 @@ async def post_heartbeat(request: Request, device: Annotated[DeviceInfo, Depends
     """Record that the device is alive and fold its per-camera stats into camera status."""
     try:
         data = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise HTTPException(422, "heartbeat: body is not valid JSON") from None
-    hb = _check_heartbeat(data)
+    try:
+        hb = validate_heartbeat_dict(data, now=datetime.now(timezone.utc))
+    except SchemaError as exc:
+        raise HTTPException(422, str(exc)) from None
     _check_device(device, hb["device"], None)
     ignored = await run_in_threadpool(store.record_heartbeat, request.app.state.sm, device, hb)
     return {"status": "ok", "ignored_cameras": ignored}
@@ -150,15 +147,52 @@ def get_accepted_regions(request: Request, device: Annotated[DeviceInfo, Depends
     """Regions operators accepted (permitted murals) for one of this device's cameras; the edge runner
     stops alerting inside them."""
     _check_device(device, device.name, camera)
-    return [{"id": r.id, "camera": r.camera, "polygon": r.polygon, "note": r.note}
-            for r in decisions.regions(request.app.state.sm, camera)]
+    return [{"id": r.id, "camera": r.camera, "polygon": poly, "note": json_safe(r.note)}
+            for r in decisions.regions(request.app.state.sm, camera)
+            if (poly := decisions.safe_polygon(r.polygon)) is not None]
+
+
+@router.get("/rejected-regions")
+def get_rejected_regions(request: Request, device: Annotated[DeviceInfo, Depends(device_auth)],
+                         camera: Annotated[str, Query(description="camera name")]) -> list[dict[str, Any]]:
+    """False alarms an operator rejected on one of this device's cameras, newest decision first: the
+    edge keeps each box quiet until that area changes again ("suppress until changed"). ``bbox`` is
+    ``[x1, y1, x2, y2]`` in the pixels of a ``frame_size`` frame; ``polygon`` is the same box as
+    points, like an accepted region's."""
+    _check_device(device, device.name, camera)
+    out = []
+    for e in decisions.rejected_boxes(request.app.state.sm, camera):
+        box = decisions.safe_box(e.payload)
+        if box is None:
+            continue
+        x1, y1, x2, y2 = box
+        fs = e.payload.get("frame_size") if isinstance(e.payload, dict) else None
+        out.append({"event_id": e.id, "camera": e.camera, "bbox": box,
+                    "polygon": [[x1, y1], [x2, y1], [x2, y2], [x1, y2]],
+                    "frame_size": json_safe(fs) if isinstance(fs, list) and len(fs) == 2 else None,
+                    "rejected_utc": iso_utc(e.decided_utc), "event_time_utc": iso_utc(e.time_utc),
+                    "reason": json_safe(e.reason)})
+    return out
+
+
+@router.get("/devices/me/open-events")
+def get_open_events(request: Request, device: Annotated[DeviceInfo, Depends(device_auth)],
+                    camera: Annotated[str | None, Query(description="only this camera")] = None) -> dict[str, Any]:
+    """The ids of this device's alerts that are still open or confirmed (not rejected, cleaned or
+    accepted), oldest first; after a restart the edge can tell which of its events are still live."""
+    if camera is not None:
+        _check_device(device, device.name, camera)
+    rows = store.open_events(request.app.state.sm, device.name, camera)
+    return {"device": device.name, "ids": [r.id for r in rows],
+            "events": [{"id": r.id, "camera": r.camera, "type": r.type, "status": r.status,
+                        "time_utc": iso_utc(r.time_utc)} for r in rows]}
 
 
 def event_json(row: Any) -> dict[str, Any]:
-    return {**row.payload, "status": row.status, "verdict": row.verdict, "reason": row.reason,
-            "note": row.note, "decided_by": row.decided_by,
-            "decided_utc": row.decided_utc.isoformat() + "Z" if row.decided_utc else None,
-            "received_utc": row.received_utc.isoformat() + "Z" if row.received_utc else None}
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    return json_safe({**payload, "status": row.status, "verdict": row.verdict, "reason": row.reason,
+                      "note": row.note, "decided_by": row.decided_by,
+                      "decided_utc": iso_utc(row.decided_utc), "received_utc": iso_utc(row.received_utc)})
 
 
 @router.get("/events")
@@ -176,7 +210,12 @@ def get_events(
         raise HTTPException(422, f"type: expected one of {', '.join(EVENT_TYPES)}, found {type!r}")
     if status is not None and status not in decisions.STATUSES:
         raise HTTPException(422, f"status: expected one of {', '.join(decisions.STATUSES)}, found {status!r}")
-    since_utc = store.parse_time(since.isoformat()) if since else None
+    if camera is not None and not _plain_name(camera):
+        return []  # no camera has such a name
+    try:
+        since_utc = store.parse_time(since.isoformat()) if since else None
+    except ValueError:
+        raise HTTPException(422, "since: outside the range of representable UTC times") from None
     f = decisions.EventFilter(camera=camera, type=type, status=status, since=since_utc, limit=limit,
                               cameras_allowed=reader.cameras if reader else None)
     return [event_json(r) for r in decisions.list_events(request.app.state.sm, f)]
@@ -187,7 +226,7 @@ def get_event(request: Request, event_id: str,
               reader: Annotated[DeviceInfo | None, Depends(reader_auth)]) -> dict[str, Any]:
     row = decisions.get_event(request.app.state.sm, event_id)
     if row is None or (reader is not None and row.camera not in reader.cameras):
-        raise HTTPException(404, f"event {event_id}: not found")
+        raise HTTPException(404, f"event {json_safe(event_id)[:80]}: not found")
     return event_json(row)
 
 
@@ -200,8 +239,8 @@ def get_cameras(request: Request, reader: Annotated[DeviceInfo | None, Depends(r
         if reader is not None and c.name not in reader.cameras:
             continue
         out.append({"camera": c.name, "device": c.device, "state": c.state, "online": c.online,
-                    "detail": c.state_detail, "open_alerts": c.open_alerts,
-                    **{k: (v.isoformat() + "Z" if v else None) for k, v in (
+                    "detail": json_safe(c.state_detail), "open_alerts": c.open_alerts,
+                    **{k: iso_utc(v) for k, v in (
                         ("last_heartbeat_utc", c.last_heartbeat_utc), ("last_frame_utc", c.last_frame_utc),
                         ("last_event_utc", c.last_event_utc))}})
     return out

@@ -12,14 +12,42 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
 from detector.review import auth, views
-from detector.review.app import NeedSignIn
+
+
+class NeedSignIn(Exception):
+    """Raised by page dependencies when no operator is signed in; answered with a redirect."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
 
 COOKIE = "graffiti_review"
 
 
 def current_session(request: Request) -> auth.WebSession | None:
+    """The cookie's session; a signed-in one only while its row exists (sign-out, a password change or
+    removing the user deletes it, for every worker at once). A revoked one reads as signed out."""
+    from detector.review import store
+
     settings = request.app.state.settings
-    return auth.read_session(request.cookies.get(COOKIE), settings.session_secret, settings.session_max_age_s)
+    sess = auth.read_session(request.cookies.get(COOKIE), settings.session_secret, settings.session_max_age_s)
+    if sess is not None and sess.user and not store.session_alive(request.app.state.sm, sess):
+        return auth.WebSession(user=None, csrf=sess.csrf, issued_s=sess.issued_s)
+    return sess
+
+
+def client_ip(request: Request) -> str:
+    """The client's address: the peer, or behind a trusted reverse proxy the last address in
+    X-Forwarded-For that is not itself a trusted proxy (earlier entries are the client's to forge)."""
+    peer = request.client.host if request.client else "?"
+    trusted = request.app.state.settings.trusted_proxies
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return peer
 
 
 def require_user(request: Request) -> auth.WebSession:
@@ -55,4 +83,20 @@ def templates() -> Jinja2Templates:
 
 def render(request: Request, name: str, sess: auth.WebSession | None, status_code: int = 200,
            **context: Any) -> HTMLResponse:
-    return templates().TemplateResponse(request, name, {"sess": sess, **context}, status_code=status_code)
+    """A page; text that is not valid Unicode (rows stored before the wire format was checked) is
+    shown with U+FFFD instead of failing the whole page."""
+    html = templates().get_template(name).render({"request": request, "sess": sess, **context})
+    body = html.encode("utf-8", "replace")
+    return HTMLResponse(body, status_code=status_code)
+
+
+ERROR_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Already decided",
+                413: "Too large", 422: "Not accepted", 429: "Too many tries"}
+
+
+def error_page(request: Request, status_code: int, message: str, event: Any = None) -> HTMLResponse:
+    """An HTML error page: what happened, and links (or a button) to carry on from there."""
+    sess = current_session(request)
+    return render(request, "error.html", sess, status_code=status_code, code=status_code,
+                  title=ERROR_TITLES.get(status_code, "Something went wrong"), message=views.json_safe(message),
+                  ev=event, path=request.url.path)

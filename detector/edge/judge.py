@@ -1,0 +1,287 @@
+"""Judging the wall, not the frame: commissioned baselines, change gating, scoring in proportion to change.
+
+Per camera, on top of the wall estimate (:mod:`detector.edge.wall`):
+
+- **Commissioning.** Once the wall estimate exists in a colour mode (colour or IR), each tile's
+  baseline is taken from it for ``commission_s``: its appearance and its score (the highest seen).
+  No detection runs on a mode before it is commissioned. Tiles that already score at or above the
+  threshold are not alarms: they go once to the operator as a commissioning report.
+- **Gating.** After that a tile counts as graffiti evidence only when its score is at or above the
+  threshold, clearly above its own baseline score (``score_margin``), *and* its appearance changed
+  structurally from the baseline (``change_fraction`` of its blocks). A pipe that was always there
+  never alerts; paint on a warm tile does. The gated score (the score, or 0) is what the decision
+  engine's median/persistence/hysteresis rules see, so cleaning means "back to the baseline, or
+  scoring clean".
+- **Compute in proportion to change.** A tile is scored again only when its wall estimate changed
+  since it was last scored, every ``refresh_s``, and after a model swap or a colour-mode switch.
+- **Operator rejections** re-baseline the rejected tiles on the current wall: quiet until they change.
+
+Pure numpy; the model is called by the camera through the tile indices this returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detector.edge.wall import (
+    ChangeParams,
+    WallEstimate,
+    WallParams,
+    structural_change,
+    tile_blocks,
+    to_grey,
+)
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    commission_s: float = 300.0  # baseline period once the wall estimate exists (per colour mode)
+    refresh_s: float = 600.0  # score an unchanged tile again at least this often
+    rescore_delta: float = 2.0  # mean grey change of a tile (model scale) since it was scored → score again
+    rescore_local_delta: float = 8.0  # ... or this much in one 1/16 × 1/16 patch of it
+    score_margin: float = 0.15  # evidence needs score >= baseline score + this
+    change_fraction: float = 0.02  # evidence needs this share of a tile's blocks changed
+    refine_s: float = 3600.0  # a changed tile that stays below the gate this long becomes its new baseline
+
+
+@dataclass
+class Baseline:
+    """One colour mode's commissioned baseline."""
+
+    grey: np.ndarray  # model-scale grey wall picture
+    scores: np.ndarray  # per tile: highest score while the tile looked like this
+    started_s: float
+    done: bool = False
+    carried: set[int] = field(default_factory=set)  # tiles of events open at commissioning: judged by score
+
+
+@dataclass(frozen=True)
+class CommissionReport:
+    """Tiles that already look like graffiti when a mode is commissioned (index → baseline score)."""
+
+    mode: str
+    t_s: float
+    tile_scores: dict[int, float]
+
+
+@dataclass
+class JudgeStep:
+    """What one sample asks of the camera: tiles to score on the wall estimate (may be empty)."""
+
+    to_score: list[int]
+    ready: bool  # decisions may be taken (wall valid and its mode commissioned)
+
+
+class WallJudge:
+    def __init__(self, wall: WallParams, params: JudgeParams, change: ChangeParams,
+                 tiles_scaled: list[tuple[int, int, int, int]], size_hw: tuple[int, int]) -> None:
+        self.params = params
+        self.change = change
+        self.tiles = tiles_scaled
+        self.wall = WallEstimate(wall, size_hw)
+        n = len(tiles_scaled)
+        b = change.block_px
+        self.grid_hw = (size_hw[0] // b, size_hw[1] // b)
+        self.blocks = [tile_blocks(t, self.grid_hw, b) for t in tiles_scaled]
+        self.scores = np.zeros(n, dtype=np.float32)
+        self.scored_at = np.full(n, -np.inf)
+        self._scored_thumb: list[np.ndarray | None] = [None] * n
+        self.baselines: dict[str, Baseline] = {}
+        self.changed_blocks = np.zeros(self.grid_hw, dtype=bool)
+        self.tile_change = np.zeros(n, dtype=np.float32)
+        self._changed_since = np.full(n, np.nan)
+        self._seen_version = -1
+        self._mode_version = self.wall.mode_version
+        self._hot_modes: dict[int, set[str]] = {}  # open-event tiles: the colour modes they were hot in
+        self._pending: dict[str, set[int]] = {}  # per mode: tiles to re-baseline when that mode is next seen
+        self._change_key: tuple[int, int, int] = (-1, -1, -1)
+        self._rebaselines = 0
+        self.model_runs_saved = 0
+        self.model_runs = 0
+
+    # ---------------------------------------------------------------- per sample
+    @property
+    def mode(self) -> str | None:
+        return self.wall.mode
+
+    @property
+    def baseline(self) -> Baseline | None:
+        return self.baselines.get(self.wall.mode or "")
+
+    def sample(self, t_s: float, frame_scaled: np.ndarray, open_tiles: set[int]) -> JudgeStep:
+        """One sample (the frame at model scale): feed the wall; which tiles to score now."""
+        self.wall.add(t_s, frame_scaled)
+        if self.wall.mode_version != self._mode_version:  # rebuilt for another colour mode
+            self._mode_version = self.wall.mode_version
+            self.scored_at[:] = -np.inf
+            self._scored_thumb = [None] * len(self.tiles)
+        if not self.wall.valid:
+            return JudgeStep([], False)
+        to_score: list[int] = []
+        if self.wall.version != self._seen_version:
+            self._seen_version = self.wall.version
+            to_score = self._due(t_s, open_tiles)
+            self.model_runs += len(to_score)
+            self.model_runs_saved += len(self.tiles) - len(to_score)
+        base = self.baseline
+        if base is None:
+            assert self.wall.mode is not None
+            est = self.wall.estimate
+            assert est is not None
+            self.baselines[self.wall.mode] = Baseline(to_grey(est), np.zeros(len(self.tiles), np.float32), t_s,
+                                                      carried=set(open_tiles))
+            to_score = list(range(len(self.tiles)))  # commissioning scores every tile
+        base = self.baseline
+        return JudgeStep(to_score, base is not None and base.done)
+
+    def _due(self, t_s: float, open_tiles: set[int]) -> list[int]:
+        """Tiles to score on the new estimate: those of open events (their cleaning must not wait), those
+        whose picture changed since they were scored (on average, or anywhere by a clear local step),
+        and those due for the periodic refresh."""
+        est = self.wall.estimate
+        assert est is not None
+        p = self.params
+        out = []
+        for i, (x1, y1, x2, y2) in enumerate(self.tiles):
+            thumb = _thumb(est[y1:y2, x1:x2])
+            prev = self._scored_thumb[i]
+            if prev is None or i in open_tiles or t_s - self.scored_at[i] >= p.refresh_s:
+                out.append(i)
+                continue
+            diff = np.abs(thumb - prev)
+            if float(diff.mean()) >= p.rescore_delta or float(diff.max()) >= p.rescore_local_delta:
+                out.append(i)
+        return out
+
+    def crops(self, idx: list[int]) -> list[np.ndarray]:
+        est = self.wall.estimate
+        assert est is not None
+        return [est[y1:y2, x1:x2] for (x1, y1, x2, y2) in (self.tiles[i] for i in idx)]
+
+    def scored(self, t_s: float, idx: list[int], scores: np.ndarray) -> None:
+        """Record model scores for tiles of the current estimate (see :meth:`crops`)."""
+        est = self.wall.estimate
+        assert est is not None
+        for i, s in zip(idx, scores, strict=True):
+            self.scores[i] = float(s)
+            self.scored_at[i] = t_s
+            x1, y1, x2, y2 = self.tiles[i]
+            self._scored_thumb[i] = _thumb(est[y1:y2, x1:x2])
+
+    def invalidate_scores(self) -> None:
+        """After a model swap every tile is scored again at the next estimate."""
+        self.scored_at[:] = -np.inf
+        self._scored_thumb = [None] * len(self.tiles)
+        self._seen_version = -1
+
+    def judge(self, t_s: float, threshold: float, open_tiles: set[int]) -> tuple[list[float], list[frozenset[int]],
+                                                                                   CommissionReport | None]:
+        """Gated scores and changed blocks per tile for the decision engine; a report when commissioning ends."""
+        base = self.baseline
+        n = len(self.tiles)
+        if base is None or self.wall.estimate is None:
+            return [0.0] * n, [frozenset()] * n, None
+        report = None
+        if not base.done:
+            np.maximum(base.scores, self.scores, out=base.scores)
+            base.grey = to_grey(self.wall.estimate)
+            if t_s - base.started_s < self.params.commission_s:
+                return [0.0] * n, [frozenset()] * n, None
+            base.done = True
+            hot = {i: round(float(base.scores[i]), 4) for i in range(n)
+                   if base.scores[i] >= threshold and i not in base.carried}
+            if hot:
+                report = CommissionReport(self.wall.mode or "", t_s, hot)
+        pending = self._pending.pop(self.wall.mode or "", None)
+        if pending:
+            self._rebaseline(sorted(pending))
+        key = (self.wall.version, id(base), self._rebaselines)
+        if key != self._change_key:
+            self._change_key = key
+            self._update_change()
+        gated: list[float] = []
+        cells: list[frozenset[int]] = []
+        p = self.params
+        for i in range(n):
+            s = float(self.scores[i])
+            changed = float(self.tile_change[i]) >= p.change_fraction
+            blocks = self.blocks[i]
+            cells.append(frozenset(int(b) for b in blocks[self.changed_blocks.reshape(-1)[blocks]]) if changed
+                         else frozenset())
+            if i in base.carried:
+                gated.append(s)
+                continue
+            if changed and s < threshold and i not in open_tiles:
+                # A change that never looks like graffiti (a poster, a parked bike) becomes the wall.
+                if np.isnan(self._changed_since[i]):
+                    self._changed_since[i] = t_s
+                elif t_s - self._changed_since[i] >= p.refine_s:
+                    self._rebaseline([i])
+                    changed = False
+            else:
+                self._changed_since[i] = np.nan
+            if changed and s >= threshold and s >= float(base.scores[i]) + p.score_margin:
+                gated.append(s)
+                if i in open_tiles:
+                    self._hot_modes.setdefault(i, set()).add(self.wall.mode or "")
+            elif changed and i in open_tiles and self._hot_modes.get(i) and \
+                    (self.wall.mode or "") not in self._hot_modes[i]:
+                # Paint seen hot in the other colour mode and still there (changed) in this one, where the
+                # model reads it lower: the event stays open; only this mode's own evidence may close it.
+                gated.append(threshold)
+            else:
+                if not changed and i not in open_tiles:
+                    base.scores[i] = max(float(base.scores[i]), s) if s < threshold else base.scores[i]
+                gated.append(0.0)
+            if i not in open_tiles:
+                self._hot_modes.pop(i, None)
+        return gated, cells, report
+
+    def _update_change(self) -> None:
+        base = self.baseline
+        est = self.wall.estimate
+        if base is None or est is None:
+            return
+        self.changed_blocks = structural_change(to_grey(est), base.grey, self.change)
+        flat = self.changed_blocks.reshape(-1)
+        self.tile_change = np.asarray([float(flat[b].mean()) if b.size else 0.0 for b in self.blocks], np.float32)
+
+    # ---------------------------------------------------------------- operator and events
+    def rebaseline(self, tiles: set[int] | frozenset[int]) -> None:
+        """Take the current wall as these tiles' baseline (an operator rejected what they showed)."""
+        self._rebaseline(sorted(tiles))
+
+    def _rebaseline(self, tiles: list[int]) -> None:
+        base = self.baseline
+        est = self.wall.estimate
+        if base is None or est is None or not tiles:
+            return
+        grey = to_grey(est)
+        for i in tiles:
+            x1, y1, x2, y2 = self.tiles[i]
+            base.grey[y1:y2, x1:x2] = grey[y1:y2, x1:x2]
+            base.scores[i] = self.scores[i]
+            base.carried.discard(i)
+            self._changed_since[i] = np.nan
+        self._rebaselines += 1
+        for mode, other in self.baselines.items():  # the other colour mode re-takes them when next seen
+            if other is not base:
+                self._pending.setdefault(mode, set()).update(tiles)
+
+    def event_closed(self, tiles: set[int] | frozenset[int]) -> None:
+        """Tiles carried through a commissioning are re-baselined once their event has closed."""
+        base = self.baseline
+        if base is not None:
+            carried = base.carried & set(tiles)
+            if carried:
+                self._rebaseline(sorted(carried))
+
+
+def _thumb(tile: np.ndarray) -> np.ndarray:
+    """A 16×16 grey thumbnail (float32) for 'has this tile changed since it was scored?'."""
+    import cv2
+
+    g = cv2.cvtColor(tile, cv2.COLOR_BGR2GRAY) if tile.ndim == 3 else tile
+    return cv2.resize(g, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)

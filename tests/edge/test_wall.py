@@ -1,0 +1,292 @@
+"""The wall model and the change gating: table tests on small generated walls (detector.edge.wall/judge).
+
+The scorer here is a stand-in for the CNN that calls red strokes graffiti (and a blue pipe "warm"):
+what is under test is which tiles the wall model lets through to the decision engine, not the CNN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
+from detector.edge.judge import JudgeParams, WallJudge
+from detector.edge.tiling import plan_tiles
+from detector.edge.wall import (
+    GREY,
+    ChangeParams,
+    WallEstimate,
+    WallParams,
+    frame_mode,
+    median_of,
+    structural_change,
+)
+
+W, H, TILE = 288, 96, 96  # model-scale frame: 5 tiles of 96 px at overlap 0.5
+STEP_S = 5.0
+WALL = WallParams(slot_s=30.0, slots=9)
+JUDGE = JudgeParams(commission_s=120.0, refresh_s=600.0)
+
+
+def texture(seed: int = 0, ir: bool = False) -> np.ndarray:
+    """A grey concrete wall as a colour camera sees it (a little colour noise), or as an IR camera (mono)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = rng.normal(128, 40, (H // 4, W // 4, 3)).clip(0, 255).astype(np.uint8)
+    img = cv2.resize(base, (W, H), interpolation=cv2.INTER_CUBIC)
+    grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if ir:
+        return grey
+    noise = np.random.default_rng(seed + 1).integers(-4, 5, grey.shape)
+    return np.clip(grey.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def paint(img: np.ndarray, x: int, w: int = 40, colour: tuple[int, int, int] = (0, 0, 255)) -> np.ndarray:
+    """Red strokes (a tag) at x."""
+    import cv2
+
+    out = img.copy()
+    for k in range(5):
+        cv2.line(out, (x + k * w // 5, 25), (x + k * w // 5 + 6, 70), colour, 3)
+    cv2.line(out, (x, 48), (x + w, 44), colour, 3)
+    return out
+
+
+def pipe(img: np.ndarray) -> np.ndarray:
+    out = img.copy()
+    out[30:40, 200:288] = (255, 60, 0)  # a blue pipe along tiles 3-4
+    return out
+
+
+def score_crop(crop: np.ndarray) -> float:
+    b, g, r = (crop[..., i].astype(np.int16) for i in range(3))
+    red = float(((r - g > 100) & (r - b > 100)).mean())
+    blue = float(((b - r > 100) & (b - g > 40)).mean()) > 0.01
+    return max(min(1.0, red * 25.0), 0.7 if blue else 0.05)
+
+
+def person(img: np.ndarray, x: int) -> np.ndarray:
+    """A person in a red lettered shirt (the stand-in scorer calls it graffiti)."""
+    out = img.copy()
+    out[10:90, x:x + 30] = (40, 40, 200)
+    out[20:30, x + 5:x + 25] = (255, 255, 255)
+    return out
+
+
+class Harness:
+    def __init__(self, threshold: float = 0.6) -> None:
+        plan = plan_tiles((W, H), TILE, 0.5)
+        self.tiles = [t.xyxy for t in plan.tiles]
+        self.judge = WallJudge(WALL, JUDGE, ChangeParams(), self.tiles, (H, W))
+        self.engine = DecisionEngine(DecisionParams(threshold, 0.4, window=6, confirm_s=30.0, clean_s=120.0),
+                                     plan.neighbours, grid_width=self.judge.grid_hw[1])
+        self.threshold = threshold
+        self.prev: np.ndarray | None = None
+        self.opened: list[tuple[float, frozenset[int]]] = []
+        self.closed: list[float] = []
+        self.reports = 0
+
+    def run(self, t0: float, t1: float, frame_at: Callable[[float], np.ndarray]) -> None:
+        t = t0
+        while t < t1:
+            self.step(t, frame_at(t))
+            t += STEP_S
+
+    def step(self, t: float, frame: np.ndarray) -> None:
+        open_tiles = self.engine.all_open_tiles()
+        step = self.judge.sample(t, frame, open_tiles)
+        if step.to_score:
+            self.judge.scored(t, step.to_score, np.asarray([score_crop(c) for c in self.judge.crops(step.to_score)]))
+        if not self.judge.wall.valid:
+            return
+        gated, cells, report = self.judge.judge(t, self.threshold, open_tiles)
+        self.reports += report is not None
+        base = self.judge.baseline
+        if base is None or not base.done:
+            return
+        for d in self.engine.update(t, gated, cells):
+            if isinstance(d, Opened):
+                self.opened.append((t, frozenset(d.tile_scores)))
+            elif isinstance(d, Closed):
+                self.closed.append(t)
+                self.judge.event_closed(set(d.tile_scores))
+
+
+COMMISSIONED_S = 600.0  # wall valid after 5 slots (150 s) + 120 s commissioning, with a margin
+
+
+def test_median_of_matches_numpy_lower_median() -> None:
+    rng = np.random.default_rng(1)
+    for n in (1, 3, 5, 8, 9):
+        stack = rng.integers(0, 256, (n, 7, 5, 3), dtype=np.uint8)
+        want = np.sort(stack, axis=0)[(n - 1) // 2]
+        assert np.array_equal(median_of(stack), want)
+
+
+def test_still_paint_enters_the_wall_after_half_the_ring() -> None:
+    wall = WallEstimate(WALL, (H, W))
+    clean, painted = texture(), paint(texture(), 100)
+    t = 0.0
+    while t < 300:
+        wall.add(t, clean)
+        t += STEP_S
+    assert wall.valid and np.array_equal(wall.estimate, clean)
+    start = t
+    while wall.estimate is not None and not np.array_equal(wall.estimate, painted):
+        wall.add(t, painted)
+        t += STEP_S
+        assert t - start < 400, "paint never entered the wall"
+    # The sample where the paint appears all at once is motion (its slot votes for the old wall): one
+    # slot more than a change that was already still.
+    assert WALL.enter_s - WALL.slot_s <= t - start <= WALL.enter_s + WALL.slot_s + 2 * STEP_S
+
+
+def test_a_swaying_person_never_enters_the_wall() -> None:
+    wall = WallEstimate(WALL, (H, W))
+    clean = texture()
+    h = Harness()
+    h.judge.wall = wall
+    # 10 minutes (the wall's expand_s) of a person swaying in front, in a plain jacket whose inside never
+    # changes between samples, then the empty wall again.
+    for k in range(int(1500 / STEP_S)):
+        frame = person(clean, 120 + (4 if k % 2 else 0)) if 300 <= k * STEP_S < 900 else clean
+        h.step(k * STEP_S, frame)
+    assert wall.estimate is not None
+    assert np.array_equal(wall.estimate, clean)
+
+
+@pytest.mark.parametrize(
+    ("gain", "offset"), [(1.0, 0.0), (0.6, 0.0), (1.3, -20.0), (0.8, 30.0)], ids=["same", "dim", "bright", "lifted"]
+)
+def test_lighting_is_not_a_structural_change(gain: float, offset: float) -> None:
+    clean = texture()
+    lit = np.clip(clean.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    grey = lambda im: im[..., 0]  # noqa: E731 - the texture is grey already
+    assert not structural_change(grey(lit), grey(clean), ChangeParams()).any()
+
+
+def test_paint_is_a_structural_change_where_it_is() -> None:
+    clean = texture()
+    changed = structural_change(paint(clean, 100)[..., 2], clean[..., 2], ChangeParams())
+    cols = np.nonzero(changed.any(axis=0))[0]
+    assert changed.any() and cols.min() >= 100 // 16 - 1 and cols.max() <= (100 + 46) // 16 + 1
+
+
+def test_frame_mode_tells_ir_from_colour() -> None:
+    assert frame_mode(texture(ir=True)) == GREY
+    assert frame_mode(texture()) != GREY  # a grey wall seen by a colour camera
+    assert frame_mode(paint(texture(), 0, 280)) != GREY
+
+
+def test_paint_on_a_neutral_view_is_not_a_switch_out_of_ir() -> None:
+    neutral = texture(ir=True)  # also what a colour camera sends of a plain grey wall through compression
+    assert frame_mode(paint(neutral, 100, 60), current=GREY) == GREY
+    day = neutral.copy()
+    day[..., 2] = np.clip(day[..., 2].astype(int) + 25, 0, 255).astype(np.uint8)  # the IR filter is off: colour
+    assert frame_mode(day, current=GREY) != GREY
+
+
+# ------------------------------------------------------------------ gating table
+def test_a_loiterer_of_nine_minutes_never_alerts() -> None:
+    h = Harness()
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    stand = COMMISSIONED_S
+    h.run(stand, stand + 9 * 60, lambda t: person(clean, 120 + (5 if int(t / STEP_S) % 3 else 0)))
+    h.run(stand + 9 * 60, stand + 30 * 60, lambda t: clean)
+    assert h.opened == []
+
+
+def test_a_static_warm_tile_never_alerts() -> None:
+    h = Harness()
+    warm = pipe(texture())
+    assert score_crop(warm[:, 192:288]) >= h.threshold  # the pipe tile scores over the threshold all day
+    h.run(0, 3 * 3600, lambda t: warm)
+    assert h.opened == []
+
+
+def test_a_warm_wall_at_commissioning_is_reported_once_not_alerted() -> None:
+    h = Harness()
+    h.run(0, 3600, lambda t: pipe(texture()))
+    assert h.reports == 1 and h.opened == []
+
+
+def test_new_paint_on_a_warm_tile_alerts_once() -> None:
+    h = Harness()
+    warm = pipe(texture())
+    h.run(0, COMMISSIONED_S, lambda t: warm)
+    painted = paint(warm, 215, 50)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1800, lambda t: painted)
+    assert len(h.opened) == 1
+    t_open, tiles = h.opened[0]
+    assert tiles & {3, 4}
+    assert t_open - COMMISSIONED_S <= 300  # within 5 minutes of the paint being finished
+
+
+def test_new_paint_alerts_and_cleaning_is_noticed_with_a_warm_neighbour() -> None:
+    h = Harness()
+    warm = pipe(texture())
+    h.run(0, COMMISSIONED_S, lambda t: warm)
+    painted = paint(warm, 150, 40)  # on tiles 2-3, beside the warm pipe tile
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1800, lambda t: painted)
+    assert len(h.opened) == 1
+    crew_done = COMMISSIONED_S + 1800
+    h.run(crew_done, crew_done + 1800, lambda t: warm)
+    assert len(h.closed) == 1
+    assert h.closed[0] - crew_done <= 600  # cleaning noticed within 10 minutes
+
+
+def test_a_rejected_region_stays_quiet_until_it_changes() -> None:
+    h = Harness()
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    first = paint(clean, 110, 30)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1200, lambda t: first)
+    assert len(h.opened) == 1
+    _, tiles = h.opened[0]
+    h.engine.forget(tiles)  # the operator rejected it
+    h.judge.rebaseline(tiles)
+    t = COMMISSIONED_S + 1200
+    h.run(t, t + 3600, lambda t: first)
+    assert len(h.opened) == 1, "a rejected mark alerted again without changing"
+    more = paint(first, 150, 30)  # it changes: new paint beside it
+    h.run(t + 3600, t + 5400, lambda t: more)
+    assert len(h.opened) == 2
+
+
+def test_a_colour_switch_does_not_duplicate_an_open_event() -> None:
+    h = Harness()
+    colour = texture().copy()
+    colour[..., 1] = np.clip(colour[..., 1].astype(int) + 30, 0, 255).astype(np.uint8)  # a greenish wall
+    grey = texture(ir=True)
+    h.run(0, COMMISSIONED_S, lambda t: colour)
+    h.run(COMMISSIONED_S, 2 * COMMISSIONED_S, lambda t: grey)  # the IR view is commissioned too
+    h.run(2 * COMMISSIONED_S, 3 * COMMISSIONED_S, lambda t: colour)
+    t = 3 * COMMISSIONED_S
+    h.run(t, t + 1200, lambda t: paint(colour, 120, 60))
+    assert len(h.opened) == 1
+    h.run(t + 1200, t + 3600, lambda t: paint(grey, 120, 60, colour=(90, 90, 90)))  # night: the same paint in IR
+    h.run(t + 3600, t + 5400, lambda t: paint(colour, 120, 60))
+    assert len(h.opened) == 1
+
+
+def test_a_new_change_beside_an_open_event_opens_its_own() -> None:
+    h = Harness()
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    first = paint(clean, 20, 30)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1200, lambda t: first)
+    second = paint(first, 130, 30)  # later, in the neighbouring tiles, not touching the first piece
+    h.run(COMMISSIONED_S + 1200, COMMISSIONED_S + 2400, lambda t: second)
+    assert len(h.opened) == 2
+
+
+def test_scoring_is_in_proportion_to_change() -> None:
+    h = Harness()
+    clean = texture()
+    h.run(0, 3 * 3600, lambda t: clean)
+    # After commissioning nothing changes: only the 10-minute refresh scores tiles.
+    assert h.judge.model_runs_saved > 0.9 * (h.judge.model_runs + h.judge.model_runs_saved)
