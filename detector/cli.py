@@ -35,13 +35,14 @@ def _register() -> None:
     from detector.edge.cli import app as edge_app
     from detector.review.cli import app as review_app
     from detector.train.cli import train_command
-    from detector.train.eval_cli import eval_command, export_command
+    from detector.train.eval_cli import eval_command, export_command, rethreshold_command
     from detector.train.runs_cli import app as runs_app
 
     # Single commands, in the order a student meets them; the demo last.
     app.command("train")(train_command)
     app.command("eval")(eval_command)
     app.command("export")(export_command)
+    app.command("rethreshold")(rethreshold_command)
     app.command("demo")(demo_command)
     # Command groups.
     app.add_typer(data_app, name="data")

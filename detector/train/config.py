@@ -48,6 +48,36 @@ class AugmentConfig:
 
 
 @dataclass
+class MilConfig:
+    """Multiple-instance training over the edge's view tiles (see detector/train/mil.py)."""
+
+    enabled: bool = False  # False = whole-photo training (the loop in loop.py)
+    pool: Literal["max", "topk", "lse"] = "lse"  # how a graffiti photo's tile logits become one bag logit
+    topk: int = 2  # tiles averaged by pool 'topk'
+    lse_r: float = 2.0  # sharpness of pool 'lse' (log-mean-exp; large = max)
+    tile_min_side_px: int = 360  # photos with a shorter side below this are not cut (a 320-px scene is one tile)
+    tile_per_group: int = 0  # photos of one group cut into tiles (0 = all), in the sources below
+    tile_per_group_sources: list[str] = field(default_factory=list)  # e.g. Roboflow copies of one photo
+    whole_photo: bool = True  # also train every photo as one whole-photo instance (the old task)
+    bags_per_step: int = 8  # tiled photos per step (all their tiles go through the suffix)
+    whole_per_step: int = 16  # whole-photo instances per step
+    hard_fraction: float = 0.05  # share of clean training tiles re-fed each epoch, hottest first (mined)
+    hard_per_step: int = 16  # mined clean tiles per step
+    val_max_fpr: float = 0.02  # selection: view-level recall at this view-level FPR on validation
+
+    def validate(self, prefix: str) -> None:
+        check_range(self.topk, f"{prefix}.topk", 1, 64)
+        check_range(self.lse_r, f"{prefix}.lse_r", 0.1, 100.0)
+        check_range(self.tile_min_side_px, f"{prefix}.tile_min_side_px", 0, 10000)
+        check_range(self.tile_per_group, f"{prefix}.tile_per_group", 0, 1000)
+        check_range(self.bags_per_step, f"{prefix}.bags_per_step", 1, 1024)
+        check_range(self.whole_per_step, f"{prefix}.whole_per_step", 0, 4096)
+        check_range(self.hard_fraction, f"{prefix}.hard_fraction", 0.0, 1.0)
+        check_range(self.hard_per_step, f"{prefix}.hard_per_step", 0, 4096)
+        check_range(self.val_max_fpr, f"{prefix}.val_max_fpr", 0.0, 0.5)
+
+
+@dataclass
 class TrainConfig:
     """Everything that decides what a training run does. Units are in the names."""
 
@@ -82,6 +112,7 @@ class TrainConfig:
     max_images: int = 0  # quick runs: at most this many images, whole groups (0 = no cap)
     track: str = "tensorboard"  # experiment trackers: 'tensorboard', 'mlflow', both comma-separated, or 'none'
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    mil: MilConfig = field(default_factory=MilConfig)
 
     def validate(self, prefix: str) -> None:
         from detector.train.archs import check_name
@@ -108,6 +139,9 @@ class TrainConfig:
         check_range(self.max_minutes, f"{dotted}max_minutes", 0.0, None)
         check_range(self.workers, f"{dotted}workers", 0, 64)
         check_range(self.threads, f"{dotted}threads", 0, 256)
+        if self.mil.enabled and not (self.freeze_blocks and self.cached_views):
+            raise ConfigError(f"{dotted}mil.enabled: needs freeze_blocks > 0 and cached_views > 0 "
+                              "(MIL trains on cached frozen-prefix features of every tile)")
         if not 0.0 < self.fraction <= 1.0:
             raise ConfigError(f"{dotted}fraction: expected a share in (0, 1], found {self.fraction}")
         check_range(self.max_images, f"{dotted}max_images", 0, None)

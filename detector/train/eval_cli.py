@@ -23,6 +23,9 @@ def eval_command(
     max_fpr: float = typer.Option(
         None, "--max-fpr", help="Policy for the thresholds suggested for this data (default 0.02; report only)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per inference call."),
+    views: bool = typer.Option(
+        True, "--views/--no-views",
+        help="Also score each photo as an edge camera view (1280x720, the edge's tiles; view score = hottest tile)."),
 ) -> None:
     """Evaluate a model on datasets: AUROC, AP, precision/recall/F1 and confusion at the threshold,
     calibration, per-source/kind/group breakdown, curves, worst-mistake contact sheets, report.json.
@@ -43,7 +46,7 @@ def eval_command(
     from detector.train.evaluate import evaluate
 
     result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, target_precision=target_precision,
-                      max_fpr=max_fpr, batch_size=batch_size)
+                      max_fpr=max_fpr, batch_size=batch_size, views=views)
     print_summary(result.report)
     typer.echo(f"report: {result.out_dir / 'report.json'}")
 
@@ -82,6 +85,9 @@ def print_summary(report: dict[str, Any]) -> None:
     if "threshold" in suggested:
         console.print(f"on this data, {suggested['policy']} {suggested['target']} would choose threshold "
                       f"{suggested['threshold']:.4f} (recall {_fmt(suggested['recall'])}, FPR {_fmt(suggested['fpr'])})")
+    view = report.get("view_level")
+    if view:
+        console.print(view_lines(view))
     if counts["unreadable"]:
         console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
     leak = (report.get("leak_guard") or {}).get("warning")
@@ -90,6 +96,28 @@ def print_summary(report: dict[str, Any]) -> None:
     if report.get("in_training_split"):
         console.print(f"[yellow]warning: {report['in_training_split']} evaluated image(s) are in this "
                       "checkpoint's training split; use its validation split for honest figures[/yellow]")
+
+
+def _rate(k: int, n: int) -> str:
+    return f"{k / n:.4f} ({k}/{n})" if n else "-"
+
+
+def view_lines(view: dict[str, Any]) -> str:
+    """The view-level figures as a few lines (also used by export)."""
+    v = view["view"]
+    lines = [f"view level (each photo as a {v['view_px'][0]}x{v['view_px'][1]} camera view, {v['tile_px']}-px tiles, "
+             f"overlap {v['overlap']:g}; flagged = any tile >= {view['threshold']:.4f}): "
+             f"FPR {_rate(view['false_positives'], view['n_clean'])}, "
+             f"recall {_rate(view['detected'], view['n_graffiti'])}, AUROC {_fmt(view['auroc'])}"]
+    if len(view.get("by_source", {})) > 1:
+        for name, d in view["by_source"].items():
+            lines.append(f"  source={name}: FPR {_rate(d['false_positives'], d['n_clean'])}, "
+                         f"recall {_rate(d['detected'], d['n_graffiti'])}")
+    suggested = view.get("suggested_thresholds") or {}
+    if "threshold" in suggested:
+        lines.append(f"  on this data, view-level {suggested['policy']} {suggested['target']} would choose threshold "
+                     f"{suggested['threshold']:.4f} (view recall {_fmt(suggested['recall'])}, view FPR {_fmt(suggested['fpr'])})")
+    return "\n".join(lines)
 
 
 def export_command(
@@ -108,6 +136,10 @@ def export_command(
         "minmax", "--calib-method", help="Activation ranges for --int8: minmax | percentile | entropy."),
     allow_degraded: bool = typer.Option(
         False, "--allow-degraded", help="Keep an int8 model the guard refuses (recorded in its metadata)."),
+    threshold_level: str = typer.Option(
+        "view", "--threshold-level",
+        help="view (default): --max-fpr counts clean validation photos shown as camera views with any tile over the "
+             "threshold (what the edge alerts on); photo: counts whole photos."),
 ) -> None:
     """Export a checkpoint to ONNX with the model contract in its metadata, after a torch/onnxruntime
     parity check on validation images; thresholds are chosen on the validation split.
@@ -118,7 +150,7 @@ def export_command(
 
     result = export_model(checkpoint, out, name=name, version=version, target_precision=target_precision,
                           max_fpr=max_fpr, int8=int8, calib=calib, calib_method=calib_method,
-                          allow_degraded=allow_degraded)
+                          allow_degraded=allow_degraded, threshold_level=threshold_level)
     for exported in (result.fp32, result.int8):
         if exported is None:
             continue
@@ -127,6 +159,37 @@ def export_command(
             f"wrote {exported.path} ({exported.meta.quantization}): threshold {exported.meta.threshold:.4f}, "
             f"clean {exported.meta.clean_threshold:.4f}; validation n={v['n']} AUROC {_fmt(v['auroc'])} "
             f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])} precision {_fmt(v['precision'])}")
+        if v.get("view_level"):
+            typer.echo(view_lines(v["view_level"]))
     typer.echo(f"parity torch vs onnxruntime: max |Δp| {result.parity_max_abs_diff:.2e} on {result.parity_images} images")
     if result.int8 is not None and result.int8.meta.extra.get("degraded"):
         typer.echo("warning: int8 model kept with --allow-degraded: " + "; ".join(result.int8.meta.extra["guard"]["failures"]))
+
+
+def rethreshold_command(
+    model: Path = typer.Argument(..., help="An exported ONNX model (.onnx); its network is not changed."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="The model's validation images (dataset spec; repeat)."),
+    split: str = typer.Option("val", "--split", help="Which split of --data to choose on (val | test | train | all)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write here instead of replacing MODEL."),
+    target_precision: float = typer.Option(None, "--target-precision", help="Lowest threshold with this precision."),
+    max_fpr: float = typer.Option(None, "--max-fpr", help="Lowest threshold flagging at most this share of clean "
+                                                          "validation views/photos (default policy, 0.02)."),
+    threshold_level: str = typer.Option("view", "--threshold-level", help="view (default) or photo."),
+    min_side: int = typer.Option(360, "--min-side", help="Only photos at least this many px on the shorter side are "
+                                                         "shown as camera views (smaller scenes are one tile)."),
+) -> None:
+    """Re-choose an exported model's thresholds on its validation split, by default on view-level false
+    positives (each photo shown as a 1280x720 camera view, any tile over the threshold).
+
+    Example: graffiti rethreshold models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --max-fpr 0.02
+    """
+    from detector.train.rethreshold import rethreshold
+
+    result = rethreshold(model, data, split=split, out=out, target_precision=target_precision, max_fpr=max_fpr,
+                         threshold_level=threshold_level, min_side_px=min_side)
+    v = result.validation
+    typer.echo(f"wrote {result.path}: threshold {result.previous['threshold']:.4f} -> {result.meta.threshold:.4f}, "
+               f"clean {result.previous['clean_threshold']:.4f} -> {result.meta.clean_threshold:.4f} "
+               f"({threshold_level} level); photo level on {split}: n={v['n']} AUROC {_fmt(v['auroc'])} "
+               f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])}")
+    typer.echo(view_lines(v["view_level"]))

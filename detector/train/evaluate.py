@@ -191,6 +191,7 @@ def evaluate(
     max_fpr: float | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    views: bool = True,
 ) -> EvalResult:
     """Evaluate ``model`` on ``data`` (dataset specs); without data, a checkpoint's own val split.
 
@@ -241,8 +242,15 @@ def evaluate(
     report["leak_guard"] = guard_model(scorer, scored.samples, model_path, _checkpoint_manifest(scorer))
     report.update(build_report(scored, used))
     report["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
+    if views:  # the question the edge asks: any tile of the photo shown as a camera view over the threshold
+        from detector.train.viewreport import view_report
+
+        report["view_level"], views_csv = view_report(scorer, scored.samples, used, target_precision, max_fpr, out,
+                                                      progress)
     files = write_figures(scored, report, used, out)
     files["scores"] = _write_scores_csv(scored, out / "scores.csv")
+    if views:
+        files["view_scores"] = views_csv
     report["files"] = {k: p.name for k, p in files.items()}
     report["elapsed_s"] = round(time.monotonic() - started, 2)
     report_path = out / "report.json"

@@ -27,6 +27,7 @@ from detector.train import metrics as m
 from detector.train.scoring import OnnxScorer, TorchScorer, score_samples
 from detector.train.thresholds import ThresholdChoice, ThresholdError, check_policy, choose_thresholds
 
+THRESHOLD_LEVELS = ("view", "photo")  # view: any tile of a camera view (what the edge alerts on)
 PARITY_TOLERANCE = 1e-4  # max |p_torch - p_onnxruntime| on real validation images
 PARITY_IMAGES = 32
 OPSET = 17
@@ -195,6 +196,7 @@ def export_model(
     allow_degraded: bool = False,
     parity_images: int = PARITY_IMAGES,
     progress: bool = True,
+    threshold_level: str = "view",
 ) -> ExportResult:
     """Export ``checkpoint`` to ``out`` (and ``<stem>-int8.onnx`` beside it with ``int8``)."""
     from detector.train.checkpoint import load_checkpoint
@@ -203,6 +205,8 @@ def export_model(
     if out.suffix.lower() != ".onnx":
         raise ExportError(f"--out {out}: expected a path ending in .onnx")
     check_policy(target_precision, max_fpr)
+    if threshold_level not in THRESHOLD_LEVELS:
+        raise ConfigError(f"--threshold-level: expected one of {', '.join(THRESHOLD_LEVELS)}, found {threshold_level!r}")
     if int8 and not calib:
         raise DatasetError("--int8 needs --calib DATASET (images to measure activation ranges on)")
     calib_samples: list[Sample] = []
@@ -231,10 +235,12 @@ def export_model(
                 f"{out}: parity check failed: torch and onnxruntime probabilities differ by up to {diff:.2e} "
                 f"(> {PARITY_TOLERANCE:g}) on {len(torch_scores.samples)} validation images; model not written")
         scored = score_samples(val, [ort_scorer], description="validation (onnxruntime fp32)", progress=progress)[0]
-        choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision, max_fpr=max_fpr)
+        choice, view_level = _choose(scored, ort_scorer, threshold_level, target_precision, max_fpr, loaded, progress)
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         model_name = name or out.stem
         validation = validation_summary(scored.labels, scored.scores, scored.samples, choice, "onnxruntime fp32")
+        validation["threshold_level"] = threshold_level
+        validation["view_level"] = view_level
         meta = ModelMeta(
             name=model_name, version=version, arch=loaded.arch, input_size=tuple(spec.input_size),  # type: ignore[arg-type]
             mean=tuple(spec.mean), std=tuple(spec.std),  # type: ignore[arg-type]
@@ -255,8 +261,36 @@ def export_model(
     if int8:
         result.int8 = export_int8(out, meta, scored, calib_samples, calib_specs=calib, calib_method=calib_method,
                                   target_precision=target_precision, max_fpr=max_fpr,
-                                  allow_degraded=allow_degraded, progress=progress)
+                                  allow_degraded=allow_degraded, progress=progress,
+                                  threshold_level=threshold_level, loaded=loaded)
     return result
+
+
+def _choose(scored: Any, scorer: Any, level: str, target_precision: float | None, max_fpr: float | None,
+            loaded: Any, progress: bool) -> tuple[ThresholdChoice, dict[str, Any]]:
+    """Thresholds by the policy on view scores (``level`` 'view') or photo scores, and the view-level
+    figures at the chosen threshold (always measured: they go into the metadata)."""
+    import dataclasses
+
+    from detector.train.viewlevel import score_views, view_summary
+
+    spec = view_spec_for(loaded)
+    views = score_views(scored.samples, [scorer], spec, description="validation as camera views", progress=progress)[0]
+    if not views.samples and spec.min_side_px:  # only small images (e.g. tests): show them all as views
+        spec = dataclasses.replace(spec, min_side_px=0)
+        views = score_views(scored.samples, [scorer], spec, description="validation as camera views",
+                            progress=progress)[0]
+    source = views if level == "view" else scored
+    choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
+    return choice, view_summary(views, choice.threshold, spec)
+
+
+def view_spec_for(loaded: Any) -> Any:
+    """Validation photos shown as views: those a MIL run cut into tiles (smaller scenes are one tile)."""
+    from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX, ViewSpec
+
+    mil = (loaded.config or {}).get("mil") or {}
+    return ViewSpec(min_side_px=int(mil.get("tile_min_side_px", DEFAULT_MIN_SIDE_PX)))
 
 
 def int8_path(fp32_path: Path) -> Path:
@@ -275,6 +309,8 @@ def export_int8(
     max_fpr: float | None,
     allow_degraded: bool,
     progress: bool = True,
+    threshold_level: str = "photo",
+    loaded: Any = None,
 ) -> ExportedModel:
     """Quantize the written fp32 model, re-derive thresholds on validation, guard, write the contract."""
     import dataclasses
@@ -298,15 +334,22 @@ def export_int8(
         scorer = OnnxScorer(tmp, preprocess=spec)
         scored = score_samples(fp32_val.samples, [scorer], description="validation (onnxruntime int8)",
                                progress=progress)[0]
-        del scorer
         try:
-            choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
-                                       max_fpr=max_fpr)
+            if loaded is not None:
+                choice, view_level = _choose(scored, scorer, threshold_level, target_precision, max_fpr, loaded,
+                                             progress)
+            else:
+                choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
+                                           max_fpr=max_fpr)
+                view_level = None
         except ThresholdError as exc:
             raise QuantizationGuardError(
                 f"{out}: int8 model refused: its validation scores admit no threshold ({exc}); "
                 f"{fp32_path.name} was written") from None
+        del scorer
         validation = validation_summary(scored.labels, scored.scores, scored.samples, choice, "onnxruntime int8")
+        validation["threshold_level"] = threshold_level
+        validation["view_level"] = view_level
         fp32_figs = {k: fp32_meta.metrics[k] for k in ("auroc", "threshold", "recall", "fpr")}
         int8_figs = {k: validation[k] for k in ("auroc", "threshold", "recall", "fpr")}
         guard = compare_operating_points(fp32_figs, int8_figs)

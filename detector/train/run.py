@@ -57,6 +57,9 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
 
     if resume is not None:
         cfg, start = _resume_state(Path(resume), overrides)
+        if cfg.mil.enabled:
+            raise ConfigError(f"--resume {resume}: a MIL run (mil.enabled) cannot be resumed; start it again "
+                              "or continue with --from RUN/last.pt")
         return _run(cfg, start, Path(resume), console)
     cfg = resolve_config(config_file, overrides)
     run_dir = Path(cfg.out)
@@ -94,6 +97,10 @@ def _run(cfg: TrainConfig, start: StartState, run_dir: Path, console: Any) -> Tr
 
     with StopOnSignal() as stop:
         try:
+            if cfg.mil.enabled:  # multiple-instance training over view tiles (detector/train/mil.py)
+                from detector.train.mil import run_mil_training
+
+                return run_mil_training(cfg, start, run_dir, console)  # type: ignore[no-any-return]
             return run_training(cfg, start, run_dir, console)
         except KeyboardInterrupt:
             if stop.deferred:  # a second Ctrl-C during the epochs: stop now, last.pt is the last saved state

@@ -78,8 +78,15 @@ def test_report_folder_holds_json_and_every_figure(run, onnx_model, tmp_path):
     assert set(report["by_kind"]) == {"tag", "stain"} and report["by_kind"]["stain"]["n_graffiti"] == 0
     assert report["by_source"]["tiny"]["n"] == 24 and len(report["by_group"]) == 24
     assert report["model"]["kind"] == "onnx" and report["model"]["quantization"] == "none"
-    # the same images the export chose its thresholds on, by the same default policy
-    assert report["suggested_thresholds"]["threshold"] == pytest.approx(meta.threshold, abs=1e-6)
+    # the same images the export chose its thresholds on (as camera views), by the same default policy
+    view = report["view_level"]
+    assert view["suggested_thresholds"]["threshold"] == pytest.approx(meta.threshold, abs=1e-6)
+    assert (view["n_clean"], view["n_graffiti"], view["tiles_per_view"]) == (12, 12, 15)
+    assert view["false_positives"] == meta.metrics["view_level"]["false_positives"]
+    with open(result.out_dir / "views.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    flagged = sum(float(r["view_score"]) >= meta.threshold for r in rows if r["label"] == "clean")
+    assert len(rows) == 24 and flagged == view["false_positives"]
     worst_fp = report["worst_false_positives"]
     assert len(worst_fp) == 12 and worst_fp[0]["score"] >= worst_fp[-1]["score"]
     assert sum(r["flagged"] for r in worst_fp) == m["fp"]  # every clean image is listed, flagged ones first
@@ -173,7 +180,12 @@ def test_cli_eval_prints_a_summary_and_errors_are_one_line(run, onnx_model, tmp_
     code, stdout, _ = run_cli(monkeypatch, capsys, "eval", str(onnx_model), "--data", str(run.val_dir),
                               "--out", str(tmp_path / "cli"))
     assert code == 0 and "AUROC" in stdout and "report:" in stdout
+    assert "view level (each photo as a 1280x720 camera view" in stdout
     assert (tmp_path / "cli" / "report.json").is_file()
+    code, stdout, _ = run_cli(monkeypatch, capsys, "eval", str(onnx_model), "--data", str(run.val_dir),
+                              "--out", str(tmp_path / "cli-nv"), "--no-views")
+    assert code == 0 and "view level" not in stdout
+    assert "view_level" not in json.loads((tmp_path / "cli-nv" / "report.json").read_text())
     code, _, stderr = run_cli(monkeypatch, capsys, "eval", str(_onnx_without_contract(run, tmp_path)),
                               "--data", str(run.val_dir))
     assert code == 2 and stderr.strip().count("\n") == 0 and "no graffiti metadata contract" in stderr

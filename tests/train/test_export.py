@@ -33,6 +33,14 @@ def exported(run):
     return export_model(run.checkpoint, run.root / "models" / "tiny.onnx", name="tiny", version="7", progress=False)
 
 
+@pytest.fixture(scope="module")
+def exported_photo(run):
+    from detector.train.export import export_model
+
+    return export_model(run.checkpoint, run.root / "models" / "tiny-photo.onnx", name="tiny", version="7",
+                        progress=False, threshold_level="photo")
+
+
 def _val_batch(run, n=None):
     from detector.data.manifest import read_manifest
 
@@ -99,16 +107,39 @@ def test_dynamic_batch_gives_one_score_per_image(run, exported, batch_size):
     assert scores == pytest.approx(singles, abs=1e-5)
 
 
-def test_thresholds_are_chosen_on_validation_scores_of_the_exported_model(run, exported):
+def test_photo_level_thresholds_are_chosen_on_validation_scores_of_the_exported_model(run, exported_photo):
     from detector.train.thresholds import choose_thresholds
 
     val, batch = _val_batch(run)
-    sess = ort.InferenceSession(str(exported.fp32.path), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(exported_photo.fp32.path), providers=["CPUExecutionProvider"])
     scores = sess.run(["score"], {"input": batch})[0]
     choice = choose_thresholds([s.label for s in val], scores)
-    meta = read_meta(exported.fp32.path)
+    meta = read_meta(exported_photo.fp32.path)
     assert meta.threshold == pytest.approx(choice.threshold, abs=1e-6)
     assert meta.clean_threshold == pytest.approx(choice.clean_threshold, abs=1e-6)
+    assert meta.metrics["threshold_level"] == "photo"
+
+
+def test_default_thresholds_are_chosen_on_view_level_scores_and_written_into_the_metadata(run, exported):
+    from detector.data.manifest import read_manifest
+    from detector.train.scoring import OnnxScorer
+    from detector.train.thresholds import choose_thresholds
+    from detector.train.viewlevel import score_views, view_metrics
+
+    val = [s for s in read_manifest(run.manifest) if s.split == "val"]
+    views = score_views(val, [OnnxScorer(exported.fp32.path)], progress=False)[0]
+    assert all(t.size == 15 for t in views.tile_scores)  # every photo cut like a 1280x720 camera view
+    choice = choose_thresholds(views.labels, views.scores)
+    meta = read_meta(exported.fp32.path)
+    assert meta.threshold == pytest.approx(choice.threshold, abs=1e-6)
+    assert meta.extra["threshold_policy"]["fpr"] == pytest.approx(choice.fpr)
+    level = meta.metrics["view_level"]
+    expected = view_metrics(views.labels, views.scores, meta.threshold)
+    assert meta.metrics["threshold_level"] == "view"
+    assert (level["false_positives"], level["detected"]) == (expected.false_positives, expected.detected)
+    assert (level["n_clean"], level["n_graffiti"]) == (expected.n_clean, expected.n_graffiti)
+    assert level["fpr"] <= 0.02 and level["threshold"] == pytest.approx(meta.threshold)
+    assert level["view"]["view_px"] == [1280, 720] and level["tiles_per_view"] == 15
 
 
 def test_target_precision_policy_is_recorded(run):

@@ -67,7 +67,7 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
     from detector.train.thresholds import choose_thresholds
 
     result = export_model(run.checkpoint, run.root / "models" / "q.onnx", int8=True, calib=[str(run.calib_dir)],
-                          progress=False)
+                          progress=False, threshold_level="photo")
     path = run.root / "models" / "q-int8.onnx"
     assert result.int8 is not None and result.int8.path == path and path.is_file()
     onnx.checker.check_model(str(path))
@@ -94,6 +94,27 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
     assert meta.threshold == pytest.approx(choice.threshold, abs=1e-6)
     assert meta.extra["guard"]["int8_threshold"] == pytest.approx(meta.threshold)
     assert meta.extra["guard"]["fp32_threshold"] == pytest.approx(fp32.threshold)
+
+
+@pytest.mark.train
+def test_int8_view_level_thresholds_come_from_its_own_view_scores(run):
+    from detector.data.formats import load_dataset
+    from detector.modelmeta import read_meta
+    from detector.train.export import export_model
+    from detector.train.scoring import OnnxScorer
+    from detector.train.thresholds import choose_thresholds
+    from detector.train.viewlevel import score_views
+
+    result = export_model(run.checkpoint, run.root / "models" / "qv.onnx", int8=True, calib=[str(run.calib_dir)],
+                          progress=False)
+    assert result.int8 is not None
+    meta = read_meta(result.int8.path)
+    val = [s for s in load_dataset(f"{run.manifest}::format=manifest") if s.split == "val"]
+    views = score_views(val, [OnnxScorer(result.int8.path)], progress=False)[0]
+    assert meta.threshold == pytest.approx(choose_thresholds(views.labels, views.scores).threshold, abs=1e-6)
+    level = meta.metrics["view_level"]
+    assert level["threshold"] == pytest.approx(meta.threshold)
+    assert level["false_positives"] == int(((views.scores >= meta.threshold) & (views.labels == 0)).sum())
 
 
 @pytest.mark.train

@@ -1,6 +1,7 @@
 """A tiny trained run for the eval/export tests: generated wall images, a split manifest and a
 checkpoint of MobileNetV3-Small at 32×32 px that really separates the two classes (val AUROC 1.0
-for seeds 0-4 when this was written; a few seconds on one core).
+for seeds 0-4 when this was written; a few seconds on one core), trained on the whole images and on
+their camera-view tiles, so view-level thresholds exist too.
 
 Graffiti images are grey walls with thick saturated strokes; clean ones are grey walls with noise
 and a dark patch (a stain). The checkpoint is written with the training code's own
@@ -84,6 +85,23 @@ def _train(model, images: np.ndarray, labels: np.ndarray, steps: int) -> None:
     model.eval()
 
 
+def _view_tiles(images: list[np.ndarray], labels: list[int]) -> tuple[list[np.ndarray], list[int]]:
+    """The photos' camera-view tiles (as the edge and view-level export cut them), each labelled
+    graffiti when it shows a saturated stroke: the tiny model also answers the edge's question."""
+    import cv2
+
+    from detector.train.viewlevel import view_tiles
+
+    tiles, out = [], []
+    for img, lab in zip(images, labels, strict=True):
+        for t in view_tiles(img):
+            small = cv2.resize(t, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
+            saturated = bool((cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[:, :, 1] > 150).mean() > 0.05)
+            tiles.append(small)
+            out.append(int(lab == 1 and saturated))
+    return tiles, out
+
+
 def build_tiny_run(root: Path, steps: int = 20, seed: int = 0, n_train: int = 40) -> TinyRun:
     import torch
 
@@ -103,8 +121,11 @@ def build_tiny_run(root: Path, steps: int = 20, seed: int = 0, n_train: int = 40
     spec = default_preprocess(ARCH, INPUT_PX)
     torch.manual_seed(seed)
     model = build_model(ARCH, weights=None, dropout=0.0)
-    batch = preprocess_batch([read_image(str(p)) for p, _ in train], spec)
-    _train(model, batch, np.array([lab for _, lab in train]), steps)
+    images = [read_image(str(p)) for p, _ in train]
+    labels = [lab for _, lab in train]
+    tiles, tile_labels = _view_tiles(images, labels)
+    batch = preprocess_batch(images + tiles, spec)
+    _train(model, batch, np.array(labels + tile_labels), steps)
     ckpt = save_checkpoint(
         root / "run" / "best.pt", model=model, arch=ARCH, preprocess=spec, optimizer=None, scheduler=None,
         epoch=3, metrics={"val_auroc": 1.0}, config={"arch": ARCH, "dropout": 0.0},

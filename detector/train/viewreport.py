@@ -1,0 +1,46 @@
+"""The view-level part of ``graffiti eval``: figures at the model's threshold, what view-level
+thresholding would choose on this data, and a per-photo CSV of view scores and the hottest tile."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from detector.data.sample import Sample
+from detector.train.viewlevel import ViewScores, hottest_clean_views, score_views, view_summary
+
+HOTTEST_N = 18
+
+
+def _suggest(scored: ViewScores, target_precision: float | None, max_fpr: float | None) -> dict[str, Any] | None:
+    from detector.train.thresholds import ThresholdError, choose_thresholds
+
+    if len(set(scored.labels.tolist())) < 2:
+        return None
+    try:
+        return choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
+                                 max_fpr=max_fpr).to_dict()
+    except ThresholdError as exc:
+        return {"error": str(exc)}
+
+
+def write_view_csv(scored: ViewScores, path: Path) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["path", "label", "view_score", "hottest_tile", "tiles", "source", "kind", "split"])
+        for sample, tiles in zip(scored.samples, scored.tile_scores, strict=True):
+            w.writerow([sample.path, sample.label_name, f"{float(tiles.max()):.6f}", int(tiles.argmax()), tiles.size,
+                        sample.source, sample.kind or "", sample.split or ""])
+    return path
+
+
+def view_report(scorer: Any, samples: Sequence[Sample], threshold: float, target_precision: float | None,
+                max_fpr: float | None, out_dir: Path, progress: bool = True) -> tuple[dict[str, Any], Path]:
+    """Score ``samples`` as camera views; the report section and the written views.csv."""
+    scored = score_views(samples, [scorer], description="scoring camera views", progress=progress)[0]
+    section = view_summary(scored, threshold)
+    section["hottest_clean_views"] = hottest_clean_views(scored, HOTTEST_N, threshold)
+    section["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
+    return section, write_view_csv(scored, out_dir / "views.csv")
