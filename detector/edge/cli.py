@@ -138,3 +138,116 @@ def score_cmd(
             typer.echo(f"error: {r}", err=True)
     if bad:
         raise typer.Exit(1)
+
+
+outbox_app = typer.Typer(
+    help="Look at and act on the device's outbox: what waits, what the receiver rejected (parked).\n\n"
+    "Example: graffiti edge outbox list --config /etc/graffiti/edge.toml --state parked",
+    no_args_is_help=True,
+)
+app.add_typer(outbox_app, name="outbox")
+
+_CONFIG_OPT = typer.Option(..., "--config", "-c", help="The runner's edge.toml (names the outbox).")
+
+
+def _open_outbox_for_cli(config: Path):  # type: ignore[no-untyped-def]
+    from detector.edge.config import load_edge_config
+    from detector.edge.delivery import open_outbox
+    from detector.edge.outbox import OutboxError
+
+    cfg = load_edge_config(config)
+    if not cfg.delivery.outbox_path.is_file():
+        raise OutboxError(f"{cfg.delivery.outbox_path}: no outbox yet (the runner creates it when it first starts)")
+    return open_outbox(cfg.delivery, repair=False)
+
+
+@outbox_app.command("list")
+def outbox_list_cmd(
+    config: Path = _CONFIG_OPT,
+    state: str = typer.Option("", "--state", help="Only items with a sink in this state: pending, parked or delivered."),
+) -> None:
+    """One line per stored item: id, type, camera, age, and where it stands with each sink.
+
+    Example: graffiti edge outbox list --config /etc/graffiti/edge.toml --state parked
+    """
+    import time as _time
+
+    from detector.errors import ConfigError
+
+    if state not in ("", "pending", "parked", "delivered"):
+        raise ConfigError(f"--state: expected pending, parked or delivered, found {state!r}")
+    box = _open_outbox_for_cli(config)
+    try:
+        items = box.listing(state or None)
+        now = _time.time()
+        for it in items:
+            what = it.type or it.kind
+            sinks = "; ".join(_sink_text(name, s, now) for name, s in it.sinks.items())
+            typer.echo(f"{it.id}  {what:<17} {it.camera or '-':<12} {_age(now - it.created_at):>6} old  "
+                       f"{it.evidence_bytes / 1024:6.0f} KiB  {sinks}")
+        counts = box.counts()
+        summary = ", ".join(f"{sink}: {c['pending']} pending, {c['parked']} parked, {c['delivered']} delivered"
+                            for sink, c in counts.items()) or "empty"
+        typer.echo(f"{len(items)} item(s) listed — {summary}")
+    finally:
+        box.close()
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _sink_text(name: str, s, now: float) -> str:  # type: ignore[no-untyped-def]
+    text = f"{name}: {s.state}"
+    if s.attempts:
+        text += f" after {s.attempts} try(s)"
+    if s.state == "parked":
+        text += f", retried automatically in {_age(s.next_attempt_at - now)}" if s.next_attempt_at < 1e17 else ""
+    elif s.state == "pending" and s.next_attempt_at > now:
+        text += f", next try in {_age(s.next_attempt_at - now)}"
+    if s.last_error and s.state != "delivered":
+        text += f" ({s.last_error[:120]})"
+    return text
+
+
+@outbox_app.command("retry")
+def outbox_retry_cmd(
+    ids: list[str] = typer.Argument(None, help="Item ids (or unique starts of them) to put back in the queue."),
+    config: Path = _CONFIG_OPT,
+    all_parked: bool = typer.Option(False, "--all", help="Every parked item."),
+) -> None:
+    """Put parked items back in the queue now (after fixing what the receiver rejected).
+
+    Example: graffiti edge outbox retry 3f2a91c0 --config /etc/graffiti/edge.toml
+    """
+    from detector.errors import ConfigError
+
+    if not ids and not all_parked:
+        raise ConfigError("retry: expected item ids or --all")
+    box = _open_outbox_for_cli(config)
+    try:
+        n = box.requeue_parked(ids=None if all_parked and not ids else box.resolve_ids(ids))
+    finally:
+        box.close()
+    typer.echo(f"{n} parked item(s) queued again; the running sender picks them up within seconds")
+
+
+@outbox_app.command("drop")
+def outbox_drop_cmd(
+    ids: list[str] = typer.Argument(..., help="Item ids (or unique starts of them) to delete for good."),
+    config: Path = _CONFIG_OPT,
+) -> None:
+    """Delete items and their pictures from the outbox for good (they are never sent).
+
+    Example: graffiti edge outbox drop 3f2a91c0 --config /etc/graffiti/edge.toml
+    """
+    box = _open_outbox_for_cli(config)
+    try:
+        n = box.drop(box.resolve_ids(ids))
+    finally:
+        box.close()
+    typer.echo(f"{n} item(s) dropped")

@@ -36,8 +36,11 @@ PRUNE_EVERY_S = 60.0
 STILL_FAILING_LOG_EVERY_S = 600.0
 
 
-def open_outbox(config: DeliveryConfig) -> Outbox:
-    """Open the outbox that ``config`` describes (paths must already be resolved)."""
+def open_outbox(config: DeliveryConfig, repair: bool = True) -> Outbox:
+    """Open the outbox that ``config`` describes (paths must already be resolved).
+
+    ``repair=False`` (the ``graffiti edge outbox`` commands): a damaged outbox is an error, never moved.
+    """
     heartbeat_sinks = [
         name for name in config.sink_names()
         if getattr(getattr(config, name), "heartbeats", True)
@@ -45,7 +48,7 @@ def open_outbox(config: DeliveryConfig) -> Outbox:
     return Outbox(
         config.outbox_path, config.evidence_dir, config.max_disk_mb,
         sinks=config.sink_names(), heartbeat_sinks=heartbeat_sinks,
-        keep_delivered_s=config.keep_delivered_days * 86400.0,
+        keep_delivered_s=config.keep_delivered_days * 86400.0, repair=repair,
     )
 
 
@@ -194,9 +197,14 @@ class Delivery:
             return False
         items = self.outbox.due(w.sink.name)
         progressed = False
-        for item in items:
+        for listed in items:
             if self._stop.is_set():
                 break
+            # Re-read just before sending: the item may have changed (pictures dropped by the disk cap)
+            # or gone since it was listed; while held, the disk cap leaves its pictures alone.
+            item = self.outbox.claim(listed.seq, w.sink.name)
+            if item is None:
+                continue
             if not self._send_one(w, item):
                 break
             progressed = True
@@ -210,9 +218,12 @@ class Delivery:
             else:
                 w.sink.send_event(item.payload, item.files)
         except PermanentSinkError as exc:
-            self.outbox.mark_parked(item.seq, name, str(exc))
-            log.error("delivery: sink %s REJECTED %s %s for good, parked (not retried): %s",
-                      name, item.kind, item.id, exc)
+            parks = self.outbox.parks(item.seq, name)
+            wait = min(self.config.parked_retry_max_s, self.config.parked_retry_s * 2.0 ** min(parks, 30))
+            self.outbox.mark_parked(item.seq, name, str(exc), time.time() + wait)
+            log.error("delivery: sink %s REJECTED %s %s, parked (tried again automatically in %.0f s; "
+                      "`graffiti edge outbox retry %s` now, or `... drop`): %s",
+                      name, item.kind, item.id, wait, item.id[:8], exc)
             return True
         except TransientSinkError as exc:
             self._failed(w, item, str(exc), exc.retry_after_s, exc.config_problem)
@@ -253,12 +264,16 @@ class Delivery:
             log.debug("delivery: sink %s failed again (%d): %s", w.sink.name, w.failures, error)
 
     def _maybe_prune(self) -> None:
-        if time.time() - self._last_prune < PRUNE_EVERY_S or not self._prune_lock.acquire(blocking=False):
+        every_s = min(PRUNE_EVERY_S, self.config.parked_retry_s)  # parked items come back on time
+        if time.time() - self._last_prune < every_s or not self._prune_lock.acquire(blocking=False):
             return
         try:
             self._last_prune = time.time()
             removed = self.outbox.prune()
             if removed:
                 log.debug("delivery: pruned %d finished outbox items", removed)
+            back = self.outbox.requeue_parked(due_only=True)
+            if back:
+                log.info("delivery: %d parked item(s) are due for another try", back)
         finally:
             self._prune_lock.release()

@@ -126,6 +126,8 @@ class DeliveryConfig:
     keep_delivered_days: float = 7.0  # delivered events (and their evidence) are kept this long at most
     retry_initial_s: float = 2.0  # first retry delay; doubles per failure (full jitter)
     retry_max_s: float = 300.0  # the retry delay never exceeds this
+    parked_retry_s: float = 3600.0  # an item the receiver rejected is tried again after this; doubles each time
+    parked_retry_max_s: float = 86400.0  # ... up to this (parked items go after keep_delivered_days)
     http: HttpSinkConfig | None = None
     mqtt: MqttSinkConfig | None = None
     local: LocalSinkConfig | None = None
@@ -135,6 +137,8 @@ class DeliveryConfig:
         check_range(self.keep_delivered_days, _dot(prefix, "keep_delivered_days"), 0, 3650)
         check_range(self.retry_initial_s, _dot(prefix, "retry_initial_s"), 0.01, 3600)
         check_range(self.retry_max_s, _dot(prefix, "retry_max_s"), self.retry_initial_s, 86400)
+        check_range(self.parked_retry_s, _dot(prefix, "parked_retry_s"), 1, 30 * 86400)
+        check_range(self.parked_retry_max_s, _dot(prefix, "parked_retry_max_s"), self.parked_retry_s, 365 * 86400)
         if self.outbox_path.suffix == "" or self.outbox_path.name in ("", "."):
             raise ConfigError(f"{_dot(prefix, 'outbox_path')}: expected a file path, found {str(self.outbox_path)!r}")
 

@@ -43,8 +43,9 @@ from detector.events import EVIDENCE_NAME, Event, Heartbeat, validate_event_dict
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ORPHAN_GRACE_S = 3600.0  # evidence folders without a row are removed only when older than this
+LEASE_S = 900.0  # an item being sent keeps its pictures this long at most (a crashed sender's lease expires)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -67,6 +68,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_at REAL NOT NULL DEFAULT 0,
     last_error TEXT,
     updated_at REAL,
+    sending_until REAL NOT NULL DEFAULT 0,   -- a sender holds the item until then: its pictures stay
+    parks INTEGER NOT NULL DEFAULT 0,        -- times the receiver rejected it (automatic retries back off)
     PRIMARY KEY (item_seq, sink)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sink, state, next_attempt_at);
@@ -75,6 +78,27 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sink, state, next_attemp
 
 class OutboxError(DetectorError):
     """The outbox cannot be opened or written (the message names the file)."""
+
+
+@dataclass
+class SinkState:
+    state: str  # pending | delivered | parked
+    attempts: int
+    next_attempt_at: float  # unix seconds (for parked items: the automatic retry)
+    last_error: str | None
+
+
+@dataclass
+class ItemStatus:
+    """One stored item and where it stands with each sink (``Outbox.listing``)."""
+
+    id: str
+    kind: str
+    type: str
+    camera: str
+    created_at: float
+    evidence_bytes: int
+    sinks: dict[str, SinkState]
 
 
 @dataclass
@@ -104,6 +128,7 @@ class Outbox:
         sinks: Sequence[str] = (),
         heartbeat_sinks: Sequence[str] | None = None,
         keep_delivered_s: float = 7 * 86400.0,
+        repair: bool = True,
     ) -> None:
         self.path = Path(path)
         self.evidence_dir = Path(evidence_dir)
@@ -111,6 +136,7 @@ class Outbox:
         self.sinks = tuple(sinks)
         self.heartbeat_sinks = self.sinks if heartbeat_sinks is None else tuple(heartbeat_sinks)
         self.keep_delivered_s = keep_delivered_s
+        self.repair = repair  # False: a damaged file is an error, nothing is moved or removed (CLI use)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
         if self.path.is_dir():  # never "move aside" a folder as if it were a corrupt database
@@ -121,13 +147,16 @@ class Outbox:
             except OSError as exc:
                 raise OutboxError(f"{folder}: cannot create the {what} ({exc.strerror})") from None
         self._conn = self._open()
-        self._remove_orphans()
+        if repair:
+            self._remove_orphans()
 
     # ----------------------------------------------------------------- opening
     def _open(self) -> sqlite3.Connection:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
+            if not self.repair:
+                raise OutboxError(f"{self.path}: damaged outbox ({exc}); start the runner to repair it") from None
             aside = self._move_aside(str(exc))
             log.error(
                 "outbox %s is corrupt (%s); moved it aside to %s and started a fresh outbox — "
@@ -157,6 +186,9 @@ class Outbox:
                     f"({SCHEMA_VERSION}); upgrade the software or move the file away"
                 )
             conn.executescript(_SCHEMA)
+            if version == 1:  # added in version 2: the send lease and the park count
+                conn.execute("ALTER TABLE deliveries ADD COLUMN sending_until REAL NOT NULL DEFAULT 0")
+                conn.execute("ALTER TABLE deliveries ADD COLUMN parks INTEGER NOT NULL DEFAULT 0")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             conn.close()
@@ -376,6 +408,58 @@ class Outbox:
             for seq, item_id, kind, payload, files, attempts in rows
         ]
 
+    def claim(self, seq: int, sink: str, lease_s: float = LEASE_S) -> OutboxItem | None:
+        """Re-read an item just before sending it and hold it: None if it is gone or no longer pending.
+
+        While held (``lease_s`` at most), the disk cap never deletes the item or its pictures. Pictures
+        that are already gone (deleted by hand, a damaged card) are dropped from the event and named in
+        its ``evidence_dropped``, so the receiver gets the event without them instead of rejecting it.
+        """
+        now = time.time()
+        dropped: list[str] = []
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                row = self._conn.execute(
+                    "SELECT i.id, i.kind, i.payload, i.files, d.attempts FROM deliveries d JOIN items i "
+                    "ON i.seq = d.item_seq WHERE d.item_seq = ? AND d.sink = ? AND d.state = 'pending'",
+                    (seq, sink),
+                ).fetchone()
+                if row is None:
+                    self._conn.execute("COMMIT")
+                    return None
+                item_id, kind, payload_text, files_text, attempts = row
+                payload = json.loads(payload_text)
+                names = list(json.loads(files_text))
+                if kind == "event":
+                    folder = self.evidence_dir / item_id
+                    gone = {role for role, name in (payload.get("evidence") or {}).items()
+                            if not (folder / name).is_file()}
+                    if gone:
+                        payload = without_evidence(payload, "picture missing when the event was sent", gone)
+                        kept = set((payload.get("evidence") or {}).values())
+                        names = [n for n in names if n in kept]
+                        dropped = sorted(gone)
+                        self._rewrite(seq, item_id, payload, names)
+                self._conn.execute("UPDATE deliveries SET sending_until = ? WHERE item_seq = ? AND sink = ?",
+                                   (now + lease_s, seq, sink))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        if dropped:
+            log.warning("outbox: event %s: picture(s) %s are gone; sending the event without them "
+                        "(listed in evidence_dropped)", item_id, ", ".join(dropped))
+        return OutboxItem(seq, item_id, kind, payload, {n: self.evidence_dir / item_id / n for n in names}, attempts)
+
+    def _rewrite(self, seq: int, item_id: str, payload: dict[str, Any], names: list[str]) -> None:
+        """Inside a transaction: store a changed event payload and its remaining picture names."""
+        text = json.dumps(payload, separators=(",", ":"))
+        folder = self.evidence_dir / item_id
+        size = sum((folder / n).stat().st_size for n in names if (folder / n).is_file())
+        self._conn.execute("UPDATE items SET payload = ?, payload_bytes = ?, files = ?, evidence_bytes = ? "
+                           "WHERE seq = ?", (text, len(text), json.dumps(sorted(names)), size, seq))
+
     def next_due_at(self, sink: str) -> float | None:
         """When the earliest pending item for ``sink`` may be tried (None: nothing pending)."""
         with self._lock:
@@ -386,8 +470,8 @@ class Outbox:
 
     def _set_state(self, seq: int, sink: str, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
-            self._conn.execute(f"UPDATE deliveries SET {sql}, updated_at = ? WHERE item_seq = ? AND sink = ?",
-                               (*args, time.time(), seq, sink))
+            self._conn.execute(f"UPDATE deliveries SET {sql}, sending_until = 0, updated_at = ? "
+                               "WHERE item_seq = ? AND sink = ?", (*args, time.time(), seq, sink))
 
     def mark_delivered(self, seq: int, sink: str) -> None:
         self._set_state(seq, sink, "state = 'delivered', last_error = NULL", ())
@@ -396,18 +480,40 @@ class Outbox:
         self._set_state(seq, sink, "attempts = attempts + 1, next_attempt_at = ?, last_error = ?",
                         (next_attempt_at, error[:500]))
 
-    def mark_parked(self, seq: int, sink: str, error: str) -> None:
-        """A permanent failure: the item is not retried (see ``requeue_parked``)."""
-        self._set_state(seq, sink, "state = 'parked', attempts = attempts + 1, last_error = ?", (error[:500],))
-
-    def requeue_parked(self, sink: str | None = None) -> int:
-        """Put parked items back in the queue (after fixing what the server rejected); returns how many."""
+    def parks(self, seq: int, sink: str) -> int:
+        """How often the receiver has rejected this item so far."""
         with self._lock:
-            cur = self._conn.execute(
-                "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'parked'"
-                + (" AND sink = ?" if sink else ""), (sink,) if sink else (),
-            )
-        self._notify()
+            row = self._conn.execute("SELECT parks FROM deliveries WHERE item_seq = ? AND sink = ?",
+                                     (seq, sink)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def mark_parked(self, seq: int, sink: str, error: str, retry_at: float = float("inf")) -> None:
+        """A rejection: the item waits, parked, until ``retry_at`` (``requeue_parked(due_only=True)``)."""
+        self._set_state(seq, sink, "state = 'parked', attempts = attempts + 1, parks = parks + 1, "
+                        "next_attempt_at = ?, last_error = ?", (min(retry_at, 1e18), error[:500]))
+
+    def requeue_parked(self, sink: str | None = None, ids: Sequence[str] | None = None, due_only: bool = False,
+                       now: float | None = None) -> int:
+        """Put parked items back in the queue; returns how many.
+
+        ``due_only``: only those whose automatic retry time has come (the sender calls this every
+        minute); ``ids``: only these items (``graffiti edge outbox retry``).
+        """
+        sql = "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'parked'"
+        args: list[Any] = []
+        if sink:
+            sql += " AND sink = ?"
+            args.append(sink)
+        if due_only:
+            sql += " AND next_attempt_at <= ?"
+            args.append(time.time() if now is None else now)
+        if ids is not None:
+            sql += f" AND item_seq IN (SELECT seq FROM items WHERE id IN ({','.join('?' * len(ids))}))"
+            args.extend(ids)
+        with self._lock:
+            cur = self._conn.execute(sql, args)
+        if cur.rowcount:
+            self._notify()
         return cur.rowcount
 
     def retry_now(self, sink: str | None = None) -> None:
@@ -417,6 +523,53 @@ class Outbox:
                 "UPDATE deliveries SET next_attempt_at = 0 WHERE state = 'pending' AND next_attempt_at > 0"
                 + (" AND sink = ?" if sink else ""), (sink,) if sink else (),
             )
+
+    def drop(self, ids: Sequence[str]) -> int:
+        """Delete items (and their pictures) for good, whatever their state; returns how many."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                found = [r[0] for r in self._conn.execute(
+                    f"SELECT id FROM items WHERE id IN ({','.join('?' * len(ids))})", list(ids))]
+                self._conn.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in found])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._delete_evidence(found)
+        return len(found)
+
+    def listing(self, state: str | None = None) -> list[ItemStatus]:
+        """Every stored item with its per-sink delivery state, oldest first (``graffiti edge outbox list``).
+
+        ``state``: only items with at least one sink in that state (pending, parked, delivered).
+        """
+        sql = ("SELECT i.seq, i.id, i.kind, i.type, i.camera, i.created_at, i.evidence_bytes, d.sink, d.state, "
+               "d.attempts, d.next_attempt_at, d.last_error FROM items i JOIN deliveries d ON d.item_seq = i.seq")
+        args: tuple[Any, ...] = ()
+        if state is not None:
+            sql += " WHERE i.seq IN (SELECT item_seq FROM deliveries WHERE state = ?)"
+            args = (state,)
+        out: dict[int, ItemStatus] = {}
+        with self._lock:
+            for seq, item_id, kind, etype, camera, created, ev_bytes, sink, st, attempts, nxt, err in \
+                    self._conn.execute(sql + " ORDER BY i.seq, d.sink", args):
+                item = out.setdefault(seq, ItemStatus(item_id, kind, etype, camera, created, ev_bytes, {}))
+                item.sinks[sink] = SinkState(st, attempts, nxt, err)
+        return list(out.values())
+
+    def resolve_ids(self, prefixes: Sequence[str]) -> list[str]:
+        """Full item ids for ids or unique id prefixes; OutboxError naming a prefix that matches 0 or >1."""
+        out = []
+        with self._lock:
+            for p in prefixes:
+                rows = [r[0] for r in self._conn.execute("SELECT id FROM items WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                                                         (p.replace("%", "\\%").replace("_", "\\_") + "%",))]
+                if len(rows) != 1:
+                    raise OutboxError(f"{p}: expected the id (or a unique start of it) of an item in {self.path}, "
+                                      f"found {'none' if not rows else 'several'}")
+                out.append(rows[0])
+        return out
 
     def depth(self) -> int:
         """Items still waiting for at least one sink (the heartbeat's ``outbox_depth``)."""

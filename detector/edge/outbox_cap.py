@@ -4,8 +4,9 @@ Accounting is logical (evidence bytes + JSON bytes + a fixed overhead per row), 
 on SQLite's page reuse. Order, each step only as far as needed: finished items (delivered to every
 sink, or parked), oldest first — routine, INFO; undelivered heartbeats, oldest first — WARNING; the
 pictures of undelivered events, status events before detections, oldest first (the event itself
-is kept and still delivered, with ``detail.evidence_dropped``) — ERROR; whole undelivered events,
-status events before detections, oldest first — ERROR.
+is kept and still delivered, naming the dropped roles in ``evidence_dropped``) — ERROR; whole
+undelivered events, status events before detections, oldest first — ERROR. An item a sender holds
+(``deliveries.sending_until`` in the future) is never touched: its pictures are being uploaded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,20 +50,23 @@ def usage_bytes(conn: sqlite3.Connection) -> int:
 def make_room(conn: sqlite3.Connection, need: int, max_bytes: int, to_delete: list[str]) -> PruneReport:
     """Inside an open transaction: free space until ``need`` more bytes fit under the cap."""
     report = PruneReport()
+    free = ("NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.item_seq = i.seq AND h.sending_until > "
+            "CAST(strftime('%s','now') AS REAL))")
     excess = usage_bytes(conn) + need - max_bytes
     if excess <= 0:
         return report
     steps: list[tuple[str, str]] = [
         ("finished_items",
          "SELECT seq, id, evidence_bytes + payload_bytes FROM items i WHERE NOT EXISTS "
-         "(SELECT 1 FROM deliveries d WHERE d.item_seq = i.seq AND d.state = 'pending') ORDER BY seq"),
+         f"(SELECT 1 FROM deliveries d WHERE d.item_seq = i.seq AND d.state = 'pending') AND {free} ORDER BY seq"),
         ("undelivered_heartbeats",
-         "SELECT seq, id, payload_bytes FROM items WHERE kind = 'heartbeat' ORDER BY seq"),
+         f"SELECT seq, id, payload_bytes FROM items i WHERE kind = 'heartbeat' AND {free} ORDER BY seq"),
         ("evidence_dropped_events",
-         "SELECT seq, id, evidence_bytes FROM items WHERE kind = 'event' AND evidence_bytes > 0 "
+         f"SELECT seq, id, evidence_bytes FROM items i WHERE kind = 'event' AND evidence_bytes > 0 AND {free} "
          f"ORDER BY type IN {DETECTION_TYPES!r}, seq"),
         ("undelivered_events",
-         f"SELECT seq, id, payload_bytes FROM items WHERE kind = 'event' ORDER BY type IN {DETECTION_TYPES!r}, seq"),
+         f"SELECT seq, id, payload_bytes FROM items i WHERE kind = 'event' AND {free} "
+         f"ORDER BY type IN {DETECTION_TYPES!r}, seq"),
     ]
     for name, query in steps:
         for seq, item_id, size in conn.execute(query).fetchall():
@@ -109,11 +114,17 @@ def log_prune(report: PruneReport, path: Path, max_bytes: int) -> None:
         )
 
 
-def without_evidence(data: dict[str, Any], reason: str) -> dict[str, Any]:
-    """A copy of an event without its pictures, saying which were dropped and why (for the receiver)."""
+def without_evidence(data: dict[str, Any], reason: str, roles: Iterable[str] | None = None) -> dict[str, Any]:
+    """A copy of an event without some (default: all) of its pictures; the receiver learns which roles
+    were dropped from ``evidence_dropped`` and why from ``detail.evidence_dropped_reason``."""
     data = dict(data)
+    evidence = dict(data.get("evidence") or {})
+    gone = set(evidence) if roles is None else set(roles) & set(evidence)
+    if not gone:
+        return data
     detail = dict(data.get("detail") or {})
-    detail["evidence_dropped"] = {"files": sorted((data.get("evidence") or {}).values()), "reason": reason}
+    detail["evidence_dropped_reason"] = reason
     data["detail"] = detail
-    data["evidence"] = {}
+    data["evidence_dropped"] = sorted(set(data.get("evidence_dropped") or []) | gone)
+    data["evidence"] = {role: name for role, name in evidence.items() if role not in gone}
     return data

@@ -93,8 +93,8 @@ class HttpSink:
         for name, path in files.items():
             try:
                 blobs[name] = path.read_bytes()
-            except FileNotFoundError:
-                continue  # pruned or removed by hand: the server decides whether the event still stands
+            except FileNotFoundError:  # removed by hand since the outbox checked: the next try drops it
+                raise TransientSinkError(f"event {event.get('id')}: picture {path} vanished while sending") from None
         body, ctype = multipart_body({"event": json.dumps(event, separators=(",", ":"))}, blobs)
         self._post(EVENTS_PATH, body, ctype, what=f"event {event.get('id')}")
 

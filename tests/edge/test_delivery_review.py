@@ -89,3 +89,33 @@ def test_events_reach_the_real_review_service_once_across_an_outage_and_a_replay
         delivery.stop(5.0)
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_event_whose_picture_is_gone_is_still_stored_by_the_real_review_service(tmp_path: Path) -> None:
+    from tests.review.conftest import make_site
+
+    site = make_site(tmp_path / "review")
+    port = free_port()
+    cfg = from_mapping(DeliveryConfig, {
+        "retry_initial_s": 0.1, "retry_max_s": 0.5,
+        "http": {"url": f"http://127.0.0.1:{port}", "token": site.token, "timeout_s": 10},
+    }, "delivery").resolved(tmp_path / "edge")
+    outbox = open_outbox(cfg)
+    ev = Event(device="pi-1", camera="north", type="graffiti_detected", score=0.9, threshold=0.6,
+               bbox=(10, 10, 90, 60), frame_size=(160, 90), evidence={"frame": "frame.jpg", "crop": "crop.jpg"})
+    outbox.put_event(ev, {"frame.jpg": jpeg(1), "crop.jpg": jpeg(2, 40, 30)})
+    (cfg.evidence_dir / ev.id / "frame.jpg").unlink()  # before this change: HTTP 422, parked for good
+    proc = serve(site.data, port)
+    delivery = Delivery(cfg, outbox, device="pi-1")
+    try:
+        assert wait_until(lambda: delivery.flush(1.0), 60.0), outbox.counts()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert stored_ids(site.data) == [ev.id]
+    assert outbox.counts()["http"]["parked"] == 0
+    with sqlite3.connect(site.data / "review.sqlite3") as conn:
+        (payload,) = conn.execute("SELECT payload FROM events").fetchone()
+    import json
+
+    assert json.loads(payload)["evidence_dropped"] == ["frame"]

@@ -145,7 +145,8 @@ def test_disk_cap_without_heartbeats_drops_oldest_event_pictures_but_keeps_the_e
     items = {i.id: i for i in box.due("http")}
     assert set(items) == {ev.id, ev2.id, ev3.id}
     assert items[ev.id].files == {} and items[ev.id].payload["evidence"] == {}
-    assert items[ev.id].payload["detail"]["evidence_dropped"]["files"] == ["crop.jpg", "frame.jpg"]
+    assert items[ev.id].payload["evidence_dropped"] == ["crop", "frame"]
+    assert "disk cap" in items[ev.id].payload["detail"]["evidence_dropped_reason"]
     assert not (tmp_path / "evidence" / ev.id).exists()
     assert set(items[ev3.id].files) == {"frame.jpg", "crop.jpg"}
     assert any(r.levelno == logging.ERROR and "outbox FULL" in r.getMessage() for r in caplog.records)
