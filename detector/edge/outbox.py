@@ -38,6 +38,14 @@ from detector.edge.outbox_cap import (
     usage_bytes,
     without_evidence,
 )
+from detector.edge.outbox_repair import (
+    EVENT_JSON,
+    SalvagedItem,
+    event_folders,
+    read_event_json,
+    salvage,
+    write_event_json,
+)
 from detector.errors import DetectorError
 from detector.events import EVIDENCE_NAME, Event, Heartbeat, validate_event_dict
 
@@ -136,6 +144,8 @@ class Outbox:
         self.sinks = tuple(sinks)
         self.heartbeat_sinks = self.sinks if heartbeat_sinks is None else tuple(heartbeat_sinks)
         self.keep_delivered_s = keep_delivered_s
+        # The WAL's share of the cap (it is truncated back to this after each checkpoint).
+        self.wal_limit_bytes = int(min(4 << 20, max(64 << 10, self.max_disk_bytes // 16)))
         self.repair = repair  # False: a damaged file is an error, nothing is moved or removed (CLI use)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
@@ -147,40 +157,149 @@ class Outbox:
             except OSError as exc:
                 raise OutboxError(f"{folder}: cannot create the {what} ({exc.strerror})") from None
         self._conn = self._open()
-        if repair:
-            self._remove_orphans()
 
     # ----------------------------------------------------------------- opening
     def _open(self) -> sqlite3.Connection:
+        """Open (or create) the database; a damaged one is salvaged, an empty one beside evidence rebuilt."""
         try:
-            return self._connect()
+            conn = self._connect()
         except sqlite3.DatabaseError as exc:
             if not self.repair:
                 raise OutboxError(f"{self.path}: damaged outbox ({exc}); start the runner to repair it") from None
-            aside = self._move_aside(str(exc))
-            log.error(
-                "outbox %s is corrupt (%s); moved it aside to %s and started a fresh outbox — "
-                "undelivered items in it are not sent; inspect and delete it",
-                self.path, exc, aside,
-            )
+            return self._salvage_into_fresh(str(exc))
+        if not self.repair:
+            return conn
+        self._conn = conn
+        folders = [f for f in event_folders(self.evidence_dir) if (f / EVENT_JSON).is_file()]
+        if folders and conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            adopted = self._adopt_folders(min_age_s=0.0)
+            log.error("outbox %s was empty (%d bytes) while %d event folder(s) with event.json exist in %s: "
+                      "treated as damaged; rebuilt the queue from them (%d event(s) queued again)",
+                      self.path, size, len(folders), self.evidence_dir, adopted)
+        else:
+            adopted = self._adopt_folders(min_age_s=60.0)
+            if adopted:
+                log.warning("outbox: %d event(s) found on disk but not in %s (a crash while storing); queued",
+                            adopted, self.path)
+        self._remove_orphans()
+        return conn
+
+    def _salvage_into_fresh(self, reason: str) -> sqlite3.Connection:
+        aside = self._move_aside()
+        try:
+            conn = self._connect()
+        except sqlite3.DatabaseError as exc2:
+            raise OutboxError(f"{self.path}: cannot create a fresh outbox ({exc2})") from None
+        self._conn = conn
+        items, bad = salvage(aside)
+        restored = self._restore(items)
+        adopted = self._adopt_folders(min_age_s=0.0)
+        self._remove_orphans()
+        log.error(
+            "outbox %s is corrupt (%s); salvaged %d readable item(s) row by row (%d unreadable), queued %d more "
+            "event(s) from their event.json, and moved the damaged file aside to %s — inspect and delete it",
+            self.path, reason, restored, bad, adopted, aside,
+        )
+        return conn
+
+    def _restore(self, items: list[SalvagedItem]) -> int:
+        """Insert salvaged rows into the fresh database, keeping what was already delivered."""
+        n = 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                return self._connect()
-            except sqlite3.DatabaseError as exc2:
-                raise OutboxError(f"{self.path}: cannot create a fresh outbox ({exc2})") from None
+                for it in items:
+                    folder = self.evidence_dir / it.id
+                    names = [f for f in it.files if (folder / f).is_file()]
+                    seq = self._insert(it.id, it.kind, it.type, it.camera, it.created_at, it.payload, names)
+                    if seq is None:
+                        continue
+                    sinks = self.sinks if it.kind == "event" else self.heartbeat_sinks
+                    self._conn.executemany(
+                        "INSERT INTO deliveries(item_seq, sink, state, updated_at) VALUES (?, ?, ?, ?)",
+                        [(seq, s, it.states.get(s, "pending") if it.states.get(s) != "parked" else "pending",
+                          time.time()) for s in sinks])
+                    n += 1
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return n
+
+    def _insert(self, item_id: str, kind: str, etype: str, camera: str, created_at: float, payload: dict[str, Any],
+                names: list[str]) -> int | None:
+        """Inside a transaction: one items row (None if the id is already stored)."""
+        if self._conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone():
+            return None
+        text = json.dumps(payload, separators=(",", ":"))
+        folder = self.evidence_dir / item_id
+        size = sum((folder / n).stat().st_size for n in names)
+        cur = self._conn.execute(
+            "INSERT INTO items(id, kind, type, camera, created_at, payload, payload_bytes, files, evidence_bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_id, kind, etype, camera, created_at, text, len(text), json.dumps(sorted(names)), size),
+        )
+        return cur.lastrowid
+
+    def _adopt_folders(self, min_age_s: float) -> int:
+        """Queue events whose folder holds an event.json but that the database does not know.
+
+        ``min_age_s``: skip younger folders (another process may be about to commit its row).
+        """
+        with self._lock:
+            known = {r[0] for r in self._conn.execute("SELECT id FROM items WHERE kind = 'event'")}
+        cutoff = time.time() - min_age_s
+        found = []
+        for folder in event_folders(self.evidence_dir):
+            if folder.name in known:
+                continue
+            try:
+                if min_age_s and folder.stat().st_mtime > cutoff:
+                    continue
+            except OSError:
+                continue
+            data = read_event_json(folder)
+            if data is not None:
+                found.append((folder, data))
+        if not found:
+            return 0
+        n = 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for folder, data in found:
+                    listed = set((data.get("evidence") or {}).values())
+                    names = sorted(f.name for f in folder.iterdir() if f.name in listed and f.is_file())
+                    seq = self._insert(folder.name, "event", str(data["type"]), str(data["camera"]),
+                                       folder.stat().st_mtime, data, names)
+                    if seq is not None:
+                        self._queue(seq, self.sinks)
+                        n += 1
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return n
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:  # a new file: let routine clean-up give freed pages back to the disk
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise sqlite3.DatabaseError(f"cannot switch to WAL journal mode (got {mode})")
             conn.execute("PRAGMA synchronous=FULL")  # a committed event survives power loss
             conn.execute("PRAGMA foreign_keys=ON")
+            # The WAL counts against the disk cap: checkpoint it often and truncate it back to this size.
+            conn.execute(f"PRAGMA journal_size_limit={self.wal_limit_bytes}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={max(16, self.wal_limit_bytes // 4096)}")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise OutboxError(
                     f"{self.path}: outbox schema version {version} is newer than this program's "
                     f"({SCHEMA_VERSION}); upgrade the software or move the file away"
@@ -195,33 +314,29 @@ class Outbox:
             raise
         return conn
 
-    def _move_aside(self, reason: str) -> Path:
-        """Rename the corrupt DB (+ WAL/SHM) and its evidence folder to *.corrupt-<UTC time>.
+    def _move_aside(self) -> Path:
+        """Rename the damaged DB (+ WAL/SHM) to *.corrupt-<UTC time>; the evidence folders stay in place.
 
-        Only the newest corrupt copy is kept, so a failing SD card cannot fill the disk with them.
+        Only the newest damaged copy is kept, so a failing SD card cannot fill the disk with them.
         """
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        for old in list(self.path.parent.glob(self.path.name + ".corrupt-*")) + list(
-            self.evidence_dir.parent.glob(self.evidence_dir.name + ".corrupt-*")
-        ):
+        for old in self.path.parent.glob(self.path.name + ".corrupt-*"):
             shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(self.path) + suffix)
             if src.exists():
                 os.replace(src, Path(str(aside) + suffix))
-        if self.evidence_dir.exists():
-            os.replace(self.evidence_dir, self.evidence_dir.with_name(f"{self.evidence_dir.name}.corrupt-{stamp}"))
-        self.evidence_dir.mkdir(parents=True, exist_ok=True)
         return aside
 
     def _remove_orphans(self) -> None:
-        """Remove evidence folders that no row references (a crash between file move and commit)."""
+        """Remove folders that no row references and that cannot be queued again (no event.json):
+        temporary folders of a crashed write, and old folders of a crash between file move and commit."""
         with self._lock:
-            known = {r[0] for r in self._conn.execute("SELECT id FROM items WHERE evidence_bytes > 0")}
+            known = {r[0] for r in self._conn.execute("SELECT id FROM items WHERE kind = 'event'")}
         cutoff = time.time() - ORPHAN_GRACE_S
         for entry in self.evidence_dir.iterdir():
-            if entry.name in known:
+            if entry.name in known or (entry / EVENT_JSON).is_file():
                 continue
             try:
                 if entry.stat().st_mtime < cutoff or entry.name.startswith(".tmp-"):
@@ -267,22 +382,23 @@ class Outbox:
                 return False
             payload = json.dumps(data, separators=(",", ":"))
             evidence_bytes = sum(len(b) for b in files.values())
-            need = evidence_bytes + len(payload) + ROW_OVERHEAD_BYTES
+            need = evidence_bytes + 2 * len(payload) + ROW_OVERHEAD_BYTES  # the row and event.json
             to_delete: list[str] = []
-            if need > self.max_disk_bytes:
+            to_strip: list[tuple[str, dict[str, Any]]] = []
+            if need > self.cap_bytes:
                 log.error(
                     "outbox: event %s evidence (%d bytes) alone exceeds the outbox cap (%d bytes); "
-                    "storing the event without its pictures", event_id, evidence_bytes, self.max_disk_bytes,
+                    "storing the event without its pictures", event_id, evidence_bytes, self.cap_bytes,
                 )
                 data = without_evidence(data, "evidence larger than the outbox cap")
                 payload = json.dumps(data, separators=(",", ":"))
                 files, evidence_bytes = {}, 0
-                need = len(payload) + ROW_OVERHEAD_BYTES
-            if files:
-                self._write_evidence(event_id, files)
+                need = 2 * len(payload) + ROW_OVERHEAD_BYTES
+            self._write_evidence(event_id, files, data)
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                report = make_room(self._conn, need, self.max_disk_bytes, to_delete)
+                report = make_room(self._conn, need, self.cap_bytes, to_delete, to_strip)
+                self._unlink_event_json(to_delete)  # before the commit: a crash never brings them back
                 cur = self._conn.execute(
                     "INSERT INTO items(id, kind, type, camera, created_at, payload, payload_bytes, files, evidence_bytes)"
                     " VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?)",
@@ -293,13 +409,13 @@ class Outbox:
                 self._conn.execute("COMMIT")
             except BaseException as exc:
                 self._rollback()
-                if files:
-                    shutil.rmtree(self.evidence_dir / event_id, ignore_errors=True)
+                shutil.rmtree(self.evidence_dir / event_id, ignore_errors=True)
                 if isinstance(exc, sqlite3.Error):  # e.g. disk full, read-only file system
                     raise OutboxError(f"{self.path}: cannot store event {event_id} ({exc})") from exc
                 raise
             self._delete_evidence(to_delete)
-        log_prune(report, self.path, self.max_disk_bytes)
+            self._strip_evidence(to_strip)
+        log_prune(report, self.path, self.cap_bytes)
         self._notify()
         return True
 
@@ -309,10 +425,12 @@ class Outbox:
         payload = json.dumps(data, separators=(",", ":"))
         item_id = "hb-" + str(uuid.uuid4())
         to_delete: list[str] = []
+        to_strip: list[tuple[str, dict[str, Any]]] = []
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                report = make_room(self._conn, len(payload) + ROW_OVERHEAD_BYTES, self.max_disk_bytes, to_delete)
+                report = make_room(self._conn, len(payload) + ROW_OVERHEAD_BYTES, self.cap_bytes, to_delete, to_strip)
+                self._unlink_event_json(to_delete)
                 cur = self._conn.execute(
                     "INSERT INTO items(id, kind, created_at, payload, payload_bytes) VALUES (?, 'heartbeat', ?, ?, ?)",
                     (item_id, time.time(), payload, len(payload)),
@@ -325,7 +443,8 @@ class Outbox:
                     raise OutboxError(f"{self.path}: cannot store heartbeat ({exc})") from exc
                 raise
             self._delete_evidence(to_delete)
-        log_prune(report, self.path, self.max_disk_bytes)
+            self._strip_evidence(to_strip)
+        log_prune(report, self.path, self.cap_bytes)
         self._notify()
         return item_id
 
@@ -339,8 +458,8 @@ class Outbox:
         with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
             self._conn.execute("ROLLBACK")
 
-    def _write_evidence(self, event_id: str, files: dict[str, bytes]) -> None:
-        """Write files into a temp folder, fsync each, then rename the folder into place."""
+    def _write_evidence(self, event_id: str, files: dict[str, bytes], payload: dict[str, Any]) -> None:
+        """Write the pictures and event.json into a temp folder, fsync each, then rename it into place."""
         tmp = self.evidence_dir / f".tmp-{event_id}"
         final = self.evidence_dir / event_id
         shutil.rmtree(tmp, ignore_errors=True)
@@ -351,6 +470,7 @@ class Outbox:
                     fh.write(blob)
                     fh.flush()
                     os.fsync(fh.fileno())
+            write_event_json(tmp, payload)
             _fsync_dir(tmp)
             if final.exists():  # left by a crash before its row was committed
                 shutil.rmtree(final)
@@ -360,7 +480,29 @@ class Outbox:
             shutil.rmtree(tmp, ignore_errors=True)
             raise OutboxError(f"{final}: cannot write evidence ({exc.strerror or exc})") from None
 
+    def _unlink_event_json(self, item_ids: Iterable[str]) -> None:
+        for item_id in item_ids:
+            if not item_id.startswith("hb-"):
+                (self.evidence_dir / item_id / EVENT_JSON).unlink(missing_ok=True)
+
+    def _strip_evidence(self, stripped: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """After the disk cap dropped an event's pictures: rewrite its event.json, delete the pictures."""
+        for item_id, payload in stripped:
+            folder = self.evidence_dir / item_id
+            try:
+                write_event_json(folder, payload)
+                for f in folder.iterdir():
+                    if f.name != EVENT_JSON:
+                        f.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("outbox: cannot strip the pictures of %s (%s)", item_id, exc)
+
     # ----------------------------------------------------------------- disk cap
+    @property
+    def cap_bytes(self) -> int:
+        """What the accounted items may use: the cap less a reserve for the WAL and SQLite's page slack."""
+        return max(1, self.max_disk_bytes - min(self.max_disk_bytes // 4, 2 * self.wal_limit_bytes + (1 << 20)))
+
     def usage_bytes(self) -> int:
         """Accounted outbox size: evidence bytes + JSON bytes + a fixed overhead per row."""
         with self._lock:
@@ -381,6 +523,7 @@ class Outbox:
                 (now - self.keep_delivered_s,),
             ).fetchall()
             if rows:
+                self._unlink_event_json(r[1] for r in rows)
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._conn.executemany("DELETE FROM items WHERE seq = ?", [(r[0],) for r in rows])
@@ -389,7 +532,17 @@ class Outbox:
                     self._rollback()
                     raise
                 self._delete_evidence(r[1] for r in rows)
+            self.checkpoint()
         return len(rows)
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it; give freed pages back to the disk."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.execute("PRAGMA incremental_vacuum")
+            except sqlite3.OperationalError as exc:  # another process is busy: the next prune does it
+                log.debug("outbox: checkpoint skipped (%s)", exc)
 
     # ----------------------------------------------------------------- delivery state
     def due(self, sink: str, now: float | None = None, limit: int = 20) -> list[OutboxItem]:
@@ -441,6 +594,7 @@ class Outbox:
                         names = [n for n in names if n in kept]
                         dropped = sorted(gone)
                         self._rewrite(seq, item_id, payload, names)
+                        write_event_json(folder, payload)
                 self._conn.execute("UPDATE deliveries SET sending_until = ? WHERE item_seq = ? AND sink = ?",
                                    (now + lease_s, seq, sink))
                 self._conn.execute("COMMIT")
@@ -531,6 +685,7 @@ class Outbox:
                 self._conn.execute("BEGIN IMMEDIATE")
                 found = [r[0] for r in self._conn.execute(
                     f"SELECT id FROM items WHERE id IN ({','.join('?' * len(ids))})", list(ids))]
+                self._unlink_event_json(found)
                 self._conn.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in found])
                 self._conn.execute("COMMIT")
             except BaseException:

@@ -21,7 +21,7 @@ from typing import Any
 
 log = logging.getLogger("detector.edge.outbox")
 
-ROW_OVERHEAD_BYTES = 256  # rough per-row cost of the DB beyond the JSON
+ROW_OVERHEAD_BYTES = 512  # per-row cost of the DB beyond the JSON: indexes, delivery rows, page slack
 DETECTION_TYPES = ("graffiti_detected", "graffiti_cleaned")
 
 
@@ -40,15 +40,22 @@ class PruneReport:
 
 
 def usage_bytes(conn: sqlite3.Connection) -> int:
-    """Accounted outbox size: evidence bytes + JSON bytes + a fixed overhead per row."""
+    """Accounted outbox size: evidence bytes + JSON bytes (an event's twice: its row and its event.json)
+    + a fixed overhead per row."""
     row = conn.execute(
-        "SELECT COALESCE(SUM(evidence_bytes + payload_bytes), 0) + COUNT(*) * ? FROM items", (ROW_OVERHEAD_BYTES,)
+        "SELECT COALESCE(SUM(evidence_bytes + payload_bytes * (1 + (kind = 'event'))), 0) + COUNT(*) * ? FROM items",
+        (ROW_OVERHEAD_BYTES,),
     ).fetchone()
     return int(row[0])
 
 
-def make_room(conn: sqlite3.Connection, need: int, max_bytes: int, to_delete: list[str]) -> PruneReport:
-    """Inside an open transaction: free space until ``need`` more bytes fit under the cap."""
+def make_room(conn: sqlite3.Connection, need: int, max_bytes: int, to_delete: list[str],
+              to_strip: list[tuple[str, dict[str, Any]]]) -> PruneReport:
+    """Inside an open transaction: free space until ``need`` more bytes fit under the cap.
+
+    Appends the ids of deleted items to ``to_delete`` and (id, new payload) of events whose pictures
+    were dropped to ``to_strip``; the caller removes the files once the transaction is committed.
+    """
     report = PruneReport()
     free = ("NOT EXISTS (SELECT 1 FROM deliveries h WHERE h.item_seq = i.seq AND h.sending_until > "
             "CAST(strftime('%s','now') AS REAL))")
@@ -57,7 +64,7 @@ def make_room(conn: sqlite3.Connection, need: int, max_bytes: int, to_delete: li
         return report
     steps: list[tuple[str, str]] = [
         ("finished_items",
-         "SELECT seq, id, evidence_bytes + payload_bytes FROM items i WHERE NOT EXISTS "
+         "SELECT seq, id, evidence_bytes + payload_bytes * (1 + (kind = 'event')) FROM items i WHERE NOT EXISTS "
          f"(SELECT 1 FROM deliveries d WHERE d.item_seq = i.seq AND d.state = 'pending') AND {free} ORDER BY seq"),
         ("undelivered_heartbeats",
          f"SELECT seq, id, payload_bytes FROM items i WHERE kind = 'heartbeat' AND {free} ORDER BY seq"),
@@ -65,7 +72,7 @@ def make_room(conn: sqlite3.Connection, need: int, max_bytes: int, to_delete: li
          f"SELECT seq, id, evidence_bytes FROM items i WHERE kind = 'event' AND evidence_bytes > 0 AND {free} "
          f"ORDER BY type IN {DETECTION_TYPES!r}, seq"),
         ("undelivered_events",
-         f"SELECT seq, id, payload_bytes FROM items i WHERE kind = 'event' AND {free} "
+         f"SELECT seq, id, 2 * payload_bytes FROM items i WHERE kind = 'event' AND {free} "
          f"ORDER BY type IN {DETECTION_TYPES!r}, seq"),
     ]
     for name, query in steps:
@@ -73,19 +80,19 @@ def make_room(conn: sqlite3.Connection, need: int, max_bytes: int, to_delete: li
             if excess <= 0:
                 break
             if name == "evidence_dropped_events":
-                _drop_evidence_row(conn, seq)
+                to_strip.append((item_id, _drop_evidence_row(conn, seq)))
                 excess -= size
             else:
                 conn.execute("DELETE FROM items WHERE seq = ?", (seq,))
                 excess -= size + ROW_OVERHEAD_BYTES
-            to_delete.append(item_id)
+                to_delete.append(item_id)
             setattr(report, name, getattr(report, name) + 1)
         if excess <= 0:
             break
     return report
 
 
-def _drop_evidence_row(conn: sqlite3.Connection, seq: int) -> None:
+def _drop_evidence_row(conn: sqlite3.Connection, seq: int) -> dict[str, Any]:
     (payload,) = conn.execute("SELECT payload FROM items WHERE seq = ?", (seq,)).fetchone()
     data = without_evidence(json.loads(payload), "outbox disk cap reached before delivery")
     text = json.dumps(data, separators=(",", ":"))
@@ -93,6 +100,7 @@ def _drop_evidence_row(conn: sqlite3.Connection, seq: int) -> None:
         "UPDATE items SET payload = ?, payload_bytes = ?, files = '[]', evidence_bytes = 0 WHERE seq = ?",
         (text, len(text), seq),
     )
+    return data
 
 
 def log_prune(report: PruneReport, path: Path, max_bytes: int) -> None:

@@ -46,7 +46,7 @@ def test_missing_picture_is_dropped_and_named_and_the_event_is_delivered(
 
 
 def test_the_disk_cap_never_takes_the_pictures_of_an_event_being_sent(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "evidence", 40_000 / 1048576, sinks=("http",))
+    box = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "evidence", 40_000 * 4 / 3 / 1048576, sinks=("http",))
     first, first_files = make_event(frame_bytes=15_000)
     box.put_event(first, first_files)
     (listed,) = box.due("http")
@@ -66,7 +66,7 @@ def test_the_disk_cap_never_takes_the_pictures_of_an_event_being_sent(tmp_path: 
 
 
 def test_a_hold_expires_so_a_crashed_sender_does_not_pin_pictures_forever(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "evidence", 40_000 / 1048576, sinks=("http",))
+    box = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "evidence", 40_000 * 4 / 3 / 1048576, sinks=("http",))
     first, first_files = make_event(frame_bytes=15_000)
     box.put_event(first, first_files)
     (listed,) = box.due("http")

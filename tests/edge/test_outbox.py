@@ -95,7 +95,10 @@ def test_events_are_sent_before_heartbeats(tmp_path: Path) -> None:
 
 
 def _cap_box(tmp_path: Path, cap_bytes: int) -> Outbox:
-    return open_box(tmp_path, max_disk_mb=cap_bytes / 1048576)
+    """An outbox whose accounted items may use ``cap_bytes`` (a quarter more goes to SQLite's reserve)."""
+    box = open_box(tmp_path, max_disk_mb=cap_bytes * 4 / 3 / 1048576)
+    assert abs(box.cap_bytes - cap_bytes) <= 1
+    return box
 
 
 def test_disk_cap_prunes_delivered_evidence_first(tmp_path: Path) -> None:
@@ -110,7 +113,7 @@ def test_disk_cap_prunes_delivered_evidence_first(tmp_path: Path) -> None:
     hb = box.put_heartbeat(Heartbeat(device="tunnel-7"))
     ev, files = make_event(frame_bytes=15_000)  # needs room: the delivered ones must go, oldest first
     box.put_event(ev, files)
-    assert box.usage_bytes() <= 60_000
+    assert box.usage_bytes() <= box.cap_bytes
     assert ids[0] not in box.item_ids()
     assert not (tmp_path / "evidence" / ids[0]).exists()
     assert ids[2] in box.item_ids() and hb in box.item_ids()  # undelivered items untouched
@@ -128,7 +131,7 @@ def test_disk_cap_drops_oldest_heartbeats_before_any_detection_and_logs_it(tmp_p
     kept = box.item_ids()
     assert ev.id in kept and ev2.id in kept, "a detection was dropped while heartbeats remained"
     assert hbs[0] not in kept and hbs[-1] in kept  # oldest heartbeats went first
-    assert box.usage_bytes() <= 40_000
+    assert box.usage_bytes() <= box.cap_bytes
     assert any(r.levelno >= logging.WARNING and "undelivered heartbeats" in r.getMessage() for r in caplog.records)
     assert (tmp_path / "evidence" / ev.id / "frame.jpg").exists()
 
@@ -147,7 +150,9 @@ def test_disk_cap_without_heartbeats_drops_oldest_event_pictures_but_keeps_the_e
     assert items[ev.id].files == {} and items[ev.id].payload["evidence"] == {}
     assert items[ev.id].payload["evidence_dropped"] == ["crop", "frame"]
     assert "disk cap" in items[ev.id].payload["detail"]["evidence_dropped_reason"]
-    assert not (tmp_path / "evidence" / ev.id).exists()
+    folder = tmp_path / "evidence" / ev.id  # the pictures are gone; event.json stays, saying so
+    assert [p.name for p in folder.iterdir()] == ["event.json"]
+    assert json.loads((folder / "event.json").read_text())["evidence_dropped"] == ["crop", "frame"]
     assert set(items[ev3.id].files) == {"frame.jpg", "crop.jpg"}
     assert any(r.levelno == logging.ERROR and "outbox FULL" in r.getMessage() for r in caplog.records)
 
@@ -169,8 +174,9 @@ def test_usage_accounts_evidence_and_json_bytes(tmp_path: Path) -> None:
     box = open_box(tmp_path)
     ev, files = make_event(frame_bytes=5_000)
     box.put_event(ev, files)
-    payload_bytes = len(json.dumps(ev.to_dict(), separators=(",", ":")))
-    assert box.usage_bytes() == sum(len(b) for b in files.values()) + payload_bytes + ROW_OVERHEAD_BYTES
+    payload_bytes = len(json.dumps(ev.to_dict(), separators=(",", ":")))  # in the row and in event.json
+    assert box.usage_bytes() == sum(len(b) for b in files.values()) + 2 * payload_bytes + ROW_OVERHEAD_BYTES
+    assert (tmp_path / "evidence" / ev.id / "event.json").stat().st_size == payload_bytes
 
 
 def test_routine_prune_removes_finished_heartbeats_and_old_delivered_events(tmp_path: Path) -> None:
@@ -193,7 +199,7 @@ def test_routine_prune_removes_finished_heartbeats_and_old_delivered_events(tmp_
         pytest.param(lambda p: p.write_bytes(p.read_bytes()[:1024] + b"\x00" * 10 + p.read_bytes()[2048:]), id="torn-pages"),
     ],
 )
-def test_corrupt_outbox_is_moved_aside_and_a_fresh_one_created(tmp_path: Path, damage, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_outbox_is_moved_aside_and_its_events_come_back_from_disk(tmp_path: Path, damage, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     box = open_box(tmp_path)
     for _ in range(30):
         box.put_heartbeat(Heartbeat(device="tunnel-7"))
@@ -206,7 +212,9 @@ def test_corrupt_outbox_is_moved_aside_and_a_fresh_one_created(tmp_path: Path, d
     damage(db)
     with caplog.at_level(logging.ERROR, logger="detector.edge.outbox"):
         box = open_box(tmp_path)
-    assert box.item_ids() == [] and box.journal_mode() == "wal"
+    assert ev.id in box.item_ids() and box.journal_mode() == "wal"  # rebuilt from its event.json
+    (item,) = [i for i in box.due("http", limit=100) if i.kind == "event"]
+    assert {n: p.read_bytes() for n, p in item.files.items()} == files
     aside = [p for p in tmp_path.glob("outbox.sqlite3.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
     assert len(aside) == 1
     assert any(str(db) in r.getMessage() and "corrupt" in r.getMessage() for r in caplog.records)
