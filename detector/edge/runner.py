@@ -26,6 +26,8 @@ from detector.events import Event, Heartbeat
 
 log = logging.getLogger("detector.edge.runner")
 
+LAST_GOOD_MODEL = Path("models/last-good.onnx")  # under device.data_dir: the last model that passed verification
+
 
 def cpu_temp_c(root: Path = Path("/sys/class/thermal")) -> float | None:
     """The CPU temperature where the board exposes it (Raspberry Pi: thermal_zone0), else None."""
@@ -81,7 +83,8 @@ class EdgeRunner:
             reference = read_image(str(m.reference_frame))
             if reference is None:
                 raise ConfigError(f"model.reference_frame: {m.reference_frame} is missing or not a readable image")
-        holder = ModelHolder(m.path, m.threads, reference, m.max_batch)
+        holder = ModelHolder(m.path, m.threads, reference, m.max_batch,
+                             last_good=self.config.device.data_dir / LAST_GOOD_MODEL)
         meta = holder.current.meta
         log.info("model %s %s (%s, input %dx%d, threshold %.3f, clean %.3f, sha256 %s), %d thread(s)", meta.name,
                  meta.version, meta.arch, meta.input_size[1], meta.input_size[0], meta.threshold,

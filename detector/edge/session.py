@@ -4,11 +4,19 @@ Everything about the input (size, mean/std, channel order, resize) and the defau
 from the model's metadata; a model without the contract is refused. A new file dropped in place is
 loaded beside the running one, checked, and swapped in only if it behaves; a bad one is logged and
 the old model keeps running.
+
+The last model that passed verification is copied beside the active one (``last_good``, in the data
+folder), so a bad file plus a restart (a power cut after a botched update) does not leave the device
+down: at start a model that fails falls back to that copy, with an ERROR, and the file keeps being
+watched for a good replacement.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -81,8 +89,6 @@ class ModelSession:
         self.spec = self.meta.preprocess_spec()
         self.threads = int(threads)
         self._preprocess = TilePreprocessor(self.spec, self.threads)
-        import hashlib
-
         self.sha256 = hashlib.sha256(data).hexdigest()
 
     @property
@@ -141,21 +147,74 @@ def verify_model(candidate: ModelSession, reference_tiles: Sequence[np.ndarray])
 
 
 class ModelHolder:
-    """The current model, shared by all camera threads, and the watcher that swaps it when the file changes."""
+    """The current model, shared by all camera threads, and the watcher that swaps it when the file changes.
+
+    ``last_good``: where a copy of the last model that passed verification is kept (None: no copy, no
+    fallback). At start, a model that cannot be loaded or verified falls back to that copy.
+    """
 
     def __init__(self, path: Path, threads: int = 4, reference_frame: np.ndarray | None = None,
-                 max_batch: int = 0) -> None:
+                 max_batch: int = 0, last_good: Path | None = None) -> None:
         self.path = Path(path)
         self.threads = threads
         self.max_batch = max_batch
+        self.last_good = None if last_good is None else Path(last_good)
         self.reference_tiles = _reference_tiles(reference_frame if reference_frame is not None else synthetic_reference())
-        first = ModelSession(self.path, threads, max_batch)
-        verify_model(first, self.reference_tiles)
-        self._current = first
-        self._seen = first.signature
+        self.fallback_reason: str | None = None  # why the configured file is not the one running
         self._lock = threading.Lock()
         self.swaps = 0
         self.rejections = 0
+        seen = FileSignature.of(self.path)
+        try:
+            first = self._load(self.path)
+        except ModelContractError as exc:
+            first = self._fall_back(exc)
+        else:
+            self._keep_copy(first)
+        self._current = first
+        self._seen = seen
+
+    def _load(self, path: Path) -> ModelSession:
+        candidate = ModelSession(path, self.threads, self.max_batch)
+        verify_model(candidate, self.reference_tiles)
+        return candidate
+
+    def _fall_back(self, exc: ModelContractError) -> ModelSession:
+        """Start on the last good copy (ERROR), or re-raise when there is none that works."""
+        if self.last_good is None or not self.last_good.is_file():
+            raise exc
+        try:
+            session = self._load(self.last_good)
+        except ModelContractError as exc2:
+            log.error("the last good model copy %s is unusable too: %s", self.last_good, exc2)
+            raise exc from None
+        self.fallback_reason = str(exc)
+        log.error("model %s is unusable (%s); running the last model that passed verification instead: %s "
+                  "(%s %s, sha256 %s). Replace the model file with a good one; it is picked up without a restart",
+                  self.path, exc, self.last_good, session.meta.name, session.meta.version, session.sha256[:12])
+        return session
+
+    def _keep_copy(self, session: ModelSession) -> None:
+        """Copy a verified model to ``last_good`` (atomically; skipped when the copy is already that model)."""
+        dest = self.last_good
+        if dest is None or session.path == dest:
+            return
+        try:
+            if dest.is_file() and hashlib.sha256(dest.read_bytes()).hexdigest() == session.sha256:
+                return
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            shutil.copyfile(session.path, tmp)
+            with open(tmp, "rb") as fh:
+                ok = hashlib.sha256(fh.read()).hexdigest() == session.sha256
+                os.fsync(fh.fileno())
+            if not ok:  # the file changed while we copied: keep the old copy, try at the next swap
+                tmp.unlink(missing_ok=True)
+                return
+            os.replace(tmp, dest)
+            log.info("kept a copy of the verified model as %s", dest)
+        except OSError as exc:  # a full disk must not stop detection
+            log.warning("could not keep a copy of the verified model at %s (%s)", dest, exc)
 
     @property
     def current(self) -> ModelSession:
@@ -176,8 +235,7 @@ class ModelHolder:
                 return False  # still changing: look again next time
             self._seen = sig
             try:
-                candidate = ModelSession(self.path, self.threads, self.max_batch)
-                verify_model(candidate, self.reference_tiles)
+                candidate = self._load(self.path)
             except ModelContractError as exc:
                 self.rejections += 1
                 log.error("new model rejected, keeping %s %s: %s", self._current.meta.name,
@@ -186,9 +244,11 @@ class ModelHolder:
             old = self._current
             self._current = candidate
             self.swaps += 1
+            self.fallback_reason = None
             log.info("model swapped: %s %s (sha256 %s) → %s %s (sha256 %s)", old.meta.name, old.meta.version,
                      old.sha256[:12], candidate.meta.name, candidate.meta.version, candidate.sha256[:12])
-            return True
+        self._keep_copy(candidate)
+        return True
 
 
 def _reference_tiles(frame: np.ndarray, tile_px: int = 320) -> list[np.ndarray]:
