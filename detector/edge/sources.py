@@ -63,83 +63,107 @@ class Source:
 
 
 class LiveCapture(Source):
-    """RTSP/HTTP stream or USB camera; reconnects with exponential backoff when it drops."""
+    """RTSP/HTTP stream or USB camera, read in its own process (``detector.edge.capture``).
+
+    A stalled or crashing camera cannot delay or take down another: each has its own capture
+    process (restarted if it dies), with open/read timeouts; it reconnects with exponential backoff.
+    """
 
     live = True
 
-    def __init__(self, name: str, url: str, reconnect_initial_s: float = 1.0, reconnect_max_s: float = 60.0) -> None:
+    def __init__(self, name: str, url: str, reconnect_initial_s: float = 1.0, reconnect_max_s: float = 60.0,
+                 open_timeout_s: float = 5.0, read_timeout_s: float = 5.0) -> None:
         super().__init__(name)
         self.url = url
         self.reconnect_initial_s = reconnect_initial_s
         self.reconnect_max_s = reconnect_max_s
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
         self._stop = threading.Event()
-        self._want = threading.Event()
-        self._got = threading.Event()
+        self._got = threading.Condition()
         self._frame: Frame | None = None
-        self._seq = 0
         self._last_returned = -1
         self._thread: threading.Thread | None = None
+        self._proc: Any = None
+        self._conn: Any = None
+        self._send_lock = threading.Lock()
         self.connected = False
         self.reconnects = 0
+        self.restarts = 0  # capture processes that died and were started again
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"grab-{self.name}", daemon=True)
+        self._spawn()
+        self._thread = threading.Thread(target=self._pump, name=f"grab-{self.name}", daemon=True)
         self._thread.start()
 
-    def _open(self) -> Any:
-        import cv2
+    def _spawn(self) -> None:
+        import multiprocessing as mp
 
-        target: Any = int(self.url) if self.url.strip().isdigit() else self.url
-        cap = cv2.VideoCapture(target)
-        if not cap.isOpened():
-            cap.release()
-            return None
-        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        return cap
+        from detector.edge.capture import capture_main
 
-    def _loop(self) -> None:
+        ctx = mp.get_context("spawn")  # never fork a process that runs ORT threads
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=capture_main, name=f"capture-{self.name}", daemon=True, args=(
+            child_conn, self.name, self.url, redact_url(self.url), self.reconnect_initial_s, self.reconnect_max_s,
+            self.open_timeout_s, self.read_timeout_s))
+        proc.start()
+        child_conn.close()
+        old = self._conn
+        self._proc, self._conn = proc, parent_conn
+        if old is not None:
+            old.close()
+
+    def _pump(self) -> None:
+        """Receive frames, state and log lines from the capture process; restart it if it dies."""
         backoff = self.reconnect_initial_s
-        cap = None
-        failures = 0
         while not self._stop.is_set():
-            if cap is None:
-                cap = self._open()
-                if cap is None:
-                    log.warning("camera %s: cannot open %s; retrying in %.1f s", self.name, redact_url(self.url), backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2.0, self.reconnect_max_s)
+            conn = self._conn
+            try:
+                if not conn.poll(0.2):
+                    if self._proc is not None and not self._proc.is_alive():
+                        raise EOFError
                     continue
-                log.info("camera %s: connected to %s", self.name, redact_url(self.url))
-                self.connected, failures = True, 0
-            if not cap.grab():
-                failures += 1
-                if failures >= 5:
-                    log.warning("camera %s: stream lost; reconnecting", self.name)
-                    cap.release()
-                    cap, self.connected = None, False
-                    self.reconnects += 1
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2.0, self.reconnect_max_s)
-                else:
-                    self._stop.wait(0.05)
+                msg = conn.recv()
+            except (EOFError, OSError):
+                if self._stop.is_set():
+                    return
+                code = self._proc.exitcode if self._proc is not None else None
+                log.error("camera %s: capture process ended (exit %s); starting it again in %.1f s",
+                          self.name, code, backoff)
+                self.connected = False
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2.0, self.reconnect_max_s)
+                self.restarts += 1
+                self._spawn()
                 continue
-            failures, backoff = 0, self.reconnect_initial_s
-            if self._want.is_set():
-                ok, img = cap.retrieve()
-                if ok and img is not None and img.size:
-                    self._seq += 1
-                    self._frame = Frame(img, time.monotonic(), time.time(), self._seq, f"#{self._seq}")
-                    self._want.clear()
-                    self._got.set()
-        if cap is not None:
-            cap.release()
+            kind = msg[0]
+            if kind == "frame":
+                _, seq, t_mono, t_wall, img = msg
+                backoff = self.reconnect_initial_s
+                with self._got:
+                    self._frame = Frame(img, t_mono, t_wall, self.restarts * 1_000_000_000 + seq, f"#{seq}")
+                    self._got.notify_all()
+            elif kind == "state":
+                self.connected, self.reconnects = bool(msg[1]), int(msg[2])
+            elif kind == "log":
+                log.log(int(msg[1]), "%s", msg[2])
 
     def next_sample(self, due_t_s: float | None, wait_s: float = 2.0) -> Frame | None:
         """The newest frame (decoded now), or None when the camera gives none within ``wait_s``."""
-        self._got.clear()
-        self._want.set()
-        self._got.wait(wait_s)
-        frame = self._frame
+        try:
+            with self._send_lock:
+                self._conn.send("want")
+        except (OSError, ValueError, AttributeError):
+            return None  # the capture process is being restarted
+        deadline = time.monotonic() + wait_s
+        with self._got:
+            while (self._frame is None or self._frame.seq == self._last_returned) and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._got.wait(left)
+            frame = self._frame
         if frame is None or frame.seq == self._last_returned:
             return None
         self._last_returned = frame.seq
@@ -147,8 +171,23 @@ class LiveCapture(Source):
 
     def close(self) -> None:
         self._stop.set()
+        with self._got:
+            self._got.notify_all()
+        if self._conn is not None:
+            try:
+                with self._send_lock:
+                    self._conn.send("stop")
+            except (OSError, ValueError):
+                pass
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        if self._proc is not None:
+            self._proc.join(timeout=2.0)
+            if self._proc.is_alive():  # stuck inside OpenCV's open/read: nothing in it is worth waiting for
+                self._proc.kill()
+                self._proc.join(timeout=2.0)
+        if self._conn is not None:
+            self._conn.close()
 
 
 class VideoFileSource(Source):
