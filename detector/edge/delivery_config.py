@@ -109,10 +109,10 @@ class LocalSinkConfig:
     """Write each event (JSON + evidence) into a folder; the offline / no-network mode."""
 
     dir: Path
-    max_disk_mb: float | None = None  # None → never pruned; else the oldest event folders go first
+    max_disk_mb: float | None = 1024.0  # past this the oldest event folders go first; 0 (or None) → never pruned
 
     def validate(self, prefix: str) -> None:
-        if self.max_disk_mb is not None:
+        if self.max_disk_mb:
             check_range(self.max_disk_mb, _dot(prefix, "max_disk_mb"), 1, None)
 
 

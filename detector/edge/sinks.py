@@ -11,12 +11,14 @@ Only the standard library is used here, so the edge extra stays light.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import ssl
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -163,7 +165,8 @@ class LocalSink:
 
     The folder is assembled under a temporary name and renamed into place, so a reader never sees a
     half-written event; an existing folder for the id means "already delivered". Heartbeats replace
-    ``<dir>/heartbeat.json`` (atomically). With ``max_disk_mb``, the oldest event folders are removed.
+    ``<dir>/heartbeat.json`` (atomically). Past ``max_disk_mb`` (default 1 GiB) the oldest event
+    folders are removed (the folders are listed once, then tracked in memory).
     """
 
     name = "local"
@@ -171,6 +174,8 @@ class LocalSink:
     def __init__(self, config: LocalSinkConfig) -> None:
         self.config = config
         self.root = Path(config.dir)
+        self._folders: deque[tuple[Path, int]] | None = None  # event folders oldest first, with their bytes
+        self._total = 0
         if self.root.exists() and not self.root.is_dir():  # a mistake, not an outage: say so at start
             raise ConfigError(f"delivery.local.dir: {self.root} is a file; expected a folder for the events")
 
@@ -194,8 +199,8 @@ class LocalSink:
             os.replace(tmp, final)
         except OSError as exc:
             raise TransientSinkError(f"local sink {self.root}: {exc.strerror or exc}") from None
-        if self.config.max_disk_mb is not None:
-            self._enforce_cap()
+        if self.config.max_disk_mb:
+            self._enforce_cap(final)
 
     def send_heartbeat(self, heartbeat: dict[str, Any]) -> None:
         try:
@@ -206,21 +211,34 @@ class LocalSink:
         except OSError as exc:
             raise TransientSinkError(f"local sink {self.root}: {exc.strerror or exc}") from None
 
-    def _enforce_cap(self) -> None:
+    def _enforce_cap(self, added: Path) -> None:
         cap = int((self.config.max_disk_mb or 0) * 1048576)
-        # oldest first: by when the folder was completed (names only have the event's second)
-        folders = sorted((p for p in (self.root / "events").glob("*/*") if p.is_dir()),
-                         key=lambda p: (p.stat().st_mtime_ns, p.name))
-        sizes = {p: sum(f.stat().st_size for f in p.iterdir() if f.is_file()) for p in folders}
-        total = sum(sizes.values())
-        for p in folders[:-1]:  # never the newest
-            if total <= cap:
-                break
-            shutil.rmtree(p, ignore_errors=True)
-            total -= sizes[p]
+        if self._folders is None:
+            # oldest first: by when the folder was completed (names only have the event's second)
+            found = sorted((p for p in (self.root / "events").glob("*/*") if p.is_dir()),
+                           key=lambda p: (p.stat().st_mtime_ns, p.name))
+            self._folders = deque((p, _folder_bytes(p)) for p in found)
+            self._total = sum(size for _, size in self._folders)
+        else:
+            size = _folder_bytes(added)
+            self._folders.append((added, size))
+            self._total += size
+        while self._total > cap and len(self._folders) > 1:  # never the newest
+            old, size = self._folders.popleft()
+            shutil.rmtree(old, ignore_errors=True)
+            self._total -= size
+            with contextlib.suppress(OSError):
+                old.parent.rmdir()  # the day folder, once empty
 
     def close(self) -> None:
         pass
+
+
+def _folder_bytes(folder: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    except OSError:
+        return 0
 
 
 def _write_synced(path: Path, blob: bytes) -> None:

@@ -275,7 +275,11 @@ class FolderSource(Source):
     def next_sample(self, due_t_s: float | None) -> Frame | None:
         from detector.preprocess import read_image
 
-        candidates = [(m, n) for m, n in self._listing() if n not in self._done and m >= self._last_mtime]
+        listing = self._listing()
+        # Only names at the newest time reached can come up again (older ones are filtered by time),
+        # and files that are gone are forgotten: memory stays bounded however many images pass.
+        self._done = {n for m, n in listing if n in self._done and m >= self._last_mtime}
+        candidates = [(m, n) for m, n in listing if n not in self._done and m >= self._last_mtime]
         if self.live:
             candidates = candidates[::-1]  # newest first; older unseen ones are stale and skipped
         for mtime, name in candidates:

@@ -60,7 +60,7 @@ def test_full_toml_table_loads(tmp_path: Path) -> None:
         ({"mqtt": {"host": "b", "password": "pw"}}, "delivery.mqtt.username"),
         ({"mqtt": {"host": ""}}, "delivery.mqtt.host"),
         ({"mqtt": {"port": 1883}}, "delivery.mqtt.host"),
-        ({"local": {"dir": "x", "max_disk_mb": 0}}, "delivery.local.max_disk_mb"),
+        ({"local": {"dir": "x", "max_disk_mb": 0.5}}, "delivery.local.max_disk_mb"),
         ({"http": {**HTTP, "url": "http://review.local:99999"}}, "delivery.http.url: expected a port"),
         ({"http": {**HTTP, "url": "http://review.local:http"}}, "delivery.http.url: expected a port"),
         ({"http": {**HTTP, "url": "http://review.local:0"}}, "delivery.http.url: expected a port"),

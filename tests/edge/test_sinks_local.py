@@ -98,3 +98,25 @@ def test_local_dir_that_is_a_file_is_a_config_error_at_start(tmp_path: Path) -> 
     (tmp_path / "events").write_text("not a folder")
     with pytest.raises(ConfigError, match=r"delivery\.local\.dir: .*events is a file; expected a folder"):
         LocalSink(LocalSinkConfig(dir=tmp_path / "events"))
+
+
+def test_local_sink_has_a_default_size_cap_and_prunes_the_oldest_first(tmp_path: Path) -> None:
+    from detector.config import from_mapping
+
+    cfg = from_mapping(LocalSinkConfig, {"dir": str(tmp_path / "out")}, "delivery.local")
+    assert cfg.max_disk_mb == 1024.0  # bounded by default: a device runs for months
+    small = LocalSinkConfig(dir=tmp_path / "out", max_disk_mb=100_000 / 1048576)
+    sink = LocalSink(small)
+    ids = []
+    for _ in range(12):
+        ev, files = make_event(frame_bytes=20_000)
+        sink.send_event(ev.to_dict(), on_disk(tmp_path, files))
+        ids.append(ev.id)
+    kept = sorted((p.name.rsplit("_", 1)[1] for p in event_dirs(tmp_path / "out")), key=ids.index)
+    assert kept == ids[-len(kept):] and 2 <= len(kept) < 12  # a contiguous run of the newest
+    assert sum(f.stat().st_size for p in event_dirs(tmp_path / "out") for f in p.iterdir()) <= 100_000
+    sink2 = LocalSink(small)  # a restart lists the folders again and keeps pruning in order
+    ev, files = make_event(frame_bytes=20_000)
+    sink2.send_event(ev.to_dict(), on_disk(tmp_path, files))
+    kept2 = [p.name.rsplit("_", 1)[1] for p in event_dirs(tmp_path / "out")]
+    assert ev.id in kept2 and kept[0] not in kept2
