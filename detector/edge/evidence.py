@@ -3,11 +3,17 @@
 Evidence roles: ``frame`` (the full frame, unannotated — the review page draws the tile boxes from
 the event), ``crop`` (the event's box with a margin) and, when known, ``reference`` (the camera's
 last still, clean view, so an operator can compare before and after).
+
+Event ids are derived, not drawn: ``uuid5`` of the device, camera, source, event type, the source's
+time of the decision and the tile group (:func:`event_id`). Processing the same recording again, from
+scratch or after a crash, gives the same ids, and the review service stores each id once (a
+repeated id is answered "duplicate"), so a replay never reports the same graffiti twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +21,21 @@ import numpy as np
 
 from detector.edge.tiling import Tile, union_box
 from detector.events import Event, ModelRef, TileScore
+
+# A fixed namespace for event ids (never change it: ids of stored events would no longer match).
+EVENT_ID_NAMESPACE = uuid.UUID("635e008b-2488-430c-ae9f-a80f3e81a9e9")
+
+
+def event_id(device: str, camera: str, source: str, kind: str, source_time_s: float,
+             tiles: Iterable[int] = ()) -> str:
+    """The deterministic id of an event: the same inputs (a replay) always give the same id.
+
+    ``source_time_s``: the source's own clock where it is reproducible (media time of a file, image
+    modification time of a folder), the wall clock for a live camera; rounded to the millisecond.
+    """
+    group = ",".join(str(i) for i in sorted(set(tiles)))
+    key = f"{device}\x1f{camera}\x1f{source}\x1f{kind}\x1f{source_time_s:.3f}\x1f{group}"
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
 
 
 def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
@@ -82,10 +103,18 @@ def graffiti_event(
     t_s: float,
     related_event: str | None = None,
     detail: dict[str, Any] | None = None,
+    source: str = "",
+    source_time_s: float | None = None,
 ) -> Event:
-    """A graffiti_detected / graffiti_cleaned event: tiles with their median scores, their union box."""
+    """A graffiti_detected / graffiti_cleaned event: tiles with their median scores, their union box.
+
+    Its id is :func:`event_id` of the source and ``source_time_s`` (default ``t_s``, the decision's
+    source time) and the tile group.
+    """
     members = [plan_tiles[i] for i in sorted(tiles)]
+    when = t_s if source_time_s is None else source_time_s
     return Event(
+        id=event_id(device, camera, source, kind, when, tiles),
         device=device,
         camera=camera,
         type=kind,
@@ -103,7 +132,11 @@ def graffiti_event(
 
 
 def camera_event(kind: str, device: str, camera: str, wall_time: float, detail: dict[str, Any],
-                 frame_size: tuple[int, int] | None = None, model: ModelRef | None = None) -> Event:
-    """camera_offline / camera_online / camera_tamper."""
-    return Event(device=device, camera=camera, type=kind, time=iso_time(wall_time), detail=dict(detail),
-                 frame_size=frame_size, model=model)
+                 frame_size: tuple[int, int] | None = None, model: ModelRef | None = None,
+                 source: str = "", source_time_s: float | None = None) -> Event:
+    """camera_offline / camera_online / camera_tamper; a deterministic id when ``source_time_s`` is known."""
+    ev = Event(device=device, camera=camera, type=kind, time=iso_time(wall_time), detail=dict(detail),
+               frame_size=frame_size, model=model)
+    if source_time_s is not None:
+        ev.id = event_id(device, camera, source, kind, source_time_s)
+    return ev
