@@ -20,6 +20,7 @@ def edge_toml(tmp_path: Path, model: Path, frames: Path) -> Path:
         f"[model]\npath = '{model}'\nthreads = 1\n"
         f"[cameras.north]\nsource = '{frames}'\n"
         "[cameras.north.tiling]\ntile_px = 64\n[cameras.north.decision]\nwindow = 5\nconfirm_s = 20\n"
+        "[cameras.north.wall]\nslot_s = 5\nslots = 3\ncommission_s = 10\n"
         "[delivery.local]\ndir = 'events'\n")
     return toml
 

@@ -50,7 +50,8 @@ def edge_toml(run: Path, frames: Path, model: Path, sinks: str) -> Path:
     toml.write_text(
         f"[device]\nname = 'pi-1'\ndata_dir = '{run / 'data'}'\n[model]\npath = '{model}'\nthreads = 1\n"
         f"[cameras.north]\nsource = '{frames}'\n[cameras.north.tiling]\ntile_px = 64\n"
-        "[cameras.north.decision]\nwindow = 5\nconfirm_s = 20\nclean_s = 60\n" + sinks)
+        "[cameras.north.decision]\nwindow = 5\nconfirm_s = 20\nclean_s = 60\n"
+        "[cameras.north.wall]\nslot_s = 5\nslots = 3\ncommission_s = 10\n" + sinks)
     return toml
 
 
