@@ -46,6 +46,7 @@ from detector.events import CameraStats, Event
 log = logging.getLogger("detector.edge.camera")
 
 EmitFn = Callable[[Event, dict[str, bytes]], None]
+SaveFn = Callable[[dict, bool], None]  # (snapshot, full) → written by the runner's state store
 
 
 @dataclass
@@ -111,6 +112,65 @@ class CameraWorker:
         self.offline = False
         self._pace: tuple[float, float] | None = None
         self.thread: threading.Thread | None = None
+        # State kept across restarts (detector.edge.state / camera_state): set by the runner.
+        self.state_saver: SaveFn | None = None
+        self.state_light_every_s = 30.0
+        self.state_full_every_s = 600.0
+        self._restore: list[dict] = []
+        self._closed_ids: set[str] = set()
+        self._emit_restored = False
+        self._light_saved_mono = time.monotonic()
+        self._full_saved: float | None = None  # source time (recording) or monotonic time (live) of the last full save
+
+    # ------------------------------------------------------------------ state across restarts
+    def export_state(self, full: bool = True) -> dict:
+        """A snapshot (JSON values and numpy arrays) of what a restart must keep; call between frames."""
+        from detector.edge.camera_state import export_camera
+
+        return export_camera(self, full)
+
+    def restore_state(self, full: dict | None, light: dict | None,
+                      closed_ids: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Re-adopt saved snapshots (before ``start()``): the source position and health now, the rest
+        (engine, open events, wall model, baseline) when the first frame has the same size."""
+        from detector.edge.camera_state import choose, restore_early
+
+        self._restore = choose(full, light, self.source.live)
+        self._closed_ids = set(closed_ids)
+        done: list[str] = []
+        for snap in self._restore:
+            done += restore_early(self, snap)
+        return done
+
+    def _apply_restore(self) -> None:
+        from detector.edge.camera_state import restore_camera
+
+        done: list[str] = []
+        for snap in self._restore:
+            done += restore_camera(self, snap, self._closed_ids)
+        self._restore = []
+        if done:
+            log.info("camera %s: restored %s from before the restart", self.name, ", ".join(dict.fromkeys(done)))
+        self._emit_restored = bool(self._pending)
+
+    def _save_state(self, full: bool) -> None:
+        if self.state_saver is None:
+            return
+        try:
+            self.state_saver(self.export_state(full), full)
+        except Exception:  # never worth a camera: the previous state stays on disk
+            log.exception("camera %s: saving its state failed", self.name)
+        self._light_saved_mono = time.monotonic()
+
+    def _maybe_save_state(self, frame: Frame) -> None:
+        now = frame.t_s if not self.source.live else time.monotonic()
+        if self._full_saved is None:
+            self._full_saved = now
+        if now - self._full_saved >= self.state_full_every_s:
+            self._full_saved = now
+            self._save_state(full=True)
+        elif time.monotonic() - self._light_saved_mono >= self.state_light_every_s:
+            self._save_state(full=False)
 
     # ------------------------------------------------------------------ public
     def start(self) -> None:
@@ -205,7 +265,8 @@ class CameraWorker:
             gap = frame.t_s - self._last_t_s
             self._emit(camera_event("camera_offline", self.device, self.name,
                                     (self._last_wall or frame.wall_time) + self.cfg.offline_after_s,
-                                    {"no_frames_s": round(self.cfg.offline_after_s, 1)}), {})
+                                    {"no_frames_s": round(self.cfg.offline_after_s, 1)},
+                                    source=self.cfg.source, source_time_s=self._last_t_s), {})
             self.offline = True
             self._back_online(frame, gap)
         self._last_frame_mono = time.monotonic()
@@ -219,7 +280,8 @@ class CameraWorker:
         self.offline = False
         log.info("camera %s: online again after %.0f s", self.name, offline_s)
         self._emit(camera_event("camera_online", self.device, self.name, frame.wall_time,
-                                {"offline_s": round(offline_s, 1)}), {})
+                                {"offline_s": round(offline_s, 1)}, source=self.cfg.source,
+                                source_time_s=self._source_time(frame)), {})
 
     # ------------------------------------------------------------------ one frame
     def _prepare(self, frame_size: tuple[int, int], model: ModelSession) -> tuple[TilePlan, DecisionEngine]:
@@ -236,6 +298,8 @@ class CameraWorker:
                                          tile_cells=cells)
             self._accepted_dirty = True
             self._model = model
+            if self._restore:
+                self._apply_restore()
             log.info("camera %s: %dx%d frames, %d tiles of %d px", self.name, *frame_size, len(self.plan.tiles),
                      c.tiling.tile_px)
         if model is not self._model:
@@ -311,6 +375,11 @@ class CameraWorker:
                     self.judge.event_closed(set(d.tile_scores))
         if motion.still and engine.is_clean() and not self.health.tampered:
             self.reference_view = img
+        if self._emit_restored:  # detections decided before the restart, stored by none: report them now
+            self._emit_restored = False
+            for key in list(self._pending):
+                self._emit_opened(key, img)
+        self._maybe_save_state(frame)
 
     def _judge_sample(self, frame: Frame, plan: TilePlan, engine: DecisionEngine, model: ModelSession,
                       motion: MotionSample) -> list[Closed | Grown | Opened]:
@@ -377,6 +446,7 @@ class CameraWorker:
             "commissioning_report", self.device, self.name, frame.wall_time, report.tile_scores, self.plan.tiles,
             (w, h), model.ref, self.engine.params.threshold, max(report.tile_scores.values()), [], frame.t_s,
             detail={"mode": report.mode, "tiles": len(report.tile_scores), "t_s": round(frame.t_s, 2)},
+            source=self.cfg.source, source_time_s=self._source_time(frame),
         )
         log.warning("camera %s: commissioning found %d tile(s) that already look like graffiti (%s view); "
                     "reported for review, not alerted", self.name, len(report.tile_scores), report.mode)
@@ -391,7 +461,8 @@ class CameraWorker:
         if report is not None:
             log.warning("camera %s: tamper: %s", self.name, report.detail["reason"])
             h, w = frame.image.shape[:2]
-            ev = camera_event("camera_tamper", self.device, self.name, frame.wall_time, report.detail, (w, h))
+            ev = camera_event("camera_tamper", self.device, self.name, frame.wall_time, report.detail, (w, h),
+                              source=self.cfg.source, source_time_s=self._source_time(frame))
             files = evidence_files(ev, self._private(frame.image), None, self._private(self.reference_view),
                                    self.cfg.evidence.jpeg_quality, self.cfg.evidence.crop_margin)
             self._emit(ev, files)
@@ -417,6 +488,7 @@ class CameraWorker:
             p.model.ref, self.engine.params.threshold, d.score, d.score_history, d.t_s,
             detail={"hot_for_s": round(d.t_s - d.hot_since_s, 1), "window": self.engine.params.window,
                     "confirm_s": self.engine.params.confirm_s, "t_s": round(d.t_s, 2)},
+            source=self.cfg.source, source_time_s=p.wall_time if self.source.live else d.t_s,
         )
         files = evidence_files(ev, self._private(chosen), ev.bbox, self._private(self.reference_view),
                                self.cfg.evidence.jpeg_quality, self.cfg.evidence.crop_margin)
@@ -437,11 +509,16 @@ class CameraWorker:
             model.ref, self.engine.params.clean_threshold, d.score, d.score_history, d.t_s, related_event=related,
             detail={"open_for_s": round(d.t_s - d.opened_t_s, 1), "clean_s": self.engine.params.clean_s,
                     "t_s": round(d.t_s, 2)},
+            source=self.cfg.source, source_time_s=frame.wall_time if self.source.live else d.t_s,
         )
         log.info("camera %s: graffiti cleaned (event %s)", self.name, related)
         files = evidence_files(ev, self._private(picture), ev.bbox, None, self.cfg.evidence.jpeg_quality,
                                self.cfg.evidence.crop_margin)
         self._emit(ev, files)
+
+    def _source_time(self, frame: Frame) -> float:
+        """The time that identifies an event (its id): a recording's own clock, a live camera's wall clock."""
+        return frame.wall_time if self.source.live else frame.t_s
 
     def _emit(self, event: Event, files: dict[str, bytes]) -> None:
         try:
@@ -449,10 +526,14 @@ class CameraWorker:
             self.events_emitted += 1
         except Exception:
             log.exception("camera %s: could not store %s event %s", self.name, event.type, event.id)
+            return
+        self._save_state(full=False)  # a restart right after it must know what was reported
 
     def _finish(self) -> None:
         for key, chosen in self.picker.flush().items():
             self._emit_opened(key, chosen)
+        if self.plan is not None:
+            self._save_state(full=True)
         try:
             self.source.close()
         except Exception as exc:  # closing must never block shutdown

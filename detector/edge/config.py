@@ -197,11 +197,15 @@ class DeviceConfig:
     name: str
     data_dir: Path = Path(".")  # outbox and other state live here (relative to the config file)
     heartbeat_interval_s: float = 60.0
+    state_every_s: float = 30.0  # each camera's open events etc. are saved this often (and after each event)
+    state_full_every_s: float = 600.0  # ... with the wall model and baseline (MBs) this often (recording: its clock)
 
     def validate(self, prefix: str) -> None:
         if not _CAMERA_NAME.match(self.name):
             raise ConfigError(f"{prefix}.name: expected letters, digits, '_' or '-' (max 64), found {self.name!r}")
         check_range(self.heartbeat_interval_s, f"{prefix}.heartbeat_interval_s", 1.0, 86400.0)
+        check_range(self.state_every_s, f"{prefix}.state_every_s", 1.0, 86400.0)
+        check_range(self.state_full_every_s, f"{prefix}.state_full_every_s", 1.0, 7 * 86400.0)
 
 
 @dataclass

@@ -58,6 +58,7 @@ class HealthMonitor:
         self._reported_at: float | None = None
         self._healthy_since: float | None = None
         self.tampered = False
+        self._resumed_report = False
 
     def measure(self, frame_bgr: np.ndarray, still: bool) -> HealthSample:
         import cv2
@@ -87,10 +88,26 @@ class HealthMonitor:
                     reasons.append("moved")
         return HealthSample(brightness, contrast, sharpness, shift, tuple(reasons))
 
+    def export_state(self) -> dict[str, object]:
+        """What a restart must keep: the reference view (so a camera moved while the runner was down is
+        still reported) and whether a tamper is being reported. Times are not kept: a live camera's
+        clock restarts with the process."""
+        return {"reference": self.reference, "tampered": self.tampered}
+
+    def restore_state(self, state: dict[str, object]) -> None:
+        ref = state.get("reference")
+        if isinstance(ref, np.ndarray) and ref.ndim == 2:
+            self.reference = ref.astype(np.uint8, copy=False)
+        self.tampered = bool(state.get("tampered", False))
+        self._resumed_report = self.tampered  # already reported before the restart: not again at once
+
     def update(self, t_s: float, sample: HealthSample) -> TamperReport | None:
         """Feed one measured sample; returns a report when a tamper event is due."""
         if not self.config.enabled:
             return None
+        if self._resumed_report:  # the clock restarted: the report before the restart counts from now
+            self._resumed_report = False
+            self._reported_at = t_s
         if sample.healthy:
             self._problem_since = None
             if self.tampered:

@@ -27,6 +27,7 @@ from detector.events import Event, Heartbeat
 log = logging.getLogger("detector.edge.runner")
 
 LAST_GOOD_MODEL = Path("models/last-good.onnx")  # under device.data_dir: the last model that passed verification
+STATE_DIR = Path("state")  # under device.data_dir: each camera's state (detector.edge.state)
 
 
 def cpu_temp_c(root: Path = Path("/sys/class/thermal")) -> float | None:
@@ -115,13 +116,83 @@ class EdgeRunner:
             self.outbox.close()
             raise
         self.workers = workers
+        self._restore_states()
         live = [n for n, w in workers.items() if w.source.live]
         if not self.realtime and live:
             log.warning("--fast has no effect on live camera(s) %s: they are sampled in real time", ", ".join(live))
 
+    # ------------------------------------------------------------------ state across restarts
+    def _restore_states(self) -> None:
+        """Give each camera what it saved before the restart, less the events closed meanwhile."""
+        from detector.edge.state import StateError, StateStore
+
+        root = self.config.device.data_dir / STATE_DIR
+        light_store, full_store = StateStore(root / "light"), StateStore(root / "full")
+        saved: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+        for name in self.workers:
+            snaps: list[dict[str, Any] | None] = []
+            for store in (full_store, light_store):
+                try:
+                    snaps.append(store.load(name))
+                except StateError as exc:
+                    store.discard(name, str(exc))
+                    snaps.append(None)
+            saved[name] = (snaps[0], snaps[1])
+        closed = self._closed_meanwhile(saved)
+        d = self.config.device
+        for name, worker in self.workers.items():
+            full, light = saved[name]
+            worker.state_light_every_s, worker.state_full_every_s = d.state_every_s, d.state_full_every_s
+            worker.state_saver = self._saver(name, light_store, full_store)
+            if full is None and light is None:
+                continue
+            try:
+                done = worker.restore_state(full, light, closed)
+            except Exception:  # a state that does not fit must never stop the camera
+                log.exception("camera %s: its saved state could not be restored; it starts afresh", name)
+                continue
+            log.info("camera %s: re-adopting its state from before the restart%s", name,
+                     f" ({', '.join(done)})" if done else "")
+
+    @staticmethod
+    def _saver(name: str, light_store: Any, full_store: Any) -> Any:
+        def save(snapshot: dict[str, Any], full: bool) -> None:
+            (full_store if full else light_store).save(name, snapshot)
+        return save
+
+    def _closed_meanwhile(self, saved: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]) -> set[str]:
+        """Ids of saved open events that the review service has closed (rejected, cleaned, accepted)."""
+        from detector.edge.state import OpenEventsError, fetch_open_event_ids
+
+        ids = {str(v) for pair in saved.values() for snap in pair if snap
+               for v in (snap.get("event_ids") or {}).values()}
+        url, token = self._review_url_token()
+        if not ids or url is None:
+            return set()
+        try:
+            still_open = fetch_open_event_ids(url, token, self.config.review.timeout_s)
+        except OpenEventsError as exc:
+            log.warning("could not ask the review service which events are still open (%s); keeping all %d", exc,
+                        len(ids))
+            return set()
+        waiting = {i.id for i in self.outbox.listing("pending")}  # not delivered yet: the service cannot know
+        closed = ids - still_open - waiting
+        if closed:
+            log.info("%d event(s) open before the restart were closed on the review service meanwhile", len(closed))
+        return closed
+
+    def _review_url_token(self) -> tuple[str | None, str]:
+        r, http = self.config.review, self.config.delivery.http
+        url = r.url or (http.url if http is not None else None)
+        token = r.token if r.token is not None else (http.read_token() if http is not None else "")
+        return url, token
+
     def _store(self, event: Event, files: dict[str, bytes]) -> None:
         """Write an event durably before anything tries to send it."""
-        self.outbox.put_event(event, files)
+        if not self.outbox.put_event(event, files):
+            log.info("event %s %s camera=%s was stored before (the same decision, replayed); not sent again",
+                     event.type, event.id, event.camera)
+            return
         with self._lock:
             self.events_stored += 1
         log.info("event %s %s camera=%s score=%s", event.type, event.id, event.camera,

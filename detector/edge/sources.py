@@ -61,6 +61,14 @@ class Source:
     def close(self) -> None:
         """Release the device/file; safe to call twice."""
 
+    def position(self) -> dict[str, Any] | None:
+        """Where a clocked source has got to (JSON), for resuming after a restart; None: nothing to resume."""
+        return None
+
+    def seek(self, position: dict[str, Any]) -> bool:
+        """Resume from ``position()`` of an earlier run (after ``start()``); False when it does not apply."""
+        return False
+
 
 class LiveCapture(Source):
     """RTSP/HTTP stream or USB camera, read in its own process (``detector.edge.capture``).
@@ -232,6 +240,26 @@ class VideoFileSource(Source):
                 continue
             return Frame(img, t, self._wall0 + t, self._index, f"frame {self._index}")
 
+    def position(self) -> dict[str, Any] | None:
+        return {"kind": "video", "path": str(self.path), "size": _size(self.path), "index": self._index,
+                "fps": self._fps, "wall0": self._wall0}
+
+    def seek(self, position: dict[str, Any]) -> bool:
+        """Continue after the last frame read (same file, same size), on the first run's wall clock."""
+        import cv2
+
+        if (position.get("kind") != "video" or position.get("path") != str(self.path)
+                or position.get("size") != _size(self.path) or self._cap is None):
+            return False
+        index = int(position.get("index", -1))
+        if index >= 0 and not self._cap.set(cv2.CAP_PROP_POS_FRAMES, index + 1):
+            for _ in range(index + 1):  # a container that cannot seek: read up to the position
+                if not self._cap.grab():
+                    break
+        self._index = index
+        self._wall0 = float(position.get("wall0", self._wall0))
+        return True
+
     def close(self) -> None:
         if self._cap is not None:
             self._cap.release()
@@ -300,6 +328,20 @@ class FolderSource(Source):
             self.finished = True
         return None
 
+    def position(self) -> dict[str, Any] | None:
+        return {"kind": "folder", "path": str(self.path), "last_mtime": self._last_mtime,
+                "done": sorted(self._done), "seq": self._seq}
+
+    def seek(self, position: dict[str, Any]) -> bool:
+        """Skip the images already processed (by modification time, and the names at that time)."""
+        if position.get("kind") != "folder" or position.get("path") != str(self.path):
+            return False
+        last = position.get("last_mtime")
+        self._last_mtime = float("-inf") if last is None else float(last)
+        self._done = {str(n) for n in position.get("done", [])}
+        self._seq = int(position.get("seq", 0))
+        return True
+
 
 class SimSource(Source):
     """``sim://SEED?minutes=M&fps=F&script=S&size=WxH``: the simulated tunnel camera (detector.data.sim).
@@ -351,6 +393,23 @@ class SimSource(Source):
         img = self._stream.frame_at(t)
         self._k += 1
         return Frame(np.ascontiguousarray(img), t, self._wall0 + t, self._k, f"t={t:.1f}s")
+
+    def position(self) -> dict[str, Any] | None:
+        return {"kind": "sim", "seed": self.seed, "k": self._k, "wall0": self._wall0}
+
+    def seek(self, position: dict[str, Any]) -> bool:
+        if position.get("kind") != "sim" or position.get("seed") != self.seed:
+            return False
+        self._k = int(position.get("k", 0))
+        self._wall0 = float(position.get("wall0", self._wall0))
+        return True
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def redact_url(url: str) -> str:
