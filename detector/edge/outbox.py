@@ -161,6 +161,7 @@ class Outbox:
     # ----------------------------------------------------------------- opening
     def _open(self) -> sqlite3.Connection:
         """Open (or create) the database; a damaged one is salvaged, an empty one beside evidence rebuilt."""
+        found = f"{self.path.stat().st_size} bytes" if self.path.exists() else "missing"
         try:
             conn = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -172,11 +173,10 @@ class Outbox:
         self._conn = conn
         folders = [f for f in event_folders(self.evidence_dir) if (f / EVENT_JSON).is_file()]
         if folders and conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0:
-            size = self.path.stat().st_size if self.path.exists() else 0
             adopted = self._adopt_folders(min_age_s=0.0)
-            log.error("outbox %s was empty (%d bytes) while %d event folder(s) with event.json exist in %s: "
+            log.error("outbox %s was empty (%s) while %d event folder(s) with event.json exist in %s: "
                       "treated as damaged; rebuilt the queue from them (%d event(s) queued again)",
-                      self.path, size, len(folders), self.evidence_dir, adopted)
+                      self.path, found, len(folders), self.evidence_dir, adopted)
         else:
             adopted = self._adopt_folders(min_age_s=60.0)
             if adopted:

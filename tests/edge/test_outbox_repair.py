@@ -56,7 +56,8 @@ def test_empty_or_missing_outbox_beside_evidence_is_damage_and_the_queue_is_rebu
     with caplog.at_level(logging.ERROR, logger="detector.edge.outbox"):
         box = open_box(tmp_path)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and "empty" in errors[0] and "4 event(s) queued again" in errors[0], errors
+    assert len(errors) == 1 and "4 event(s) queued again" in errors[0], errors
+    assert ("(0 bytes)" if how == "zero-bytes" else "(missing)") in errors[0]
     due = {i.id: i for i in box.due("http", limit=100)}
     assert sorted(due) == sorted(ids)
     for event_id, item in due.items():
@@ -127,3 +128,39 @@ def test_wal_and_database_stay_within_the_disk_cap(tmp_path: Path) -> None:
         worst = max(worst, disk_bytes(tmp_path))
     assert worst <= 1024 * 1024, f"{worst} bytes on disk with a 1 MiB cap"
     assert box.usage_bytes() <= box.cap_bytes
+
+
+@pytest.mark.slow
+def test_runner_started_on_a_zero_byte_outbox_sends_the_events_found_on_disk(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.edge.edge_models import redness_model
+
+    data = tmp_path / "data"
+    box = Outbox(data / "outbox" / "outbox.sqlite3", data / "outbox" / "evidence", 50, sinks=("local",))
+    ids = []
+    for _ in range(3):
+        ev, files = make_event()
+        box.put_event(ev, files)
+        ids.append(ev.id)
+    box.close()
+    db = data / "outbox" / "outbox.sqlite3"
+    checkpoint(db)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    db.write_bytes(b"")  # cut to 0 bytes by a power loss
+    (tmp_path / "frames").mkdir()
+    toml = tmp_path / "edge.toml"
+    toml.write_text(f"[device]\nname = 'tunnel-7'\ndata_dir = '{data}'\n"
+                    f"[model]\npath = '{redness_model(tmp_path / 'model.onnx')}'\nthreads = 1\n"
+                    f"[cameras.north]\nsource = '{tmp_path / 'frames'}'\n[delivery.local]\ndir = 'events'\n")
+    res = subprocess.run([sys.executable, "-m", "detector", "edge", "run", "--config", str(toml), "--fast",
+                          "--log-format", "json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
+    errors = [r["message"] for r in records if r["level"] == "error"]
+    assert len(errors) == 1 and "(0 bytes)" in errors[0] and "3 event(s) queued again" in errors[0], errors
+    sent = sorted(p.parent.name.rsplit("_", 1)[1] for p in (data / "events" / "events").glob("*/*/event.json"))
+    assert sent == sorted(ids)

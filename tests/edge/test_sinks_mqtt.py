@@ -136,3 +136,21 @@ def test_broker_down_then_up_delivers_every_event(tmp_path: Path, broker: Mosqui
                          ids=["plain", "slash", "wildcards", "empty"])
 def test_topic_levels_never_contain_separators_or_wildcards(text: str, expected: str) -> None:
     assert topic_part(text) == expected
+
+
+def test_an_event_whose_picture_is_gone_is_published_naming_it(tmp_path: Path, broker: Mosquitto,
+                                                              subscriber: Subscriber) -> None:
+    cfg = from_mapping(DeliveryConfig, {
+        "retry_initial_s": 0.05, "retry_max_s": 0.3,
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "timeout_s": 2},
+    }, "delivery").resolved(tmp_path)
+    outbox = open_outbox(cfg)
+    ev, files = make_event()
+    outbox.put_event(ev, files)
+    (cfg.evidence_dir / ev.id / "crop.jpg").unlink()
+    assert Delivery(cfg, outbox, device="tunnel-7").flush(10.0), outbox.counts()
+    assert wait_until(lambda: any(p["id"] == ev.id for _, p in subscriber.events()), 10.0)
+    (payload,) = [p for _, p in subscriber.events() if p["id"] == ev.id]
+    assert payload["evidence"] == {"frame": "frame.jpg"} and payload["evidence_dropped"] == ["crop"]
+    assert set(payload["evidence_b64"]) == {"frame.jpg"}
+    assert base64.b64decode(payload["evidence_b64"]["frame.jpg"]) == files["frame.jpg"]
