@@ -173,7 +173,7 @@ class Outbox:
         self._conn = conn
         folders = [f for f in event_folders(self.evidence_dir) if (f / EVENT_JSON).is_file()]
         if folders and conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0:
-            adopted = self._adopt_folders(min_age_s=0.0)
+            adopted = self._adopt_folders(min_age_s=5.0)  # younger: another process may be committing it
             log.error("outbox %s was empty (%s) while %d event folder(s) with event.json exist in %s: "
                       "treated as damaged; rebuilt the queue from them (%d event(s) queued again)",
                       self.path, found, len(folders), self.evidence_dir, adopted)
@@ -407,6 +407,9 @@ class Outbox:
                 )
                 self._queue(cur.lastrowid, self.sinks)
                 self._conn.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._rollback()  # another process queued this very folder meanwhile (its event.json)
+                return False
             except BaseException as exc:
                 self._rollback()
                 shutil.rmtree(self.evidence_dir / event_id, ignore_errors=True)

@@ -35,6 +35,16 @@ def fill(tmp_path: Path, events: int = 5, heartbeats: int = 0) -> tuple[list[str
     return ids, files_by_id
 
 
+def age_folders(evidence: Path, seconds: float = 120.0) -> None:
+    """Make the event folders look written a while ago (a reboot takes longer than a few seconds)."""
+    import os
+    import time
+
+    for folder in evidence.iterdir():
+        t = time.time() - seconds
+        os.utime(folder, (t, t))
+
+
 def checkpoint(db: Path) -> None:
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # fold the WAL in, as after a clean stop
@@ -45,6 +55,7 @@ def checkpoint(db: Path) -> None:
 def test_empty_or_missing_outbox_beside_evidence_is_damage_and_the_queue_is_rebuilt(
         tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture) -> None:
     ids, files = fill(tmp_path, events=4)
+    age_folders(tmp_path / "evidence")
     db = tmp_path / "outbox.sqlite3"
     checkpoint(db)
     for suffix in ("-wal", "-shm"):
@@ -146,6 +157,7 @@ def test_runner_started_on_a_zero_byte_outbox_sends_the_events_found_on_disk(tmp
         box.put_event(ev, files)
         ids.append(ev.id)
     box.close()
+    age_folders(data / "outbox" / "evidence")
     db = data / "outbox" / "outbox.sqlite3"
     checkpoint(db)
     for suffix in ("-wal", "-shm"):
