@@ -46,7 +46,7 @@ from detector.events import CameraStats, Event
 log = logging.getLogger("detector.edge.camera")
 
 EmitFn = Callable[[Event, dict[str, bytes]], None]
-SaveFn = Callable[[dict, bool], None]  # (snapshot, full) → written by the runner's state store
+SaveFn = Callable[[dict | None, bool], None]  # (snapshot or None: forget it, full) → the runner's state store
 
 
 @dataclass
@@ -532,7 +532,12 @@ class CameraWorker:
     def _finish(self) -> None:
         for key, chosen in self.picker.flush().items():
             self._emit_opened(key, chosen)
-        if self.plan is not None:
+        if not self.source.live and self.source.finished and self.state_saver is not None:
+            try:  # a recording processed to its end: a new run starts from its beginning
+                self.state_saver(None, True)
+            except OSError as exc:
+                log.warning("camera %s: could not clear its saved state: %s", self.name, exc)
+        elif self.plan is not None:
             self._save_state(full=True)
         try:
             self.source.close()

@@ -156,7 +156,11 @@ class EdgeRunner:
 
     @staticmethod
     def _saver(name: str, light_store: Any, full_store: Any) -> Any:
-        def save(snapshot: dict[str, Any], full: bool) -> None:
+        def save(snapshot: dict[str, Any] | None, full: bool) -> None:
+            if snapshot is None:  # nothing to resume
+                light_store.clear(name)
+                full_store.clear(name)
+                return
             (full_store if full else light_store).save(name, snapshot)
         return save
 

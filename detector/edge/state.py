@@ -104,6 +104,12 @@ class StateStore:
         state["_saved_at"] = float(doc.get("saved_at", 0.0))
         return state
 
+    def clear(self, camera: str) -> None:
+        """Forget a camera's state (a recording that was processed to its end starts afresh next time)."""
+        self._json_path(camera).unlink(missing_ok=True)
+        for old in self.folder.glob(f"{camera}.*.npz"):
+            old.unlink(missing_ok=True)
+
     def discard(self, camera: str, reason: str) -> None:
         """Move a damaged state aside (kept for inspection, the newest only)."""
         path = self._json_path(camera)

@@ -104,6 +104,8 @@ def test_kill_9_mid_recording_then_restart_gives_the_same_events_as_an_uninterru
     assert got == expected
     resumed = [m for m in messages(log) if "re-adopting its state" in m]
     assert resumed and "source position" in resumed[-1], messages(log)[-20:]
+    # processed to its end: nothing to resume, a new run starts from the beginning
+    assert not (run / "data" / "state" / "full" / "north.json").exists()
 
 
 class Feeder:
