@@ -145,6 +145,7 @@ def export_camera(worker: Any, full: bool) -> dict[str, Any]:
                      "score_history": [list(h) for h in p.decision.score_history]}
                     for k, p in worker._pending.items()],
         "offline": worker.offline,
+        "rejected_seen": sorted(worker._rejected_seen),  # re-baselined already: not again after a restart
         "last_t_s": worker._last_t_s,
         "last_wall": worker._last_wall,
         "engine": export_engine(worker.engine) if worker.engine is not None else None,
@@ -227,4 +228,5 @@ def restore_early(worker: Any, snap: dict[str, Any]) -> list[str]:
             done.append("tamper reference view")
     if snap.get("offline") and worker.source.live:
         worker.offline = True
+    worker._rejected_seen |= {str(i) for i in snap.get("rejected_seen", [])}
     return done
