@@ -153,6 +153,10 @@ class CameraWorker:
             log.info("camera %s: restored %s from before the restart", self.name, ", ".join(dict.fromkeys(done)))
         self._emit_restored = bool(self._pending)
 
+    def adopt_pending(self, opened: list[tuple[Opened, float]]) -> None:
+        """Detections decided before a restart whose event was not stored yet: (decision, wall time)."""
+        self._pending = {d.key: _PendingOpen(d, wall_time, self.models.current) for d, wall_time in opened}
+
     def _save_state(self, full: bool) -> None:
         if self.state_saver is None:
             return

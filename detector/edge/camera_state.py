@@ -181,7 +181,6 @@ def choose(full: dict[str, Any] | None, light: dict[str, Any] | None, live: bool
 
 def restore_camera(worker: Any, snap: dict[str, Any], closed_ids: set[str]) -> list[str]:
     """Apply one snapshot to a worker whose plan/engine/judge exist; returns what was restored (for the log)."""
-    from detector.edge.camera import _PendingOpen
     from detector.edge.decision import Opened
 
     done: list[str] = []
@@ -199,13 +198,15 @@ def restore_camera(worker: Any, snap: dict[str, Any], closed_ids: set[str]) -> l
         worker._event_ids = {k: v for k, v in ids.items() if k in engine._open}
         done.append(f"{len(engine._open)} open event(s)" + (f" ({len(closed)} closed meanwhile)" if closed else ""))
         worker._pending = {}
+        restored: list[tuple[Opened, float]] = []
         for p in snap.get("pending", []):
             if int(p["key"]) not in engine._open:
                 continue
             d = Opened(int(p["key"]), float(p["t_s"]) + shift, {int(i): float(s) for i, s in p["tile_scores"].items()},
                        float(p["score"]), float(p["hot_since_s"]) + shift,
                        [(float(t) + shift, float(s)) for t, s in p["score_history"]])
-            worker._pending[d.key] = _PendingOpen(d, float(p["wall_time"]), worker.models.current)
+            restored.append((d, float(p["wall_time"])))
+        worker.adopt_pending(restored)
     ref = snap.get("reference_view")
     if isinstance(ref, np.ndarray) and list(ref.shape[:2][::-1]) == list(snap.get("frame_size") or []):
         worker.reference_view = ref

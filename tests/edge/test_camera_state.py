@@ -83,3 +83,31 @@ def test_a_live_snapshot_moves_its_times_onto_the_new_clock(tmp_path: Path) -> N
     # after a reboot the monotonic clock restarts: saved times move so that time spent down counts as passed
     assert abs(shift_for(snap) - (-60.0)) < 0.5
     assert shift_for({"clocked": True, "mono_at_save": 0.0, "wall_at_save": 0.0}) == 0.0
+
+
+def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tmp_path: Path) -> None:
+    from detector.edge.camera import _PendingOpen
+    from detector.edge.decision import Opened
+    from detector.edge.evidence import event_id
+
+    holder = ModelHolder(redness_model(tmp_path / "m.onnx"), threads=1)
+    views = frames(40, paint_from=12, paint_until=40)
+    a_events: list[tuple[str, str]] = []
+    a = make_worker(holder, a_events)
+    for i, img in enumerate(views[:25]):
+        a.process(Frame(img, i * 5.0, 1.7e9 + i * 5.0, i))
+    assert a.engine is not None
+    (key,) = a.engine.open_keys
+    tiles = sorted(a.engine.open_tiles(key))
+    # As if the runner died while the detection waited for a still picture: decided, not stored.
+    decided = Opened(key, 120.0, dict.fromkeys(tiles, 0.9), 0.9, 100.0, [(110.0, 0.9), (120.0, 0.9)])
+    a._pending = {key: _PendingOpen(decided, 1.7e9 + 120.0, holder.current)}
+    a._event_ids.pop(key)
+    snapshot = a.export_state(full=True)
+
+    b_events: list[tuple[str, str]] = []
+    b = make_worker(holder, b_events)
+    b.restore_state(snapshot, None)
+    b.process(Frame(views[25], 125.0, 1.7e9 + 125.0, 25))
+    assert b_events == [("graffiti_detected", event_id("dev", "north", "rec", "graffiti_detected", 120.0, tiles))]
+    assert b._event_ids == {key: b_events[0][1]}  # its cleaning will refer to it
