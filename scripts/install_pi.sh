@@ -122,6 +122,7 @@ if [ "$START" -eq 1 ]; then
     if runuser -u "$USER_NAME" -- "$VENV/bin/graffiti" edge check-config "$CONF_DIR/edge.toml"; then
         systemctl restart "$SERVICE.service"
         echo "==> started; follow it with: journalctl -u $SERVICE -f"
+        echo "    what waits to be sent: sudo -u $USER_NAME $VENV/bin/graffiti edge outbox list --config $CONF_DIR/edge.toml"
     else
         echo "==> $CONF_DIR/edge.toml has errors (above); fix them, then: sudo systemctl restart $SERVICE" >&2
     fi
