@@ -121,6 +121,7 @@ class CameraWorker:
         self._emit_restored = False
         self._light_saved_mono = time.monotonic()
         self._full_saved: float | None = None  # source time (recording) or monotonic time (live) of the last full save
+        self._commissioned_saved: set[int] = set()  # baselines already saved once they were done
 
     # ------------------------------------------------------------------ state across restarts
     def export_state(self, full: bool = True) -> dict:
@@ -170,7 +171,11 @@ class CameraWorker:
         now = frame.t_s if not self.source.live else time.monotonic()
         if self._full_saved is None:
             self._full_saved = now
-        if now - self._full_saved >= self.state_full_every_s:
+        base = self.judge.baseline if self.judge is not None else None
+        commissioned = base is not None and base.done and id(base) not in self._commissioned_saved
+        if commissioned:  # a baseline just taken is worth keeping at once (it costs minutes to retake)
+            self._commissioned_saved.add(id(base))
+        if commissioned or now - self._full_saved >= self.state_full_every_s:
             self._full_saved = now
             self._save_state(full=True)
         elif time.monotonic() - self._light_saved_mono >= self.state_light_every_s:
