@@ -142,7 +142,7 @@ def make_worker(model_path: Path, threads: int, max_batch: int = 0, wall: bool =
 
 def time_pipeline(model_path: Path, threads: int, frames: list[np.ndarray], n: int) -> dict[str, float]:
     from detector.edge.sources import Frame
-    from detector.edge.tiling import cut_tiles, masked_frame
+    from detector.tiling import cut_tiles, masked_frame
 
     worker, holder = make_worker(model_path, threads, wall=False)
     sess = holder.current
@@ -167,7 +167,7 @@ def wall_cost(model_path: Path, frames: list[np.ndarray], n: int) -> float:
     import cv2
 
     from detector.edge.sources import Frame
-    from detector.edge.tiling import masked_frame
+    from detector.tiling import masked_frame
 
     worker, _ = make_worker(model_path, 1, wall=True)
     worker.process(Frame(frames[0], 0.0, time.time(), 0))
@@ -209,7 +209,7 @@ def runs_saved(model_path: Path, busy: float, hours: float) -> tuple[float, int]
 
 def tile_scores(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
     from detector.edge.session import ModelSession
-    from detector.edge.tiling import cut_tiles, plan_tiles
+    from detector.tiling import cut_tiles, plan_tiles
 
     sess = ModelSession(model_path, 2)
     plan = plan_tiles((1280, 720), 320, 0.25)

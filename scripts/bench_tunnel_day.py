@@ -80,7 +80,7 @@ class ScoreLog:
 
         from detector.demo.inproc import camera_config
         from detector.demo.people import PERSON_GREY_DELTA, person_free
-        from detector.edge.tiling import plan_tiles
+        from detector.tiling import plan_tiles
 
         cfg = camera_config(settings)
         boxes = [t.xyxy for t in plan_tiles(stream.size, cfg.tiling.tile_px, cfg.tiling.overlap, cfg.watch,
@@ -136,8 +136,8 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
     from detector.demo.source import wall_polygons
     from detector.demo.truth import TimedEvent, compare
     from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
-    from detector.edge.tiling import plan_tiles, union_box
     from detector.modelmeta import read_meta
+    from detector.tiling import plan_tiles, union_box
 
     cfg = camera_config(settings)
     meta = read_meta(args.model)

@@ -31,7 +31,9 @@ from detector.edge.judge import CommissionReport, JudgeParams, WallJudge
 from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
 from detector.edge.session import ModelHolder, ModelSession
 from detector.edge.sources import Frame, Source, open_source, redact_url
-from detector.edge.tiling import (
+from detector.edge.wall import ChangeParams, WallParams
+from detector.events import CameraStats, Event
+from detector.tiling import (
     TilePlan,
     masked_frame,
     plan_tiles,
@@ -40,8 +42,6 @@ from detector.edge.tiling import (
     tiles_in_regions,
     union_box,
 )
-from detector.edge.wall import ChangeParams, WallParams
-from detector.events import CameraStats, Event
 
 log = logging.getLogger("detector.edge.camera")
 

@@ -21,6 +21,7 @@ from detector.bundled import find_bundled_model
 from detector.config import check_range, from_mapping, read_config_file
 from detector.edge.delivery_config import DeliveryConfig
 from detector.errors import ConfigError
+from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_PX
 
 _CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -31,8 +32,8 @@ Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 class TilingConfig:
     """Overlapping square tiles cut from the watched area; each is resized to the model input."""
 
-    tile_px: int = 320
-    overlap: float = 0.25  # fraction of tile_px shared by neighbouring tiles
+    tile_px: int = DEFAULT_TILE_PX  # square tiles of this many frame pixels, each scaled to the model input
+    overlap: float = DEFAULT_OVERLAP  # fraction of tile_px shared by neighbouring tiles
 
     def validate(self, prefix: str) -> None:
         check_range(self.tile_px, f"{prefix}.tile_px", 16, 4096)

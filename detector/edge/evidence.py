@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from detector.edge.tiling import Tile, union_box
 from detector.events import Event, ModelRef, TileScore
+from detector.tiling import Tile, union_box
 
 # A fixed namespace for event ids (never change it: ids of stored events would no longer match).
 EVENT_ID_NAMESPACE = uuid.UUID("635e008b-2488-430c-ae9f-a80f3e81a9e9")

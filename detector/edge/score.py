@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.edge.session import ModelSession
-from detector.edge.tiling import Tile, cut_tiles, plan_tiles
+from detector.tiling import Tile, cut_tiles, plan_tiles
 
 
 @dataclass(frozen=True)

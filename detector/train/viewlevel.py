@@ -2,8 +2,8 @@
 
 The edge alerts when *any tile of a view* stays hot, so a model is judged (and thresholded) on
 the hottest tile of each view, not on the whole photo squeezed to one input. Here a photo is
-stretched to the edge's reference frame (1280×720), cut with :func:`detector.edge.tiling.plan_tiles`
-at the edge's default ``tile_px``/``overlap`` (read from :class:`detector.edge.config.TilingConfig`,
+stretched to the edge's reference frame (1280×720), cut with :func:`detector.tiling.plan_tiles`
+at the edge's default ``tile_px``/``overlap`` (``detector.tiling.DEFAULT_TILE_PX``/``DEFAULT_OVERLAP``, which the edge config defaults to,
 never copied), each tile goes through the edge's numpy preprocessing, and the view score is the
 maximum tile score. numpy/cv2 only: ``graffiti eval`` on an ONNX file stays torch-free, and MIL
 training cuts its bags with the same function.
@@ -29,11 +29,10 @@ DEFAULT_MIN_SIDE_PX = 360  # export: smaller validation images (320-px synthetic
 
 
 def edge_tiling() -> tuple[int, float]:
-    """The edge's default (tile_px, overlap), read from its config so the two never drift apart."""
-    from detector.edge.config import TilingConfig
+    """The edge's default (tile_px, overlap): the constants its config defaults to, so the two never drift apart."""
+    from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_PX
 
-    cfg = TilingConfig()
-    return int(cfg.tile_px), float(cfg.overlap)
+    return int(DEFAULT_TILE_PX), float(DEFAULT_OVERLAP)
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def as_view(image_bgr: np.ndarray, spec: ViewSpec) -> np.ndarray:
 
 def view_tiles(image_bgr: np.ndarray, spec: ViewSpec | None = None) -> list[np.ndarray]:
     """The edge's tiles of the photo shown as a camera view (frame pixels, not yet model-sized)."""
-    from detector.edge.tiling import cut_tiles, plan_tiles
+    from detector.tiling import cut_tiles, plan_tiles
 
     r = (spec or ViewSpec()).resolved()
     view = as_view(image_bgr, r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.edge.tiling import MASK_GREY, cut_tiles, masked_frame, plan_tiles, tiles_in_regions
+from detector.tiling import MASK_GREY, cut_tiles, masked_frame, plan_tiles, tiles_in_regions
 
 Box = tuple[int, int, int, int]
 
@@ -98,7 +98,7 @@ def test_one_resize_of_the_frame_scores_like_resizing_each_tile() -> None:
 
     from detector.bundled import find_bundled_model
     from detector.edge.session import ModelSession
-    from detector.edge.tiling import cut_tiles, plan_tiles, scaled_tiles
+    from detector.tiling import cut_tiles, plan_tiles, scaled_tiles
 
     rng = np.random.default_rng(3)
     base = cv2.resize(rng.normal(128, 45, (45, 80, 3)).clip(0, 255).astype(np.uint8), (1280, 720),
@@ -118,7 +118,7 @@ def test_one_resize_of_the_frame_scores_like_resizing_each_tile() -> None:
 
 
 def test_scaled_tiles_fall_back_to_frame_scale_for_tiles_of_several_sizes() -> None:
-    from detector.edge.tiling import Tile, TilePlan, scaled_tiles
+    from detector.tiling import Tile, TilePlan, scaled_tiles
 
     frame = np.zeros((100, 200, 3), np.uint8)
     plan = TilePlan((200, 100), [Tile(0, (0, 0, 100, 100)), Tile(1, (100, 0, 200, 60))], np.full((100, 200), 255, np.uint8))

@@ -13,7 +13,6 @@ import pytest
 
 from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
 from detector.edge.judge import JudgeParams, WallJudge
-from detector.edge.tiling import plan_tiles
 from detector.edge.wall import (
     GREY,
     ChangeParams,
@@ -23,6 +22,7 @@ from detector.edge.wall import (
     median_of,
     structural_change,
 )
+from detector.tiling import plan_tiles
 
 W, H, TILE = 288, 96, 96  # model-scale frame: 5 tiles of 96 px at overlap 0.5
 STEP_S = 5.0

@@ -13,7 +13,7 @@ from detector.train.viewlevel import ViewScores, ViewSpec, hottest_clean_views, 
 
 def test_a_photo_becomes_the_edges_tiles_of_a_1280x720_view():
     from detector.edge.config import TilingConfig
-    from detector.edge.tiling import plan_tiles
+    from detector.tiling import plan_tiles
 
     cfg = TilingConfig()
     expected = plan_tiles((1280, 720), cfg.tile_px, cfg.overlap).tiles

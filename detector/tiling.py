@@ -1,5 +1,8 @@
 """Cut the watched part of a frame into overlapping square tiles for one batched model run.
 
+Shared by the edge (which scores the tiles) and evaluation (which shows a photo as a camera view cut
+the same way), so it lives outside both.
+
 Small tags on a wide view would vanish if the whole frame were shrunk to 224 px, so the watched
 area is covered by ``tile_px`` squares (default 320 frame pixels, overlap 0.25) that are each resized
 to the model input. Pixels outside the watch polygons or inside ignore polygons are painted grey
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MASK_GREY = 128  # fill value for masked pixels (a neutral mid-grey)
+DEFAULT_TILE_PX = 320  # the edge's default tile (frame pixels); evaluation cuts camera views the same way
+DEFAULT_OVERLAP = 0.25
 
 
 @dataclass(frozen=True)
