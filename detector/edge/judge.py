@@ -31,7 +31,6 @@ from detector.edge.wall import (
     WallParams,
     structural_change,
     tile_blocks,
-    to_grey,
 )
 
 
@@ -98,6 +97,7 @@ class WallJudge:
         self._pending: dict[str, set[int]] = {}  # per mode: tiles to re-baseline when that mode is next seen
         self._change_key: tuple[int, int, int] = (-1, -1, -1)
         self._rebaselines = 0
+        self._grey_taken = -1  # estimate version the commissioning baseline's picture was taken from
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -130,7 +130,7 @@ class WallJudge:
             assert self.wall.mode is not None
             est = self.wall.estimate
             assert est is not None
-            self.baselines[self.wall.mode] = Baseline(to_grey(est), np.zeros(len(self.tiles), np.float32), t_s,
+            self.baselines[self.wall.mode] = Baseline(self.wall.grey().copy(), np.zeros(len(self.tiles), np.float32), t_s,
                                                       carried=set(open_tiles))
             to_score = list(range(len(self.tiles)))  # commissioning scores every tile
         base = self.baseline
@@ -186,7 +186,9 @@ class WallJudge:
         report = None
         if not base.done:
             np.maximum(base.scores, self.scores, out=base.scores)
-            base.grey = to_grey(self.wall.estimate)
+            if self._grey_taken != self.wall.version:  # the newest estimate, once per version
+                base.grey = self.wall.grey().copy()  # a copy: re-baselining writes into it
+                self._grey_taken = self.wall.version
             if t_s - base.started_s < self.params.commission_s:
                 return [0.0] * n, [frozenset()] * n, None
             base.done = True
@@ -250,7 +252,7 @@ class WallJudge:
         est = self.wall.estimate
         if base is None or est is None:
             return
-        self.changed_blocks = structural_change(to_grey(est), base.grey, self.change)
+        self.changed_blocks = structural_change(self.wall.grey(), base.grey, self.change)
         flat = self.changed_blocks.reshape(-1)
         self.tile_change = np.asarray([float(flat[b].mean()) if b.size else 0.0 for b in self.blocks], np.float32)
 
@@ -266,7 +268,7 @@ class WallJudge:
         est = self.wall.estimate
         if base is None or est is None or not tiles:
             return
-        grey = to_grey(est)
+        grey = self.wall.grey()
         for i in tiles:
             x1, y1, x2, y2 = self.tiles[i]
             base.grey[y1:y2, x1:x2] = grey[y1:y2, x1:x2]

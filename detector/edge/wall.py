@@ -109,12 +109,20 @@ class WallEstimate:
         self._candidate: str | None = None
         self._candidate_n = 0
         self._est_small: tuple[tuple[int, int, int], np.ndarray] | None = None
+        self._grey: tuple[int, np.ndarray] | None = None
         self._prev_small: np.ndarray | None = None
         self._fore_since: np.ndarray | None = None
 
     @property
     def valid(self) -> bool:
         return self.estimate is not None
+
+    def grey(self) -> np.ndarray:
+        """The estimate in grey, computed once per estimate version (the baseline and change map use it)."""
+        assert self.estimate is not None
+        if self._grey is None or self._grey[0] != self.version:
+            self._grey = (self.version, to_grey(self.estimate))
+        return self._grey[1]
 
     def reset(self, mode: str | None) -> None:
         self.filled = 0
@@ -206,7 +214,7 @@ class WallEstimate:
         m = changed.astype(np.uint8)
         if self.estimate is not None and p.person_px > 0:
             if self._est_small is None or self._est_small[0] != (self.version, sh, sw):
-                eg = cv2.GaussianBlur(cv2.resize(to_grey(self.estimate), (sw, sh), interpolation=cv2.INTER_AREA),
+                eg = cv2.GaussianBlur(cv2.resize(self.grey(), (sw, sh), interpolation=cv2.INTER_AREA),
                                       (3, 3), 0).astype(np.float32)
                 self._est_small = ((self.version, sh, sw), eg)
             eg = self._est_small[1]

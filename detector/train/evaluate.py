@@ -22,6 +22,7 @@ from detector.data.sample import Sample
 from detector.errors import ConfigError, DatasetError
 from detector.train import metrics as m
 from detector.train.scoring import ScoredSamples, Scorer, open_scorer, score_samples
+from detector.train.thresholds import suggest_thresholds
 
 SPLITS = ("val", "test", "train", "all")
 WORST_N = 18  # images per contact sheet
@@ -140,18 +141,6 @@ def build_report(scored: ScoredSamples, threshold: float) -> dict[str, Any]:
     return report
 
 
-def _suggest(scored: ScoredSamples, target_precision: float | None, max_fpr: float | None) -> dict[str, Any] | None:
-    """Thresholds the policy would choose on this data; None with one class, or the reason it cannot."""
-    from detector.train.thresholds import ThresholdError, choose_thresholds
-
-    if len(set(scored.labels.tolist())) < 2:
-        return None
-    try:
-        return choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
-                                 max_fpr=max_fpr).to_dict()
-    except ThresholdError as exc:
-        return {"error": str(exc)}
-
 
 def _write_scores_csv(scored: ScoredSamples, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -241,7 +230,7 @@ def evaluate(
 
     report["leak_guard"] = guard_model(scorer, scored.samples, model_path, _checkpoint_manifest(scorer))
     report.update(build_report(scored, used))
-    report["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
+    report["suggested_thresholds"] = suggest_thresholds(scored.labels, scored.scores, target_precision, max_fpr)
     if views:  # the question the edge asks: any tile of the photo shown as a camera view over the threshold
         from detector.train.viewreport import view_report
 

@@ -188,3 +188,15 @@ def choose_thresholds(
         n_graffiti=int(y.sum()),
         n_clean=int(y.size - y.sum()),
     )
+
+
+def suggest_thresholds(labels: np.ndarray, scores: np.ndarray, target_precision: float | None,
+                       max_fpr: float | None) -> dict[str, Any] | None:
+    """For a report: the thresholds the policy would choose on this data; None with one class, or
+    ``{"error": reason}`` when it cannot choose."""
+    if len(set(np.asarray(labels).tolist())) < 2:
+        return None
+    try:
+        return choose_thresholds(labels, scores, target_precision=target_precision, max_fpr=max_fpr).to_dict()
+    except ThresholdError as exc:
+        return {"error": str(exc)}

@@ -9,21 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from detector.data.sample import Sample
+from detector.train.thresholds import suggest_thresholds
 from detector.train.viewlevel import ViewScores, hottest_clean_views, score_views, view_summary
 
 HOTTEST_N = 18
 
-
-def _suggest(scored: ViewScores, target_precision: float | None, max_fpr: float | None) -> dict[str, Any] | None:
-    from detector.train.thresholds import ThresholdError, choose_thresholds
-
-    if len(set(scored.labels.tolist())) < 2:
-        return None
-    try:
-        return choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
-                                 max_fpr=max_fpr).to_dict()
-    except ThresholdError as exc:
-        return {"error": str(exc)}
 
 
 def write_view_csv(scored: ViewScores, path: Path) -> Path:
@@ -42,5 +32,5 @@ def view_report(scorer: Any, samples: Sequence[Sample], threshold: float, target
     scored = score_views(samples, [scorer], description="scoring camera views", progress=progress)[0]
     section = view_summary(scored, threshold)
     section["hottest_clean_views"] = hottest_clean_views(scored, HOTTEST_N, threshold)
-    section["suggested_thresholds"] = _suggest(scored, target_precision, max_fpr)
+    section["suggested_thresholds"] = suggest_thresholds(scored.labels, scored.scores, target_precision, max_fpr)
     return section, write_view_csv(scored, out_dir / "views.csv")

@@ -10,6 +10,7 @@ real ``CameraWorker`` (motion, wall model, gating, decision, evidence) with a re
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,33 +103,45 @@ def test_the_same_stream_without_the_wall_model_alerts_on_the_loiterer(model: Pa
     assert [e for e in run.events if e.type == "graffiti_detected"], "the loiterer should alert without the wall model"
 
 
-def test_commission_request_retakes_the_baseline_without_a_second_alert(model: Path, tmp_path: Path) -> None:
-    """`graffiti edge commission` while the tag's alert is open: the baseline is retaken from the current
-    wall, the open alert is carried (no report for it, no second alert), and the request file is taken."""
+def run_uncleaned_tag(model: Path, duration_s: float, at_t_s: float,
+                      action: Callable[[CameraWorker, list[Any]], None]) -> tuple[CameraWorker, list[Any]]:
+    """The tag stays (nobody cleans it); ``action(worker, events)`` runs once, as the sample at
+    ``at_t_s`` is taken. The real camera loop; returns the worker and the events it emitted."""
     from detector.demo.source import StreamSource
 
     d = day()
-    d.paint[0] = Paint(1500.0, 1560.0, PAINT.box, 0, 9000.0, 9300.0)  # nobody cleans it in this run
+    d.paint[0] = Paint(1500.0, 1560.0, PAINT.box, 0, 9000.0, 9300.0)
     d.people = [p for p in d.people if p.kind != "crew"]
-    st = PhotoWallStream(wall_photo(), [tag_photo()], [], seed=5, duration_s=2700.0, size=SIZE, fps=0.2, day=d,
+    st = PhotoWallStream(wall_photo(), [tag_photo()], [], seed=5, duration_s=duration_s, size=SIZE, fps=0.2, day=d,
                          clock0_s=10 * 3600.0)
     cfg = parse_edge_config({"device": {"name": "d"}, "cameras": {"c": {"source": "sim://0", **SETTINGS}}}).cameras["c"]
     events: list[Any] = []
-    source = StreamSource("c", st, 0.0, 2700.0)
+    source = StreamSource("c", st, 0.0, duration_s)
     worker = CameraWorker("c", cfg, "d", ModelHolder(model, 1), lambda e, f: events.append(e), False,
                           threading.Event(), source=source)
-    request = commission_request_path(tmp_path, "c")
-    worker.commission_request = request
     orig = source.next_sample
 
     def next_sample(due: float | None) -> Any:
         frame = orig(due)
-        if frame is not None and abs(frame.t_s - 2000.0) < 1e-6:
-            request.write_text("retake")  # an installer runs `graffiti edge commission` at 33:20
+        if frame is not None and abs(frame.t_s - at_t_s) < 1e-6:
+            action(worker, events)
         return frame
 
     source.next_sample = next_sample  # type: ignore[method-assign]
     worker.run()
+    return worker, events
+
+
+def test_commission_request_retakes_the_baseline_without_a_second_alert(model: Path, tmp_path: Path) -> None:
+    """`graffiti edge commission` while the tag's alert is open: the baseline is retaken from the current
+    wall, the open alert is carried (no report for it, no second alert), and the request file is taken."""
+    request = commission_request_path(tmp_path, "c")
+
+    def install(worker: CameraWorker, events: list[Any]) -> None:
+        worker.commission_request = request
+        request.write_text("retake")  # an installer runs `graffiti edge commission` at 33:20
+
+    worker, events = run_uncleaned_tag(model, 2700.0, 2000.0, install)
     types = [e.type for e in events]
     assert types.count("graffiti_detected") == 1, types  # the tag, before the request
     assert not request.exists()  # the request was taken
@@ -141,31 +154,14 @@ def test_commission_request_retakes_the_baseline_without_a_second_alert(model: P
 def test_an_operator_rejection_re_baselines_the_tiles_quiet_until_they_change(model: Path) -> None:
     """The review service serves the rejected alert's box: its event is dropped without a 'cleaned', and
     the mark, still on the wall, never alerts again."""
-    from detector.demo.source import StreamSource
 
-    d = day()
-    d.paint[0] = Paint(1500.0, 1560.0, PAINT.box, 0, 9000.0, 9300.0)  # it stays: nobody cleans it
-    d.people = [p for p in d.people if p.kind != "crew"]
-    st = PhotoWallStream(wall_photo(), [tag_photo()], [], seed=5, duration_s=3600.0, size=SIZE, fps=0.2, day=d,
-                         clock0_s=10 * 3600.0)
-    cfg = parse_edge_config({"device": {"name": "d"}, "cameras": {"c": {"source": "sim://0", **SETTINGS}}}).cameras["c"]
-    events: list[Any] = []
-    source = StreamSource("c", st, 0.0, 3600.0)
-    worker = CameraWorker("c", cfg, "d", ModelHolder(model, 1), lambda e, f: events.append(e), False,
-                          threading.Event(), source=source)
-    orig = source.next_sample
+    def reject(worker: CameraWorker, events: list[Any]) -> None:
+        det = [e for e in events if e.type == "graffiti_detected"]
+        assert len(det) == 1 and det[0].bbox is not None
+        x1, y1, x2, y2 = det[0].bbox
+        worker.set_remote_rejected([(det[0].id, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])])
 
-    def next_sample(due: float | None) -> Any:
-        frame = orig(due)
-        if frame is not None and abs(frame.t_s - 2100.0) < 1e-6:
-            det = [e for e in events if e.type == "graffiti_detected"]
-            assert len(det) == 1 and det[0].bbox is not None
-            x1, y1, x2, y2 = det[0].bbox
-            worker.set_remote_rejected([(det[0].id, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])])
-        return frame
-
-    source.next_sample = next_sample  # type: ignore[method-assign]
-    worker.run()
+    _, events = run_uncleaned_tag(model, 3600.0, 2100.0, reject)
     types = [e.type for e in events]
     assert types == ["graffiti_detected"], types  # no 'cleaned' for the rejected alert, no second alert
 
