@@ -70,7 +70,6 @@ class JudgeStep:
     """What one sample asks of the camera: tiles to score on the wall estimate (may be empty)."""
 
     to_score: list[int]
-    ready: bool  # decisions may be taken (wall valid and its mode commissioned)
 
 
 class WallJudge:
@@ -118,7 +117,7 @@ class WallJudge:
             self.scored_at[:] = -np.inf
             self._scored_thumb = [None] * len(self.tiles)
         if not self.wall.valid:
-            return JudgeStep([], False)
+            return JudgeStep([])
         to_score: list[int] = []
         if self.wall.version != self._seen_version:
             self._seen_version = self.wall.version
@@ -128,13 +127,10 @@ class WallJudge:
         base = self.baseline
         if base is None:
             assert self.wall.mode is not None
-            est = self.wall.estimate
-            assert est is not None
             self.baselines[self.wall.mode] = Baseline(self.wall.grey().copy(), np.zeros(len(self.tiles), np.float32), t_s,
                                                       carried=set(open_tiles))
             to_score = list(range(len(self.tiles)))  # commissioning scores every tile
-        base = self.baseline
-        return JudgeStep(to_score, base is not None and base.done)
+        return JudgeStep(to_score)
 
     def _due(self, t_s: float, open_tiles: set[int]) -> list[int]:
         """Tiles to score on the new estimate: those of open events (their cleaning must not wait), those
