@@ -97,6 +97,8 @@ class WallJudge:
         self._change_key: tuple[int, int, int] = (-1, -1, -1)
         self._rebaselines = 0
         self._grey_taken = -1  # estimate version the commissioning baseline's picture was taken from
+        self._carried_key: tuple[int, int, int] = (-1, -1, -1)
+        self._carried_frac = np.ones(n, dtype=np.float32)
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -188,8 +190,9 @@ class WallJudge:
             if t_s - base.started_s < self.params.commission_s:
                 return [0.0] * n, [frozenset()] * n, None
             base.done = True
+            derived = self._derive_from_other_mode(base, threshold)
             hot = {i: round(float(base.scores[i]), 4) for i in range(n)
-                   if base.scores[i] >= threshold and i not in base.carried}
+                   if base.scores[i] >= threshold and i not in base.carried and i not in derived}
             if hot:
                 report = CommissionReport(self.wall.mode or "", t_s, hot)
         pending = self._pending.pop(self.wall.mode or "", None)
@@ -202,6 +205,7 @@ class WallJudge:
         gated: list[float] = []
         cells: list[frozenset[int]] = []
         p = self.params
+        clean_again = self._carried_change_against_other_mode(base)
         for i in range(n):
             s = float(self.scores[i])
             changed = float(self.tile_change[i]) >= p.change_fraction
@@ -211,8 +215,11 @@ class WallJudge:
             if i in base.carried:
                 # Open when this mode was commissioned: its baseline holds the paint. As long as the tile
                 # still looks like that, the paint is there (the event stays open, whatever the model
-                # reads in this light); once it changed, only a graffiti score keeps it open.
-                if changed:
+                # reads in this light); once it changed, only a graffiti score keeps it open. Where the
+                # other colour mode's baseline shows the clean wall, looking like that again is clean.
+                if clean_again is not None and float(clean_again[i]) < p.change_fraction:
+                    gated.append(0.0)
+                elif changed:
                     gated.append(s if s >= threshold else 0.0)
                 else:
                     gated.append(max(s, threshold))
@@ -243,14 +250,67 @@ class WallJudge:
                 self._hot_modes.pop(i, None)
         return gated, cells, report
 
+    def _other_mode(self, base: Baseline) -> Baseline | None:
+        """The other colour mode's baseline, when it has been commissioned."""
+        return next((b for b in self.baselines.values() if b is not base and b.done), None)
+
+    def _tile_fractions(self, changed: np.ndarray) -> np.ndarray:
+        flat = changed.reshape(-1)
+        return np.asarray([float(flat[b].mean()) if b.size else 0.0 for b in self.blocks], np.float32)
+
+    def _derive_from_other_mode(self, base: Baseline, threshold: float) -> set[int]:
+        """A mode commissioned after the other one: tiles that look like graffiti now, changed structurally
+        since the other mode's baseline and clearly hotter than it was there, are new paint (made while
+        this mode was not seen, e.g. across the first dawn), not marks that were always there. Their
+        baseline becomes the other mode's (picture, where it changed, and score), so the gate alerts on
+        them as on any new paint, and they are left out of the commissioning report."""
+        other = self._other_mode(base)
+        if other is None:
+            return set()
+        p = self.params
+        changed = structural_change(base.grey, other.grey, self.change)
+        frac = self._tile_fractions(changed)
+        b = self.change.block_px
+        out: set[int] = set()
+        for i in range(len(self.tiles)):
+            if i in base.carried or i in other.carried or frac[i] < p.change_fraction:
+                continue
+            if base.scores[i] < threshold or base.scores[i] < float(other.scores[i]) + p.score_margin:
+                continue
+            out.add(i)
+            for k in self.blocks[i][changed.reshape(-1)[self.blocks[i]]]:
+                r, c = divmod(int(k), self.grid_hw[1])
+                base.grey[r * b:(r + 1) * b, c * b:(c + 1) * b] = other.grey[r * b:(r + 1) * b, c * b:(c + 1) * b]
+            base.scores[i] = other.scores[i]
+        if out:
+            self._rebaselines += 1  # the baseline picture changed: recompute the change map
+        return out
+
+    def _carried_change_against_other_mode(self, base: Baseline) -> np.ndarray | None:
+        """Per tile, the share of blocks that differ from the other mode's baseline, for the tiles carried
+        through this mode's commissioning (their own baseline holds the paint); None when not needed."""
+        if not base.carried or self.wall.estimate is None:
+            return None
+        other = self._other_mode(base)
+        if other is None:
+            return None
+        key = (self.wall.version, id(other), self._rebaselines)
+        if key != self._carried_key:
+            self._carried_key = key
+            frac = self._tile_fractions(structural_change(self.wall.grey(), other.grey, self.change))
+            # tiles carried in the other mode too have no clean picture there
+            for i in other.carried:
+                frac[i] = 1.0
+            self._carried_frac = frac
+        return self._carried_frac
+
     def _update_change(self) -> None:
         base = self.baseline
         est = self.wall.estimate
         if base is None or est is None:
             return
         self.changed_blocks = structural_change(self.wall.grey(), base.grey, self.change)
-        flat = self.changed_blocks.reshape(-1)
-        self.tile_change = np.asarray([float(flat[b].mean()) if b.size else 0.0 for b in self.blocks], np.float32)
+        self.tile_change = self._tile_fractions(self.changed_blocks)
 
     # ---------------------------------------------------------------- operator and events
     def rebaseline(self, tiles: set[int] | frozenset[int]) -> None:

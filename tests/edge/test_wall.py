@@ -76,8 +76,32 @@ def person(img: np.ndarray, x: int) -> np.ndarray:
     return out
 
 
+def ir_aware_score(crop: np.ndarray) -> float:
+    """The stand-in scorer that also calls dark strokes graffiti (paint as an IR camera sees it)."""
+    dark = float((crop.max(axis=2) < 20).mean())
+    return max(score_crop(crop), min(1.0, dark * 25.0))
+
+
+def greenish(img: np.ndarray) -> np.ndarray:
+    """The colour view of a wall whose IR view is ``texture(ir=True)``: the same structure, some colour."""
+    out = img.copy()
+    out[..., 1] = np.clip(out[..., 1].astype(int) + 30, 0, 255).astype(np.uint8)
+    return out
+
+
+def blue_wash(img: np.ndarray, x1: int, x2: int) -> np.ndarray:
+    """A tint left by cleaning: the wall's structure unchanged, but the stand-in scorer reads it warm (0.7)."""
+    out = img.copy()
+    v = out[:, x1:x2].astype(np.int16).mean(axis=2)
+    out[:, x1:x2, 0] = np.clip(v + 110, 0, 255).astype(np.uint8)
+    out[:, x1:x2, 1] = np.clip(v, 0, 255).astype(np.uint8)
+    out[:, x1:x2, 2] = np.clip(v - 10, 0, 255).astype(np.uint8)
+    return out
+
+
 class Harness:
-    def __init__(self, threshold: float = 0.6) -> None:
+    def __init__(self, threshold: float = 0.6, scorer: Callable[[np.ndarray], float] = score_crop) -> None:
+        self.scorer = scorer
         plan = plan_tiles((W, H), TILE, 0.5)
         self.tiles = [t.xyxy for t in plan.tiles]
         self.judge = WallJudge(WALL, JUDGE, ChangeParams(), self.tiles, (H, W))
@@ -100,7 +124,7 @@ class Harness:
         open_tiles = self.engine.all_open_tiles()
         step = self.judge.sample(t, frame, open_tiles)
         if step.to_score:
-            self.judge.scored(t, step.to_score, np.asarray([score_crop(c) for c in self.judge.crops(step.to_score)]))
+            self.judge.scored(t, step.to_score, np.asarray([self.scorer(c) for c in self.judge.crops(step.to_score)]))
         if not self.judge.wall.valid:
             return
         gated, cells, report = self.judge.judge(t, self.threshold, open_tiles)
@@ -271,6 +295,52 @@ def test_a_colour_switch_does_not_duplicate_an_open_event() -> None:
     assert len(h.opened) == 1
     h.run(t + 1200, t + 3600, lambda t: paint(grey, 120, 60, colour=(90, 90, 90)))  # night: the same paint in IR
     h.run(t + 3600, t + 5400, lambda t: paint(colour, 120, 60))
+    assert len(h.opened) == 1
+
+
+def test_paint_made_while_the_other_colour_mode_was_away_alerts_not_reported() -> None:
+    """Commissioned at night (IR); the piece is painted across the dawn switch, so the first colour view
+    already shows it. It changed since the IR baseline: new paint, an alert — not a commissioning mark."""
+    h = Harness()
+    h.run(0, COMMISSIONED_S, lambda t: texture(ir=True))
+    painted = paint(greenish(texture()), 120, 60)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1800, lambda t: painted)
+    assert h.reports == 0
+    assert len(h.opened) == 1
+    assert h.opened[0][0] - COMMISSIONED_S <= 600  # the colour view's wall (150 s) and commissioning (120 s)
+
+
+def test_a_mark_unchanged_since_the_other_colour_mode_is_reported_not_alerted() -> None:
+    """A pipe that the IR view also showed (there it does not look warm): the colour view's commissioning
+    reports it once; it is the wall, not new paint."""
+    import cv2
+
+    h = Harness()
+    warm = pipe(greenish(texture()))
+    ir = cv2.cvtColor(cv2.cvtColor(warm, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    h.run(0, COMMISSIONED_S, lambda t: ir)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1800, lambda t: warm)
+    assert h.reports == 1 and h.opened == []
+
+
+def test_cleaning_in_a_mode_commissioned_over_the_open_piece_is_noticed() -> None:
+    """The piece alerted at night (IR); the first colour view was commissioned with it there (its tiles
+    carried). The crew's cleaning leaves a tint the model still reads warm, but the wall looks as the IR
+    baseline showed it clean: the event closes within 10 minutes."""
+    h = Harness(scorer=ir_aware_score)
+    ir, colour = texture(ir=True), greenish(texture())
+    h.run(0, COMMISSIONED_S, lambda t: ir)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 120, 60, colour=(10, 10, 10)))
+    assert len(h.opened) == 1
+    t = COMMISSIONED_S + 900
+    h.run(t, t + 1800, lambda t: paint(colour, 120, 60))  # dawn: the colour view, the piece still there
+    assert len(h.opened) == 1 and h.reports == 0 and h.closed == []
+    crew_done = t + 1800
+    cleaned = blue_wash(colour, 110, 190)
+    assert ir_aware_score(cleaned[:, 96:192]) >= h.threshold
+    h.run(crew_done, crew_done + 1800, lambda t: cleaned)
+    assert len(h.closed) == 1
+    assert h.closed[0] - crew_done <= 600
     assert len(h.opened) == 1
 
 
