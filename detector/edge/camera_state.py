@@ -77,7 +77,9 @@ def export_judge(judge: WallJudge, full: bool) -> dict[str, Any]:
         out["thumbs"] = np.stack([t if t is not None else np.zeros((16, 16), np.float32) for t in thumbs]) \
             if thumbs else np.zeros((0, 16, 16), np.float32)
         out["baselines"] = {mode: {"grey": b.grey, "scores": b.scores, "started_s": b.started_s, "done": b.done,
-                                   "carried": sorted(b.carried)} for mode, b in judge.baselines.items()}
+                                   "carried": sorted(b.carried),
+                                   **({"paint": b.paint} if b.paint is not None else {})}
+                          for mode, b in judge.baselines.items()}
         wall = judge.wall
         out["wall"] = {**wall.export_state(), "version": wall.version, "mode_version": wall.mode_version,
                        "slot_start": wall._slot_start, "acc": wall._acc, "moved": wall._moved.copy()}
@@ -108,7 +110,8 @@ def restore_judge(judge: WallJudge, state: dict[str, Any], shift_s: float) -> bo
         baselines = state.get("baselines", {})
         judge.baselines = {mode: Baseline(b["grey"].copy(), b["scores"].astype(np.float32),
                                           float(b["started_s"]) + shift_s, bool(b["done"]),
-                                          {int(i) for i in b["carried"]})
+                                          {int(i) for i in b["carried"]},
+                                          b["paint"].astype(bool) if isinstance(b.get("paint"), np.ndarray) else None)
                            for mode, b in baselines.items()}
         have, thumbs = state.get("thumbs_have"), state.get("thumbs")
         if isinstance(have, np.ndarray) and isinstance(thumbs, np.ndarray) and len(have) == n:

@@ -54,6 +54,9 @@ class Baseline:
     started_s: float
     done: bool = False
     carried: set[int] = field(default_factory=set)  # tiles of events open at commissioning: judged by score
+    # blocks that differed from the other colour mode's baseline when this one was commissioned (the
+    # paint of the carried tiles, as the other mode knows the wall clean); None when it had none
+    paint: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class WallJudge:
         self._rebaselines = 0
         self._grey_taken = -1  # estimate version the commissioning baseline's picture was taken from
         self._carried_key: tuple[int, int, int] = (-1, -1, -1)
-        self._carried_frac = np.ones(n, dtype=np.float32)
+        self._carried: tuple[np.ndarray, np.ndarray, set[int]] | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -205,7 +208,7 @@ class WallJudge:
         gated: list[float] = []
         cells: list[frozenset[int]] = []
         p = self.params
-        clean_again = self._carried_change_against_other_mode(base)
+        refs = self._carried_refs(base)
         for i in range(n):
             s = float(self.scores[i])
             changed = float(self.tile_change[i]) >= p.change_fraction
@@ -216,9 +219,18 @@ class WallJudge:
                 # Open when this mode was commissioned: its baseline holds the paint. As long as the tile
                 # still looks like that, the paint is there (the event stays open, whatever the model
                 # reads in this light); once it changed, only a graffiti score keeps it open. Where the
-                # other colour mode's baseline shows the clean wall, looking like that again is clean.
-                if clean_again is not None and float(clean_again[i]) < p.change_fraction:
-                    gated.append(0.0)
+                # other colour mode's baseline shows the clean wall, the paint is told block by block:
+                # the blocks that differ between the two baselines. The event holds while any of them
+                # still looks as painted (a poster over half the piece does not close it), and the tile
+                # is clean once the wall looks as the other mode showed it clean.
+                if refs is not None and i not in refs[2]:
+                    clean_frac, paint_left, _ = refs
+                    if float(clean_frac[i]) < p.change_fraction:
+                        gated.append(0.0)  # the wall looks as the other mode's baseline showed it clean
+                    elif float(paint_left[i]) >= p.change_fraction:
+                        gated.append(max(s, threshold))  # some of the paint is still there as it was painted
+                    else:
+                        gated.append(s if s >= threshold else 0.0)  # all of it changed: cleaned or covered
                 elif changed:
                     gated.append(s if s >= threshold else 0.0)
                 else:
@@ -269,6 +281,7 @@ class WallJudge:
             return set()
         p = self.params
         changed = structural_change(base.grey, other.grey, self.change)
+        base.paint = changed.copy()
         frac = self._tile_fractions(changed)
         b = self.change.block_px
         out: set[int] = set()
@@ -286,9 +299,12 @@ class WallJudge:
             self._rebaselines += 1  # the baseline picture changed: recompute the change map
         return out
 
-    def _carried_change_against_other_mode(self, base: Baseline) -> np.ndarray | None:
-        """Per tile, the share of blocks that differ from the other mode's baseline, for the tiles carried
-        through this mode's commissioning (their own baseline holds the paint); None when not needed."""
+    def _carried_refs(self, base: Baseline) -> tuple[np.ndarray, np.ndarray, set[int]] | None:
+        """For the tiles carried through this mode's commissioning (their own baseline holds the paint),
+        judged against the other colour mode's clean baseline: per tile, the share of blocks that differ
+        from that clean picture now, the share of paint blocks (those that differ between the two
+        baselines) still unchanged since commissioning, and the tiles carried in the other mode too (no
+        clean picture there). None when not needed."""
         if not base.carried or self.wall.estimate is None:
             return None
         other = self._other_mode(base)
@@ -297,12 +313,12 @@ class WallJudge:
         key = (self.wall.version, id(other), self._rebaselines)
         if key != self._carried_key:
             self._carried_key = key
-            frac = self._tile_fractions(structural_change(self.wall.grey(), other.grey, self.change))
-            # tiles carried in the other mode too have no clean picture there
-            for i in other.carried:
-                frac[i] = 1.0
-            self._carried_frac = frac
-        return self._carried_frac
+            paint = (base.paint if base.paint is not None and base.paint.shape == self.changed_blocks.shape
+                     else structural_change(base.grey, other.grey, self.change)).reshape(-1)
+            now = structural_change(self.wall.grey(), other.grey, self.change)
+            still = (paint & ~self.changed_blocks.reshape(-1)).reshape(self.changed_blocks.shape)
+            self._carried = (self._tile_fractions(now), self._tile_fractions(still), set(other.carried))
+        return self._carried
 
     def _update_change(self) -> None:
         base = self.baseline

@@ -344,6 +344,33 @@ def test_cleaning_in_a_mode_commissioned_over_the_open_piece_is_noticed() -> Non
     assert len(h.opened) == 1
 
 
+def test_a_poster_over_part_of_a_carried_piece_does_not_close_it() -> None:
+    """The piece alerted at night; the colour model reads it clean (green paint), so the colour view holds
+    the event only because the paint is still there. A poster put up over half of it leaves the other
+    half as painted: the event stays open. When the crew removes the paint (the poster stays), it closes."""
+    h = Harness(scorer=ir_aware_score)
+    ir, colour = texture(ir=True), greenish(texture())
+    h.run(0, COMMISSIONED_S, lambda t: ir)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    assert len(h.opened) == 1
+    painted = paint(colour, 100, 60, colour=(0, 160, 0))
+    assert ir_aware_score(painted[:, 96:192]) < h.threshold  # in colour the model does not see it
+    t = COMMISSIONED_S + 900
+    h.run(t, t + 1800, lambda t: painted)
+
+    def poster(img: np.ndarray) -> np.ndarray:
+        out = img.copy()
+        out[15:85, 128:170] = (235, 235, 235)  # over the right half of the piece, in every tile it is in
+        return out
+
+    h.run(t + 1800, t + 5400, lambda t: poster(painted))
+    assert h.closed == [], "a poster over half the piece closed the event"
+    crew_done = t + 5400
+    h.run(crew_done, crew_done + 1800, lambda t: poster(colour))
+    assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
+    assert len(h.opened) == 1
+
+
 def test_a_new_change_beside_an_open_event_opens_its_own() -> None:
     h = Harness()
     clean = texture()
@@ -361,3 +388,29 @@ def test_scoring_is_in_proportion_to_change() -> None:
     h.run(0, 3 * 3600, lambda t: clean)
     # After commissioning nothing changes: only the 10-minute refresh scores tiles.
     assert h.judge.model_runs_saved > 0.9 * (h.judge.model_runs + h.judge.model_runs_saved)
+
+
+def test_a_carried_piece_keeps_its_paint_map_across_a_restart() -> None:
+    """The blocks told apart as paint when the colour view was commissioned over an open piece are part of
+    the state the edge saves: a restored judge holds the event and notices the cleaning just the same."""
+    from detector.edge.camera_state import export_judge, restore_judge
+
+    h = Harness(scorer=ir_aware_score)
+    ir, colour = texture(ir=True), greenish(texture())
+    h.run(0, COMMISSIONED_S, lambda t: ir)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    t = COMMISSIONED_S + 900
+    painted = paint(colour, 100, 60, colour=(0, 160, 0))
+    h.run(t, t + 1800, lambda t: painted)
+    saved = h.judge.baselines[h.judge.mode or ""].paint
+    assert saved is not None and saved.any()
+    fresh = WallJudge(WALL, JUDGE, ChangeParams(), h.tiles, (H, W))
+    assert restore_judge(fresh, export_judge(h.judge, full=True), shift_s=0.0)
+    restored = fresh.baselines[h.judge.mode or ""].paint
+    assert restored is not None and np.array_equal(restored, saved)
+    h.judge = fresh
+    crew_done = t + 1800 + 1200
+    h.run(t + 1800, crew_done, lambda t: painted)
+    assert h.closed == []
+    h.run(crew_done, crew_done + 1800, lambda t: colour)
+    assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
