@@ -101,6 +101,7 @@ class WallJudge:
         self._rebaselines = 0
         self._grey_taken = -1  # estimate version the commissioning baseline's picture was taken from
         self._carried_key: tuple[int, int, int] = (-1, -1, -1)
+        self._changed_for: str | None = None  # the colour mode whose baseline changed_blocks is against
         self._carried: tuple[np.ndarray, np.ndarray, set[int]] | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
@@ -281,7 +282,10 @@ class WallJudge:
             return set()
         p = self.params
         changed = structural_change(base.grey, other.grey, self.change)
-        base.paint = changed.copy()
+        # The carried tiles' paint: blocks that differ between the two baselines and that the other mode
+        # saw changed from its own baseline last (some blocks differ between IR and colour anyway).
+        other_mode = next(m for m, b in self.baselines.items() if b is other)
+        base.paint = changed & self.changed_blocks if self._changed_for == other_mode else changed.copy()
         frac = self._tile_fractions(changed)
         b = self.change.block_px
         out: set[int] = set()
@@ -316,8 +320,11 @@ class WallJudge:
             paint = (base.paint if base.paint is not None and base.paint.shape == self.changed_blocks.shape
                      else structural_change(base.grey, other.grey, self.change)).reshape(-1)
             now = structural_change(self.wall.grey(), other.grey, self.change)
-            still = (paint & ~self.changed_blocks.reshape(-1)).reshape(self.changed_blocks.shape)
-            self._carried = (self._tile_fractions(now), self._tile_fractions(still), set(other.carried))
+            # a paint block is still there when it looks as painted and not as the clean wall (a faint
+            # ghost correlates with both: it counts as cleaned)
+            still = paint & ~self.changed_blocks.reshape(-1) & now.reshape(-1)
+            self._carried = (self._tile_fractions(now), self._tile_fractions(still.reshape(now.shape)),
+                             set(other.carried))
         return self._carried
 
     def _update_change(self) -> None:
@@ -326,6 +333,7 @@ class WallJudge:
         if base is None or est is None:
             return
         self.changed_blocks = structural_change(self.wall.grey(), base.grey, self.change)
+        self._changed_for = self.wall.mode
         self.tile_change = self._tile_fractions(self.changed_blocks)
 
     # ---------------------------------------------------------------- operator and events
