@@ -171,6 +171,7 @@ def setting(
     le: float | None = None,
     gt: float | None = None,
     lt: float | None = None,
+    multiple_of: int | None = None,
     pattern: str | None = None,
     choices: tuple[Any, ...] | None = None,
     keys: tuple[str, str] | None = None,
@@ -180,7 +181,8 @@ def setting(
     """A config dataclass field: its default (or ``factory``), description and rules, kept in its metadata.
 
     ``ge``/``le``/``gt``/``lt`` bound a number; ``ge`` may name another field of the same table
-    (``ge="retry_initial_s"``), whose value is then the bound. ``pattern`` is a regular expression
+    (``ge="retry_initial_s"``), whose value is then the bound; ``multiple_of`` asks for a multiple
+    of that number. ``pattern`` is a regular expression
     the whole string must match and needs ``expect``, the words of the error (``expect`` alone
     documents a rule that ``validate`` checks). ``choices`` lists the allowed values. ``keys`` is
     ``(pattern, words)`` for each key of a table of named sections. ``secret`` keeps the value out
@@ -189,7 +191,7 @@ def setting(
     if (pattern is not None or choices is not None) and not expect:
         raise TypeError("setting(pattern=…/choices=…) needs expect=, the words of the error")
     meta: dict[str, Any] = {"doc": doc}
-    for name, value in (("ge", ge), ("le", le), ("gt", gt), ("lt", lt), ("pattern", pattern),
+    for name, value in (("ge", ge), ("le", le), ("gt", gt), ("lt", lt), ("multiple_of", multiple_of), ("pattern", pattern),
                         ("choices", choices), ("keys", keys)):
         if value is not None:
             meta[name] = value
@@ -269,6 +271,8 @@ def _check_rules(cls: type, obj: Any, prefix: str) -> None:
                 bad = bad or {"ge": value < bound, "gt": value <= bound, "le": value > bound, "lt": value >= bound}[op]
             if bad:
                 raise ConfigError(f"{key}: expected {expected_text(hints[f.name], meta, values)}{_found(value, meta)}")
+            if "multiple_of" in meta and value % meta["multiple_of"]:
+                raise ConfigError(f"{key}: expected a multiple of {meta['multiple_of']}{_found(value, meta)}")
         if "pattern" in meta and isinstance(value, str) and not re.fullmatch(meta["pattern"], value):
             raise ConfigError(f"{key}: expected {meta['expect']}{_found(value, meta)}")
         if "choices" in meta and value not in meta["choices"]:
@@ -368,6 +372,8 @@ def _rules_schema(meta: Any) -> dict[str, Any]:
             out[f"x-{word}-field"] = bound  # another key of the same table: not expressible in JSON Schema
         elif bound is not None:
             out[word] = bound
+    if "multiple_of" in meta:
+        out["multipleOf"] = meta["multiple_of"]
     if "pattern" in meta:  # the loader matches the whole string; a JSON Schema pattern matches anywhere
         out["pattern"] = f"^(?:{meta['pattern']})$"
     if "choices" in meta:

@@ -8,8 +8,9 @@ and constants of ``detector/events.py``. A key added there shows up in the site 
 
 Used two ways:
 
-- as an mkdocs hook (``hooks:`` in ``mkdocs.yml``): a page line ``<!-- generated:edge-config -->``
-  or ``<!-- generated:event-schema -->`` is replaced by the generated Markdown, and the site gets
+- as an mkdocs hook (``hooks:`` in ``mkdocs.yml``): a page line ``<!-- generated:edge-config -->``,
+  ``<!-- generated:train-config -->`` or ``<!-- generated:event-schema -->`` is replaced by the
+  generated Markdown, and the site gets
   ``edge-config.schema.json``;
 - as a script: ``python scripts/docs_reference.py edge-config`` prints the Markdown.
 """
@@ -20,10 +21,12 @@ import ast
 import dataclasses
 import inspect
 import io
+import json
 import sys
 import tokenize
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -94,6 +97,8 @@ def _toml(value: Any) -> str:
         return f"`{value:g}`"
     if isinstance(value, list | tuple | dict) and not value:
         return "`[]`" if not isinstance(value, dict) else "`{}`"
+    if isinstance(value, list | tuple):
+        return f"`{json.dumps(list(value))}`"
     return f"`{value!r}`"
 
 
@@ -160,6 +165,9 @@ def _type_words(schema: dict[str, Any]) -> str:
         if isinstance(items, dict) and items.get("type") == "array" and len(
                 (items.get("items") or {}).get("prefixItems", [])) == 2:
             return "a list of polygons `[[x, y], …]`"
+        plural = {"string": "strings", "number": "numbers", "integer": "integers"}
+        if isinstance(items, dict) and items.get("type") in plural and len(items) == 1:
+            return f"a list of {plural[items['type']]}"
         return f"a list of {_type_words(items)}" if isinstance(items, dict) and items else "a list"
     if kind == "string" and schema.get("format") == "path":
         return "a path string"
@@ -178,6 +186,13 @@ def _allowed(schema: dict[str, Any]) -> str:
     if "x-expected" in schema:
         return str(schema["x-expected"])
     value, _ = _value_branch(schema)
+    bounds = _bounds(value)
+    if "multipleOf" in value:
+        return ", ".join(t for t in (bounds, f"a multiple of {value['multipleOf']}") if t)
+    return bounds
+
+
+def _bounds(value: dict[str, Any]) -> str:
     lo = next(((k, value[k]) for k in ("minimum", "x-minimum-field", "exclusiveMinimum") if k in value), None)
     hi = next(((k, value[k]) for k in ("maximum", "x-maximum-field", "exclusiveMaximum") if k in value), None)
     lo_text = "" if lo is None else ("> " if lo[0] == "exclusiveMinimum" else "") + _number(lo[1])
@@ -203,8 +218,19 @@ def edge_config_markdown() -> str:
     """Every key of ``edge.toml``, table by table, from the JSON schema of the config classes."""
     from detector.edge.config import edge_config_schema
 
-    schema = edge_config_schema()
-    defs: dict[str, dict[str, Any]] = schema["$defs"]
+    return config_markdown(edge_config_schema(), lambda path: f"### `[{path}]`")
+
+
+def train_config_markdown() -> str:
+    """Every key of a training config file (YAML), from the JSON schema of ``TrainConfig``."""
+    from detector.train.config import train_config_schema
+
+    return config_markdown(train_config_schema(), lambda path: f"### `{path}:`" if path else "### Top level")
+
+
+def config_markdown(schema: dict[str, Any], heading: Callable[[str], str]) -> str:
+    """A config's keys as Markdown tables, one per table of the file (``heading(path)`` titles each)."""
+    defs: dict[str, dict[str, Any]] = schema.get("$defs", {})
     documented = _table_paths(schema, defs)
     sections: list[str] = []
 
@@ -232,10 +258,10 @@ def edge_config_markdown() -> str:
             rows.append(f"| `{key}` | {_cell(_type_words(prop_type(prop)))} | "
                         f"{_default_cell(key, prop, table.get('required', []))} | {_cell(_allowed(prop))} | "
                         f"{_cell(prop.get('description', ''))} |")
-        if path:
-            lines = [f"### `[{path}]`", ""]
+        if path or rows:
+            lines = [heading(path), ""]
             doc = table.get("description", "").replace("``", "`")
-            if doc:
+            if doc and path:
                 lines += [doc, ""]
             notes = list(intro)
             if optional:
@@ -362,7 +388,8 @@ def event_schema_markdown() -> str:
 
 # ---------------------------------------------------------------- mkdocs hook and script
 
-GENERATORS = {"edge-config": edge_config_markdown, "event-schema": event_schema_markdown}
+GENERATORS = {"edge-config": edge_config_markdown, "train-config": train_config_markdown,
+              "event-schema": event_schema_markdown}
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
@@ -380,8 +407,6 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
 
 def on_files(files: Any, config: Any, **_: Any) -> Any:
     """mkdocs hook: add the edge config's JSON Schema to the site as ``edge-config.schema.json``."""
-    import json
-
     from mkdocs.structure.files import File
 
     from detector.edge.config import edge_config_schema
