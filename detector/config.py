@@ -182,17 +182,17 @@ def setting(
 
     ``ge``/``le``/``gt``/``lt`` bound a number; ``ge`` may name another field of the same table
     (``ge="retry_initial_s"``), whose value is then the bound; ``multiple_of`` asks for a multiple
-    of that number. ``pattern`` is a regular expression
-    the whole string must match and needs ``expect``, the words of the error (``expect`` alone
-    documents a rule that ``validate`` checks). ``choices`` lists the allowed values. ``keys`` is
-    ``(pattern, words)`` for each key of a table of named sections. ``secret`` keeps the value out
-    of error messages. Without a default (and factory) the key is required.
+    of that number. ``pattern`` is a regular expression the whole string must match and needs
+    ``expect``, the words of the error (``expect`` alone documents a rule that ``validate``
+    checks). ``choices`` lists the allowed values. ``keys`` is ``(pattern, words)`` for each key of
+    a table of named sections. ``secret`` keeps the value out of error messages. Without a default
+    (or factory) the key is required.
     """
     if (pattern is not None or choices is not None) and not expect:
         raise TypeError("setting(pattern=…/choices=…) needs expect=, the words of the error")
     meta: dict[str, Any] = {"doc": doc}
-    for name, value in (("ge", ge), ("le", le), ("gt", gt), ("lt", lt), ("multiple_of", multiple_of), ("pattern", pattern),
-                        ("choices", choices), ("keys", keys)):
+    for name, value in (("ge", ge), ("le", le), ("gt", gt), ("lt", lt), ("multiple_of", multiple_of),
+                        ("pattern", pattern), ("choices", choices), ("keys", keys)):
         if value is not None:
             meta[name] = value
     if expect:
@@ -250,9 +250,8 @@ def _found(value: Any, meta: Any) -> str:
     return "" if meta.get("secret") else f", found {_describe(value)}"
 
 
-def _check_rules(cls: type, obj: Any, prefix: str) -> None:
+def _check_rules(cls: type, hints: dict[str, Any], obj: Any, prefix: str) -> None:
     """Enforce the ``setting`` rules of each field of a built config object (bounds, pattern, choices, keys)."""
-    hints = get_type_hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init and f.metadata]
     values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)}
     dotted = (prefix + ".") if prefix else ""
@@ -323,7 +322,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: required key is missing (expected {expected_text(hints[name], field.metadata)})")
     obj = cls(**kwargs)
-    _check_rules(cls, obj, prefix)
+    _check_rules(cls, hints, obj, prefix)
     validate = getattr(obj, "validate", None)
     if callable(validate):
         validate(prefix)

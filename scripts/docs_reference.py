@@ -248,10 +248,8 @@ def config_markdown(schema: dict[str, Any], heading: Callable[[str], str]) -> st
             if ref is not None:
                 name, opt, named = ref
                 sub_intro = []
-                if named:
-                    sub_intro.append(f"`NAME`: {prop['x-keys-expected']}." if "x-keys-expected" in prop else "")
-                    sub_intro.append(f"{prop['description'][0].upper()}{prop['description'][1:]}."
-                                     if prop.get("description") else "")
+                if named and "x-keys-expected" in prop:
+                    sub_intro.append(f"`NAME`: {prop['x-keys-expected']}.")
                 sub_path = f"{path}.{key}" if path else key
                 nested.append((defs[name], f"{sub_path}.NAME" if named else sub_path, opt, [t for t in sub_intro if t]))
                 continue
