@@ -1,15 +1,17 @@
 """Generated reference pages of the documentation site: the edge config keys and the event schema.
 
-Read from the code, never copied: the config tables come from the dataclasses of
-``detector/edge/config.py`` and ``detector/edge/delivery_config.py`` (field names, types, defaults,
-the comment on or above each field, the class docstring, the ``check_range`` bounds of ``validate``);
-the event schema from the dataclasses and constants of ``detector/events.py``. A key added there
-shows up in the site at the next build.
+Read from the code, never copied: the config tables come from the JSON Schema of the config
+classes (``detector.edge.config.edge_config_schema``: field names, types, defaults, bounds,
+patterns and descriptions declared once with ``setting()`` in ``detector/edge/config.py`` and
+``detector/edge/delivery_config.py``, the class docstrings); the event schema from the dataclasses
+and constants of ``detector/events.py``. A key added there shows up in the site at the next build.
 
 Used two ways:
 
-- as an mkdocs hook (``hooks:`` in ``mkdocs.yml``): a page line ``<!-- generated:edge-config -->``
-  or ``<!-- generated:event-schema -->`` is replaced by the generated Markdown;
+- as an mkdocs hook (``hooks:`` in ``mkdocs.yml``): a page line ``<!-- generated:edge-config -->``,
+  ``<!-- generated:train-config -->`` or ``<!-- generated:event-schema -->`` is replaced by the
+  generated Markdown, and the site gets
+  ``edge-config.schema.json``;
 - as a script: ``python scripts/docs_reference.py edge-config`` prints the Markdown.
 """
 
@@ -19,10 +21,12 @@ import ast
 import dataclasses
 import inspect
 import io
+import json
 import sys
 import tokenize
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -71,44 +75,6 @@ def _field_notes(cls: type) -> dict[str, str]:
     return notes
 
 
-def _bound(expr: ast.expr) -> str:
-    try:  # constant arithmetic such as 30 * 86400.0
-        value = eval(compile(ast.Expression(expr), "<bound>", "eval"), {"__builtins__": {}}, {})
-    except Exception:
-        text = ast.unparse(expr)
-        return text.removeprefix("self.")
-    if value is None:
-        return ""
-    if isinstance(value, float | int):
-        return f"{value:g}" if abs(value) < 1e6 else f"{value:.0f}"
-    return repr(value)
-
-
-def _ranges(cls: type) -> dict[str, str]:
-    """Field name → allowed range, from ``check_range(self.FIELD, key, lo, hi)`` calls in ``validate``."""
-    out: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass) or "validate" not in klass.__dict__:
-            continue
-        node, _, _ = _class_node(klass)
-        for call in ast.walk(node):
-            if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "check_range"):
-                continue
-            if not call.args or not isinstance(call.args[0], ast.Attribute):
-                continue
-            args = list(call.args[2:4])
-            while len(args) < 2:
-                args.append(ast.Constant(None))
-            lo, hi = (_bound(a) for a in args)
-            if lo and hi:
-                out[call.args[0].attr] = f"{lo} … {hi}"
-            elif lo:
-                out[call.args[0].attr] = f"≥ {lo}"
-            elif hi:
-                out[call.args[0].attr] = f"≤ {hi}"
-    return out
-
-
 # ---------------------------------------------------------------- rendering values and types
 
 
@@ -131,6 +97,8 @@ def _toml(value: Any) -> str:
         return f"`{value:g}`"
     if isinstance(value, list | tuple | dict) and not value:
         return "`[]`" if not isinstance(value, dict) else "`{}`"
+    if isinstance(value, list | tuple):
+        return f"`{json.dumps(list(value))}`"
     return f"`{value!r}`"
 
 
@@ -140,14 +108,6 @@ def _default(f: dataclasses.Field) -> str:
     if f.default_factory is not dataclasses.MISSING:
         return _toml(f.default_factory())
     return "**required**"
-
-
-def _config_type(tp: Any) -> str:
-    from detector.config import _type_name  # the words the config errors use
-
-    if tp == list[list[tuple[float, float]]]:
-        return "a list of polygons `[[x, y], …]`"
-    return _type_name(tp)
 
 
 def _cell(text: str) -> str:
@@ -164,113 +124,180 @@ def _first_paragraph(cls: type) -> str:
 # ---------------------------------------------------------------- the edge config
 
 
+def _ref_name(schema: dict[str, Any]) -> str:
+    return str(schema["$ref"]).rsplit("/", 1)[-1]
+
+
+def _value_branch(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``X or null`` → (X, True); anything else → (itself, False)."""
+    branches = schema.get("anyOf")
+    if branches and {"type": "null"} in branches:
+        rest = [b for b in branches if b != {"type": "null"}]
+        if len(rest) == 1:
+            return rest[0], True
+    return schema, False
+
+
+def _table_ref(schema: dict[str, Any]) -> tuple[str, bool, bool] | None:
+    """A property holding tables: (its class's name in $defs, optional, one table per NAME) or None."""
+    value, optional = _value_branch(schema)
+    if "$ref" in value:
+        return _ref_name(value), optional, False
+    extra = value.get("additionalProperties")
+    if value.get("type") == "object" and isinstance(extra, dict) and "$ref" in extra:
+        return _ref_name(extra), optional, True
+    return None
+
+
+def _type_words(schema: dict[str, Any]) -> str:
+    """A JSON Schema type in the words of the config errors (``a number``, ``true or false`` …)."""
+    if "anyOf" in schema:
+        return " or ".join(_type_words(b) for b in schema["anyOf"])
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    if "$ref" in schema:
+        return "a table/mapping"
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items")
+        if "prefixItems" in schema:
+            return f"a list of {len(schema['prefixItems'])} values"
+        if isinstance(items, dict) and items.get("type") == "array" and len(
+                (items.get("items") or {}).get("prefixItems", [])) == 2:
+            return "a list of polygons `[[x, y], …]`"
+        plural = {"string": "strings", "number": "numbers", "integer": "integers"}
+        if isinstance(items, dict) and items.get("type") in plural and len(items) == 1:
+            return f"a list of {plural[items['type']]}"
+        return f"a list of {_type_words(items)}" if isinstance(items, dict) and items else "a list"
+    if kind == "string" and schema.get("format") == "path":
+        return "a path string"
+    return {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+            "null": "nothing", "object": "a table/mapping"}.get(str(kind), "any value")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, str):  # another key of the same table
+        return value
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.0f}"
+
+
+def _allowed(schema: dict[str, Any]) -> str:
+    """The rule a key must meet: its bounds, or the words of the rule the loader checks."""
+    if "x-expected" in schema:
+        return str(schema["x-expected"])
+    value, _ = _value_branch(schema)
+    bounds = _bounds(value)
+    if "multipleOf" in value:
+        return ", ".join(t for t in (bounds, f"a multiple of {value['multipleOf']}") if t)
+    return bounds
+
+
+def _bounds(value: dict[str, Any]) -> str:
+    lo = next(((k, value[k]) for k in ("minimum", "x-minimum-field", "exclusiveMinimum") if k in value), None)
+    hi = next(((k, value[k]) for k in ("maximum", "x-maximum-field", "exclusiveMaximum") if k in value), None)
+    lo_text = "" if lo is None else ("> " if lo[0] == "exclusiveMinimum" else "") + _number(lo[1])
+    hi_text = "" if hi is None else ("< " if hi[0] == "exclusiveMaximum" else "") + _number(hi[1])
+    if lo is not None and hi is not None:
+        if lo[0] == "exclusiveMinimum" or hi[0] == "exclusiveMaximum":
+            return f"{lo_text if lo_text.startswith('>') else '≥ ' + lo_text}, {hi_text if hi_text.startswith('<') else '≤ ' + hi_text}"
+        return f"{lo_text} … {hi_text}"
+    if lo is not None:
+        return lo_text if lo_text.startswith(">") else f"≥ {lo_text}"
+    if hi is not None:
+        return hi_text if hi_text.startswith("<") else f"≤ {hi_text}"
+    return ""
+
+
+def _default_cell(name: str, schema: dict[str, Any], required: list[str]) -> str:
+    if name in required:
+        return "**required**"
+    return _toml(schema.get("default"))
+
+
 def edge_config_markdown() -> str:
-    """Every key of ``edge.toml``, table by table, in the order of the dataclasses."""
-    from detector.edge.config import EdgeConfig
+    """Every key of ``edge.toml``, table by table, from the JSON schema of the config classes."""
+    from detector.edge.config import edge_config_schema
 
-    sections: list[tuple[str, type, list[str]]] = []  # (table path, class, rows)
-    documented: dict[type, str] = _table_paths(EdgeConfig)
+    return config_markdown(edge_config_schema(), lambda path: f"### `[{path}]`")
 
-    def walk(cls: type, path: str, optional: bool) -> None:
-        hints = get_type_hints(cls)
-        notes: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            if dataclasses.is_dataclass(klass):
-                notes.update(_field_notes(klass))
-        ranges = _ranges(cls)
-        checks = _checks(cls)
-        inherited = next((b for b in cls.__mro__[1:] if b in documented), None)
-        own = set(cls.__dict__.get("__annotations__", {}))
+
+def train_config_markdown() -> str:
+    """Every key of a training config file (YAML), from the JSON schema of ``TrainConfig``."""
+    from detector.train.config import train_config_schema
+
+    return config_markdown(train_config_schema(), lambda path: f"### `{path}:`" if path else "### Top level")
+
+
+def config_markdown(schema: dict[str, Any], heading: Callable[[str], str]) -> str:
+    """A config's keys as Markdown tables, one per table of the file (``heading(path)`` titles each)."""
+    defs: dict[str, dict[str, Any]] = schema.get("$defs", {})
+    documented = _table_paths(schema, defs)
+    sections: list[str] = []
+
+    def walk(table: dict[str, Any], path: str, optional: bool, intro: list[str]) -> None:
+        props: dict[str, Any] = table["properties"]
+        # A table that takes every key of an already documented one (cameras.NAME ⊃ defaults) lists only its own.
+        inherited = next((name for name in documented if len(defs[name]["properties"]) >= 3
+                          and set(defs[name]["properties"]) < set(props)), None)
+        own = [k for k in props if inherited is None or k not in defs[inherited]["properties"]]
         rows: list[str] = []
-        nested: list[tuple[type, str, bool]] = []
-        for f in dataclasses.fields(cls):
-            if not f.init or (inherited is not None and f.name not in own):
+        nested: list[tuple[dict[str, Any], str, bool, list[str]]] = []
+        for key in own:
+            prop = props[key]
+            ref = _table_ref(prop)
+            if ref is not None:
+                name, opt, named = ref
+                sub_intro = []
+                if named and "x-keys-expected" in prop:
+                    sub_intro.append(f"`NAME`: {prop['x-keys-expected']}.")
+                sub_path = f"{path}.{key}" if path else key
+                nested.append((defs[name], f"{sub_path}.NAME" if named else sub_path, opt, [t for t in sub_intro if t]))
                 continue
-            tp, opt = _unwrap_optional(hints[f.name])
-            if dataclasses.is_dataclass(tp):
-                nested.append((typing.cast(type, tp), f"{path}.{f.name}" if path else f.name, opt))
-                continue
-            if get_origin(tp) is dict and dataclasses.is_dataclass(get_args(tp)[1]):
-                nested.append((get_args(tp)[1], f"{path}.{f.name}.NAME" if path else f"{f.name}.NAME", False))
-                continue
-            rows.append(
-                f"| `{f.name}` | {_cell(_config_type(hints[f.name]))} | {_default(f)} | "
-                f"{_cell(ranges.get(f.name) or checks.get(f.name, ''))} | {_cell(notes.get(f.name, ''))} |"
-            )
-        intro = []
-        if optional:
-            intro.append("Optional table: leave it out and this part is off.")
-        if inherited is not None:
-            intro.append(f"Also takes every key of `[{documented[inherited]}]` (and its tables), overriding them "
-                         "for this one camera, key by key.")
-        if path:
-            body = [" ".join(intro)] if intro else []
+            rows.append(f"| `{key}` | {_cell(_type_words(prop_type(prop)))} | "
+                        f"{_default_cell(key, prop, table.get('required', []))} | {_cell(_allowed(prop))} | "
+                        f"{_cell(prop.get('description', ''))} |")
+        if path or rows:
+            lines = [heading(path), ""]
+            doc = table.get("description", "").replace("``", "`")
+            if doc and path:
+                lines += [doc, ""]
+            notes = list(intro)
+            if optional:
+                notes.append("Optional table: leave it out and this part is off.")
+            if inherited is not None:
+                notes.append(f"Also takes every key of `[{documented[inherited]}]` (and its tables), overriding "
+                             "them for this one camera, key by key.")
+            if notes:
+                lines += [" ".join(notes), ""]
             if rows:
-                body += ([""] if body else []) + _table_head() + rows
-            sections.append((path, cls, body))
-        for sub, sub_path, sub_opt in nested:
-            walk(sub, sub_path, sub_opt)
+                lines += _table_head() + rows + [""]
+            sections.extend(lines)
+        for sub, sub_path, sub_opt, sub_intro in nested:
+            walk(sub, sub_path, sub_opt, sub_intro)
 
-    # The top level holds only tables; the order in the file is the order of the dataclass.
-    walk(EdgeConfig, "", False)
-    out: list[str] = []
-    for path, cls, body in sections:
-        out.append(f"### `[{path}]`")
-        out.append("")
-        doc = _first_paragraph(cls)
-        if doc:
-            out.append(doc)
-            out.append("")
-        out.extend(body)
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    def prop_type(prop: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in prop.items() if k in ("type", "anyOf", "enum", "$ref", "items", "prefixItems", "format")}
+
+    walk(schema, "", False, [])  # the top level holds only tables, in the order of the dataclass
+    return "\n".join(sections).rstrip() + "\n"
 
 
-def _table_paths(root: type) -> dict[type, str]:
-    """Each config dataclass → the first table path it appears at (where its keys are listed)."""
-    paths: dict[type, str] = {}
+def _table_paths(schema: dict[str, Any], defs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each config class (by $defs name) → the first plain table path it appears at (where its keys are listed)."""
+    paths: dict[str, str] = {}
 
-    def visit(cls: type, path: str) -> None:
-        if path and cls not in paths:
-            paths[cls] = path
-        hints = get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            tp, _ = _unwrap_optional(hints[f.name])
-            if dataclasses.is_dataclass(tp):
-                visit(typing.cast(type, tp), f"{path}.{f.name}" if path else f.name)
+    def visit(table: dict[str, Any], path: str) -> None:
+        for key, prop in table["properties"].items():
+            ref = _table_ref(prop)
+            if ref is None or ref[2]:
+                continue  # plain keys, and tables of named sections (documented after the plain tables)
+            sub = f"{path}.{key}" if path else key
+            if ref[0] not in paths:
+                paths[ref[0]] = sub
+                visit(defs[ref[0]], sub)
 
-    visit(root, "")  # plain tables first: [defaults] is documented before [cameras.NAME] refers to it
+    visit(schema, "")
     return paths
-
-
-def _checks(cls: type) -> dict[str, str]:
-    """Field name → what ``validate`` expects of it, from its ``ConfigError(f"{prefix}.FIELD: expected …")``."""
-    out: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass) or "validate" not in klass.__dict__:
-            continue
-        node, _, _ = _class_node(klass)
-        for js in ast.walk(node):
-            if not isinstance(js, ast.JoinedStr) or not js.values:
-                continue
-            head, *rest = js.values
-            name = None
-            if isinstance(head, ast.FormattedValue) and isinstance(head.value, ast.Call) and head.value.args:
-                last = head.value.args[-1]  # _dot(prefix, "field")
-                name = last.value if isinstance(last, ast.Constant) else None
-                text = "".join(v.value if isinstance(v, ast.Constant) else "…" for v in rest)
-                text = text.removeprefix(": ")
-            elif isinstance(head, ast.FormattedValue) and rest and isinstance(rest[0], ast.Constant):
-                first = str(rest[0].value)
-                if first.startswith(".") and ": " in first:
-                    name, _, tail = first[1:].partition(": ")
-                    text = tail + "".join(v.value if isinstance(v, ast.Constant) else "…" for v in rest[1:])
-            if not name or not text.startswith("expected ") or name in out:
-                continue
-            text = text.split(", found")[0].removeprefix("expected ")
-            if "…" not in text.split("(")[0]:  # a fixed rule, not one that prints the found value
-                out[name] = text
-    return out
 
 
 def _table_head() -> list[str]:
@@ -359,7 +386,8 @@ def event_schema_markdown() -> str:
 
 # ---------------------------------------------------------------- mkdocs hook and script
 
-GENERATORS = {"edge-config": edge_config_markdown, "event-schema": event_schema_markdown}
+GENERATORS = {"edge-config": edge_config_markdown, "train-config": train_config_markdown,
+              "event-schema": event_schema_markdown}
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
@@ -373,6 +401,17 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
             raise ValueError(f"{line.strip()}: unknown generated page; expected one of {', '.join(GENERATORS)}")
         lines[i] = GENERATORS[name]()
     return "\n".join(lines)
+
+
+def on_files(files: Any, config: Any, **_: Any) -> Any:
+    """mkdocs hook: add the edge config's JSON Schema to the site as ``edge-config.schema.json``."""
+    from mkdocs.structure.files import File
+
+    from detector.edge.config import edge_config_schema
+
+    text = json.dumps(edge_config_schema(), indent=2, ensure_ascii=False) + "\n"
+    files.append(File.generated(config, "edge-config.schema.json", content=text))
+    return files
 
 
 def main(argv: list[str]) -> int:

@@ -136,6 +136,22 @@ def test_config_reference_shows_defaults_and_bounds_from_the_code() -> None:
     assert f"`{DecisionConfig().floor:g}`" in next(line for line in md.splitlines() if line.startswith("| `floor`"))
 
 
+def test_train_config_reference_lists_every_key_with_its_bounds() -> None:
+    import dataclasses
+
+    from detector.train.config import AugmentConfig, MilConfig, TrainConfig
+
+    md = _docs_reference().train_config_markdown()
+    sections = md.split("\n### ")
+    for cls, heading in ((TrainConfig, "Top level"), (AugmentConfig, "`augment:`"), (MilConfig, "`mil:`")):
+        section = next(part for part in sections if part.lstrip("# ").startswith(heading))
+        plain = [f.name for f in dataclasses.fields(cls) if f.name not in ("augment", "mil")]
+        missing = [name for name in plain if f"| `{name}` |" not in section]
+        assert not missing, f"{heading} misses {missing}"
+    row = next(line for line in md.splitlines() if line.startswith("| `input_px` |"))
+    assert f"`{TrainConfig().input_px}`" in row and "32 … 4096, a multiple of 32" in row
+
+
 def test_event_schema_page_lists_every_field_on_the_wire() -> None:
     from detector.events import CameraStats, Event, Heartbeat, ModelRef, TileScore
 
@@ -148,7 +164,7 @@ def test_event_schema_page_lists_every_field_on_the_wire() -> None:
     assert not missing, f"event schema page misses {missing}"
 
 
-@pytest.mark.parametrize("name", ["edge-config", "event-schema"])
+@pytest.mark.parametrize("name", ["edge-config", "train-config", "event-schema"])
 def test_generated_pages_have_a_marker_in_the_site(name: str) -> None:
     marker = f"<!-- generated:{name} -->"
     pages = [p.name for p in (REPO / "docs").glob("*.md") if marker in p.read_text(encoding="utf-8").splitlines()]

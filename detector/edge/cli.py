@@ -1,4 +1,4 @@
-"""``graffiti edge ...``: run the device, check its config, score single images.
+"""``graffiti edge ...``: run the device, check its config (and print its schema), score single images.
 
 Imports only typer at module level; onnxruntime/OpenCV load inside the commands (never torch).
 """
@@ -67,6 +67,34 @@ def check_config_cmd(config: Path = typer.Argument(..., help="edge.toml or edge.
                 else "wall model: off (every sample's live tiles are scored)")
         d = cam.decision
         typer.echo(f"    {wall}; decision: median of {d.window}, confirm {d.confirm_s:g} s, clean {d.clean_s:g} s")
+
+
+@app.command("config-schema")
+def config_schema_cmd(
+    out: Path = typer.Option(None, "--out", "-o", help="Write the schema to this file instead of printing it."),
+) -> None:
+    """Print the JSON Schema of edge.toml / edge.yaml (keys, types, defaults, bounds, descriptions).
+
+    Generated from the same definitions the loader checks. Editors use it to complete and check a
+    YAML config (first line: "# yaml-language-server: $schema=edge-config.schema.json").
+
+    Example: graffiti edge config-schema --out edge-config.schema.json
+    """
+    import json
+
+    from detector.edge.config import edge_config_schema
+
+    text = json.dumps(edge_config_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from detector.errors import ConfigError
+
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write {out} ({exc.strerror})") from None
+    typer.echo(f"wrote {out}")
 
 
 @app.command("commission")

@@ -12,18 +12,18 @@ import copy
 import dataclasses
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from detector.bundled import BUNDLED_MODEL as DEFAULT_MODEL
 from detector.bundled import find_bundled_model
-from detector.config import check_range, from_mapping, read_config_file
+from detector.config import from_mapping, json_schema, read_config_file, rule_error, setting
 from detector.edge.delivery_config import DeliveryConfig
 from detector.errors import ConfigError
 from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_PX
 
-_CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # device and camera names (they go into topics and paths)
 
 Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 
@@ -32,43 +32,35 @@ Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 class TilingConfig:
     """Overlapping square tiles cut from the watched area; each is resized to the model input."""
 
-    tile_px: int = DEFAULT_TILE_PX  # square tiles of this many frame pixels, each scaled to the model input
-    overlap: float = DEFAULT_OVERLAP  # fraction of tile_px shared by neighbouring tiles
-
-    def validate(self, prefix: str) -> None:
-        check_range(self.tile_px, f"{prefix}.tile_px", 16, 4096)
-        check_range(self.overlap, f"{prefix}.overlap", 0.0, 0.9)
+    tile_px: int = setting(DEFAULT_TILE_PX, ge=16, le=4096,
+                           doc="square tiles of this many frame pixels, each scaled to the model input")
+    overlap: float = setting(DEFAULT_OVERLAP, ge=0.0, le=0.9, doc="fraction of tile_px shared by neighbouring tiles")
 
 
 @dataclass
 class DecisionConfig:
     """Per-tile evidence rules (see detector.edge.decision). None thresholds come from the model."""
 
-    floor: float = 0.2  # scores below this count as zero
-    window: int = 10  # median over the last `window` samples
-    threshold: float | None = None  # median must reach this; None → the model's threshold
-    confirm_s: float = 30.0  # ... and stay there this long before an event opens
-    clean_threshold: float | None = None  # None → the model's clean_threshold
-    clean_s: float = 180.0  # an open event closes after its tiles stay below clean_threshold this long
-    join_s: float = 300.0  # neighbouring tiles turning hot within this long of an event opening grow it; later → a new event
-    accepted_fraction: float = 0.5  # a tile with at least this much area in an accepted region never alerts
+    floor: float = setting(0.2, ge=0.0, le=1.0, doc="scores below this count as zero")
+    window: int = setting(10, ge=1, le=1000, doc="median over the last `window` samples")
+    threshold: float | None = setting(None, ge=0.0, le=1.0,
+                                      doc="median must reach this; None → the model's threshold")
+    confirm_s: float = setting(30.0, ge=0.0, le=86400.0, doc="... and stay there this long before an event opens")
+    clean_threshold: float | None = setting(None, ge=0.0, le=1.0, doc="None → the model's clean_threshold; "
+                                            "at most threshold")
+    clean_s: float = setting(180.0, ge=0.0, le=30 * 86400.0,
+                             doc="an open event closes after its tiles stay below clean_threshold this long")
+    join_s: float = setting(300.0, ge=0.0, le=30 * 86400.0, doc="neighbouring tiles turning hot within this long "
+                            "of an event opening grow it; later → a new event")
+    accepted_fraction: float = setting(0.5, ge=0.01, le=1.0,
+                                       doc="a tile with at least this much area in an accepted region never alerts")
 
     def validate(self, prefix: str) -> None:
-        check_range(self.floor, f"{prefix}.floor", 0.0, 1.0)
-        check_range(self.window, f"{prefix}.window", 1, 1000)
-        if self.threshold is not None:
-            check_range(self.threshold, f"{prefix}.threshold", 0.0, 1.0)
-        if self.clean_threshold is not None:
-            check_range(self.clean_threshold, f"{prefix}.clean_threshold", 0.0, 1.0)
-            if self.threshold is not None and self.clean_threshold > self.threshold:
-                raise ConfigError(
-                    f"{prefix}.clean_threshold: expected a value <= threshold ({self.threshold:g}), "
-                    f"found {self.clean_threshold:g}"
-                )
-        check_range(self.confirm_s, f"{prefix}.confirm_s", 0.0, 86400.0)
-        check_range(self.clean_s, f"{prefix}.clean_s", 0.0, 30 * 86400.0)
-        check_range(self.join_s, f"{prefix}.join_s", 0.0, 30 * 86400.0)
-        check_range(self.accepted_fraction, f"{prefix}.accepted_fraction", 0.01, 1.0)
+        if self.clean_threshold is not None and self.threshold is not None and self.clean_threshold > self.threshold:
+            raise ConfigError(
+                f"{prefix}.clean_threshold: expected a value <= threshold ({self.threshold:g}), "
+                f"found {self.clean_threshold:g}"
+            )
 
 
 @dataclass
@@ -80,110 +72,92 @@ class WallConfig:
     (about 2 + 5 minutes after start, and again after a lasting colour/IR switch the first time).
     """
 
-    enabled: bool = True  # false: score every sample's live frame (the old behaviour)
-    slot_s: float = 20.0  # the wall estimate is the median of `slots` slots of this many seconds
-    slots: int = 9
-    commission_s: float = 300.0  # baseline period (appearance and usual score of each tile)
-    score_margin: float = 0.15  # evidence needs score >= the tile's baseline score + this
-    change_fraction: float = 0.02  # ... and this share of the tile's blocks structurally changed
-    refresh_s: float = 600.0  # an unchanged tile is scored again at least this often
-    refine_s: float = 3600.0  # a change that never scores as graffiti becomes the baseline after this long
-
-    def validate(self, prefix: str) -> None:
-        check_range(self.slot_s, f"{prefix}.slot_s", 1.0, 3600.0)
-        check_range(self.slots, f"{prefix}.slots", 3, 99)
-        check_range(self.commission_s, f"{prefix}.commission_s", 0.0, 86400.0)
-        check_range(self.score_margin, f"{prefix}.score_margin", 0.0, 1.0)
-        check_range(self.change_fraction, f"{prefix}.change_fraction", 0.0, 1.0)
-        check_range(self.refresh_s, f"{prefix}.refresh_s", 10.0, 86400.0)
-        check_range(self.refine_s, f"{prefix}.refine_s", 60.0, 30 * 86400.0)
+    enabled: bool = setting(True, doc="false: score every sample's live frame (the old behaviour)")
+    slot_s: float = setting(20.0, ge=1.0, le=3600.0,
+                            doc="the wall estimate is the median of `slots` slots of this many seconds")
+    slots: int = setting(9, ge=3, le=99)
+    commission_s: float = setting(300.0, ge=0.0, le=86400.0,
+                                  doc="baseline period (appearance and usual score of each tile)")
+    score_margin: float = setting(0.15, ge=0.0, le=1.0, doc="evidence needs score >= the tile's baseline score + this")
+    change_fraction: float = setting(0.02, ge=0.0, le=1.0,
+                                     doc="... and this share of the tile's blocks structurally changed")
+    refresh_s: float = setting(600.0, ge=10.0, le=86400.0, doc="an unchanged tile is scored again at least this often")
+    refine_s: float = setting(3600.0, ge=60.0, le=30 * 86400.0,
+                              doc="a change that never scores as graffiti becomes the baseline after this long")
 
 
 @dataclass
 class MotionConfig:
     """Frame differencing on a small grey copy: is the scene still (for evidence pictures)?"""
 
-    enabled: bool = True
-    width_px: int = 160  # the frame is downscaled to this width before differencing
-    pixel_delta: int = 25  # grey-level change that counts a pixel as moving
-    still_fraction: float = 0.005  # the scene is still when fewer pixels than this fraction moved
-
-    def validate(self, prefix: str) -> None:
-        check_range(self.width_px, f"{prefix}.width_px", 16, 1920)
-        check_range(self.pixel_delta, f"{prefix}.pixel_delta", 1, 255)
-        check_range(self.still_fraction, f"{prefix}.still_fraction", 0.0, 1.0)
+    enabled: bool = setting(True)
+    width_px: int = setting(160, ge=16, le=1920, doc="the frame is downscaled to this width before differencing")
+    pixel_delta: int = setting(25, ge=1, le=255, doc="grey-level change that counts a pixel as moving")
+    still_fraction: float = setting(0.005, ge=0.0, le=1.0,
+                                    doc="the scene is still when fewer pixels than this fraction moved")
 
 
 @dataclass
 class HealthConfig:
     """Camera tamper checks; a problem must persist `confirm_s` before a camera_tamper event."""
 
-    enabled: bool = True
-    dark_mean: float = 20.0  # mean grey level below this → too dark
-    uniform_std: float = 6.0  # grey standard deviation below this → uniform (covered, sprayed lens)
-    blur_var: float = 8.0  # variance of the Laplacian (on a 320 px wide copy) below this → blurred
-    shift_px: float = 40.0  # view moved more than this (frame pixels) from the reference → moved
-    confirm_s: float = 60.0
-    repeat_s: float = 6 * 3600.0  # a problem that persists is reported again after this long
-
-    def validate(self, prefix: str) -> None:
-        check_range(self.dark_mean, f"{prefix}.dark_mean", 0.0, 255.0)
-        check_range(self.uniform_std, f"{prefix}.uniform_std", 0.0, 128.0)
-        check_range(self.blur_var, f"{prefix}.blur_var", 0.0, None)
-        check_range(self.shift_px, f"{prefix}.shift_px", 1.0, None)
-        check_range(self.confirm_s, f"{prefix}.confirm_s", 0.0, 86400.0)
-        check_range(self.repeat_s, f"{prefix}.repeat_s", 60.0, None)
+    enabled: bool = setting(True)
+    dark_mean: float = setting(20.0, ge=0.0, le=255.0, doc="mean grey level below this → too dark")
+    uniform_std: float = setting(6.0, ge=0.0, le=128.0,
+                                 doc="grey standard deviation below this → uniform (covered, sprayed lens)")
+    blur_var: float = setting(8.0, ge=0.0,
+                              doc="variance of the Laplacian (on a 320 px wide copy) below this → blurred")
+    shift_px: float = setting(40.0, ge=1.0,
+                              doc="view moved more than this (frame pixels) from the reference → moved")
+    confirm_s: float = setting(60.0, ge=0.0, le=86400.0)
+    repeat_s: float = setting(6 * 3600.0, ge=60.0, doc="a problem that persists is reported again after this long")
 
 
 @dataclass
 class EvidenceConfig:
     """Evidence pictures attached to events."""
 
-    jpeg_quality: int = 90
-    crop_margin: float = 0.25  # margin around the event bbox, as a fraction of its size
-    still_wait_samples: int = 3  # when an event opens during motion, wait this many samples for a still frame
-
-    def validate(self, prefix: str) -> None:
-        check_range(self.jpeg_quality, f"{prefix}.jpeg_quality", 10, 100)
-        check_range(self.crop_margin, f"{prefix}.crop_margin", 0.0, 5.0)
-        check_range(self.still_wait_samples, f"{prefix}.still_wait_samples", 0, 100)
+    jpeg_quality: int = setting(90, ge=10, le=100)
+    crop_margin: float = setting(0.25, ge=0.0, le=5.0, doc="margin around the event bbox, as a fraction of its size")
+    still_wait_samples: int = setting(3, ge=0, le=100, doc="when an event opens during motion, wait this many "
+                                      "samples for a still frame")
 
 
 @dataclass
 class CameraSettings:
     """What ``[defaults]`` sets for every camera and a ``[cameras.NAME]`` section may override."""
 
-    interval_s: float = 5.0  # score the newest frame this often (source clock)
-    offline_after_s: float = 60.0  # no frames this long → camera_offline
-    reconnect_initial_s: float = 1.0  # first reconnect delay; doubles up to reconnect_max_s
-    reconnect_max_s: float = 60.0
-    tiling: TilingConfig = field(default_factory=TilingConfig)
-    decision: DecisionConfig = field(default_factory=DecisionConfig)
-    wall: WallConfig = field(default_factory=WallConfig)
-    motion: MotionConfig = field(default_factory=MotionConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
-    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    interval_s: float = setting(5.0, ge=0.0, le=3600.0, doc="score the newest frame this often (source clock)")
+    offline_after_s: float = setting(60.0, ge=1.0, doc="no frames this long → camera_offline")
+    reconnect_initial_s: float = setting(1.0, ge=0.01, le=3600.0,
+                                         doc="first reconnect delay; doubles up to reconnect_max_s")
+    reconnect_max_s: float = setting(60.0, ge="reconnect_initial_s", le=86400.0)
+    tiling: TilingConfig = setting(factory=TilingConfig)
+    decision: DecisionConfig = setting(factory=DecisionConfig)
+    wall: WallConfig = setting(factory=WallConfig)
+    motion: MotionConfig = setting(factory=MotionConfig)
+    health: HealthConfig = setting(factory=HealthConfig)
+    evidence: EvidenceConfig = setting(factory=EvidenceConfig)
 
-    def validate(self, prefix: str) -> None:
-        check_range(self.interval_s, f"{prefix}.interval_s", 0.0, 3600.0)
-        check_range(self.offline_after_s, f"{prefix}.offline_after_s", 1.0, None)
-        check_range(self.reconnect_initial_s, f"{prefix}.reconnect_initial_s", 0.01, 3600.0)
-        check_range(self.reconnect_max_s, f"{prefix}.reconnect_max_s", self.reconnect_initial_s, 86400.0)
+
+_POLYGONS = "polygons of at least 3 [x, y] points in frame pixels (>= 0)"
 
 
 @dataclass
 class CameraConfig(CameraSettings):
     """One camera: its source, regions, and any settings that differ from ``[defaults]``."""
 
-    source: str = ""  # rtsp://…, http://…, a USB index ("0"), a video file, a folder, or sim://SEED
-    watch: list[Polygon] = field(default_factory=list)  # wall areas to watch; empty → the whole frame
-    ignore: list[Polygon] = field(default_factory=list)  # masked grey before scoring (privacy, lights)
-    accepted: list[Polygon] = field(default_factory=list)  # never alert here (permitted murals)
+    source: str = setting("", expect="a camera URL, USB index, video file or folder",
+                          doc="rtsp://…, http://…, a USB index (\"0\"), a video file, a folder, or sim://SEED")
+    watch: list[Polygon] = setting(factory=list, expect=_POLYGONS,
+                                   doc="wall areas to watch; empty → the whole frame")
+    ignore: list[Polygon] = setting(factory=list, expect=_POLYGONS,
+                                    doc="masked grey before scoring (privacy, lights)")
+    accepted: list[Polygon] = setting(factory=list, expect=_POLYGONS, doc="never alert here (permitted murals)")
 
     def validate(self, prefix: str) -> None:
-        super().validate(prefix)
         if not self.source.strip():
-            raise ConfigError(f"{prefix}.source: expected a camera URL, USB index, video file or folder, found ''")
+            raise rule_error(self, "source", prefix, found=repr(self.source))
         for key in ("watch", "ignore", "accepted"):
             for i, poly in enumerate(getattr(self, key)):
                 if len(poly) < 3:
@@ -195,65 +169,71 @@ class CameraConfig(CameraSettings):
 
 @dataclass
 class DeviceConfig:
-    name: str
-    data_dir: Path = Path(".")  # outbox and other state live here (relative to the config file)
-    heartbeat_interval_s: float = 60.0
-    state_every_s: float = 30.0  # each camera's open events etc. are saved this often (and after each event)
-    state_full_every_s: float = 600.0  # ... with the wall model and baseline (MBs) this often (recording: its clock)
+    """This device: its name on the wire, where its state lives and how often it reports."""
 
-    def validate(self, prefix: str) -> None:
-        if not _CAMERA_NAME.match(self.name):
-            raise ConfigError(f"{prefix}.name: expected letters, digits, '_' or '-' (max 64), found {self.name!r}")
-        check_range(self.heartbeat_interval_s, f"{prefix}.heartbeat_interval_s", 1.0, 86400.0)
-        check_range(self.state_every_s, f"{prefix}.state_every_s", 1.0, 86400.0)
-        check_range(self.state_full_every_s, f"{prefix}.state_full_every_s", 1.0, 7 * 86400.0)
+    name: str = setting(pattern=NAME_PATTERN, expect="letters, digits, '_' or '-' (max 64)",
+                        doc="the device's name in events, heartbeats and topics")
+    data_dir: Path = setting(Path("."), doc="outbox and other state live here (relative to the config file)")
+    heartbeat_interval_s: float = setting(60.0, ge=1.0, le=86400.0)
+    state_every_s: float = setting(30.0, ge=1.0, le=86400.0,
+                                   doc="each camera's open events etc. are saved this often (and after each event)")
+    state_full_every_s: float = setting(600.0, ge=1.0, le=7 * 86400.0, doc="... with the wall model and baseline "
+                                        "(MBs) this often (recording: its clock)")
 
 
 @dataclass
 class ModelConfig:
-    path: Path = DEFAULT_MODEL
-    threads: int = 4  # onnxruntime intra-op threads; 4 suits a Raspberry Pi 4/5
-    reference_frame: Path | None = None  # image a new model must score before a hot swap; None → synthetic
-    check_interval_s: float = 10.0  # how often the model file is checked for a replacement
-    max_batch: int = 0  # 0: all tiles of a frame in ONE run (fastest); n: runs of <= n tiles (less memory)
+    """The ONNX model (with the metadata contract) and how it is run."""
 
-    def validate(self, prefix: str) -> None:
-        check_range(self.threads, f"{prefix}.threads", 1, 64)
-        check_range(self.max_batch, f"{prefix}.max_batch", 0, 1024)
-        check_range(self.check_interval_s, f"{prefix}.check_interval_s", 0.1, 86400.0)
+    path: Path = setting(DEFAULT_MODEL, doc="the ONNX model; the default falls back to the bundled model")
+    threads: int = setting(4, ge=1, le=64, doc="onnxruntime intra-op threads; 4 suits a Raspberry Pi 4/5")
+    reference_frame: Path | None = setting(None, doc="image a new model must score before a hot swap; "
+                                           "None → synthetic")
+    check_interval_s: float = setting(10.0, ge=0.1, le=86400.0,
+                                      doc="how often the model file is checked for a replacement")
+    max_batch: int = setting(0, ge=0, le=1024, doc="0: all tiles of a frame in ONE run (fastest); "
+                             "n: runs of <= n tiles (less memory)")
 
 
 @dataclass
 class ReviewConfig:
     """Where accepted regions are fetched from (GET /api/v1/accepted-regions)."""
 
-    url: str | None = None  # None → delivery.http.url
-    token: str | None = None  # None → delivery.http's token
-    accepted_regions_poll_s: float = 300.0
-    timeout_s: float = 10.0
+    url: str | None = setting(None, expect="an http:// or https:// URL", doc="None → delivery.http.url")
+    token: str | None = setting(None, secret=True, doc="None → delivery.http's token")
+    accepted_regions_poll_s: float = setting(300.0, ge=1.0, le=86400.0)
+    timeout_s: float = setting(10.0, ge=0.1, le=600.0)
 
     def validate(self, prefix: str) -> None:
         if self.url is not None and not re.match(r"^https?://[^/\s]+", self.url):
-            raise ConfigError(f"{prefix}.url: expected an http:// or https:// URL, found {self.url!r}")
-        check_range(self.accepted_regions_poll_s, f"{prefix}.accepted_regions_poll_s", 1.0, 86400.0)
-        check_range(self.timeout_s, f"{prefix}.timeout_s", 0.1, 600.0)
+            raise rule_error(self, "url", prefix, found=repr(self.url))
 
 
 @dataclass
 class EdgeConfig:
-    device: DeviceConfig
-    cameras: dict[str, CameraConfig]
-    model: ModelConfig = field(default_factory=ModelConfig)
-    defaults: CameraSettings = field(default_factory=CameraSettings)
-    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
-    review: ReviewConfig = field(default_factory=ReviewConfig)
+    """The whole ``edge.toml`` / ``edge.yaml``."""
+
+    device: DeviceConfig = setting()
+    cameras: dict[str, CameraConfig] = setting(keys=(NAME_PATTERN, "a camera name of letters, digits, '_' or '-'"),
+                                               doc="one [cameras.NAME] section per camera")
+    model: ModelConfig = setting(factory=ModelConfig)
+    defaults: CameraSettings = setting(factory=CameraSettings)
+    delivery: DeliveryConfig = setting(factory=DeliveryConfig)
+    review: ReviewConfig = setting(factory=ReviewConfig)
 
     def validate(self, prefix: str) -> None:
         if not self.cameras:
             raise ConfigError("cameras: expected at least one [cameras.NAME] section, found none")
-        for name in self.cameras:
-            if not _CAMERA_NAME.match(name):
-                raise ConfigError(f"cameras.{name}: expected a camera name of letters, digits, '_' or '-'")
+
+
+def edge_config_schema() -> dict[str, Any]:
+    """The JSON Schema of ``edge.toml`` / ``edge.yaml`` (what ``graffiti edge config-schema`` prints).
+
+    ``cameras.NAME`` sections are checked after ``[defaults]`` is merged into them, so a section that
+    leaves ``source`` to the defaults is still valid for the loader; the schema says the same (no key
+    of a camera section is required).
+    """
+    return json_schema(EdgeConfig, title="Graffiti detector edge config (edge.toml / edge.yaml)")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from detector.config import check_range
+from detector.config import rule_error, setting
 from detector.errors import ConfigError
 
-_TOPIC_PREFIX = re.compile(r"^[^#+\x00]+$")
-_TOKEN = re.compile(r"^[!#-&(-~]+$")  # visible ASCII, no spaces or quotes: it goes into an HTTP header
+TOKEN_PATTERN = r"[!#-&(-~]+"  # visible ASCII, no spaces or quotes: it goes into an HTTP header
+_TOKEN = re.compile(TOKEN_PATTERN)
+# A topic level text: no wildcards, no NUL, no leading or trailing '/'.
+TOPIC_PREFIX_PATTERN = r"[^#+\x00/]([^#+\x00]*[^#+\x00/])?"
 
 
 def _dot(prefix: str, name: str) -> str:
@@ -27,16 +29,18 @@ def _dot(prefix: str, name: str) -> str:
 class HttpSinkConfig:
     """POST events/heartbeats to the review service (``url`` is its base, e.g. http://review:8000)."""
 
-    url: str
-    token: str = ""  # the device token issued by the review service; empty → read token_file
-    token_file: Path | None = None  # a file holding the token (keeps secrets out of edge.toml)
-    timeout_s: float = 15.0  # per request (connect + upload + answer)
-    heartbeats: bool = True  # also POST heartbeats to /api/v1/heartbeats
+    url: str = setting(expect="an http:// or https:// URL", doc="the review service's base URL")
+    token: str = setting("", pattern=f"({TOKEN_PATTERN})?", secret=True,
+                         expect="the token alone, without spaces, quotes or line breaks",
+                         doc="the device token issued by the review service; empty → read token_file")
+    token_file: Path | None = setting(None, doc="a file holding the token (keeps secrets out of edge.toml)")
+    timeout_s: float = setting(15.0, ge=0.1, le=600, doc="per request (connect + upload + answer)")
+    heartbeats: bool = setting(True, doc="also POST heartbeats to /api/v1/heartbeats")
 
     def validate(self, prefix: str) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{_dot(prefix, 'url')}: expected an http:// or https:// URL, found {self.url!r}")
+            raise rule_error(self, "url", prefix, found=repr(self.url))
         try:
             port_ok = parts.port != 0  # urlsplit checks the port only when asked
         except ValueError:
@@ -47,9 +51,6 @@ class HttpSinkConfig:
             )
         if not self.token and self.token_file is None:
             raise ConfigError(f"{_dot(prefix, 'token')}: expected the device token (or token_file), found nothing")
-        if self.token and not _TOKEN.fullmatch(self.token):
-            raise ConfigError(f"{_dot(prefix, 'token')}: expected the token alone, without spaces, quotes or line breaks")
-        check_range(self.timeout_s, _dot(prefix, "timeout_s"), 0.1, 600)
 
     def read_token(self) -> str:
         """The bearer token: ``token`` or the stripped contents of ``token_file`` (read at start-up)."""
@@ -71,76 +72,67 @@ class HttpSinkConfig:
 class MqttSinkConfig:
     """Publish to an MQTT broker at QoS 1 (topic ``<topic_prefix>/<device>/<camera>/<type>``)."""
 
-    host: str
-    port: int = 1883
-    topic_prefix: str = "graffiti"
-    qos: int = 1
-    client_id: str = ""  # empty → "graffiti-edge-<device>"
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: Path | None = None  # CA bundle for TLS; None → the system's
-    keepalive_s: int = 60
-    timeout_s: float = 15.0  # connect and wait-for-PUBACK limit per message
-    inline_evidence: bool = True  # evidence JPEGs base64-inlined in the payload (key evidence_b64)
-    heartbeats: bool = True  # also publish heartbeats to <topic_prefix>/<device>/heartbeat
+    host: str = setting(expect="a broker host name", doc="the broker")
+    port: int = setting(1883, ge=1, le=65535)
+    topic_prefix: str = setting("graffiti", pattern=TOPIC_PREFIX_PATTERN,
+                                expect="a topic without '#', '+' or leading/trailing '/'")
+    qos: int = setting(1, choices=(1, 2), expect="1 or 2 (delivery must be acknowledged)")
+    client_id: str = setting("", doc="empty → \"graffiti-edge-<device>\"")
+    username: str | None = setting(None, expect="a user name when a password is set")
+    password: str | None = setting(None, secret=True)
+    tls: bool = setting(False)
+    ca_file: Path | None = setting(None, expect="only used with tls = true", doc="CA bundle for TLS; None → the system's")
+    keepalive_s: int = setting(60, ge=5, le=3600)
+    timeout_s: float = setting(15.0, ge=0.1, le=600, doc="connect and wait-for-PUBACK limit per message")
+    inline_evidence: bool = setting(True, doc="evidence JPEGs base64-inlined in the payload (key evidence_b64)")
+    heartbeats: bool = setting(True, doc="also publish heartbeats to <topic_prefix>/<device>/heartbeat")
 
     def validate(self, prefix: str) -> None:
         if not self.host:
-            raise ConfigError(f"{_dot(prefix, 'host')}: expected a broker host name, found ''")
-        check_range(self.port, _dot(prefix, "port"), 1, 65535)
-        if not _TOPIC_PREFIX.match(self.topic_prefix) or self.topic_prefix.startswith("/") or self.topic_prefix.endswith("/"):
-            raise ConfigError(
-                f"{_dot(prefix, 'topic_prefix')}: expected a topic without '#', '+' or leading/trailing '/', "
-                f"found {self.topic_prefix!r}"
-            )
-        if self.qos not in (1, 2):
-            raise ConfigError(f"{_dot(prefix, 'qos')}: expected 1 or 2 (delivery must be acknowledged), found {self.qos!r}")
+            raise rule_error(self, "host", prefix, found="''")
         if self.ca_file is not None and not self.tls:
             raise ConfigError(f"{_dot(prefix, 'ca_file')}: only used with tls = true; set tls = true or remove it")
         if self.password is not None and self.username is None:
-            raise ConfigError(f"{_dot(prefix, 'username')}: expected a user name when a password is set, found nothing")
-        check_range(self.keepalive_s, _dot(prefix, "keepalive_s"), 5, 3600)
-        check_range(self.timeout_s, _dot(prefix, "timeout_s"), 0.1, 600)
+            raise rule_error(self, "username", prefix, found="nothing")
 
 
 @dataclass
 class LocalSinkConfig:
     """Write each event (JSON + evidence) into a folder; the offline / no-network mode."""
 
-    dir: Path
-    max_disk_mb: float | None = 1024.0  # past this the oldest event folders go first; 0 (or None) → never pruned
+    dir: Path = setting(doc="the folder (relative to device.data_dir)")
+    max_disk_mb: float | None = setting(1024.0, expect="0 or nothing (never pruned), or a number >= 1",
+                                        doc="past this the oldest event folders go first; 0 (or None) → never pruned")
 
     def validate(self, prefix: str) -> None:
-        if self.max_disk_mb:
-            check_range(self.max_disk_mb, _dot(prefix, "max_disk_mb"), 1, None)
+        if self.max_disk_mb and not self.max_disk_mb >= 1:  # NaN too
+            raise rule_error(self, "max_disk_mb", prefix, found=f"{self.max_disk_mb:g}")
 
 
 @dataclass
 class DeliveryConfig:
     """The durable outbox and where it delivers to. At least one sink is normally configured."""
 
-    outbox_path: Path = Path("outbox/outbox.sqlite3")
-    evidence_dir: Path = Path("outbox/evidence")
-    max_disk_mb: float = 512.0  # hard cap on outbox DB + evidence files
-    keep_delivered_days: float = 7.0  # delivered events (and their evidence) are kept this long at most
-    retry_initial_s: float = 2.0  # first retry delay; doubles per failure (full jitter)
-    retry_max_s: float = 300.0  # the retry delay never exceeds this
-    parked_retry_s: float = 3600.0  # an item the receiver rejected is tried again after this; doubles each time
-    parked_retry_max_s: float = 86400.0  # ... up to this (parked items go after keep_delivered_days)
-    http: HttpSinkConfig | None = None
-    mqtt: MqttSinkConfig | None = None
-    local: LocalSinkConfig | None = None
+    outbox_path: Path = setting(Path("outbox/outbox.sqlite3"), expect="a file path",
+                                doc="the outbox database (relative to device.data_dir)")
+    evidence_dir: Path = setting(Path("outbox/evidence"), doc="evidence pictures waiting for delivery")
+    max_disk_mb: float = setting(512.0, ge=1, doc="hard cap on outbox DB + evidence files")
+    keep_delivered_days: float = setting(7.0, ge=0, le=3650,
+                                         doc="delivered events (and their evidence) are kept this long at most")
+    retry_initial_s: float = setting(2.0, ge=0.01, le=3600,
+                                     doc="first retry delay; doubles per failure (full jitter)")
+    retry_max_s: float = setting(300.0, ge="retry_initial_s", le=86400, doc="the retry delay never exceeds this")
+    parked_retry_s: float = setting(3600.0, ge=1, le=30 * 86400, doc="an item the receiver rejected is tried "
+                                    "again after this; doubles each time")
+    parked_retry_max_s: float = setting(86400.0, ge="parked_retry_s", le=365 * 86400,
+                                        doc="... up to this (parked items go after keep_delivered_days)")
+    http: HttpSinkConfig | None = setting(None)
+    mqtt: MqttSinkConfig | None = setting(None)
+    local: LocalSinkConfig | None = setting(None)
 
     def validate(self, prefix: str) -> None:
-        check_range(self.max_disk_mb, _dot(prefix, "max_disk_mb"), 1, None)
-        check_range(self.keep_delivered_days, _dot(prefix, "keep_delivered_days"), 0, 3650)
-        check_range(self.retry_initial_s, _dot(prefix, "retry_initial_s"), 0.01, 3600)
-        check_range(self.retry_max_s, _dot(prefix, "retry_max_s"), self.retry_initial_s, 86400)
-        check_range(self.parked_retry_s, _dot(prefix, "parked_retry_s"), 1, 30 * 86400)
-        check_range(self.parked_retry_max_s, _dot(prefix, "parked_retry_max_s"), self.parked_retry_s, 365 * 86400)
         if self.outbox_path.suffix == "" or self.outbox_path.name in ("", "."):
-            raise ConfigError(f"{_dot(prefix, 'outbox_path')}: expected a file path, found {str(self.outbox_path)!r}")
+            raise rule_error(self, "outbox_path", prefix, found=repr(str(self.outbox_path)))
 
     def sink_names(self) -> list[str]:
         """Names of the configured sinks, in a stable order (they key the outbox's delivery rows)."""

@@ -90,8 +90,12 @@ def test_deequalize_flattens_contrast():
         ({"balance": "oversample"}, "balance"),
         ({"epochs": 0}, "epochs"),
         ({"learning_rate": 0.1}, "learning_rate: unknown key"),
+        ({"fraction": 0}, r"^fraction: expected a share in \(0, 1\], found 0\.0$"),
+        ({"input_px": 8}, r"^input_px: expected an integer in \[32, 4096\], found 8$"),
+        ({"mil": {"pool": "avg"}}, r"^mil\.pool: expected one of 'max', 'topk', 'lse', found 'avg'$"),
     ],
-    ids=["cached-without-freeze", "arch", "input-px", "augment-prob", "balance", "epochs", "unknown-key"],
+    ids=["cached-without-freeze", "arch", "input-px", "augment-prob", "balance", "epochs", "unknown-key", "fraction",
+         "input-px-range", "mil-pool"],
 )
 def test_bad_config_names_the_key(data, key):
     with pytest.raises(ConfigError, match=key):
