@@ -6,9 +6,11 @@ files whose names the event lists under ``evidence``; names are plain file names
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -29,6 +31,18 @@ ALERT_TYPES = ("graffiti_detected", "commissioning_report")
 
 # Evidence file names: letters, digits, '.', '_', '-'; no path separators, no leading dot.
 EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+# Device and camera names, one rule at both ends: the edge names files after a camera
+# (``state/<camera>.json``, ``<camera>.<generation>.npz``, so no '.') and the review service registers the
+# names an edge may report; a name one side accepts the other accepts too.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # the whole name must match (re.fullmatch)
+NAME = re.compile(rf"^(?:{NAME_PATTERN})\Z")  # anchored, so .match works too (\Z: no trailing newline)
+NAME_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
+
+
+def is_name(value: object) -> bool:
+    """Whether ``value`` is a device or camera name (``NAME_RULE``)."""
+    return isinstance(value, str) and NAME.match(value) is not None
 
 
 def utc_now_iso() -> str:
@@ -234,6 +248,35 @@ def check_clean(where: str, value: Any, depth: int = 0) -> None:
         raise SchemaError(f"{where}: expected text without NUL/lone surrogates or a finite number, found {_show(value)}")
 
 
+def load_json(what: str, text: str | bytes) -> Any:
+    """Parse a received JSON body; SchemaError naming ``what`` ('event', 'heartbeat') when it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{what}: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, lists nested 100000 deep, bad UTF-8
+        raise SchemaError(f"{what}: not usable JSON ({str(exc)[:80] or type(exc).__name__})") from None
+
+
+def pair_evidence(evidence: dict[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The files sent beside an event (their names, in order) against its ``evidence`` (role → file
+    name): each file is named there, once, and every file named there is sent. Returns file name →
+    role; SchemaError naming the file otherwise. The edge's outbox and the review service's upload
+    check with this one rule."""
+    by_name = {name: role for role, name in evidence.items()}
+    seen: set[str] = set()
+    for name in names:
+        if name not in by_name:
+            raise SchemaError(f"files: {name!r} is not named in event.evidence")
+        if name in seen:
+            raise SchemaError(f"files: {name!r} uploaded twice")
+        seen.add(name)
+    for role, name in evidence.items():
+        if name not in seen:
+            raise SchemaError(f"evidence.{role}: file {name!r} is not in the upload")
+    return by_name
+
+
 KNOWN_EVENT_KEYS = frozenset(("schema", "id", "device", "camera", "type", "time", "score", "threshold", "tiles",
                               "bbox", "frame_size", "model", "evidence", "related_event", "score_history",
                               "detail", "evidence_dropped"))
@@ -310,6 +353,16 @@ def validate_event_dict(data: Any, now: datetime | None = None) -> dict[str, Any
 
 
 CAMERA_STATES = ("starting", "online", "offline", "tamper")
+
+
+def parse_event_json(text: str | bytes, now: datetime | None = None) -> dict[str, Any]:
+    """A received event's JSON text → the checked event dict (``validate_event_dict``)."""
+    return validate_event_dict(load_json("event", text), now)
+
+
+def parse_heartbeat_json(text: str | bytes, now: datetime | None = None) -> dict[str, Any]:
+    """A received heartbeat's JSON text → the checked heartbeat dict (``validate_heartbeat_dict``)."""
+    return validate_heartbeat_dict(load_json("heartbeat", text), now)
 
 
 def validate_heartbeat_dict(data: Any, now: datetime | None = None) -> dict[str, Any]:

@@ -376,7 +376,10 @@ def event_schema_markdown() -> str:
     doc = _first_paragraph(events.Event)
     out += ([doc, ""] if doc else []) + _schema_table(events.Event)
     out += ["", f"Evidence file names (the values of `evidence`) match `{events.EVIDENCE_NAME.pattern}` and contain "
-            "no `..`: plain file names, never paths.", ""]
+            "no `..`: plain file names, never paths. The files sent beside an event are exactly the ones "
+            "`evidence` names, each once.", "",
+            f"Device and camera names: {events.NAME_RULE} (the edge config and `graffiti review add-device` "
+            "refuse other names).", ""]
     for cls in (events.TileScore, events.ModelRef, events.Heartbeat, events.CameraStats):
         out += [f"### {cls.__name__}", ""]
         doc = _first_paragraph(cls)

@@ -104,3 +104,74 @@ def test_invalid_heartbeats_name_the_field(change: dict, match: str) -> None:
     data = {**json.loads(json.dumps(Heartbeat(device="pi-1").to_dict())), **change}
     with pytest.raises(SchemaError, match=match):
         validate_heartbeat_dict(data)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("{", r"event: not valid JSON \(Expecting property name"),
+    ("[" * 100_000, "event: not usable JSON"),
+    ("1" * 5000, "event: not usable JSON"),
+    ("[]", "event: expected a JSON object"),
+])
+def test_received_event_text_that_is_not_an_event_object_names_the_event(text: str, match: str) -> None:
+    from detector.events import parse_event_json
+
+    with pytest.raises(SchemaError, match=match):
+        parse_event_json(text)
+
+
+def test_received_event_and_heartbeat_text_parse_to_the_checked_dicts() -> None:
+    from detector.events import Heartbeat, parse_event_json, parse_heartbeat_json
+
+    sent = _event()
+    got = parse_event_json(json.dumps(sent).encode())
+    assert got == sent
+    hb = parse_heartbeat_json(json.dumps(Heartbeat(device="pi-1").to_dict()))
+    assert hb["device"] == "pi-1"
+    with pytest.raises(SchemaError, match="heartbeat: not valid JSON"):
+        parse_heartbeat_json(b"{\"device\":")
+    with pytest.raises(SchemaError, match="heartbeat: not usable JSON"):
+        parse_heartbeat_json(b"{\"device\": \"\xff\"}")
+
+
+@pytest.mark.parametrize(("names", "match"), [
+    (["frame.jpg"], "evidence.crop: file 'crop.jpg' is not in the upload"),
+    (["frame.jpg", "crop.jpg", "x.jpg"], "files: 'x.jpg' is not named in event.evidence"),
+    (["frame.jpg", "crop.jpg", "frame.jpg"], "files: 'frame.jpg' uploaded twice"),
+])
+def test_files_beside_an_event_must_match_its_evidence_list(names: list[str], match: str) -> None:
+    from detector.events import pair_evidence
+
+    evidence = {"frame": "frame.jpg", "crop": "crop.jpg"}
+    assert pair_evidence(evidence, ["crop.jpg", "frame.jpg"]) == {"frame.jpg": "frame", "crop.jpg": "crop"}
+    with pytest.raises(SchemaError, match=match):
+        pair_evidence(evidence, names)
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("north", True), ("pi-tunnel-7", True), ("Cam_2", True), ("a" * 64, True),
+    ("", False), ("a" * 65, False), ("north.portal", False), (".hidden", False), ("-x", False),
+    ("_x", False), ("north\n", False), ("north/../x", False), ("nörth", False), (7, False),
+])
+def test_one_device_and_camera_name_rule_at_both_ends(name: object, ok: bool) -> None:
+    """The edge config, the edge's state files and the review service's add-device use one rule."""
+    from detector.edge.config import parse_edge_config
+    from detector.errors import ConfigError
+    from detector.events import NAME, is_name
+    from detector.review.store import check_name
+
+    assert is_name(name) is ok
+    if isinstance(name, str):
+        assert bool(NAME.match(name)) is ok  # how the edge's state store checks a camera name
+        for where in ("device", "camera"):
+            cfg = {"device": {"name": name if where == "device" else "pi"},
+                   "cameras": {name if where == "camera" else "north": {"source": "0"}}}
+            if ok:
+                parse_edge_config(cfg)
+            else:
+                with pytest.raises(ConfigError):
+                    parse_edge_config(cfg)
+        if ok:
+            assert check_name("camera", name) == name
+        else:
+            with pytest.raises(ConfigError, match="camera .*: expected 1-64 letters, digits"):
+                check_name("camera", name)

@@ -21,9 +21,8 @@ from detector.bundled import find_bundled_model
 from detector.config import from_mapping, json_schema, read_config_file, rule_error, setting
 from detector.edge.delivery_config import DeliveryConfig
 from detector.errors import ConfigError
+from detector.events import NAME_PATTERN  # the one device/camera name rule (they go into topics and paths)
 from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_PX
-
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # device and camera names (they go into topics and paths)
 
 Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 

@@ -47,7 +47,7 @@ from detector.edge.outbox_repair import (
     write_event_json,
 )
 from detector.errors import DetectorError
-from detector.events import EVIDENCE_NAME, Event, Heartbeat, validate_event_dict
+from detector.events import Event, Heartbeat, pair_evidence, validate_event_dict
 
 log = logging.getLogger(__name__)
 
@@ -367,15 +367,7 @@ class Outbox:
         """
         data = event.to_dict() if isinstance(event, Event) else dict(event)
         validate_event_dict(json.loads(json.dumps(data)))
-        listed = set(data.get("evidence", {}).values())
-        for name in files:
-            if not EVIDENCE_NAME.match(name) or ".." in name:
-                raise ValueError(f"evidence file name {name!r} is not a plain file name")
-            if name not in listed:
-                raise ValueError(f"evidence file {name!r} is not listed in event['evidence'] {sorted(listed)}")
-        missing = listed - set(files)
-        if missing:
-            raise ValueError(f"event['evidence'] lists {sorted(missing)} but no bytes were given for them")
+        pair_evidence(data.get("evidence", {}), files)  # the review service's upload rule (SchemaError)
         event_id = str(data["id"])
         with self._lock:
             if self._conn.execute("SELECT 1 FROM items WHERE id=?", (event_id,)).fetchone():

@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 import urllib.error
 import urllib.request
@@ -32,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from detector.events import NAME as _NAME  # the one device/camera name rule
+
 log = logging.getLogger("detector.edge.state")
 
 STATE_FORMAT = 1
 _ARRAY = "__array__"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class StateError(Exception):

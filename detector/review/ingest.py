@@ -15,7 +15,6 @@ stored folders no row refers to, are removed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -27,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from detector.events import SchemaError, validate_event_dict
+from detector.events import SchemaError, pair_evidence, parse_event_json
 
 log = logging.getLogger("detector.review.ingest")
 INCOMING = ".incoming"
@@ -56,13 +55,7 @@ def parse_event(text: str | None) -> dict[str, Any]:
     if text is None:
         raise IngestError(422, "event: form field missing (expected the event JSON)")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IngestError(422, f"event: not valid JSON ({exc.msg} at position {exc.pos})") from None
-    except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, or lists nested 100000 deep
-        raise IngestError(422, f"event: not usable JSON ({str(exc)[:80] or type(exc).__name__})") from None
-    try:
-        return validate_event_dict(data, now=datetime.now(timezone.utc))
+        return parse_event_json(text, now=datetime.now(timezone.utc))
     except SchemaError as exc:
         raise IngestError(422, str(exc)) from None
 
@@ -82,23 +75,17 @@ def check_image(name: str, data: bytes) -> tuple[int, int]:
 
 
 def match_files(event: dict[str, Any], files: list[tuple[str, bytes]], max_file_bytes: int) -> list[EvidenceFile]:
-    """Pair uploaded parts with the roles in ``event["evidence"]``: every part must be listed there,
-    every listed name must be uploaded once, and every part must be a real picture within size."""
-    by_name = {name: role for role, name in event.get("evidence", {}).items()}
-    seen: dict[str, bytes] = {}
+    """Pair uploaded parts with the roles in ``event["evidence"]`` (``events.pair_evidence``: every part
+    listed there once, every listed name uploaded); every part must also be a real picture within size."""
+    try:
+        by_name = pair_evidence(event.get("evidence", {}), [name for name, _ in files])
+    except SchemaError as exc:
+        raise IngestError(422, str(exc)) from None
     for name, data in files:
-        if name not in by_name:
-            raise IngestError(422, f"files: {name!r} is not named in event.evidence")
-        if name in seen:
-            raise IngestError(422, f"files: {name!r} uploaded twice")
         if len(data) > max_file_bytes:
             raise IngestError(413, f"files[{name}]: {len(data)} bytes, limit {max_file_bytes}")
-        seen[name] = data
-    for role, name in event.get("evidence", {}).items():
-        if name not in seen:
-            raise IngestError(422, f"evidence.{role}: file {name!r} is not in the upload")
     out = []
-    for name, data in seen.items():
+    for name, data in files:
         w, h = check_image(name, data)
         out.append(EvidenceFile(role=by_name[name], name=name, data=data, width=w, height=h))
     return out

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from detector.errors import ConfigError
-from detector.events import ALERT_TYPES
+from detector.events import ALERT_TYPES, NAME_RULE, is_name
 from detector.review import auth
 from detector.review.db import (
     AuditEntry,
@@ -31,14 +31,26 @@ from detector.review.db import (
     utcnow,
 )
 
-NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+USER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 CLOSED_BY_DEVICE = "cleaned_by_device"
 
 
 def check_name(kind: str, name: str) -> str:
-    """User, device and camera names: 1-64 of letters, digits, '_', '.', '-'."""
-    if not name or len(name) > 64 or not set(name) <= NAME_CHARS:
-        raise ConfigError(f"{kind} {name!r}: expected 1-64 letters, digits, '_', '.' or '-'")
+    """Device and camera names: the wire's rule (``detector.events.NAME_RULE``), so every camera
+    registered here can be configured on an edge device."""
+    if not is_name(name):
+        raise ConfigError(f"{kind} {name!r}: expected {NAME_RULE}")
+    return name
+
+
+def is_user_name(name: str) -> bool:
+    """Operator names (never sent by a device): 1-64 letters, digits, '_', '.' or '-'."""
+    return bool(name) and len(name) <= 64 and set(name) <= USER_NAME_CHARS
+
+
+def check_user_name(name: str) -> str:
+    if not is_user_name(name):
+        raise ConfigError(f"user {name!r}: expected 1-64 letters, digits, '_', '.' or '-'")
     return name
 
 
@@ -63,7 +75,7 @@ def audit(s: Session, actor: str, action: str, event_id: str | None = None, came
 
 def add_user(sm: sessionmaker, name: str, password: str) -> None:
     """Create an operator, or set a new password when the name exists."""
-    check_name("user", name)
+    check_user_name(name)
     if len(password) < auth.MIN_PASSWORD_LEN:
         raise ConfigError(f"password: expected at least {auth.MIN_PASSWORD_LEN} characters")
     with sm.begin() as s:
@@ -91,9 +103,8 @@ def remove_user(sm: sessionmaker, name: str) -> int:
 
 
 def check_user(sm: sessionmaker, name: str, password: str) -> bool:
-    valid_name = bool(name) and len(name) <= 64 and set(name) <= NAME_CHARS
     user = None
-    if valid_name:  # anything else cannot be a user; still spend the hashing time
+    if is_user_name(name):  # anything else cannot be a user; still spend the hashing time
         with sm() as s:
             user = s.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user else auth.DUMMY_PASSWORD_HASH

@@ -17,7 +17,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from detector.events import SchemaError, validate_event_dict
+from detector.events import SchemaError, pair_evidence, parse_event_json
 
 
 class ReviewReceiver:
@@ -98,22 +98,21 @@ class ReviewReceiver:
         msg = BytesParser(policy=HTTP).parsebytes(
             b"Content-Type: " + h.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
         )
-        event: Any = None
+        event: Any = b""
+        names: list[str] = []
         files: dict[str, bytes] = {}
         for part in msg.iter_parts():
             name = part.get_param("name", header="content-disposition")
             if name == "event":
-                event = json.loads(part.get_payload(decode=True))
+                event = part.get_payload(decode=True)
             elif name == "files":
-                files[str(part.get_filename())] = part.get_payload(decode=True)
-        try:
-            event = validate_event_dict(event)
+                names.append(str(part.get_filename()))
+                files[names[-1]] = part.get_payload(decode=True)
+        try:  # the review service's wire rules
+            event = parse_event_json(event)
+            pair_evidence(event.get("evidence", {}), names)
         except SchemaError as exc:
             self._reply(h, 422, {"detail": str(exc)})
-            return
-        missing = set(event.get("evidence", {}).values()) - set(files)
-        if missing:
-            self._reply(h, 422, {"detail": f"files: missing {sorted(missing)}"})
             return
         with self.lock:
             self.posts.append(event["id"])

@@ -53,9 +53,9 @@ def test_same_event_id_is_stored_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("files", "match"),
     [
-        ({"frame.jpg": b"x"}, "no bytes were given"),
-        ({"frame.jpg": b"x", "crop.jpg": b"y", "extra.jpg": b"z"}, "not listed"),
-        ({"frame.jpg": b"x", "crop.jpg": b"y", "../evil.jpg": b"z"}, "not a plain file name"),
+        ({"frame.jpg": b"x"}, "evidence.crop: file 'crop.jpg' is not in the upload"),
+        ({"frame.jpg": b"x", "crop.jpg": b"y", "extra.jpg": b"z"}, "'extra.jpg' is not named in event.evidence"),
+        ({"frame.jpg": b"x", "crop.jpg": b"y", "../evil.jpg": b"z"}, r"'\.\./evil\.jpg' is not named in event.evidence"),
     ],
     ids=["missing-file", "unlisted-file", "path-in-name"],
 )

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from detector.events import EVENT_TYPES, SchemaError, text_problem, validate_heartbeat_dict
+from detector.events import EVENT_TYPES, SchemaError, parse_heartbeat_json, text_problem
 from detector.review import decisions, ingest, store
 from detector.review.store import DeviceInfo
 from detector.review.views import iso_utc, json_safe
@@ -129,11 +129,7 @@ async def post_event(request: Request, device: Annotated[DeviceInfo, Depends(dev
 async def post_heartbeat(request: Request, device: Annotated[DeviceInfo, Depends(device_auth)]) -> dict[str, Any]:
     """Record that the device is alive and fold its per-camera stats into camera status."""
     try:
-        data = await request.json()
-    except (ValueError, RecursionError):
-        raise HTTPException(422, "heartbeat: body is not valid JSON") from None
-    try:
-        hb = validate_heartbeat_dict(data, now=datetime.now(timezone.utc))
+        hb = parse_heartbeat_json(await request.body(), now=datetime.now(timezone.utc))
     except SchemaError as exc:
         raise HTTPException(422, str(exc)) from None
     _check_device(device, hb["device"], None)
