@@ -30,20 +30,13 @@ class Accounts:
 def provision(data: Path, device: str, cameras: list[str], user: str = "demo") -> Accounts:
     """Create (or reset) the demo operator and device in the review database under ``data``."""
     from detector.review import store
-    from detector.review.db import make_engine, make_sessionmaker
-    from detector.review.migrations import migrate
+    from detector.review.migrations import open_database
     from detector.review.settings import load_settings
 
-    settings = load_settings(data)
-    engine = make_engine(settings.db_url)
-    try:
-        migrate(engine)
-        sm = make_sessionmaker(engine)
+    with open_database(load_settings(data)) as database:
         password = secrets.token_urlsafe(9)
-        store.add_user(sm, user, password)
-        token = store.add_device(sm, device, cameras, new_token=True)
-    finally:
-        engine.dispose()
+        store.add_user(database.sm, user, password)
+        token = store.add_device(database.sm, device, cameras, new_token=True)
     if token is None:  # new_token=True always issues one; guard the type, not the logic
         raise DemoError(f"review: no token issued for device {device!r}")
     return Accounts(user, password, device, token)

@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from detector.review.db import make_engine, make_sessionmaker
-from detector.review.migrations import migrate
+from detector.review.migrations import open_database
 from detector.review.routes.web import NeedSignIn
 from detector.review.settings import ReviewSettings
 from detector.review.views import wants_html
@@ -88,8 +87,7 @@ def create_app(settings: ReviewSettings) -> FastAPI:
     # A tiny JPEG can claim 20000×20000 pixels; cap what OpenCV will allocate when checking evidence
     # (read on the first decode, so set before any). 40 MP covers 8K cameras.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(40_000_000))
-    engine = make_engine(settings.db_url, settings.durable)
-    migrate(engine)
+    database = open_database(settings)
     app = FastAPI(
         title="Tunnel graffiti review service",
         version="1",
@@ -99,8 +97,8 @@ def create_app(settings: ReviewSettings) -> FastAPI:
         "Devices authenticate with `Authorization: Bearer <token>` from `graffiti review add-device`.",
     )
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sm = make_sessionmaker(engine)
+    app.state.engine = database.engine
+    app.state.sm = database.sm
     # After a crash: finish interrupted uploads, drop pictures no row refers to (see ingest).
     ingest.sweep_orphans(settings.evidence_dir, store.referenced_evidence_dirs(app.state.sm), settings.sweep_min_age_s)
     app.include_router(api.router)

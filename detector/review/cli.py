@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from detector.review.migrations import Database
 
 app = typer.Typer(
     help="The review service and operator web page.\n\n"
@@ -19,18 +23,15 @@ DataOpt = typer.Option(Path("review-data"), "--data", envvar="GRAFFITI_REVIEW_DA
 DbOpt = typer.Option(None, "--db", envvar="GRAFFITI_REVIEW_DB", help=DB_HELP)
 
 
-def _sessionmaker(data: Path, db: str | None):  # type: ignore[no-untyped-def]
+def _database(data: Path, db: str | None) -> Database:
+    """The review database for one command (``with _database(...) as database:``)."""
     from detector.errors import require
 
     require("sqlalchemy", "review")
-    from detector.review.db import make_engine, make_sessionmaker
-    from detector.review.migrations import migrate
+    from detector.review.migrations import open_database
     from detector.review.settings import load_settings
 
-    settings = load_settings(data, db)
-    engine = make_engine(settings.db_url)
-    migrate(engine)
-    return make_sessionmaker(engine)
+    return open_database(load_settings(data, db))
 
 
 @app.command()
@@ -156,7 +157,8 @@ def add_user(
 
             raise ConfigError("password: none given (input ended); type it at the prompt or pipe it with "
                               "--password-stdin") from None
-    store.add_user(_sessionmaker(data, db), name, password)
+    with _database(data, db) as database:
+        store.add_user(database.sm, name, password)
     typer.echo(f"operator {name!r} can now sign in")
 
 
@@ -178,7 +180,8 @@ def add_device(
     if not cameras:
         raise ConfigError("add-device: expected at least one CAMERA name, e.g. "
                           "graffiti review add-device north-portal --device pi-tunnel-7")
-    token = store.add_device(_sessionmaker(data, db), device, cameras, new_token)
+    with _database(data, db) as database:
+        token = store.add_device(database.sm, device, cameras, new_token)
     if token is None:
         typer.echo(f"device {device!r} may now report: {', '.join(cameras)} (its token is unchanged)")
         return
@@ -199,7 +202,8 @@ def remove_user(
     """
     from detector.review import store
 
-    ended = store.remove_user(_sessionmaker(data, db), name)
+    with _database(data, db) as database:
+        ended = store.remove_user(database.sm, name)
     typer.echo(f"operator {name!r} removed ({ended} signed-in session{'s' if ended != 1 else ''} ended)")
 
 
@@ -215,7 +219,8 @@ def remove_device(
     """
     from detector.review import store
 
-    store.remove_device(_sessionmaker(data, db), device)
+    with _database(data, db) as database:
+        store.remove_device(database.sm, device)
     typer.echo(f"device {device!r} removed; its token no longer works (its events stay)")
 
 
@@ -240,7 +245,8 @@ def export(
         raise ConfigError(f"--data {data}: no review database {DB_FILE} here; expected the folder that "
                           "`graffiti review serve --data` uses")
     settings = load_settings(data, db)
-    result = export_dataset(_sessionmaker(data, db), settings.evidence_dir, out, since, show_progress=True)
+    with _database(data, db) as database:
+        result = export_dataset(database.sm, settings.evidence_dir, out, since, show_progress=True)
     typer.echo(f"wrote {result.graffiti} graffiti and {result.clean} clean crops from {result.events} alerts "
                f"({result.cameras} cameras) to {result.manifest}")
     if result.skipped:

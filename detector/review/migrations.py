@@ -3,16 +3,25 @@
 A fresh database gets every table as the models describe them now and is stamped with the latest
 version. An existing one runs, in order, each migration newer than its stamp, in one transaction each.
 A database newer than this program is refused rather than guessed at.
+
+``open_database`` is the one way the service, its CLI and the demo open the database: engine,
+migration to the latest version, sessionmaker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
+from sqlalchemy.orm import sessionmaker
 
 from detector.errors import ConfigError
-from detector.review.db import Base, SchemaVersion, safe_url
+from detector.review.db import Base, SchemaVersion, make_engine, make_sessionmaker, safe_url
+
+if TYPE_CHECKING:
+    from detector.review.settings import ReviewSettings
 
 
 def _v2_audit_time_index(conn: Connection) -> None:
@@ -73,3 +82,34 @@ def migrate(engine: Engine) -> int:
                 conn.execute(insert(SchemaVersion).values(version=target))
             version = target
     return version
+
+
+@dataclass(frozen=True)
+class Database:
+    """An open review database at the latest schema version; ``sm`` is what every ``store`` function
+    takes. Use it as a context manager (or call ``close``) where it is opened for one command."""
+
+    engine: Engine
+    sm: sessionmaker
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+def open_database(settings: ReviewSettings) -> Database:
+    """Open ``settings.db_url`` (SQLite synchronous=FULL unless ``settings.durable`` is off) and bring it
+    to the latest schema; a bad URL, a missing driver or a database that cannot be opened is a one-line
+    ConfigError."""
+    engine = make_engine(settings.db_url, settings.durable)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(engine, make_sessionmaker(engine))
