@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from detector.data.manifest import COLUMNS as MANIFEST_FIELDS  # the one manifest format
+from detector.data.manifest import write_manifest  # the one manifest writer
+from detector.data.sample import LABELS, Sample
 from detector.errors import ConfigError
 from detector.events import ALERT_TYPES
 from detector.review.db import EventRow
@@ -116,10 +117,9 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
     counts = {"graffiti": 0, "clean": 0}
     cameras: set[str] = set()
     used_events = skipped = 0
-    with (out / "manifest.csv").open("w", newline="") as mf, (out / "provenance.csv").open("w", newline="") as pf:
-        manifest = csv.DictWriter(mf, MANIFEST_FIELDS)
+    samples: list[Sample] = []
+    with (out / "provenance.csv").open("w", newline="") as pf:
         provenance = csv.DictWriter(pf, PROVENANCE_FIELDS)
-        manifest.writeheader()
         provenance.writeheader()
         todo: Iterable[EventRow] = rows
         if show_progress:
@@ -144,8 +144,8 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
                 rel = f"images/{_safe(row.camera)}/{row.id[:8]}-{label}-t{i}.jpg"
                 if not cv2.imwrite(str(out / rel), img[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 92]):
                     raise ConfigError(f"--out {out}: cannot write {rel} (disk full or not writable?)")
-                manifest.writerow({"path": rel, "label": label, "group": row.camera, "split": "",
-                                   "source": f"review:{row.camera}", "kind": kind, "regions": "[]"})
+                samples.append(Sample(path=out / rel, label=LABELS.index(label), group=row.camera,
+                                      source=f"review:{row.camera}", kind=kind))
                 model = row.payload.get("model") or {}
                 provenance.writerow({
                     "path": rel, "event_id": row.id, "camera": row.camera, "device": row.device,
@@ -161,7 +161,8 @@ def export_dataset(sm: sessionmaker, evidence_dir: Path, out: Path, since: str |
                 cameras.add(row.camera)
             else:
                 skipped += 1
-    return ExportResult(out / "manifest.csv", counts["graffiti"], counts["clean"], used_events, len(cameras), skipped)
+    manifest = write_manifest(samples, out / "manifest.csv")
+    return ExportResult(manifest, counts["graffiti"], counts["clean"], used_events, len(cameras), skipped)
 
 
 def _safe(name: str) -> str:
