@@ -238,7 +238,7 @@ def export(
     Example: graffiti review export --data review-data --out datasets/review-2026-11 && graffiti data inspect datasets/review-2026-11
     """
     from detector.errors import ConfigError
-    from detector.review.export import export_dataset
+    from detector.review.dataset_export import export_dataset
     from detector.review.settings import DB_FILE, load_settings
 
     if db is None and not (data / DB_FILE).is_file():  # do not create an empty service folder by mistake

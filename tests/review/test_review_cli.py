@@ -167,7 +167,7 @@ def test_export_of_an_empty_database_writes_an_empty_manifest_and_says_so(tmp_pa
 
 def test_review_code_never_imports_torch() -> None:
     code = ("import sys; import detector.review.app, detector.review.routes.api, detector.review.routes.pages, "
-            "detector.review.export, detector.review.cli, detector.cli; "
+            "detector.review.dataset_export, detector.review.cli, detector.cli; "
             "from detector.review.settings import load_settings; "
             "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
