@@ -25,6 +25,6 @@ def demo_command(
 
     Example: graffiti demo --minutes 12 --seed 4 --port 8080
     """
-    from detector.demo.session import DemoOptions, run_demo
+    from detector.demo.run import DemoOptions, run_demo
 
     run_demo(DemoOptions(data=data, minutes=minutes, seed=seed, port=port, model=model, fps=fps, serve=serve))

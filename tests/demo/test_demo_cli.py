@@ -47,7 +47,7 @@ def test_a_folder_that_is_not_a_demo_folder_is_left_alone(tmp_path: Path) -> Non
 
 
 def test_demo_code_path_imports_no_torch() -> None:
-    code = ("import sys, detector.cli, detector.demo.session, detector.demo.inproc, detector.demo.render, "
+    code = ("import sys, detector.cli, detector.demo.run, detector.demo.inproc, detector.demo.render, "
             "detector.demo.service, detector.edge.runner, detector.data.sim.stream, detector.data.sim.video; "
             "print('torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

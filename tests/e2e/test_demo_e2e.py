@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from detector.demo.people import check_evidence, person_pixels
-from detector.demo.session import CAMERA, Demo, DemoOptions, DemoResult
+from detector.demo.run import CAMERA, Demo, DemoOptions, DemoResult
 from detector.demo.truth import CLEAN_GOAL_S, DETECT_GOAL_S
 from tests.e2e.standin import colourfulness_model
 from tests.review.helpers import sign_in
