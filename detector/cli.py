@@ -50,6 +50,12 @@ def _register() -> None:
     app.add_typer(edge_app, name="edge")
     app.add_typer(review_app, name="review")
     app.add_typer(runs_app, name="runs")
+    # Camera source kinds the edge does not implement itself are handed to it here, so the edge never
+    # imports the simulator: ``sim://SEED?...`` cameras (detector/frames.py).
+    from detector.data.sim.source import SimSource
+    from detector.frames import register_source_kind
+
+    register_source_kind("sim", SimSource.from_url)
 
 
 _register()

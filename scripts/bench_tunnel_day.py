@@ -133,7 +133,7 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
     from detector.data.sim.stream import TunnelStream
     from detector.data.sim.video import parse_size
     from detector.demo.inproc import camera_config
-    from detector.demo.source import wall_polygons
+    from detector.demo.polygons import wall_polygons
     from detector.demo.truth import TimedEvent, compare
     from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
     from detector.modelmeta import read_meta
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         decision[key.strip()] = int(value) if key.strip() == "window" else float(value)
     if args.replay:
         return replay(args, {"interval_s": args.interval_s, "decision": decision})
-    from detector.demo.source import osd_ignore, wall_polygons
+    from detector.demo.polygons import osd_ignore, wall_polygons
 
     # As an installer would configure the camera: watch the two side walls, mask the burned-in clock.
     settings: dict = {"interval_s": args.interval_s, "decision": decision,  # type: ignore[type-arg]

@@ -1,7 +1,7 @@
 """The edge camera loop in-process over a simulated stream, without delivery: for benchmarks and tests.
 
 It runs the edge runner's own ``CameraWorker`` (motion, health, tiling, one batched model run,
-decision, evidence) on a :class:`StreamSource`, with the edge config's defaults unless overridden,
+decision, evidence) on a ``SimSource`` (``detector/data/sim/source.py``), with the edge config's defaults unless overridden,
 so what it reports is what a device would have reported; only the outbox and HTTP are left out.
 """
 
@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from detector.demo.source import StreamSource
+from detector.data.sim.source import SimSource
 from detector.demo.truth import TimedEvent
 
+EPOCH0_S = 1_800_000_000.0  # wall-clock epoch of stream time 0 (any fixed value; events use it)
 ScoresFn = Callable[[float, np.ndarray], None]  # (stream t_s, per-tile scores) after each model run
 
 
@@ -77,7 +78,7 @@ def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = 
 
     cfg = camera_config(settings)
     holder = ModelHolder(Path(model_path), threads, None, 0)
-    source = StreamSource("sim", stream, start_s, end_s)
+    source = SimSource("sim", stream, start_s, end_s, epoch0_s=EPOCH0_S)
     run = CameraRun()
 
     def emit(event: Any, files: dict[str, bytes]) -> None:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.demo.polygons import osd_ignore, wall_polygons
 from detector.demo.render import DemoStream, prepare_stream
 from detector.demo.report import event_line, fmt_t, summary_lines
 from detector.demo.service import Accounts, DemoError, ReviewProcess, pick_port, provision
-from detector.demo.source import osd_ignore, wall_polygons
 from detector.demo.truth import TimedEvent, TruthReport, compare
 
 MARKER = ".graffiti-demo"

@@ -1,11 +1,14 @@
-"""Frame sources: live cameras (RTSP/HTTP/USB), video files, folders of images, simulated streams.
+"""The edge's frame sources: live cameras (RTSP/HTTP/USB), video files, folders of images.
 
-Two kinds, told apart by ``live``:
+Two kinds, told apart by ``live`` (the contract, ``Source`` and ``Frame``, is ``detector/frames.py``):
 - live sources (cameras, a watched folder) are sampled on the wall clock: a grab thread keeps only
   the newest frame, so a slow model never works through a queue of stale frames;
 - clocked sources (a video file, a folder processed once, ``sim://``) are read on their own clock:
   ``next_sample(due_t_s)`` returns the first frame at or after ``due_t_s``, so ``--fast`` reaches the
   same decisions as real time.
+
+Other kinds (the simulated tunnel camera, ``sim://``) are registered by the CLI in
+``detector.frames`` and opened from there; the edge does not import them.
 """
 
 from __future__ import annotations
@@ -15,59 +18,18 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
+from detector.frames import Frame, Source, SourceError, registered_factory
 
-from detector.errors import DetectorError
+__all__ = ["Frame", "FolderSource", "LiveCapture", "Source", "SourceError", "VideoFileSource", "open_source",
+           "redact_url"]
 
 log = logging.getLogger("detector.edge.sources")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".ts"}
-
-
-class SourceError(DetectorError):
-    """A camera source is unusable as configured (e.g. a video file that does not exist)."""
-
-
-@dataclass
-class Frame:
-    image: np.ndarray  # uint8 BGR
-    t_s: float  # the source's clock, seconds (monotonic for live cameras, media time for files)
-    wall_time: float  # epoch seconds, for event timestamps
-    seq: int  # increases with every frame the source produced
-    label: str = ""  # file name or frame number, for logs
-
-
-class Source:
-    """Base class; see the module docstring for the two kinds."""
-
-    live = False
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.finished = False
-
-    def start(self) -> None:
-        """Begin reading (opens files, starts grab threads)."""
-
-    def next_sample(self, due_t_s: float | None) -> Frame | None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release the device/file; safe to call twice."""
-
-    def position(self) -> dict[str, Any] | None:
-        """Where a clocked source has got to (JSON), for resuming after a restart; None: nothing to resume."""
-        return None
-
-    def seek(self, position: dict[str, Any]) -> bool:
-        """Resume from ``position()`` of an earlier run (after ``start()``); False when it does not apply."""
-        return False
 
 
 class LiveCapture(Source):
@@ -343,68 +305,6 @@ class FolderSource(Source):
         return True
 
 
-class SimSource(Source):
-    """``sim://SEED?minutes=M&fps=F&script=S&size=WxH``: the simulated tunnel camera (detector.data.sim).
-
-    A clocked source: ``--fast`` renders only the sampled frames; real time paces them. Imported
-    lazily, so the edge runtime does not need the simulator unless a camera uses it.
-    """
-
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name)
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.kwargs: dict[str, Any] = {}
-        try:
-            self.seed = int(parts.netloc or parts.path.strip("/") or 0)
-            self.duration_s = float(query.pop("minutes", "10")) * 60.0
-            self.fps = float(query.pop("fps", "10"))
-            if "script" in query:
-                self.kwargs["script"] = query.pop("script")
-            if "size" in query:
-                w, h = query.pop("size").lower().split("x")
-                self.kwargs["size"] = (int(w), int(h))
-        except ValueError:
-            raise SourceError(f"camera {name}: expected sim://SEED?minutes=M&fps=F&script=S&size=WxH, found {url!r}") from None
-        if query:
-            raise SourceError(f"camera {name}: unknown sim:// option(s) {', '.join(sorted(query))} "
-                              "(expected minutes, fps, script, size)")
-        self._stream: Any = None
-        self._k = 0  # index of the next frame on the stream's frame grid
-        self._wall0 = 0.0
-
-    def start(self) -> None:
-        import importlib
-
-        try:
-            sim: Any = importlib.import_module("detector.data.sim.stream")
-        except ImportError:
-            raise SourceError(f"camera {self.name}: sim:// needs detector.data.sim, which is not installed") from None
-        self._stream = sim.TunnelStream(self.seed, self.duration_s, fps=self.fps, **self.kwargs)
-        self._wall0 = time.time()
-
-    def next_sample(self, due_t_s: float | None) -> Frame | None:
-        if due_t_s is not None:
-            self._k = max(self._k, int(np.ceil(due_t_s * self.fps - 1e-6)))
-        t = self._k / self.fps
-        if t >= self.duration_s:
-            self.finished = True
-            return None
-        img = self._stream.frame_at(t)
-        self._k += 1
-        return Frame(np.ascontiguousarray(img), t, self._wall0 + t, self._k, f"t={t:.1f}s")
-
-    def position(self) -> dict[str, Any] | None:
-        return {"kind": "sim", "seed": self.seed, "k": self._k, "wall0": self._wall0}
-
-    def seek(self, position: dict[str, Any]) -> bool:
-        if position.get("kind") != "sim" or position.get("seed") != self.seed:
-            return False
-        self._k = int(position.get("k", 0))
-        self._wall0 = float(position.get("wall0", self._wall0))
-        return True
-
-
 def _size(path: Path) -> int | None:
     try:
         return path.stat().st_size
@@ -421,8 +321,13 @@ def open_source(name: str, spec: str, watch_folders: bool, reconnect_initial_s: 
                 reconnect_max_s: float = 60.0) -> Source:
     """Pick the source kind from the config string (URL scheme, digits, file suffix, folder)."""
     s = spec.strip()
+    factory = registered_factory(s)
+    if factory is not None:
+        return factory(name, s)
     if s.startswith("sim://"):
-        return SimSource(name, s)
+        raise SourceError(f"camera {name}: sim:// (the simulated tunnel camera) is registered by the graffiti "
+                          "command line; in your own program call detector.frames.register_source_kind('sim', "
+                          "detector.data.sim.source.SimSource.from_url) first")
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s) or s.isdigit() or s.startswith("/dev/video"):
         return LiveCapture(name, s, reconnect_initial_s, reconnect_max_s)
     path = Path(s)

@@ -260,6 +260,16 @@ def test_fast_and_realtime_on_a_video_make_the_same_decisions(tmp_path: Path) ->
     assert real_s >= 2.5  # real time really waited for the video clock (3 s of frames)
 
 
+@pytest.fixture
+def sim_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sim:// cameras as the graffiti CLI assembles the edge: the simulator's source registered by scheme."""
+    from detector.data.sim.source import SimSource
+    from detector.frames import SOURCE_KINDS
+
+    monkeypatch.setitem(SOURCE_KINDS, "sim", SimSource.from_url)
+
+
+@pytest.mark.usefixtures("sim_kind")
 def test_simulated_tunnel_stream_is_a_clocked_source(tmp_path: Path) -> None:
     pytest.importorskip("detector.data.sim.stream")
     cfg = config(tmp_path, "sim://3?minutes=1&fps=2&size=320x240", interval_s=5)
@@ -267,9 +277,37 @@ def test_simulated_tunnel_stream_is_a_clocked_source(tmp_path: Path) -> None:
     assert runner.workers["north"].frames_seen == 12  # t = 0, 5, ..., 55 s of a 60 s stream
 
 
+@pytest.mark.usefixtures("sim_kind")
 def test_unknown_sim_option_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(DetectorError, match="unknown sim:// option"):
         EdgeRunner(parse_edge_config(config(tmp_path, "sim://3?minutes=1&colour=red"), tmp_path)).setup()
+
+
+def test_sim_camera_without_the_simulator_registered_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edge does not import the simulator (tests/test_layering.py): a program that did not
+    register it gets one line."""
+    from detector.frames import SOURCE_KINDS
+
+    monkeypatch.delitem(SOURCE_KINDS, "sim", raising=False)  # importing detector.cli registers it
+    with pytest.raises(DetectorError, match="camera north: sim://.*register_source_kind"):
+        EdgeRunner(parse_edge_config(config(tmp_path, "sim://3?minutes=1"), tmp_path)).setup()
+
+
+def test_graffiti_edge_run_opens_a_simulated_camera(tmp_path: Path) -> None:
+    """From the command line a sim:// camera works as before (the CLI hands the simulator to the edge)."""
+    pytest.importorskip("detector.data.sim.stream")
+    cfg = config(tmp_path, "sim://3?minutes=1&fps=2&size=320x240")
+    toml = tmp_path / "edge.toml"
+    toml.write_text(
+        f"[device]\nname = 'test-dev'\ndata_dir = '{cfg['device']['data_dir']}'\n"
+        f"[model]\npath = '{cfg['model']['path']}'\nthreads = 1\n"
+        f"[cameras.north]\nsource = '{cfg['cameras']['north']['source']}'\ninterval_s = 5\n"
+        "[delivery.local]\ndir = 'events'\n")
+    res = subprocess.run([sys.executable, "-m", "detector", "edge", "run", "--config", str(toml), "--fast"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    hb = json.loads((tmp_path / "data" / "events" / "heartbeat.json").read_text())
+    assert hb["cameras"]["north"]["frames_seen"] == 12  # t = 0, 5, ..., 55 s of a 60 s stream
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ def run_uncleaned_tag(model: Path, duration_s: float, at_t_s: float,
                       action: Callable[[CameraWorker, list[Any]], None]) -> tuple[CameraWorker, list[Any]]:
     """The tag stays (nobody cleans it); ``action(worker, events)`` runs once, as the sample at
     ``at_t_s`` is taken. The real camera loop; returns the worker and the events it emitted."""
-    from detector.demo.source import StreamSource
+    from detector.data.sim.source import SimSource
+    from detector.demo.inproc import EPOCH0_S
 
     d = day()
     d.paint[0] = Paint(1500.0, 1560.0, PAINT.box, 0, 9000.0, 9300.0)
@@ -116,7 +117,7 @@ def run_uncleaned_tag(model: Path, duration_s: float, at_t_s: float,
                          clock0_s=10 * 3600.0)
     cfg = parse_edge_config({"device": {"name": "d"}, "cameras": {"c": {"source": "sim://0", **SETTINGS}}}).cameras["c"]
     events: list[Any] = []
-    source = StreamSource("c", st, 0.0, duration_s)
+    source = SimSource("c", st, 0.0, duration_s, epoch0_s=EPOCH0_S)
     worker = CameraWorker("c", cfg, "d", ModelHolder(model, 1), lambda e, f: events.append(e), False,
                           threading.Event(), source=source)
     orig = source.next_sample
