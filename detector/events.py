@@ -1,7 +1,9 @@
 """The versioned event and heartbeat schema shared by the edge runner and the review service.
 
-An event is JSON (documented in the README, "Event schema"). Evidence pictures travel beside it as
-files whose names the event lists under ``evidence``; names are plain file names (no folders).
+An event is JSON (docs/events.md, its reference generated from this module). Evidence pictures travel
+beside it as files whose names the event lists under ``evidence``; names are plain file names (no
+folders). Every wire rule lives here, used by both ends: the schema checks, reading received JSON,
+pairing the files with ``evidence``, and the device/camera name rule.
 """
 
 from __future__ import annotations
