@@ -103,7 +103,7 @@ class EdgeRunner:
                                self.stop_event)
             for name, cam in self.config.cameras.items()
         }
-        for name, worker in self.workers.items():  # `graffiti edge commission` drops this file to re-baseline
+        for name, worker in workers.items():  # `graffiti edge commission` drops this file to re-baseline
             worker.commission_request = commission_request_path(self.config.device.data_dir, name)
         self.outbox = open_outbox(self.config.delivery)
         try:

@@ -330,3 +330,23 @@ def test_edge_run_with_a_bad_model_fails_at_start_with_one_line(tmp_path: Path, 
     assert res.returncode == 2
     errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0] and "Traceback" not in res.stderr, res.stderr
+
+
+def test_a_commission_request_reaches_the_running_cameras(tmp_path: Path) -> None:
+    """`graffiti edge commission` drops a request file per camera; the runner's camera takes it (and
+    re-commissions its baseline) — the file is gone after the run."""
+    from typer.testing import CliRunner
+
+    from detector.edge.camera import commission_request_path
+    from detector.edge.cli import app
+
+    write_folder(tmp_path / "frames", scene(20, paint_from=None), interval_s=5)
+    cfg = config(tmp_path, str(tmp_path / "frames"))
+    cfg_path = tmp_path / "edge.yaml"
+    cfg_path.write_text(json.dumps(cfg))  # JSON is YAML
+    res = CliRunner().invoke(app, ["commission", "--config", str(cfg_path), "--camera", "north"])
+    assert res.exit_code == 0, res.output
+    request = commission_request_path(tmp_path / "data", "north")
+    assert request.exists()
+    run_fast(cfg, tmp_path)
+    assert not request.exists(), "the running camera never took the commission request"
