@@ -180,8 +180,8 @@ _CONFIG_OPT = typer.Option(..., "--config", "-c", help="The runner's edge.toml (
 
 def _open_outbox_for_cli(config: Path):  # type: ignore[no-untyped-def]
     from detector.edge.config import load_edge_config
-    from detector.edge.delivery import open_outbox
-    from detector.edge.outbox import OutboxError
+    from detector.edge.delivery.outbox import OutboxError
+    from detector.edge.delivery.sender import open_outbox
 
     cfg = load_edge_config(config)
     if not cfg.delivery.outbox_path.is_file():

@@ -94,7 +94,7 @@ class EdgeRunner:
 
     def setup(self) -> None:
         """Everything that can fail on a user mistake fails here, before any thread starts."""
-        from detector.edge.delivery import Delivery, open_outbox
+        from detector.edge.delivery.sender import Delivery, open_outbox
 
         self.models = self._load_model()
         self._regions = self._regions_client()  # reads the token file: a mistake fails here

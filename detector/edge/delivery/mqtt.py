@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from detector.edge.delivery_config import MqttSinkConfig
-from detector.edge.sinks import TransientSinkError
+from detector.edge.delivery.config import MqttSinkConfig
+from detector.edge.delivery.sinks import TransientSinkError
 from detector.errors import ConfigError, require
 
 
