@@ -18,17 +18,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from detector.edge.config import CameraConfig
 from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Grown, Opened
-from detector.edge.evidence import camera_event, evidence_files, graffiti_event
+from detector.edge.evidence import Detection, EvidencePicker, camera_event, evidence_files, graffiti_event
 from detector.edge.health import HealthMonitor
 from detector.edge.judge import CommissionReport, JudgeParams, WallJudge
-from detector.edge.motion import EvidencePicker, MotionDetector, MotionSample
+from detector.edge.motion import MotionDetector, MotionSample
 from detector.edge.session import ModelHolder, ModelSession
 from detector.edge.sources import Frame, Source, open_source, redact_url
 from detector.edge.wall import ChangeParams, WallParams
@@ -47,13 +46,6 @@ log = logging.getLogger("detector.edge.camera")
 
 EmitFn = Callable[[Event, dict[str, bytes]], None]
 SaveFn = Callable[[dict | None, bool], None]  # (snapshot or None: forget it, full) → the runner's state store
-
-
-@dataclass
-class _PendingOpen:
-    decision: Opened
-    wall_time: float
-    model: ModelSession
 
 
 def commission_request_path(data_dir: Path, camera: str) -> Path:
@@ -96,7 +88,6 @@ class CameraWorker:
         self._remote_rejected: list[tuple[str, list[tuple[float, float]]]] = []
         self._model: ModelSession | None = None
         self._event_ids: dict[int, str] = {}
-        self._pending: dict[int, _PendingOpen] = {}
         self._remote_accepted: list[list[tuple[float, float]]] = []
         self._accepted_dirty = False
         self._privacy: np.ndarray | None = None
@@ -118,7 +109,6 @@ class CameraWorker:
         self.state_full_every_s = 600.0
         self._restore: list[dict] = []
         self._closed_ids: set[str] = set()
-        self._emit_restored = False
         self._light_saved_mono = time.monotonic()
         self._full_saved: float | None = None  # source time (recording) or monotonic time (live) of the last full save
         self._commissioned_saved: set[int] = set()  # baselines already saved once they were done
@@ -152,11 +142,6 @@ class CameraWorker:
         self._restore = []
         if done:
             log.info("camera %s: restored %s from before the restart", self.name, ", ".join(dict.fromkeys(done)))
-        self._emit_restored = bool(self._pending)
-
-    def adopt_pending(self, opened: list[tuple[Opened, float]]) -> None:
-        """Detections decided before a restart whose event was not stored yet: (decision, wall time)."""
-        self._pending = {d.key: _PendingOpen(d, wall_time, self.models.current) for d, wall_time in opened}
 
     def _save_state(self, full: bool) -> None:
         if self.state_saver is None:
@@ -365,17 +350,17 @@ class CameraWorker:
             self._infer_ms.append((time.perf_counter() - t0) * 1000.0)
             decisions = engine.update(frame.t_s, scores.tolist())
         self.frames_seen += 1
-        for key, chosen in self.picker.poll(img, frame.t_s, motion).items():
-            self._emit_opened(key, chosen)
+        for detection, chosen in self.picker.poll(img, frame.t_s, motion):
+            self._emit_opened(detection, chosen)
         self.picker.offer(img, frame.t_s, motion)
         for d in decisions:
             if isinstance(d, Opened):
                 log.info("camera %s: graffiti confirmed on %d tile(s), score %.3f", self.name, len(d.tile_scores), d.score)
-                self._pending[d.key] = _PendingOpen(d, frame.wall_time, model)
+                detection = Detection(d, frame.wall_time, model.ref)
                 box = union_box([plan.tiles[i] for i in d.tile_scores])
-                picked = self.picker.pick(d.key, img, frame.t_s, motion, d.hot_since_s, box)
+                picked = self.picker.pick(detection, img, frame.t_s, motion, box)
                 if picked is not None:
-                    self._emit_opened(d.key, picked)
+                    self._emit_opened(detection, picked)
             elif isinstance(d, Grown):
                 log.info("camera %s: open event grew by %d tile(s)", self.name, len(d.added))
             elif isinstance(d, Closed):
@@ -384,10 +369,8 @@ class CameraWorker:
                     self.judge.event_closed(set(d.tile_scores))
         if motion.still and engine.is_clean() and not self.health.tampered:
             self.reference_view = img
-        if self._emit_restored:  # detections decided before the restart, stored by none: report them now
-            self._emit_restored = False
-            for key in list(self._pending):
-                self._emit_opened(key, img)
+        for detection, chosen in self.picker.release_adopted(img):  # decided before the restart, stored by none
+            self._emit_opened(detection, chosen)
         self._maybe_save_state(frame)
 
     def _judge_sample(self, frame: Frame, plan: TilePlan, engine: DecisionEngine, model: ModelSession,
@@ -428,8 +411,8 @@ class CameraWorker:
                 if not tiles:
                     continue
                 dropped = engine.forget(tiles)
+                self.picker.drop(dropped)
                 for key in dropped:
-                    self._pending.pop(key, None)
                     self._event_ids.pop(key, None)
                 judge.rebaseline(tiles)
                 log.info("camera %s: rejected event %s: %d tile(s) re-baselined, quiet until they change",
@@ -448,8 +431,7 @@ class CameraWorker:
         """Marks that already look like graffiti at commissioning: one report for the operator."""
         if self.plan is None or self.engine is None:
             return
-        still = self.picker.latest_still
-        picture = frame.image if motion.still or still is None else still.frame
+        picture = self.picker.still_picture(frame.image, motion)
         h, w = picture.shape[:2]
         ev = graffiti_event(
             "commissioning_report", self.device, self.name, frame.wall_time, report.tile_scores, self.plan.tiles,
@@ -486,32 +468,31 @@ class CameraWorker:
         out[self._privacy > 0] = 128
         return out
 
-    def _emit_opened(self, key: int, chosen: np.ndarray) -> None:
-        p = self._pending.pop(key, None)
-        if p is None or self.plan is None or self.engine is None:
+    def _emit_opened(self, detection: Detection, chosen: np.ndarray) -> None:
+        if self.plan is None or self.engine is None:
             return
-        d = p.decision
+        d = detection.decision
         h, w = chosen.shape[:2]
         ev = graffiti_event(
-            "graffiti_detected", self.device, self.name, p.wall_time, d.tile_scores, self.plan.tiles, (w, h),
-            p.model.ref, self.engine.params.threshold, d.score, d.score_history, d.t_s,
+            "graffiti_detected", self.device, self.name, detection.wall_time, d.tile_scores, self.plan.tiles, (w, h),
+            detection.model, self.engine.params.threshold, d.score, d.score_history, d.t_s,
             detail={"hot_for_s": round(d.t_s - d.hot_since_s, 1), "window": self.engine.params.window,
                     "confirm_s": self.engine.params.confirm_s, "t_s": round(d.t_s, 2)},
-            source=self.cfg.source, source_time_s=p.wall_time if self.source.live else d.t_s,
+            source=self.cfg.source, source_time_s=detection.wall_time if self.source.live else d.t_s,
         )
         files = evidence_files(ev, self._private(chosen), ev.bbox, self._private(self.reference_view),
                                self.cfg.evidence.jpeg_quality, self.cfg.evidence.crop_margin)
-        self._event_ids[key] = ev.id
+        self._event_ids[d.key] = ev.id
         self._emit(ev, files)
 
     def _emit_closed(self, d: Closed, frame: Frame, motion: MotionSample, model: ModelSession) -> None:
-        if d.key in self._pending:  # closed before a still frame came: report the detection first
-            self._emit_opened(d.key, frame.image)
+        waiting = self.picker.take(d.key)
+        if waiting is not None:  # closed before a still frame came: report the detection first
+            self._emit_opened(waiting, frame.image)
         related = self._event_ids.pop(d.key, None)
         if self.plan is None or self.engine is None:  # cannot happen: _prepare ran before any decision
             return
-        still = self.picker.latest_still
-        picture = frame.image if motion.still or still is None else still.frame
+        picture = self.picker.still_picture(frame.image, motion)
         h, w = picture.shape[:2]
         ev = graffiti_event(
             "graffiti_cleaned", self.device, self.name, frame.wall_time, d.tile_scores, self.plan.tiles, (w, h),
@@ -539,8 +520,8 @@ class CameraWorker:
         self._save_state(full=False)  # a restart right after it must know what was reported
 
     def _finish(self) -> None:
-        for key, chosen in self.picker.flush().items():
-            self._emit_opened(key, chosen)
+        for detection, chosen in self.picker.flush():
+            self._emit_opened(detection, chosen)
         if not self.source.live and self.source.finished and self.state_saver is not None:
             try:  # a recording processed to its end: a new run starts from its beginning
                 self.state_saver(None, True)

@@ -142,11 +142,11 @@ def export_camera(worker: Any, full: bool) -> dict[str, Any]:
         "source": src.position() if not src.live else None,
         "health": worker.health.export_state(),
         "event_ids": {str(k): v for k, v in worker._event_ids.items()},
-        "pending": [{"key": k, "wall_time": p.wall_time, "t_s": p.decision.t_s,
+        "pending": [{"key": p.decision.key, "wall_time": p.wall_time, "t_s": p.decision.t_s,
                      "tile_scores": {str(i): s for i, s in p.decision.tile_scores.items()},
                      "score": p.decision.score, "hot_since_s": p.decision.hot_since_s,
                      "score_history": [list(h) for h in p.decision.score_history]}
-                    for k, p in worker._pending.items()],
+                    for p in worker.picker.waiting],
         "offline": worker.offline,
         "rejected_seen": sorted(worker._rejected_seen),  # re-baselined already: not again after a restart
         "last_t_s": worker._last_t_s,
@@ -185,6 +185,7 @@ def choose(full: dict[str, Any] | None, light: dict[str, Any] | None, live: bool
 def restore_camera(worker: Any, snap: dict[str, Any], closed_ids: set[str]) -> list[str]:
     """Apply one snapshot to a worker whose plan/engine/judge exist; returns what was restored (for the log)."""
     from detector.edge.decision import Opened
+    from detector.edge.evidence import Detection
 
     done: list[str] = []
     if worker.plan is None or list(worker.plan.frame_size) != list(snap.get("frame_size") or []):
@@ -200,16 +201,16 @@ def restore_camera(worker: Any, snap: dict[str, Any], closed_ids: set[str]) -> l
             engine._open = {k: ev for k, ev in engine._open.items() if k not in closed}
         worker._event_ids = {k: v for k, v in ids.items() if k in engine._open}
         done.append(f"{len(engine._open)} open event(s)" + (f" ({len(closed)} closed meanwhile)" if closed else ""))
-        worker._pending = {}
-        restored: list[tuple[Opened, float]] = []
+        restored: list[Detection] = []
+        model = worker.models.current.ref  # the model deciding now: the one that decided is not recorded
         for p in snap.get("pending", []):
             if int(p["key"]) not in engine._open:
                 continue
             d = Opened(int(p["key"]), float(p["t_s"]) + shift, {int(i): float(s) for i, s in p["tile_scores"].items()},
                        float(p["score"]), float(p["hot_since_s"]) + shift,
                        [(float(t) + shift, float(s)) for t, s in p["score_history"]])
-            restored.append((d, float(p["wall_time"])))
-        worker.adopt_pending(restored)
+            restored.append(Detection(d, float(p["wall_time"]), model))
+        worker.picker.adopt(restored)
     ref = snap.get("reference_view")
     if isinstance(ref, np.ndarray) and list(ref.shape[:2][::-1]) == list(snap.get("frame_size") or []):
         worker.reference_view = ref

@@ -86,9 +86,8 @@ def test_a_live_snapshot_moves_its_times_onto_the_new_clock(tmp_path: Path) -> N
 
 
 def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tmp_path: Path) -> None:
-    from detector.edge.camera import _PendingOpen
     from detector.edge.decision import Opened
-    from detector.edge.evidence import event_id
+    from detector.edge.evidence import Detection, event_id
 
     holder = ModelHolder(redness_model(tmp_path / "m.onnx"), threads=1)
     views = frames(40, paint_from=12, paint_until=40)
@@ -101,7 +100,7 @@ def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tm
     tiles = sorted(a.engine.open_tiles(key))
     # As if the runner died while the detection waited for a still picture: decided, not stored.
     decided = Opened(key, 120.0, dict.fromkeys(tiles, 0.9), 0.9, 100.0, [(110.0, 0.9), (120.0, 0.9)])
-    a._pending = {key: _PendingOpen(decided, 1.7e9 + 120.0, holder.current)}
+    a.picker.adopt([Detection(decided, 1.7e9 + 120.0, holder.current.ref)])
     a._event_ids.pop(key)
     snapshot = a.export_state(full=True)
 
