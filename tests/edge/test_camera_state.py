@@ -97,7 +97,7 @@ def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tm
         a.process(Frame(img, i * 5.0, 1.7e9 + i * 5.0, i))
     assert a.engine is not None
     (key,) = a.engine.open_keys
-    tiles = sorted(a.engine.open_tiles(key))
+    tiles = sorted(a.engine.all_open_tiles())  # of its one open event
     # As if the runner died while the detection waited for a still picture: decided, not stored.
     decided = Opened(key, 120.0, dict.fromkeys(tiles, 0.9), 0.9, 100.0, [(110.0, 0.9), (120.0, 0.9)])
     a.picker.adopt([Detection(decided, 1.7e9 + 120.0, holder.current.ref)])
