@@ -215,13 +215,16 @@ class SamplePipeline:
         self._scale = scale = self._model_scale(model)
         w, h = frame_size
         size_hw = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
-        tiles = [tuple(int(round(v * scale)) for v in t.xyxy) for t in self.plan.tiles]
+        def scaled(v: int) -> int:
+            return int(round(v * scale))
+
+        tiles = [(scaled(x1), scaled(y1), scaled(x2), scaled(y2)) for x1, y1, x2, y2 in (t.xyxy for t in self.plan.tiles)]
         return WallJudge(
             WallParams(slot_s=wc.slot_s, slots=wc.slots),
             JudgeParams(commission_s=wc.commission_s, refresh_s=wc.refresh_s, score_margin=wc.score_margin,
                         change_fraction=wc.change_fraction, refine_s=wc.refine_s),
             ChangeParams(),
-            tiles,  # type: ignore[arg-type]
+            tiles,
             size_hw,
         )
 
