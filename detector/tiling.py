@@ -26,11 +26,6 @@ class Tile:
     index: int
     xyxy: tuple[int, int, int, int]  # frame pixels, x2/y2 exclusive
 
-    @property
-    def area_px(self) -> int:
-        x1, y1, x2, y2 = self.xyxy
-        return (x2 - x1) * (y2 - y1)
-
     def touches(self, other: Tile) -> bool:
         """True when the tiles overlap or share an edge/corner (they are neighbours)."""
         ax1, ay1, ax2, ay2 = self.xyxy

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector.config import from_mapping  # noqa: E402
-from detector.edge.delivery import Delivery, open_outbox  # noqa: E402
-from detector.edge.delivery_config import DeliveryConfig  # noqa: E402
+from detector.edge.delivery.config import DeliveryConfig  # noqa: E402
+from detector.edge.delivery.sender import Delivery, open_outbox  # noqa: E402
 from tests.edge.conftest import make_event  # noqa: E402
 from tests.edge.receiver import ReviewReceiver  # noqa: E402
 

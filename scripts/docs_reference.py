@@ -3,7 +3,7 @@
 Read from the code, never copied: the config tables come from the JSON Schema of the config
 classes (``detector.edge.config.edge_config_schema``: field names, types, defaults, bounds,
 patterns and descriptions declared once with ``setting()`` in ``detector/edge/config.py`` and
-``detector/edge/delivery_config.py``, the class docstrings); the event schema from the dataclasses
+``detector/edge/delivery/config.py``, the class docstrings); the event schema from the dataclasses
 and constants of ``detector/events.py``. A key added there shows up in the site at the next build.
 
 Used two ways:

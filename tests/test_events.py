@@ -80,7 +80,7 @@ def test_receiver_refuses_times_years_away_from_its_clock_but_the_sender_does_no
 def test_evidence_dropped_lists_roles_and_outbox_detail_stays_accepted() -> None:
     data = _event()
     data["evidence_dropped"] = ["frame", "crop"]
-    data["detail"] = {"evidence_dropped": {"files": ["frame.jpg"], "reason": "outbox full"}}  # edge/outbox_cap.py
+    data["detail"] = {"evidence_dropped": {"files": ["frame.jpg"], "reason": "outbox full"}}  # edge/delivery/cap.py
     assert validate_event_dict(data)["evidence_dropped"] == ["frame", "crop"]
 
 

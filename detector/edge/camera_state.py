@@ -16,12 +16,29 @@ passed while the runner was down counts as time that passed).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from detector.edge.decision import DecisionEngine, _Open, _Tile
 from detector.edge.judge import Baseline, WallJudge
+
+if TYPE_CHECKING:
+    from detector.edge.camera_loop import CameraLoop
+    from detector.edge.emitter import EventEmitter
+    from detector.edge.pipeline import SamplePipeline
+    from detector.edge.session import ModelHolder
+    from detector.edge.sources import Source
+
+
+class CameraParts(Protocol):
+    """What a camera's state is read from and put back into (a ``CameraWorker``)."""
+
+    source: Source
+    models: ModelHolder
+    loop: CameraLoop
+    pipeline: SamplePipeline
+    events: EventEmitter
 
 
 def _t(value: float | None, shift_s: float) -> float | None:
@@ -128,34 +145,34 @@ def restore_judge(judge: WallJudge, state: dict[str, Any], shift_s: float) -> bo
 
 
 # ---------------------------------------------------------------- one camera worker
-def export_camera(worker: Any, full: bool) -> dict[str, Any]:
+def export_camera(worker: CameraParts, full: bool) -> dict[str, Any]:
     """A snapshot of a ``CameraWorker`` (called in its own thread, between two frames)."""
     import time
 
-    src = worker.source
+    src, loop, pipeline, events = worker.source, worker.loop, worker.pipeline, worker.events
     snap: dict[str, Any] = {
         "full": full,
         "clocked": not src.live,
         "mono_at_save": time.monotonic(),
         "wall_at_save": time.time(),
-        "frame_size": list(worker.plan.frame_size) if worker.plan is not None else None,
+        "frame_size": list(pipeline.plan.frame_size) if pipeline.plan is not None else None,
         "source": src.position() if not src.live else None,
-        "health": worker.health.export_state(),
-        "event_ids": {str(k): v for k, v in worker._event_ids.items()},
-        "pending": [{"key": k, "wall_time": p.wall_time, "t_s": p.decision.t_s,
+        "health": pipeline.health.export_state(),
+        "event_ids": {str(k): v for k, v in events.event_ids.items()},
+        "pending": [{"key": p.decision.key, "wall_time": p.wall_time, "t_s": p.decision.t_s,
                      "tile_scores": {str(i): s for i, s in p.decision.tile_scores.items()},
                      "score": p.decision.score, "hot_since_s": p.decision.hot_since_s,
                      "score_history": [list(h) for h in p.decision.score_history]}
-                    for k, p in worker._pending.items()],
-        "offline": worker.offline,
-        "rejected_seen": sorted(worker._rejected_seen),  # re-baselined already: not again after a restart
-        "last_t_s": worker._last_t_s,
-        "last_wall": worker._last_wall,
-        "engine": export_engine(worker.engine) if worker.engine is not None else None,
-        "judge": export_judge(worker.judge, full) if worker.judge is not None else None,
+                    for p in events.picker.waiting],
+        "offline": loop.offline,
+        "rejected_seen": sorted(pipeline.rejected_seen),  # re-baselined already: not again after a restart
+        "last_t_s": loop.last_t_s,
+        "last_wall": loop.last_wall,
+        "engine": export_engine(pipeline.engine) if pipeline.engine is not None else None,
+        "judge": export_judge(pipeline.judge, full) if pipeline.judge is not None else None,
     }
-    if full and worker.reference_view is not None:
-        snap["reference_view"] = worker.reference_view
+    if full and events.reference_view is not None:
+        snap["reference_view"] = events.reference_view
     return snap
 
 
@@ -182,15 +199,17 @@ def choose(full: dict[str, Any] | None, light: dict[str, Any] | None, live: bool
     return sorted(out, key=lambda s: float(s.get("wall_at_save", 0.0)))
 
 
-def restore_camera(worker: Any, snap: dict[str, Any], closed_ids: set[str]) -> list[str]:
+def restore_camera(worker: CameraParts, snap: dict[str, Any], closed_ids: set[str]) -> list[str]:
     """Apply one snapshot to a worker whose plan/engine/judge exist; returns what was restored (for the log)."""
     from detector.edge.decision import Opened
+    from detector.edge.evidence import Detection
 
     done: list[str] = []
-    if worker.plan is None or list(worker.plan.frame_size) != list(snap.get("frame_size") or []):
+    pipeline, events = worker.pipeline, worker.events
+    if pipeline.plan is None or list(pipeline.plan.frame_size) != list(snap.get("frame_size") or []):
         return done
     shift = shift_for(snap)
-    engine, judge = worker.engine, worker.judge
+    engine, judge = pipeline.engine, pipeline.judge
     if judge is not None and isinstance(snap.get("judge"), dict) and restore_judge(judge, snap["judge"], shift):
         done.append("wall model and baseline" if "wall" in snap["judge"] else "tile scores")
     if engine is not None and isinstance(snap.get("engine"), dict) and restore_engine(engine, snap["engine"], shift):
@@ -198,39 +217,40 @@ def restore_camera(worker: Any, snap: dict[str, Any], closed_ids: set[str]) -> l
         closed = [k for k, v in ids.items() if v in closed_ids]
         if closed:  # the operator closed them while the runner was down: not carried on
             engine._open = {k: ev for k, ev in engine._open.items() if k not in closed}
-        worker._event_ids = {k: v for k, v in ids.items() if k in engine._open}
+        events.event_ids = {k: v for k, v in ids.items() if k in engine._open}
         done.append(f"{len(engine._open)} open event(s)" + (f" ({len(closed)} closed meanwhile)" if closed else ""))
-        worker._pending = {}
-        restored: list[tuple[Opened, float]] = []
+        restored: list[Detection] = []
+        model = worker.models.current.ref  # the model deciding now: the one that decided is not recorded
         for p in snap.get("pending", []):
             if int(p["key"]) not in engine._open:
                 continue
             d = Opened(int(p["key"]), float(p["t_s"]) + shift, {int(i): float(s) for i, s in p["tile_scores"].items()},
                        float(p["score"]), float(p["hot_since_s"]) + shift,
                        [(float(t) + shift, float(s)) for t, s in p["score_history"]])
-            restored.append((d, float(p["wall_time"])))
-        worker.adopt_pending(restored)
+            restored.append(Detection(d, float(p["wall_time"]), model))
+        events.picker.adopt(restored)
     ref = snap.get("reference_view")
     if isinstance(ref, np.ndarray) and list(ref.shape[:2][::-1]) == list(snap.get("frame_size") or []):
-        worker.reference_view = ref
+        events.reference_view = ref
     return done
 
 
-def restore_early(worker: Any, snap: dict[str, Any]) -> list[str]:
+def restore_early(worker: CameraParts, snap: dict[str, Any]) -> list[str]:
     """What can be restored before the first frame: the source position, health, offline state."""
     done: list[str] = []
+    loop, health = worker.loop, worker.pipeline.health
     pos = snap.get("source")
     if snap.get("clocked") and isinstance(pos, dict) and worker.source.seek(pos):
         done.append("source position")
         last = snap.get("last_t_s")
-        worker._last_t_s = None if last is None else float(last)
+        loop.last_t_s = None if last is None else float(last)
         lw = snap.get("last_wall")
-        worker._last_wall = None if lw is None else float(lw)
+        loop.last_wall = None if lw is None else float(lw)
     if isinstance(snap.get("health"), dict):
-        worker.health.restore_state(snap["health"])
-        if worker.health.reference is not None:
+        health.restore_state(snap["health"])
+        if health.reference is not None:
             done.append("tamper reference view")
     if snap.get("offline") and worker.source.live:
-        worker.offline = True
-    worker._rejected_seen |= {str(i) for i in snap.get("rejected_seen", [])}
+        loop.offline = True
+    worker.pipeline.rejected_seen |= {str(i) for i in snap.get("rejected_seen", [])}
     return done

@@ -20,10 +20,13 @@ import logging
 import os
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # OpenCV is imported in the capture process only
+    import cv2
 
 
-def open_capture(url: str, open_timeout_s: float, read_timeout_s: float) -> Any:
+def open_capture(url: str, open_timeout_s: float, read_timeout_s: float) -> cv2.VideoCapture | None:
     """An opened ``cv2.VideoCapture`` (FFmpeg with timeouts for URLs and files), or None."""
     import cv2
 
@@ -65,7 +68,7 @@ class _Child:
         self.max = reconnect_max_s
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
-        self.cap: Any = None
+        self.cap: cv2.VideoCapture | None = None
         self.want = False
         self.stop = False
         self.seq = 0

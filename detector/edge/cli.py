@@ -6,8 +6,12 @@ Imports only typer at module level; onnxruntime/OpenCV load inside the commands 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:  # loaded by the outbox commands only
+    from detector.edge.delivery.outbox import Outbox, SinkState
 
 app = typer.Typer(
     help="The edge runner: watch tunnel cameras, report graffiti once, keep events until delivered.\n\n"
@@ -178,10 +182,10 @@ app.add_typer(outbox_app, name="outbox")
 _CONFIG_OPT = typer.Option(..., "--config", "-c", help="The runner's edge.toml (names the outbox).")
 
 
-def _open_outbox_for_cli(config: Path):  # type: ignore[no-untyped-def]
+def _open_outbox_for_cli(config: Path) -> Outbox:
     from detector.edge.config import load_edge_config
-    from detector.edge.delivery import open_outbox
-    from detector.edge.outbox import OutboxError
+    from detector.edge.delivery.outbox import OutboxError
+    from detector.edge.delivery.sender import open_outbox
 
     cfg = load_edge_config(config)
     if not cfg.delivery.outbox_path.is_file():
@@ -229,7 +233,7 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def _sink_text(name: str, s, now: float) -> str:  # type: ignore[no-untyped-def]
+def _sink_text(name: str, s: SinkState, now: float) -> str:
     text = f"{name}: {s.state}"
     if s.attempts:
         text += f" after {s.attempts} try(s)"

@@ -19,7 +19,7 @@ from typing import Any
 from detector.bundled import BUNDLED_MODEL as DEFAULT_MODEL
 from detector.bundled import find_bundled_model
 from detector.config import from_mapping, json_schema, read_config_file, rule_error, setting
-from detector.edge.delivery_config import DeliveryConfig
+from detector.edge.delivery.config import DeliveryConfig
 from detector.errors import ConfigError
 from detector.events import NAME_PATTERN  # the one device/camera name rule (they go into topics and paths)
 from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_PX

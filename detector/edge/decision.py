@@ -131,9 +131,6 @@ class DecisionEngine:
     def open_keys(self) -> list[int]:
         return sorted(self._open)
 
-    def open_tiles(self, key: int) -> frozenset[int]:
-        return frozenset(self._open[key].tiles)
-
     def all_open_tiles(self) -> set[int]:
         return set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
 

@@ -1,4 +1,5 @@
-"""Events and their evidence pictures (JPEG bytes) as the review service expects them.
+"""Events and their evidence pictures (JPEG bytes) as the review service expects them, and the choice
+of the picture a detection is shown with.
 
 Evidence roles: ``frame`` (the full frame, unannotated — the review page draws the tile boxes from
 the event), ``crop`` (the event's box with a margin) and, when known, ``reference`` (the camera's
@@ -8,17 +9,28 @@ Event ids are derived, not drawn: ``uuid5`` of the device, camera, source, event
 time of the decision and the tile group (:func:`event_id`). Processing the same recording again, from
 scratch or after a crash, gives the same ids, and the review service stores each id once (a
 repeated id is answered "duplicate"), so a replay never reports the same graffiti twice.
+
+The picture (:class:`EvidencePicker`): samples taken while someone walks through are still scored,
+but the picture an operator sees should show the wall, not the cyclist. So the camera keeps the
+latest still frame and, when an event opens during motion, the detection waits a few samples for a
+still one, else takes the stillest it saw. Inside the event's box "still" also means unchanged since
+the previous sample, so a writer standing still while painting is not in the picture. The picker is
+the one place a decided detection waits for its picture (also across a restart: it is exported with
+the camera's state), so a detection is reported once, with one picture.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
+from detector.edge.decision import Opened
+from detector.edge.motion import MotionSample
 from detector.events import Event, ModelRef, TileScore
 from detector.tiling import Tile, union_box
 
@@ -140,3 +152,156 @@ def camera_event(kind: str, device: str, camera: str, wall_time: float, detail: 
     if source_time_s is not None:
         ev.id = event_id(device, camera, source, kind, source_time_s)
     return ev
+
+
+# ---------------------------------------------------------------- the picture of a detection
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A detection the decision engine opened whose event is not stored yet: what its event will say."""
+
+    decision: Opened
+    wall_time: float  # when it was decided: the event's time
+    model: ModelRef  # the model that decided it
+
+
+@dataclass
+class _Candidate:
+    frame: np.ndarray
+    t_s: float
+    moving_fraction: float
+    motion: MotionSample | None = None
+
+
+@dataclass
+class _Waiting:
+    detection: Detection
+    box: Box | None
+    frame_size: tuple[int, int] | None
+    best: _Candidate | None  # the stillest frame seen so far; None: adopted after a restart, no frame seen yet
+    waited: int = 0  # samples with motion in the frame
+    busy: int = 0  # samples with a still frame but changes inside the event box (someone still painting)
+
+
+class EvidencePicker:
+    """Chooses the frame a detection is illustrated with, and holds the detections that wait for one.
+
+    ``offer`` is called with every sample; ``pick`` for a new detection returns a frame at once when a
+    still frame at or after the time the graffiti appeared is known, else None and the detection
+    waits: ``poll`` returns it with its frame once a still sample arrives or ``wait_samples`` samples
+    have passed (then the stillest one seen).
+
+    With the event's ``box``, "still" means nothing changed inside the box since the previous sample
+    (motion elsewhere in the frame does not matter): a passer-by in front of the graffiti moves, and
+    a writer who stands still while painting keeps changing the wall in front of them, so the picture
+    waits (up to ``busy_wait_samples`` while only the box changes) until the wall is left alone.
+    """
+
+    def __init__(self, wait_samples: int, still_fraction: float = 0.005, busy_wait_samples: int = 120) -> None:
+        self.wait_samples = wait_samples
+        self.still_fraction = still_fraction
+        self.busy_wait_samples = busy_wait_samples
+        self.latest_still: _Candidate | None = None
+        self._waiting: dict[int, _Waiting] = {}
+        self._adopted = False
+
+    def _still(self, motion: MotionSample | None, box: Box | None, frame_size: tuple[int, int] | None) -> bool:
+        """Still where it matters: inside the event box when there is one (someone walking elsewhere
+        in the frame does not stand in front of the graffiti), else in the whole frame."""
+        if motion is None:
+            return False
+        if box is None or frame_size is None or motion.changed is None:
+            return motion.still
+        return motion.moving_fraction_in(box, frame_size) <= self.still_fraction
+
+    @staticmethod
+    def _fraction(motion: MotionSample, box: Box | None, size: tuple[int, int]) -> float:
+        return motion.moving_fraction if box is None else motion.moving_fraction_in(box, size)
+
+    def offer(self, frame: np.ndarray, t_s: float, motion: MotionSample) -> None:
+        if motion.still:
+            self.latest_still = _Candidate(frame, t_s, motion.moving_fraction, motion)
+
+    def still_picture(self, frame: np.ndarray, motion: MotionSample) -> np.ndarray:
+        """The picture of a report that cannot wait (a cleaning, a commissioning report): this frame when
+        it is still, else the latest still one."""
+        still = self.latest_still
+        return frame if motion.still or still is None else still.frame
+
+    def pick(self, detection: Detection, frame: np.ndarray, t_s: float, motion: MotionSample,
+             box: Box | None = None) -> np.ndarray | None:
+        """The frame for a detection opened at ``t_s`` (graffiti visible since its ``hot_since_s``), or
+        None: it waits (``poll``)."""
+        size = (frame.shape[1], frame.shape[0])
+        if self._still(motion, box, size):
+            return frame
+        latest = self.latest_still
+        if latest is not None and latest.t_s >= detection.decision.hot_since_s and self._still(latest.motion, box, size):
+            return latest.frame
+        if self.wait_samples <= 0:
+            return frame
+        best = _Candidate(frame, t_s, self._fraction(motion, box, size), motion)
+        self._waiting[detection.decision.key] = _Waiting(detection, box, size, best)
+        return None
+
+    def poll(self, frame: np.ndarray, t_s: float, motion: MotionSample) -> list[tuple[Detection, np.ndarray]]:
+        """Waiting detections that now have their frame, oldest first (one call per later sample)."""
+        ready: list[tuple[Detection, np.ndarray]] = []
+        for key, w in list(self._waiting.items()):
+            if w.best is None:  # adopted after a restart: released by ``release_adopted``
+                continue
+            if self._still(motion, w.box, w.frame_size):
+                ready.append((w.detection, frame))
+            else:
+                size = w.frame_size or (frame.shape[1], frame.shape[0])
+                fraction = self._fraction(motion, w.box, size)
+                if fraction < w.best.moving_fraction:
+                    w.best = _Candidate(frame, t_s, fraction, motion)
+                if motion.still:
+                    w.busy += 1
+                else:
+                    w.waited += 1
+                if w.waited >= self.wait_samples or w.busy >= self.busy_wait_samples:
+                    ready.append((w.detection, w.best.frame))
+                else:
+                    continue
+            del self._waiting[key]
+        return ready
+
+    def take(self, key: int) -> Detection | None:
+        """Stop waiting for detection ``key`` (its event closed first: it is reported now); None if not waiting."""
+        w = self._waiting.pop(key, None)
+        return None if w is None else w.detection
+
+    def drop(self, keys: Iterable[int]) -> None:
+        """Forget detections that will never be reported (an operator rejected their region)."""
+        for key in keys:
+            self._waiting.pop(key, None)
+
+    def adopt(self, detections: Iterable[Detection]) -> None:
+        """After a restart: the detections that were decided but not stored (replaces any waiting).
+        ``release_adopted`` reports them with the first frame processed."""
+        self._waiting = {d.decision.key: _Waiting(d, None, None, None) for d in detections}
+        self._adopted = bool(self._waiting)
+
+    def release_adopted(self, frame: np.ndarray) -> list[tuple[Detection, np.ndarray]]:
+        """Once detections were adopted: every waiting detection, with ``frame`` (nothing otherwise)."""
+        if not self._adopted:
+            return []
+        self._adopted = False
+        ready = [(w.detection, frame) for w in self._waiting.values()]
+        self._waiting.clear()
+        return ready
+
+    def flush(self) -> list[tuple[Detection, np.ndarray]]:
+        """At shutdown: every waiting detection gets the stillest frame seen so far."""
+        ready = [(w.detection, w.best.frame) for w in self._waiting.values() if w.best is not None]
+        self._waiting = {k: w for k, w in self._waiting.items() if w.best is None}
+        return ready
+
+    @property
+    def waiting(self) -> list[Detection]:
+        """The detections waiting for their picture, oldest first (kept across a restart)."""
+        return [w.detection for w in self._waiting.values()]

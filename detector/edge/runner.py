@@ -13,18 +13,28 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detector.edge.camera import CameraWorker, commission_request_path
+from detector.edge.camera import CameraWorker, SaveFn, commission_request_path
 from detector.edge.config import EdgeConfig
 from detector.edge.regions import AcceptedRegionsClient, RegionsError
 from detector.edge.session import ModelHolder
 from detector.errors import ConfigError
 from detector.events import Event, Heartbeat
 
+if TYPE_CHECKING:  # imported when set up: `graffiti edge check-config` does not load the delivery wing
+    from detector.edge.delivery.outbox import Outbox
+    from detector.edge.delivery.sender import Delivery
+    from detector.edge.state import StateStore
+
 log = logging.getLogger("detector.edge.runner")
+
+# What signal.signal() returns and takes: a handler, SIG_DFL / SIG_IGN, or None (set outside Python).
+SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+Snapshots = tuple[dict[str, Any] | None, dict[str, Any] | None]  # (full, light) state of one camera
 
 LAST_GOOD_MODEL = Path("models/last-good.onnx")  # under device.data_dir: the last model that passed verification
 STATE_DIR = Path("state")  # under device.data_dir: each camera's state (detector.edge.state)
@@ -66,13 +76,27 @@ class EdgeRunner:
         self.stop_event = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
         self.models: ModelHolder | None = None
-        self.outbox: Any = None
-        self.delivery: Any = None
+        self._outbox: Outbox | None = None
+        self._delivery: Delivery | None = None
         self.events_stored = 0
         self.heartbeats_sent = 0
         self._regions_ok = False
         self._regions: AcceptedRegionsClient | None = None
         self._lock = threading.Lock()
+
+    @property
+    def outbox(self) -> Outbox:
+        """The durable outbox (after ``setup()``)."""
+        if self._outbox is None:
+            raise RuntimeError("EdgeRunner.setup() must run first")
+        return self._outbox
+
+    @property
+    def delivery(self) -> Delivery:
+        """The sender draining the outbox (after ``setup()``)."""
+        if self._delivery is None:
+            raise RuntimeError("EdgeRunner.setup() must run first")
+        return self._delivery
 
     # ------------------------------------------------------------------ setup
     def _load_model(self) -> ModelHolder:
@@ -94,7 +118,7 @@ class EdgeRunner:
 
     def setup(self) -> None:
         """Everything that can fail on a user mistake fails here, before any thread starts."""
-        from detector.edge.delivery import Delivery, open_outbox
+        from detector.edge.delivery.sender import Delivery, open_outbox
 
         self.models = self._load_model()
         self._regions = self._regions_client()  # reads the token file: a mistake fails here
@@ -105,15 +129,15 @@ class EdgeRunner:
         }
         for name, worker in workers.items():  # `graffiti edge commission` drops this file to re-baseline
             worker.commission_request = commission_request_path(self.config.device.data_dir, name)
-        self.outbox = open_outbox(self.config.delivery)
+        outbox = self._outbox = open_outbox(self.config.delivery)
         try:
-            self.delivery = Delivery(self.config.delivery, self.outbox, device=self.config.device.name)
+            self._delivery = Delivery(self.config.delivery, outbox, device=self.config.device.name)
             for worker in workers.values():
                 worker.source.start()
         except BaseException:
             for worker in workers.values():
                 worker.source.close()
-            self.outbox.close()
+            outbox.close()
             raise
         self.workers = workers
         self._restore_states()
@@ -128,7 +152,7 @@ class EdgeRunner:
 
         root = self.config.device.data_dir / STATE_DIR
         light_store, full_store = StateStore(root / "light"), StateStore(root / "full")
-        saved: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+        saved: dict[str, Snapshots] = {}
         for name in self.workers:
             snaps: list[dict[str, Any] | None] = []
             for store in (full_store, light_store):
@@ -155,7 +179,7 @@ class EdgeRunner:
                      f" ({', '.join(done)})" if done else "")
 
     @staticmethod
-    def _saver(name: str, light_store: Any, full_store: Any) -> Any:
+    def _saver(name: str, light_store: StateStore, full_store: StateStore) -> SaveFn:
         def save(snapshot: dict[str, Any] | None, full: bool) -> None:
             if snapshot is None:  # nothing to resume
                 light_store.clear(name)
@@ -164,7 +188,7 @@ class EdgeRunner:
             (full_store if full else light_store).save(name, snapshot)
         return save
 
-    def _closed_meanwhile(self, saved: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]) -> set[str]:
+    def _closed_meanwhile(self, saved: dict[str, Snapshots]) -> set[str]:
         """Ids of saved open events that the review service has closed (rejected, cleaned, accepted)."""
         from detector.edge.state import OpenEventsError, fetch_open_event_ids
 
@@ -318,10 +342,10 @@ class EdgeRunner:
         return ok
 
     # ------------------------------------------------------------------ signals
-    def _install_signals(self) -> dict[int, Any]:
+    def _install_signals(self) -> dict[int, SignalHandler]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        old: dict[int, Any] = {}
+        old: dict[int, SignalHandler] = {}
         for sig in (signal.SIGTERM, signal.SIGINT):
             old[sig] = signal.signal(sig, self._on_signal)
         return old
@@ -331,7 +355,7 @@ class EdgeRunner:
         self.request_stop()
 
     @staticmethod
-    def _restore_signals(old: dict[int, Any]) -> None:
+    def _restore_signals(old: dict[int, SignalHandler]) -> None:
         for sig, handler in old.items():
             signal.signal(sig, handler)
 

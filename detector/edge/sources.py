@@ -19,12 +19,18 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.frames import Frame, Source, SourceError, registered_factory
 
 __all__ = ["Frame", "FolderSource", "LiveCapture", "Source", "SourceError", "VideoFileSource", "open_source",
            "redact_url"]
+
+if TYPE_CHECKING:  # imported where used: OpenCV only when a camera or file is opened
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    import cv2
 
 log = logging.getLogger("detector.edge.sources")
 
@@ -54,8 +60,8 @@ class LiveCapture(Source):
         self._frame: Frame | None = None
         self._last_returned = -1
         self._thread: threading.Thread | None = None
-        self._proc: Any = None
-        self._conn: Any = None
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
         self._send_lock = threading.Lock()
         self.connected = False
         self.reconnects = 0
@@ -88,6 +94,7 @@ class LiveCapture(Source):
         backoff = self.reconnect_initial_s
         while not self._stop.is_set():
             conn = self._conn
+            assert conn is not None  # spawned before this thread starts
             try:
                 if not conn.poll(0.2):
                     if self._proc is not None and not self._proc.is_alive():
@@ -123,6 +130,8 @@ class LiveCapture(Source):
         """The newest frame (decoded now), or None when the camera gives none within ``wait_s``."""
         try:
             with self._send_lock:
+                if self._conn is None:
+                    return None  # not started
                 self._conn.send("want")
         except (OSError, ValueError, AttributeError):
             return None  # the capture process is being restarted
@@ -166,7 +175,7 @@ class VideoFileSource(Source):
     def __init__(self, name: str, path: Path) -> None:
         super().__init__(name)
         self.path = Path(path)
-        self._cap: Any = None
+        self._cap: cv2.VideoCapture | None = None
         self._index = -1
         self._fps = 0.0
         self._wall0 = 0.0

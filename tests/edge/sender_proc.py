@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from detector.config import from_mapping
-from detector.edge.delivery import Delivery, open_outbox
-from detector.edge.delivery_config import DeliveryConfig
+from detector.edge.delivery.config import DeliveryConfig
+from detector.edge.delivery.sender import Delivery, open_outbox
 
 
 def main(argv: list[str]) -> int:

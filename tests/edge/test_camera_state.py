@@ -54,7 +54,7 @@ def test_a_restored_worker_decides_exactly_as_the_one_that_never_stopped(tmp_pat
     views = frames(80, paint_from=12, paint_until=40)
     a_events: list[tuple[str, str]] = []
     a = make_worker(holder, a_events)
-    a._rejected_seen.add("6f1c2a9e-3b1d-4c55-9a43-0f6c1f0b7d21")
+    a.pipeline.rejected_seen.add("6f1c2a9e-3b1d-4c55-9a43-0f6c1f0b7d21")
     cut = 25  # after the detection: an open event, a commissioned baseline, a full wall model
     for i, img in enumerate(views[:cut]):
         a.process(Frame(img, i * 5.0, 1.7e9 + i * 5.0, i))
@@ -73,7 +73,7 @@ def test_a_restored_worker_decides_exactly_as_the_one_that_never_stopped(tmp_pat
         assert b.engine.medians() == a.engine.medians(), f"diverged at frame {i}"
     assert b_events == a_events[1:]  # the same cleaning, with the same id, closing the same detection
     assert [t for t, _ in b_events] == ["graffiti_cleaned"]
-    assert b._rejected_seen == a._rejected_seen
+    assert b.pipeline.rejected_seen == a.pipeline.rejected_seen
 
 
 def test_a_live_snapshot_moves_its_times_onto_the_new_clock(tmp_path: Path) -> None:
@@ -86,9 +86,8 @@ def test_a_live_snapshot_moves_its_times_onto_the_new_clock(tmp_path: Path) -> N
 
 
 def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tmp_path: Path) -> None:
-    from detector.edge.camera import _PendingOpen
     from detector.edge.decision import Opened
-    from detector.edge.evidence import event_id
+    from detector.edge.evidence import Detection, event_id
 
     holder = ModelHolder(redness_model(tmp_path / "m.onnx"), threads=1)
     views = frames(40, paint_from=12, paint_until=40)
@@ -98,11 +97,11 @@ def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tm
         a.process(Frame(img, i * 5.0, 1.7e9 + i * 5.0, i))
     assert a.engine is not None
     (key,) = a.engine.open_keys
-    tiles = sorted(a.engine.open_tiles(key))
+    tiles = sorted(a.engine.all_open_tiles())  # of its one open event
     # As if the runner died while the detection waited for a still picture: decided, not stored.
     decided = Opened(key, 120.0, dict.fromkeys(tiles, 0.9), 0.9, 100.0, [(110.0, 0.9), (120.0, 0.9)])
-    a._pending = {key: _PendingOpen(decided, 1.7e9 + 120.0, holder.current)}
-    a._event_ids.pop(key)
+    a.picker.adopt([Detection(decided, 1.7e9 + 120.0, holder.current.ref)])
+    a.events.event_ids.pop(key)
     snapshot = a.export_state(full=True)
 
     b_events: list[tuple[str, str]] = []
@@ -110,4 +109,4 @@ def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tm
     b.restore_state(snapshot, None)
     b.process(Frame(views[25], 125.0, 1.7e9 + 125.0, 25))
     assert b_events == [("graffiti_detected", event_id("dev", "north", "rec", "graffiti_detected", 120.0, tiles))]
-    assert b._event_ids == {key: b_events[0][1]}  # its cleaning will refer to it
+    assert b.events.event_ids == {key: b_events[0][1]}  # its cleaning will refer to it

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from detector.config import from_mapping
-from detector.edge.delivery import Delivery, backoff_s, open_outbox
-from detector.edge.delivery_config import DeliveryConfig
-from detector.edge.outbox import Outbox
-from detector.edge.sinks import TransientSinkError
+from detector.edge.delivery.config import DeliveryConfig
+from detector.edge.delivery.outbox import Outbox
+from detector.edge.delivery.sender import Delivery, backoff_s, open_outbox
+from detector.edge.delivery.sinks import TransientSinkError
 from detector.events import Heartbeat
 from tests.conftest import REPO
 from tests.edge.conftest import make_event, wait_until
@@ -117,7 +117,7 @@ class FlakySink:
 def test_a_failing_or_hanging_sink_does_not_block_the_others(tmp_path: Path, receiver: ReviewReceiver) -> None:
     cfg = http_config(tmp_path, receiver.url, receiver.token)
     outbox = Outbox(cfg.outbox_path, cfg.evidence_dir, 10, sinks=("http", "down", "slow"))
-    from detector.edge.sinks import HttpSink
+    from detector.edge.delivery.sinks import HttpSink
 
     assert cfg.http is not None
     down, slow = FlakySink("down", up=False), FlakySink("slow", hang_s=1.0)
@@ -225,7 +225,7 @@ def test_backoff_is_full_jitter_bounded_by_the_exponential_cap(failures: int) ->
 
 
 def test_delivery_modules_do_not_import_torch() -> None:
-    code = ("import sys, detector.edge.delivery, detector.edge.mqtt_sink, detector.edge.outbox; "
-            "from detector.edge.delivery import build_sinks; print('torch' in sys.modules)")
+    code = ("import sys, detector.edge.delivery.sender, detector.edge.delivery.mqtt, detector.edge.delivery.outbox; "
+            "from detector.edge.delivery.sender import build_sinks; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from detector.config import from_mapping, read_config_file
-from detector.edge.delivery_config import DeliveryConfig, HttpSinkConfig
+from detector.edge.delivery.config import DeliveryConfig, HttpSinkConfig
 from detector.errors import ConfigError
 
 HTTP = {"url": "http://review.local:8000", "token": "abc"}
@@ -101,7 +101,7 @@ def test_mqtt_ca_file_is_resolved_under_the_data_dir() -> None:
 
 def test_missing_mqtt_ca_file_is_a_config_error_at_start_not_a_retry_loop(tmp_path: Path) -> None:
     pytest.importorskip("paho.mqtt.client")
-    from detector.edge.mqtt_sink import MqttSink
+    from detector.edge.delivery.mqtt import MqttSink
 
     cfg = load({"mqtt": {"host": "b", "tls": True, "ca_file": str(tmp_path / "nope.pem")}})
     assert cfg.mqtt is not None

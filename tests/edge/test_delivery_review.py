@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from detector.config import from_mapping
-from detector.edge.delivery import Delivery, open_outbox
-from detector.edge.delivery_config import DeliveryConfig
+from detector.edge.delivery.config import DeliveryConfig
+from detector.edge.delivery.sender import Delivery, open_outbox
 from detector.events import Event, Heartbeat
 from tests.conftest import REPO
 from tests.edge.conftest import free_port, wait_until

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from detector.config import from_mapping
-from detector.edge.delivery import Delivery, open_outbox
-from detector.edge.delivery_config import DeliveryConfig
-from detector.edge.outbox import Outbox
+from detector.edge.delivery.config import DeliveryConfig
+from detector.edge.delivery.outbox import Outbox
+from detector.edge.delivery.sender import Delivery, open_outbox
 from tests.conftest import REPO
 from tests.edge.conftest import make_event, wait_until
 from tests.edge.receiver import ReviewReceiver

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.edge.outbox import ROW_OVERHEAD_BYTES, Outbox
+from detector.edge.delivery.outbox import ROW_OVERHEAD_BYTES, Outbox
 from detector.events import Heartbeat
 from tests.edge.conftest import make_event
 
@@ -238,7 +238,7 @@ def test_orphan_evidence_without_a_row_is_removed_on_open(tmp_path: Path) -> Non
 WRITER = """
 import sys
 from pathlib import Path
-from detector.edge.outbox import Outbox
+from detector.edge.delivery.outbox import Outbox
 from detector.events import Heartbeat
 from tests.edge.conftest import make_event
 root = Path(sys.argv[1])
@@ -290,7 +290,7 @@ def test_writer_killed_mid_write_loses_no_committed_event_and_leaves_a_sound_out
 def test_unusable_outbox_paths_are_errors_naming_the_path_and_nothing_is_moved(
     tmp_path: Path, outbox: str, evidence: str, match: str
 ) -> None:
-    from detector.edge.outbox import OutboxError
+    from detector.edge.delivery.outbox import OutboxError
 
     (tmp_path / "a-folder.sqlite3").mkdir()
     (tmp_path / "a-folder.sqlite3" / "keep.txt").write_text("user data")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.edge.outbox import Outbox
+from detector.edge.delivery.outbox import Outbox
 from detector.events import Heartbeat
 from tests.edge.conftest import make_event
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from detector.edge.delivery_config import HttpSinkConfig
-from detector.edge.sinks import HttpSink, PermanentSinkError, TransientSinkError, multipart_body
+from detector.edge.delivery.config import HttpSinkConfig
+from detector.edge.delivery.sinks import HttpSink, PermanentSinkError, TransientSinkError, multipart_body
 from tests.edge.conftest import free_port, make_event
 from tests.edge.receiver import ReviewReceiver
 

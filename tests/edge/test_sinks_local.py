@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from detector.config import from_mapping
-from detector.edge.delivery import Delivery, open_outbox
-from detector.edge.delivery_config import DeliveryConfig, LocalSinkConfig
-from detector.edge.sinks import LocalSink
+from detector.edge.delivery.config import DeliveryConfig, LocalSinkConfig
+from detector.edge.delivery.sender import Delivery, open_outbox
+from detector.edge.delivery.sinks import LocalSink
 from detector.events import Heartbeat
 from tests.edge.conftest import make_event
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from detector.config import from_mapping
-from detector.edge.delivery import Delivery, open_outbox
-from detector.edge.delivery_config import DeliveryConfig, MqttSinkConfig
-from detector.edge.mqtt_sink import MqttSink, topic_part
-from detector.edge.sinks import TransientSinkError
+from detector.edge.delivery.config import DeliveryConfig, MqttSinkConfig
+from detector.edge.delivery.mqtt import MqttSink, topic_part
+from detector.edge.delivery.sender import Delivery, open_outbox
+from detector.edge.delivery.sinks import TransientSinkError
 from detector.events import Heartbeat
 from tests.edge.conftest import Mosquitto, free_port, make_event, wait_until
 

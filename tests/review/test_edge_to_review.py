@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from detector.edge.delivery import Delivery, open_outbox
-from detector.edge.delivery_config import DeliveryConfig, HttpSinkConfig
+from detector.edge.delivery.config import DeliveryConfig, HttpSinkConfig
+from detector.edge.delivery.sender import Delivery, open_outbox
 from detector.edge.regions import AcceptedRegionsClient
 from detector.events import CameraStats, Event, Heartbeat, ModelRef, TileScore
 from tests.review.conftest import PASSWORD, Site

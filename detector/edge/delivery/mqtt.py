@@ -18,11 +18,16 @@ import contextlib
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detector.edge.delivery_config import MqttSinkConfig
-from detector.edge.sinks import TransientSinkError
+from detector.edge.delivery.config import MqttSinkConfig
+from detector.edge.delivery.sinks import TransientSinkError
 from detector.errors import ConfigError, require
+
+if TYPE_CHECKING:  # paho is imported when an MQTT sink is configured, not before
+    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 
 def topic_part(text: str) -> str:
@@ -44,7 +49,7 @@ class MqttSink:
         self.device = device
         self.base = f"{config.topic_prefix}/{topic_part(device)}"
         self.status_topic = f"{self.base}/status"
-        self._client: Any = None
+        self._client: Client | None = None
         self._connected = threading.Event()
         self._connect_rc = ""
 
@@ -63,7 +68,7 @@ class MqttSink:
         self._publish(f"{self.base}/heartbeat", json.dumps(heartbeat, separators=(",", ":")).encode(), "heartbeat")
 
     # ------------------------------------------------------------------ connection
-    def _ensure_client(self) -> Any:
+    def _ensure_client(self) -> Client:
         if self._client is not None and self._client.is_connected():
             return self._client
         self._teardown()
@@ -84,12 +89,14 @@ class MqttSink:
         self._connected.clear()
         self._connect_rc = ""
 
-        def on_connect(_c: Any, _u: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+        def on_connect(_c: Client, _u: Any, _flags: ConnectFlags, reason_code: ReasonCode,
+                       _props: Properties | None) -> None:
             self._connect_rc = str(reason_code)
             if not reason_code.is_failure:
                 self._connected.set()
 
-        def on_disconnect(_c: Any, _u: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+        def on_disconnect(_c: Client, _u: Any, _flags: DisconnectFlags, reason_code: ReasonCode,
+                          _props: Properties | None) -> None:
             self._connected.clear()
 
         client.on_connect = on_connect

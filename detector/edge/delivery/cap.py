@@ -34,10 +34,6 @@ class PruneReport:
     evidence_dropped_events: int = 0
     undelivered_events: int = 0
 
-    @property
-    def lost_undelivered(self) -> int:
-        return self.undelivered_heartbeats + self.evidence_dropped_events + self.undelivered_events
-
 
 def usage_bytes(conn: sqlite3.Connection) -> int:
     """Accounted outbox size: evidence bytes + JSON bytes (an event's twice: its row and its event.json)

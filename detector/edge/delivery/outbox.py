@@ -2,7 +2,7 @@
 
 Why: the device runs unattended for months on flaky networks. An event is only "sent" once a sink
 acknowledged it, so a crash, ``kill -9``, power loss or a server that is down for hours loses nothing;
-the sender (``detector.edge.delivery``) retries from this table. Evidence files live beside the DB in
+the sender (``detector.edge.delivery.sender``) retries from this table. Evidence files live beside the DB in
 ``<evidence_dir>/<event id>/<name>``; they are written and fsync'd, then moved into place, then the row
 is committed — so a committed row always has its files, and a crash leaves at most an orphan folder
 that the next open removes.
@@ -31,14 +31,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from detector.edge.outbox_cap import (
+from detector.edge.delivery.cap import (
     ROW_OVERHEAD_BYTES,
     log_prune,
     make_room,
     usage_bytes,
     without_evidence,
 )
-from detector.edge.outbox_repair import (
+from detector.edge.delivery.repair import (
     EVENT_JSON,
     SalvagedItem,
     event_folders,
@@ -49,7 +49,7 @@ from detector.edge.outbox_repair import (
 from detector.errors import DetectorError
 from detector.events import Event, Heartbeat, pair_evidence, validate_event_dict
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("detector.edge.outbox")  # the name operators filter on (kept when the module moved)
 
 SCHEMA_VERSION = 2
 ORPHAN_GRACE_S = 3600.0  # evidence folders without a row are removed only when older than this

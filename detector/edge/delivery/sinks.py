@@ -1,4 +1,4 @@
-"""Where outbox items go: the review service over HTTP, a local folder (MQTT lives in mqtt_sink.py).
+"""Where outbox items go: the review service over HTTP, a local folder (MQTT lives in mqtt.py).
 
 A sink either returns (the item is delivered: the receiver acknowledged it), raises
 ``TransientSinkError`` (retry later: network down, 5xx, 408/429, wrong token or URL — things fixed
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from detector.edge.delivery_config import HttpSinkConfig, LocalSinkConfig
+from detector.edge.delivery.config import HttpSinkConfig, LocalSinkConfig
 from detector.errors import ConfigError
 
 EVENTS_PATH = "/api/v1/events"

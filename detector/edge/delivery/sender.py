@@ -25,11 +25,11 @@ import threading
 import time
 from collections.abc import Sequence
 
-from detector.edge.delivery_config import DeliveryConfig
-from detector.edge.outbox import Outbox, OutboxItem
-from detector.edge.sinks import HttpSink, LocalSink, PermanentSinkError, Sink, TransientSinkError
+from detector.edge.delivery.config import DeliveryConfig
+from detector.edge.delivery.outbox import Outbox, OutboxItem
+from detector.edge.delivery.sinks import HttpSink, LocalSink, PermanentSinkError, Sink, TransientSinkError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("detector.edge.delivery")  # the name operators filter on (kept when the module moved)
 
 POLL_S = 2.0  # how often an idle worker looks for items written by another process
 PRUNE_EVERY_S = 60.0
@@ -58,7 +58,7 @@ def build_sinks(config: DeliveryConfig, device: str) -> list[Sink]:
     if config.http is not None:
         sinks.append(HttpSink(config.http))
     if config.mqtt is not None:
-        from detector.edge.mqtt_sink import MqttSink
+        from detector.edge.delivery.mqtt import MqttSink
 
         sinks.append(MqttSink(config.mqtt, device))
     if config.local is not None:
