@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,43 @@ class DecisionEngine:
 
     def medians(self) -> list[float]:
         return [t.median for t in self._tiles]
+
+    # ---------------------------------------------------------------- across restarts
+    def export_state(self) -> dict[str, Any]:
+        """Everything that decides the next samples, as JSON values (times on the source clock)."""
+        return {
+            "tiles": [{"samples": list(t.samples), "median": t.median, "hot_since": t.hot_since,
+                       "cold_since": t.cold_since} for t in self._tiles],
+            "open": [{"key": ev.key, "opened_t_s": ev.opened_t_s, "tiles": sorted(ev.tiles), "cells": sorted(ev.cells)}
+                     for ev in self._open.values()],
+            "next_key": self._next_key,
+            "history": [[t, list(s)] for t, s in self._history],
+            "last_t_s": self.last_t_s,
+        }
+
+    def restore_state(self, state: dict[str, Any], shift_s: float = 0.0, closed: Iterable[int] = ()) -> bool:
+        """Put a saved state back (``shift_s`` added to its times; the events ``closed`` meanwhile are not
+        carried on); False (nothing changed) when it does not fit this tile plan."""
+        tiles = state.get("tiles")
+        if not isinstance(tiles, list) or len(tiles) != len(self._tiles):
+            return False
+
+        def t_(v: float | None) -> float | None:
+            return None if v is None else float(v) + shift_s
+
+        window = self.params.window
+        self._tiles = [_Tile(deque((float(v) for v in t["samples"]), maxlen=window), float(t["median"]),
+                             t_(t["hot_since"]), t_(t["cold_since"])) for t in tiles]
+        self._open = {int(ev["key"]): _Open(int(ev["key"]), float(ev["opened_t_s"]) + shift_s,
+                                            {int(i) for i in ev["tiles"]}, {int(c) for c in ev.get("cells", [])})
+                      for ev in state.get("open", [])}
+        self._next_key = max([int(state.get("next_key", 1)), *(k + 1 for k in self._open)])
+        drop = set(closed)
+        self._open = {k: ev for k, ev in self._open.items() if k not in drop}
+        self._history = deque(((float(t) + shift_s, [float(v) for v in sc]) for t, sc in state.get("history", [])),
+                              maxlen=self._history.maxlen)
+        self.last_t_s = t_(state.get("last_t_s"))
+        return True
 
     def is_clean(self) -> bool:
         """No open event, every median below the clean threshold and no tile scoring high right now.

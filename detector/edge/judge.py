@@ -22,6 +22,7 @@ Pure numpy; the model is called by the camera through the tile indices this retu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -374,6 +375,63 @@ class WallJudge:
                 self._rebaseline(sorted(carried), propagate=False)
             else:
                 self._pending.setdefault(mode, set()).update(carried)
+
+
+    # ---------------------------------------------------------------- across restarts
+    def export_state(self, full: bool) -> dict[str, Any]:
+        """The per-tile scores (light); with ``full`` also the wall model, baselines and thumbnails."""
+        out: dict[str, Any] = {
+            "tiles": len(self.tiles),
+            "size_hw": list(self.wall.size_hw),
+            "scores": self.scores.copy(),
+            "scored_at": self.scored_at.copy(),
+            "changed_since": self._changed_since.copy(),
+            "hot_modes": {str(i): sorted(m) for i, m in self._hot_modes.items()},
+            "pending": {mode: sorted(t) for mode, t in self._pending.items()},
+            "model_runs": self.model_runs,
+            "model_runs_saved": self.model_runs_saved,
+        }
+        if full:
+            thumbs = self._scored_thumb
+            out["thumbs_have"] = np.array([t is not None for t in thumbs], dtype=bool)
+            out["thumbs"] = np.stack([t if t is not None else np.zeros((16, 16), np.float32) for t in thumbs]) \
+                if thumbs else np.zeros((0, 16, 16), np.float32)
+            out["baselines"] = {mode: {"grey": b.grey, "scores": b.scores, "started_s": b.started_s, "done": b.done,
+                                       "carried": sorted(b.carried),
+                                       **({"paint": b.paint} if b.paint is not None else {})}
+                                for mode, b in self.baselines.items()}
+            out["wall"] = self.wall.export_state()
+        return out
+
+    def restore_state(self, state: dict[str, Any], shift_s: float = 0.0) -> bool:
+        """Put a saved state back (its wall model too, when it is a full one); False when it does not fit."""
+        n = len(self.tiles)
+        if state.get("tiles") != n or list(state.get("size_hw", [])) != list(self.wall.size_hw):
+            return False
+        w = state.get("wall")
+        if isinstance(w, dict):
+            if not self.wall.restore_state(w, shift_s):
+                return False
+            self._mode_version = self.wall.mode_version
+            self._seen_version = self.wall.version  # the scores below belong to this estimate
+            self.baselines = {mode: Baseline(b["grey"].copy(), b["scores"].astype(np.float32),
+                                             float(b["started_s"]) + shift_s, bool(b["done"]),
+                                             {int(i) for i in b["carried"]},
+                                             b["paint"].astype(bool) if isinstance(b.get("paint"), np.ndarray) else None)
+                              for mode, b in state.get("baselines", {}).items()}
+            have, thumbs = state.get("thumbs_have"), state.get("thumbs")
+            if isinstance(have, np.ndarray) and isinstance(thumbs, np.ndarray) and len(have) == n:
+                self._scored_thumb = [thumbs[i].astype(np.float32) if have[i] else None for i in range(n)]
+        self.scores[...] = np.asarray(state["scores"], dtype=np.float32)
+        self.scored_at[...] = np.asarray(state["scored_at"], dtype=np.float64) + shift_s
+        self._changed_since[...] = np.asarray(state["changed_since"], dtype=np.float64) + shift_s
+        self._hot_modes = {int(i): set(m) for i, m in state.get("hot_modes", {}).items()}
+        self._pending = {mode: {int(i) for i in t} for mode, t in state.get("pending", {}).items()}
+        self.model_runs = int(state.get("model_runs", 0))
+        self.model_runs_saved = int(state.get("model_runs_saved", 0))
+        self._change_key = (-1, -1, -1)  # recompute the structural change against the restored baseline
+        self._carried_key = (-1, -1, -1)
+        return True
 
 
 def _thumb(tile: np.ndarray) -> np.ndarray:

@@ -239,10 +239,13 @@ class WallEstimate:
 
     # ------------------------------------------------------------ state (kept across restarts)
     def export_state(self) -> dict[str, object]:
+        """The estimate, its ring and the slot being accumulated (times on the source clock)."""
         return {"ring": self.ring, "filled": self.filled, "next": self._next, "mode": self.mode,
-                "estimate": self.estimate}
+                "estimate": self.estimate, "version": self.version, "mode_version": self.mode_version,
+                "slot_start": self._slot_start, "acc": self._acc, "moved": self._moved.copy()}
 
-    def restore_state(self, state: dict[str, object]) -> bool:
+    def restore_state(self, state: dict[str, object], shift_s: float = 0.0) -> bool:
+        """Put a saved state back (``shift_s`` added to its times); False (nothing changed) when it does not fit."""
         ring = state.get("ring")
         if not isinstance(ring, np.ndarray) or ring.shape != self.ring.shape or ring.dtype != np.uint8:
             return False
@@ -254,6 +257,16 @@ class WallEstimate:
         est = state.get("estimate")
         self.estimate = est if isinstance(est, np.ndarray) and est.shape == self.ring.shape[1:] else None
         self.version += 1
+        if "version" in state:
+            self.version = int(state["version"])  # type: ignore[call-overload]
+        self.mode_version = int(state.get("mode_version", 0))  # type: ignore[call-overload]
+        acc = state.get("acc")
+        self._acc = acc.copy() if isinstance(acc, np.ndarray) and acc.shape == self.ring.shape[1:] else None
+        start = state.get("slot_start")
+        self._slot_start = float(start) + shift_s if self._acc is not None and start is not None else None  # type: ignore[arg-type]
+        moved = state.get("moved")
+        if isinstance(moved, np.ndarray) and moved.shape == self._moved.shape:
+            self._moved[...] = moved
         return True
 
 

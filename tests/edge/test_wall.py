@@ -393,8 +393,6 @@ def test_scoring_is_in_proportion_to_change() -> None:
 def test_a_carried_piece_keeps_its_paint_map_across_a_restart() -> None:
     """The blocks told apart as paint when the colour view was commissioned over an open piece are part of
     the state the edge saves: a restored judge holds the event and notices the cleaning just the same."""
-    from detector.edge.camera_state import export_judge, restore_judge
-
     h = Harness(scorer=ir_aware_score)
     ir, colour = texture(ir=True), greenish(texture())
     h.run(0, COMMISSIONED_S, lambda t: ir)
@@ -405,7 +403,7 @@ def test_a_carried_piece_keeps_its_paint_map_across_a_restart() -> None:
     saved = h.judge.baselines[h.judge.mode or ""].paint
     assert saved is not None and saved.any()
     fresh = WallJudge(WALL, JUDGE, ChangeParams(), h.tiles, (H, W))
-    assert restore_judge(fresh, export_judge(h.judge, full=True), shift_s=0.0)
+    assert fresh.restore_state(h.judge.export_state(full=True), shift_s=0.0)
     restored = fresh.baselines[h.judge.mode or ""].paint
     assert restored is not None and np.array_equal(restored, saved)
     h.judge = fresh
