@@ -5,7 +5,8 @@ returns ``score`` (float32, N): the probability that the image shows graffiti. `
 holds the keys below, each a string (JSON for structured values). The edge runner reads them and
 keeps no copy of these constants; a model without them is refused.
 
-Reading uses onnxruntime only (edge); writing uses the ``onnx`` package (training/export).
+Reading from an ONNX file is :func:`detector.onnxmodel.read_meta` (onnxruntime only, as the edge reads
+it); writing uses the ``onnx`` package (training/export).
 """
 
 from __future__ import annotations
@@ -129,34 +130,6 @@ class ModelMeta:
             raise bad("clean_threshold", f"a number <= threshold ({self.threshold})", self.clean_threshold)
         if tuple(self.labels) != LABELS:
             raise bad("labels", str(list(LABELS)), self.labels)
-
-
-def read_meta(path: Path) -> ModelMeta:
-    """Read the contract from an ONNX file using onnxruntime only (no onnx/torch needed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelContractError(f"{path}: model file not found")
-    from detector.errors import require
-
-    ort: Any = require("onnxruntime", "edge")
-    try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own opaque error types
-        raise ModelContractError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
-    return meta_from_session(sess, str(path))
-
-
-def meta_from_session(sess: Any, source: str) -> ModelMeta:
-    """Read and check the contract from an open onnxruntime InferenceSession."""
-    props = dict(sess.get_modelmeta().custom_metadata_map)
-    meta = ModelMeta.from_props(props, source)
-    inputs = [i.name for i in sess.get_inputs()]
-    outputs = [o.name for o in sess.get_outputs()]
-    if inputs != [INPUT_NAME] or OUTPUT_NAME not in outputs:
-        raise ModelContractError(
-            f"{source}: expected one input '{INPUT_NAME}' and an output '{OUTPUT_NAME}', found inputs {inputs} outputs {outputs}"
-        )
-    return meta
 
 
 def write_meta(model: Any, meta: ModelMeta) -> None:

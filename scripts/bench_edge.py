@@ -130,7 +130,7 @@ class _NoSource:
 def make_worker(model_path: Path, threads: int, max_batch: int = 0, wall: bool = True):  # type: ignore[no-untyped-def]
     from detector.edge.camera import CameraWorker
     from detector.edge.config import CameraConfig, WallConfig
-    from detector.edge.session import ModelHolder
+    from detector.edge.model_holder import ModelHolder
 
     holder = ModelHolder(model_path, threads, max_batch=max_batch)
     cam = CameraConfig(source="bench", wall=WallConfig(enabled=wall))
@@ -208,7 +208,7 @@ def runs_saved(model_path: Path, busy: float, hours: float) -> tuple[float, int]
 
 
 def tile_scores(model_path: Path, frames: list[np.ndarray]) -> np.ndarray:
-    from detector.edge.session import ModelSession
+    from detector.onnxmodel import ModelSession
     from detector.tiling import cut_tiles, plan_tiles
 
     sess = ModelSession(model_path, 2)
@@ -289,7 +289,7 @@ def main() -> int:
             ratio = timings[("fp32", t)]["raw_ms"] / timings[("int8", t)]["raw_ms"]
             print(f"  {t} thread(s): int8 is {ratio:.2f}× the speed of fp32 (raw run)")
         a, b = tile_scores(models["fp32"], frames[:4]), tile_scores(models["int8"], frames[:4])
-        from detector.modelmeta import read_meta
+        from detector.onnxmodel import read_meta
 
         ta, tb = read_meta(models["fp32"]).threshold, read_meta(models["int8"]).threshold
         agree = float(np.mean((a >= ta) == (b >= tb))) * 100

@@ -15,13 +15,9 @@ import numpy as np
 
 
 def bench(path: Path, batch: int, threads: int, seconds: float) -> tuple[float, int]:
-    import onnxruntime as ort
+    from detector.onnxmodel import meta_from_session, open_session
 
-    from detector.modelmeta import meta_from_session
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    sess = open_session(path, threads)  # the session options the edge and evaluation use
     meta = meta_from_session(sess, str(path))
     h, w = meta.input_size
     x = np.random.default_rng(0).standard_normal((batch, 3, h, w)).astype(np.float32)

@@ -136,7 +136,7 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
     from detector.demo.polygons import wall_polygons
     from detector.demo.truth import TimedEvent, compare
     from detector.edge.decision import Closed, DecisionEngine, DecisionParams, Opened
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
     from detector.tiling import plan_tiles, union_box
 
     cfg = camera_config(settings)
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from detector.demo.inproc import run_camera
     from detector.demo.people import check_evidence
     from detector.demo.truth import CLEAN_GOAL_S, DETECT_GOAL_S, compare
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
 
     if not args.model.is_file():
         print(f"error: --model {args.model} not found", file=sys.stderr)

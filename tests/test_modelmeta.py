@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from detector.errors import ModelContractError
-from detector.modelmeta import ModelMeta, read_meta, write_meta
+from detector.modelmeta import ModelMeta, write_meta
+from detector.onnxmodel import read_meta
 
 onnx = pytest.importorskip("onnx")
 

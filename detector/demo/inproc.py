@@ -74,7 +74,7 @@ def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = 
                on_event: Callable[[TimedEvent], None] | None = None) -> CameraRun:
     """Run one camera over ``stream`` [start_s, end_s) in this thread; returns its events on the stream clock."""
     from detector.edge.camera import CameraWorker
-    from detector.edge.session import ModelHolder
+    from detector.edge.model_holder import ModelHolder
 
     cfg = camera_config(settings)
     holder = ModelHolder(Path(model_path), threads, None, 0)

@@ -26,8 +26,8 @@ from detector.edge.emitter import EmitFn, EventEmitter
 from detector.edge.evidence import EvidencePicker
 from detector.edge.health import HealthMonitor
 from detector.edge.judge import WallJudge
+from detector.edge.model_holder import ModelHolder
 from detector.edge.pipeline import Polygon, SamplePipeline
-from detector.edge.session import ModelHolder
 from detector.edge.sources import Frame, Source, open_source
 from detector.events import CameraStats
 from detector.tiling import TilePlan

@@ -24,8 +24,8 @@ import numpy as np
 if TYPE_CHECKING:
     from detector.edge.camera_loop import CameraLoop
     from detector.edge.emitter import EventEmitter
+    from detector.edge.model_holder import ModelHolder
     from detector.edge.pipeline import SamplePipeline
-    from detector.edge.session import ModelHolder
     from detector.edge.sources import Source
 
 

@@ -149,7 +149,7 @@ def score_cmd(
     from detector.bundled import model_or_bundled
     from detector.config import check_range
     from detector.edge.score import ImageScore, score_images
-    from detector.edge.session import ModelSession
+    from detector.onnxmodel import ModelSession
 
     check_range(tile_px, "--tile-px", 16, 4096)
     check_range(overlap, "--overlap", 0.0, 0.9)

@@ -30,10 +30,11 @@ from detector.edge.config import CameraConfig
 from detector.edge.decision import Closed, Decision, DecisionEngine, DecisionParams
 from detector.edge.health import HealthMonitor, TamperReport
 from detector.edge.judge import CommissionReport, JudgeParams, WallJudge
+from detector.edge.model_holder import ModelHolder
 from detector.edge.motion import MotionDetector, MotionSample
-from detector.edge.session import ModelHolder, ModelSession
 from detector.edge.sources import Frame
 from detector.edge.wall import ChangeParams, WallParams
+from detector.onnxmodel import ModelSession
 from detector.tiling import TilePlan, masked_frame, plan_tiles, polygon_mask, scaled_tiles, tiles_in_regions
 
 log = logging.getLogger("detector.edge.camera")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from detector.edge.camera import CameraWorker, SaveFn, commission_request_path
 from detector.edge.config import EdgeConfig
+from detector.edge.model_holder import ModelHolder
 from detector.edge.regions import AcceptedRegionsClient, RegionsError
-from detector.edge.session import ModelHolder
 from detector.errors import ConfigError
 from detector.events import Event, Heartbeat
 

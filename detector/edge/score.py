@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.edge.session import ModelSession
+from detector.onnxmodel import ModelSession
 from detector.tiling import Tile, cut_tiles, plan_tiles
 
 

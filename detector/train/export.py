@@ -165,7 +165,8 @@ def _training_data(loaded: Any) -> dict[str, Any]:
 
 def _save_with_meta(tmp_path: Path, out: Path, meta: ModelMeta) -> None:
     onnx: Any = require("onnx", "train")
-    from detector.modelmeta import read_meta, write_meta
+    from detector.modelmeta import write_meta
+    from detector.onnxmodel import read_meta
 
     model = onnx.load(str(tmp_path))
     write_meta(model, meta)

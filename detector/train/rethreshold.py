@@ -85,7 +85,7 @@ def rethreshold(
     )
     del scorer
     onnx: Any = require("onnx", "train")
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
 
     proto = onnx.load(str(model))
     write_meta(proto, new_meta)

@@ -2,8 +2,9 @@
 
 Both scorers take the same numpy batch from :func:`detector.preprocess.preprocess_batch`, so the
 only difference between them is the network runtime — which is what export's parity check and
-``graffiti eval`` on either kind of model rely on. The ONNX path never imports torch: the module
-imports torch only inside :class:`TorchScorer`.
+``graffiti eval`` on either kind of model rely on. An ONNX file is run by :mod:`detector.onnxmodel`,
+the module the edge runs it with, so its scores are the device's. The ONNX path never imports torch:
+the module imports torch only inside :class:`TorchScorer`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from detector.data.sample import Sample
 from detector.errors import CheckpointError, ModelContractError, require
+from detector.modelmeta import ModelMeta
 from detector.preprocess import PreprocessSpec, preprocess_batch, read_image
 
 BATCH_SIZE = 16
@@ -35,34 +37,26 @@ class Scorer(Protocol):
 
 
 class OnnxScorer:
-    """An exported model, run exactly as the edge runs it (contract read from its metadata)."""
+    """An exported model, run exactly as the edge runs it: :mod:`detector.onnxmodel`'s session and
+    scoring rules (clipping to [0, 1], NaN as 0), the contract read from its metadata."""
 
     kind = "onnx"
 
     def __init__(self, path: Path, threads: int = 0, preprocess: PreprocessSpec | None = None) -> None:
-        """``preprocess`` given: score a model that has no contract yet (during export); else read it."""
-        from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, meta_from_session
+        """``preprocess`` given: score a graph that has no contract yet (during export); else read it."""
+        from detector.onnxmodel import ModelSession, OnnxGraph
 
-        ort: Any = require("onnxruntime", "edge")
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelContractError(f"{self.path}: model file not found")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own opaque error types
-            raise ModelContractError(
-                f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from None
-        self.meta = meta_from_session(self.session, str(self.path)) if preprocess is None else None
-        self.preprocess = preprocess if preprocess is not None else self.meta.preprocess_spec()  # type: ignore[union-attr]
-        self._input, self._output = INPUT_NAME, OUTPUT_NAME
+        self.meta: ModelMeta | None = None
+        self.model: OnnxGraph
+        if preprocess is None:
+            session = ModelSession(self.path, threads)
+            self.meta, self.preprocess, self.model = session.meta, session.spec, session
+        else:
+            self.preprocess, self.model = preprocess, OnnxGraph(self.path, threads)
 
     def score_batch(self, batch: np.ndarray) -> np.ndarray:
-        out = self.session.run([self._output], {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+        return self.model.run(batch).astype(np.float64)
 
 
 class TorchScorer:

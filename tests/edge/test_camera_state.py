@@ -11,7 +11,7 @@ import numpy as np
 
 from detector.edge.camera import CameraWorker
 from detector.edge.config import CameraConfig, DecisionConfig, TilingConfig, WallConfig
-from detector.edge.session import ModelHolder
+from detector.edge.model_holder import ModelHolder
 from detector.edge.sources import Frame, Source
 from detector.edge.state import StateStore
 from tests.edge.edge_models import paint, redness_model, wall

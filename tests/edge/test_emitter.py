@@ -16,9 +16,9 @@ from detector.edge.emitter import EventEmitter
 from detector.edge.judge import CommissionReport
 from detector.edge.motion import MotionSample
 from detector.edge.pipeline import Sample
-from detector.edge.session import ModelSession
 from detector.edge.sources import Frame
 from detector.events import Event
+from detector.onnxmodel import ModelSession
 from detector.tiling import TilePlan, plan_tiles, polygon_mask
 from tests.edge.edge_models import redness_model
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from detector.edge.camera import CameraWorker
 from detector.edge.config import CameraConfig, WallConfig
-from detector.edge.session import ModelHolder
+from detector.edge.model_holder import ModelHolder
 from detector.edge.sources import LiveCapture
 from detector.events import Event
 from tests.edge.edge_models import redness_model, wall

@@ -10,8 +10,8 @@ import pytest
 
 from detector.edge.config import CameraConfig, DecisionConfig, HealthConfig, TilingConfig, WallConfig
 from detector.edge.decision import Closed, Opened
+from detector.edge.model_holder import ModelHolder
 from detector.edge.pipeline import Sample, SamplePipeline
-from detector.edge.session import ModelHolder
 from detector.edge.sources import Frame
 from tests.edge.edge_models import paint, redness_model, wall
 from tests.edge.test_runner import PATCH

@@ -97,7 +97,7 @@ def test_one_resize_of_the_frame_scores_like_resizing_each_tile() -> None:
     import cv2
 
     from detector.bundled import find_bundled_model
-    from detector.edge.session import ModelSession
+    from detector.onnxmodel import ModelSession
     from detector.tiling import cut_tiles, plan_tiles, scaled_tiles
 
     rng = np.random.default_rng(3)

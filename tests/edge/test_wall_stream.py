@@ -21,7 +21,7 @@ from detector.data.sim.photowall import Paint, Person, PhotoWallStream, WallDay
 from detector.demo.inproc import run_camera
 from detector.edge.camera import CameraWorker, commission_request_path
 from detector.edge.config import parse_edge_config
-from detector.edge.session import ModelHolder
+from detector.edge.model_holder import ModelHolder
 from detector.preprocess import read_image
 from tests.edge.edge_models import redness_model
 

@@ -198,7 +198,7 @@ def timm_run(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_a_timm_model_trains_exports_to_int8_and_scores_a_wall(timm_run, tmp_path, monkeypatch, capsys):
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
 
     # a random-init model after 4 tiny epochs: the test is about the mechanics, hence --max-fpr 0.5
     walls = timm_run.parent / "walls"

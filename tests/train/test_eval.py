@@ -64,7 +64,7 @@ def test_onnx_and_checkpoint_give_the_same_figures(run, onnx_model, tmp_path):
 def test_report_folder_holds_json_and_every_figure(run, onnx_model, tmp_path):
     import cv2
 
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
 
     result = _evaluate(onnx_model, [f"{run.manifest}::format=manifest"], split="val", out_dir=tmp_path / "r")
     report = json.loads((tmp_path / "r" / "report.json").read_text())

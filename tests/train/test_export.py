@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from detector.errors import CheckpointError, DatasetError  # noqa: E402
-from detector.modelmeta import read_meta  # noqa: E402
+from detector.onnxmodel import read_meta  # noqa: E402
 from detector.preprocess import preprocess_batch, read_image  # noqa: E402
 from detector.train.thresholds import ThresholdError  # noqa: E402
 from tests.train.tiny_run import INPUT_PX, run_cli, shared_tiny_run  # noqa: E402

@@ -42,7 +42,7 @@ def exported(tmp_path_factory):
 
 def test_export_records_the_training_files_hashes(exported):
     from detector.data.manifest import read_manifest
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
 
     run, onnx_path = exported
     training = read_meta(onnx_path).training_data

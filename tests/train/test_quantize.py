@@ -61,7 +61,7 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
     import onnxruntime as ort
 
     from detector.data.formats import load_dataset
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
     from detector.preprocess import preprocess_batch, read_image
     from detector.train.export import export_model
     from detector.train.thresholds import choose_thresholds
@@ -99,7 +99,7 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
 @pytest.mark.train
 def test_int8_view_level_thresholds_come_from_its_own_view_scores(run):
     from detector.data.formats import load_dataset
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
     from detector.train.export import export_model
     from detector.train.scoring import OnnxScorer
     from detector.train.thresholds import choose_thresholds
@@ -132,7 +132,7 @@ def test_guard_refuses_a_degraded_int8_model_with_the_figures(run):
 
 @pytest.mark.train
 def test_allow_degraded_keeps_the_model_and_records_it(run):
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
     from detector.train.export import export_model
 
     result = export_model(run.checkpoint, run.root / "models" / "deg.onnx", int8=True,
@@ -165,7 +165,7 @@ def test_calibration_uses_only_training_rows_of_a_split_manifest(run):
 @pytest.mark.train
 def test_percentile_calibration_is_recorded_and_unknown_methods_are_refused(run, tmp_path):
     from detector.errors import ConfigError
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import read_meta
     from detector.train.export import export_model
 
     result = export_model(run.checkpoint, tmp_path / "p.onnx", int8=True, calib=[str(run.calib_dir)],

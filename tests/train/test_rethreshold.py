@@ -30,8 +30,7 @@ def photo_model(run):
 
 def test_rethreshold_chooses_on_view_scores_and_keeps_the_previous_thresholds(run, photo_model, tmp_path):
     from detector.data.formats import load_dataset
-    from detector.edge.session import ModelSession
-    from detector.modelmeta import read_meta
+    from detector.onnxmodel import ModelSession, read_meta
     from detector.train.rethreshold import rethreshold
     from detector.train.scoring import OnnxScorer
     from detector.train.thresholds import choose_thresholds

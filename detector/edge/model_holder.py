@@ -1,9 +1,9 @@
-"""The model: an onnxruntime session that honours the ONNX contract, and hot swapping of its file.
+"""The edge's current model and hot swapping of its file.
 
-Everything about the input (size, mean/std, channel order, resize) and the default thresholds comes
-from the model's metadata; a model without the contract is refused. A new file dropped in place is
-loaded beside the running one, checked, and swapped in only if it behaves; a bad one is logged and
-the old model keeps running.
+The model itself is a :class:`detector.onnxmodel.ModelSession` (the contract, preprocessing and the
+device's scoring rules, shared with evaluation). A new file dropped in place is loaded beside the
+running one, checked, and swapped in only if it behaves; a bad one is logged and the old model
+keeps running.
 
 The last model that passed verification is copied beside the active one (``last_good``, in the data
 folder), so a bad file plus a restart (a power cut after a botched update) does not leave the device
@@ -20,19 +20,15 @@ import shutil
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from detector.errors import ModelContractError, require
-from detector.events import ModelRef
-from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta, meta_from_session
-from detector.preprocess import PreprocessSpec, preprocess_batch
+from detector.errors import ModelContractError
+from detector.onnxmodel import ModelSession
 
-log = logging.getLogger("detector.edge.session")
+log = logging.getLogger("detector.edge.model_holder")
 
 
 @dataclass(frozen=True)
@@ -51,74 +47,6 @@ class FileSignature:
         return cls(st.st_mtime_ns, st.st_size)
 
 
-class TilePreprocessor:
-    """:func:`detector.preprocess.preprocess_batch` on a thread pool sized to the model's thread count,
-    so a frame's tiles are resized and normalised in parallel on a multi-core Pi."""
-
-    def __init__(self, spec: PreprocessSpec, workers: int = 1) -> None:
-        self.spec = spec
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="preprocess") if workers > 1 else None
-
-    def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess_batch(tiles_bgr, self.spec, self._pool)
-
-
-class ModelSession:
-    """A loaded model: ``score(tiles)`` runs all tiles of a frame through ONE batched ORT call."""
-
-    def __init__(self, path: Path, threads: int = 4, max_batch: int = 0) -> None:
-        self.path = Path(path)
-        self.max_batch = int(max_batch)  # 0: every tile of a frame in one run; n: runs of at most n tiles
-        if not self.path.is_file():
-            raise ModelContractError(f"{self.path}: model file not found")
-        self.signature = FileSignature.of(self.path)
-        # Read the bytes once so the sha256 and the session describe the same file version.
-        data = self.path.read_bytes()
-        ort: Any = require("onnxruntime", "edge")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own opaque error types
-            first = (str(exc).strip().splitlines() or ["unknown error"])[0][:160]
-            raise ModelContractError(f"{self.path}: not a loadable ONNX model ({first})") from None
-        self.meta: ModelMeta = meta_from_session(self.session, str(self.path))
-        self.spec = self.meta.preprocess_spec()
-        self.threads = int(threads)
-        self._preprocess = TilePreprocessor(self.spec, self.threads)
-        self.sha256 = hashlib.sha256(data).hexdigest()
-
-    @property
-    def ref(self) -> ModelRef:
-        return ModelRef(name=self.meta.name, version=self.meta.version, sha256=self.sha256)
-
-    def preprocess(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        """uint8 BGR tiles → N×3×H×W float32, exactly as detector.preprocess.preprocess_batch."""
-        return self._preprocess(tiles_bgr)
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Raw model call on a preprocessed N×3×H×W batch → float32 scores [N]."""
-        if batch.shape[0] == 0:
-            return np.zeros((0,), dtype=np.float32)
-        step = self.max_batch if 0 < self.max_batch < batch.shape[0] else batch.shape[0]
-        parts = [self.session.run([OUTPUT_NAME], {INPUT_NAME: batch[i:i + step]})[0]
-                 for i in range(0, batch.shape[0], step)]
-        scores = np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
-        if scores.shape[0] != batch.shape[0]:
-            raise ModelContractError(
-                f"{self.path}: output '{OUTPUT_NAME}' has {scores.shape[0]} values for {batch.shape[0]} inputs"
-            )
-        # A NaN must never look like graffiti or like a clean wall: treat it as "no evidence".
-        return np.nan_to_num(np.clip(scores, 0.0, 1.0), nan=0.0)
-
-    def score(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        """Scores for uint8 BGR tiles (any size): preprocess per the contract, one batched run."""
-        return self.run(self.preprocess(tiles_bgr))
-
-
 def synthetic_reference(size_hw: tuple[int, int] = (360, 640)) -> np.ndarray:
     """A deterministic textured frame for verifying a new model when no reference image is configured."""
     h, w = size_hw
@@ -131,13 +59,7 @@ def synthetic_reference(size_hw: tuple[int, int] = (360, 640)) -> np.ndarray:
 
 def verify_model(candidate: ModelSession, reference_tiles: Sequence[np.ndarray]) -> None:
     """Raise ModelContractError unless the model scores the reference tiles to finite values in [0, 1]."""
-    batch = candidate.preprocess(reference_tiles)
-    (out,) = candidate.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-    scores = np.asarray(out, dtype=np.float32).reshape(-1)
-    if scores.shape[0] != len(reference_tiles):
-        raise ModelContractError(
-            f"{candidate.path}: scored {len(reference_tiles)} reference tiles into {scores.shape[0]} values"
-        )
+    scores = candidate.raw_scores(candidate.preprocess(reference_tiles))  # before the device's clipping
     if not np.all(np.isfinite(scores)) or scores.min() < 0.0 or scores.max() > 1.0:
         raise ModelContractError(
             f"{candidate.path}: reference scores must be finite and in [0, 1], found "

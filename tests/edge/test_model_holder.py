@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector.edge.session import ModelHolder, ModelSession
+from detector.edge.model_holder import ModelHolder
 from detector.errors import ModelContractError
+from detector.onnxmodel import ModelSession
 from tests.edge.edge_models import paint, redness_model, wall
 
 
@@ -75,7 +76,7 @@ def test_a_bad_new_model_is_rejected_and_the_old_keeps_running(tmp_path: Path, c
     holder = ModelHolder(path, threads=1)
     first = holder.current
     _replace(path, make)
-    with caplog.at_level(logging.ERROR, logger="detector.edge.session"):
+    with caplog.at_level(logging.ERROR, logger="detector.edge.model_holder"):
         assert holder.check() is False
     assert holder.current is first and holder.rejections == 1
     assert "new model rejected" in caplog.text
@@ -95,7 +96,7 @@ def test_first_model_must_pass_verification(tmp_path: Path) -> None:
     ids=["rgb_area_inline", "bgr_linear_inline", "rgb_cubic_threaded"],
 )
 def test_tile_preprocessor_matches_the_shared_preprocessing_bit_for_bit(channel_order: str, resize: str, workers: int) -> None:
-    from detector.edge.session import TilePreprocessor
+    from detector.onnxmodel import TilePreprocessor
     from detector.preprocess import PreprocessSpec, preprocess_batch
 
     spec = PreprocessSpec(input_size=(48, 40), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
