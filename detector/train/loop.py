@@ -11,7 +11,7 @@ import random
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from detector.config import to_mapping
 from detector.data.sample import Sample
 from detector.preprocess import PreprocessSpec
 from detector.train import ddp
+from detector.train.best_epoch import BestEpoch
 from detector.train.checkpoint import LoadedCheckpoint, save_checkpoint, unwrap
 from detector.train.config import TrainConfig
 from detector.train.data import (
@@ -118,10 +119,135 @@ def _loader(dataset: Any, batch: int, workers: int, sampler: Any = None, drop_la
                       drop_last=drop_last, persistent_workers=False)
 
 
+@dataclass
+class RunContext:
+    """What stays the same for the whole run: the config, the process and where things are written."""
+
+    cfg: TrainConfig
+    info: ddp.DistInfo
+    run_dir: Path
+    console: Any
+    log: RunLog
+    config_map: dict[str, Any]
+    git_rev: str
+    t_start: float
+
+
+@dataclass
+class RunData:
+    """The decoded images by split and what the checkpoint records about them."""
+
+    bad: list[Sample]  # unreadable, skipped
+    digest: str  # of the split manifest
+    data_info: dict[str, Any]
+    train_items: list[CachedImage]
+    val_items: list[CachedImage]
+    test_items: list[CachedImage]
+
+
+@dataclass
+class Trainee:
+    """The network being trained and what feeds it."""
+
+    model: nn.Module  # the whole network (what checkpoints hold)
+    net: nn.Module  # what the optimiser's steps run: the (DDP-wrapped) model, or its suffix on cached features
+    frozen: list[nn.Module]  # kept in eval mode
+    preprocess: PreprocessSpec
+    train_set: Any
+    val_features: torch.Tensor | None  # cached-feature training: the validation images through the frozen prefix
+
+
+@dataclass
+class Optimisation:
+    sampler: MixSampler
+    loader: DataLoader
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loss_fn: nn.Module
+
+
+@dataclass
+class TrainState:
+    """What changes from epoch to epoch; saved in last.pt's ``extra`` so a run resumes where it stopped."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)  # one metrics row per epoch
+    best: BestEpoch = field(default_factory=BestEpoch)
+    first_epoch: int = 1
+    mid_epoch: dict[str, Any] | None = None  # interrupted inside an epoch: where to continue
+    resume_rng: torch.Tensor | None = None  # torch's RNG state saved with last.pt
+
+    def extra(self, seed: int, **more: Any) -> dict[str, Any]:
+        return {"history": self.history, **self.best.to_extra(), "torch_rng": torch.get_rng_state(), "seed": seed,
+                **more}
+
+
+@dataclass
+class EpochLoss:
+    total: float  # summed over the images seen
+    seen: int
+    interrupted: dict[str, Any] | None = None  # a stop request ended the epoch early: where
+
+
 def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: Any) -> TrainResult:
     """Train per ``cfg`` into ``run_dir``; see the module docstring."""
-    from detector.train.model import build_model, default_preprocess, split_at
+    ctx = _start_run(cfg, run_dir, console)
+    data = _load_data(ctx, start)
+    trainee = _build_trainee(ctx, start, data)
+    info, log = ctx.info, ctx.log
+    from detector.train.tracking import Tracker, parse_track, pick_samples
 
+    tracker = Tracker(run_dir, parse_track(cfg.track), ctx.config_map, log, pick_samples(data.val_items),
+                      trainee.preprocess, resumed=start.resume is not None) if info.is_main else None
+    opt = _optimisation(ctx, start, data, trainee)
+    state = _resume_state(ctx, start, opt)
+    best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
+    stopped = "epochs"
+    log(f"model {cfg.arch} ({trainee.preprocess.input_size[0]}px, "
+        f"{sum(p.numel() for p in trainee.model.parameters() if p.requires_grad):,} "
+        f"trainable parameters), {opt.steps_per_epoch} steps/epoch x {cfg.epochs} epochs on {info.device}"
+        + (f", {info.world} processes" if info.distributed else ""))
+    epoch = state.first_epoch - 1
+    from detector.train import interrupt
+
+    stop_request = interrupt.active()
+    stop_request.defer()  # from here a Ctrl-C/SIGTERM ends the current step, saves and says how to resume
+    interrupted: dict[str, Any] | None = None
+    for epoch in range(state.first_epoch, cfg.epochs + 1):
+        t_epoch = time.monotonic()
+        loss = _train_epoch(ctx, trainee, opt, state, epoch, stop_request)
+        if loss.interrupted is not None:
+            interrupted, stopped = loss.interrupted, "interrupted"
+            if info.is_main:
+                _save_last(ctx, data, trainee, opt, epoch - 1,
+                           {"epoch": epoch - 1, "train_loss_partial": loss.total / max(loss.seen, 1)},
+                           state.extra(cfg.seed, mid_epoch=interrupted))
+            break
+        ddp.sync_buffers(trainee.model, info)
+        train_loss = _mean_across_ranks(loss.total, loss.seen, info)
+        stop: tuple[str, str] | None = None
+        if info.is_main:
+            stop = _end_epoch(ctx, data, trainee, opt, state, tracker, epoch, train_loss, t_epoch)
+            if stop is not None:
+                stopped = stop[0]
+                log(stop[1])
+        if ddp.broadcast_flag(stop is not None, info):
+            if not info.is_main:
+                stopped = "stopped"
+            break
+
+    digests = ddp.gather_objects(ddp.state_digest(trainee.model), info)
+    test_metrics = None
+    if info.is_main:
+        test_metrics = _finish(ctx, data, state, tracker, epoch, stopped, interrupted, digests, opt.steps_per_epoch)
+    ddp.barrier(info)
+    ddp.teardown(info)
+    return TrainResult(run_dir=run_dir, best_path=best_path, last_path=last_path, best_epoch=state.best.epoch,
+                       epochs_done=epoch, stopped=stopped, best_metrics=state.best.metrics, test_metrics=test_metrics)
+
+
+def _start_run(cfg: TrainConfig, run_dir: Path, console: Any) -> RunContext:
+    """Processes, threads, the run folder with its config.yaml and log, the seed, the code's revision."""
     info = ddp.setup(cfg.device)
     t_start = time.monotonic()
     if cfg.threads > 0:
@@ -136,11 +262,16 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
 
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_map, sort_keys=False), encoding="utf-8")
     seed_everything(cfg.seed)
-    git_rev = git_revision()
+    return RunContext(cfg, info, run_dir, console, log, config_map, git_revision(), t_start)
 
-    # ---- data
+
+def _load_data(ctx: RunContext, start: StartState) -> RunData:
+    """Decode and cache every image, write the split manifest (fresh runs), count the splits."""
+    from detector.train.model import default_preprocess
+
+    cfg, info, log, run_dir = ctx.cfg, ctx.info, ctx.log, ctx.run_dir
     log(f"data: {len(start.samples)} images from {len(start.sources)} source(s); caching at {cfg.cache_px}px")
-    progress = progress_for(console, log) if info.is_main else None
+    progress = progress_for(ctx.console, log) if info.is_main else None
     if progress is not None:
         progress.start()
     try:
@@ -170,13 +301,21 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     counts = split_counts_by_source(samples)
     data_info = {"manifest": str(manifest_path), "digest": digest, "counts": counts, "unreadable": len(bad),
                  "sources": {k: to_mapping(v) for k, v in start.sources.items()}}
-    train_items = [c for c in cached if c.sample.split == "train"]
-    val_items = [c for c in cached if c.sample.split == "val"]
-    test_items = [c for c in cached if c.sample.split == "test"]
+    data = RunData(bad=bad, digest=digest, data_info=data_info,
+                   train_items=[c for c in cached if c.sample.split == "train"],
+                   val_items=[c for c in cached if c.sample.split == "val"],
+                   test_items=[c for c in cached if c.sample.split == "test"])
     for split, per in counts.items():
         log(f"  {split}: " + "; ".join(f"{src} {v['clean']} clean / {v['graffiti']} graffiti" for src, v in sorted(per.items())))
+    return data
 
-    # ---- model
+
+def _build_trainee(ctx: RunContext, start: StartState, data: RunData) -> Trainee:
+    """The model (fresh, --from or resumed), frozen early layers, and either augmented images or
+    cached features of the frozen prefix to train on."""
+    from detector.train.model import build_model, default_preprocess, split_at
+
+    cfg, info, log = ctx.cfg, ctx.info, ctx.log
     if start.init is not None:
         model = start.init.model
         preprocess: PreprocessSpec = start.init.preprocess
@@ -187,43 +326,42 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
         model.load_state_dict(start.resume["model_state"])
     frozen = freeze_early(model, cfg.arch, cfg.freeze_blocks)
     model = model.to(info.device).to(memory_format=torch.channels_last)
-    train_set: Any
-    val_features = None
-    if cfg.cached_views:
-        prefix, suffix = split_at(model, cfg.arch, cfg.freeze_blocks)
-        log(f"caching {cfg.cached_views} augmented view(s) of {len(train_items)} training images through the "
-            f"frozen stem + {cfg.freeze_blocks} blocks")
-        progress = progress_for(console, log) if info.is_main else None
+    if not cfg.cached_views:
+        train_set: Any = TrainSet(data.train_items, preprocess, cfg.augment)
+        return Trainee(model, ddp.wrap(model, info), frozen, preprocess, train_set, None)
+    train_items, val_items = data.train_items, data.val_items
+    prefix, suffix = split_at(model, cfg.arch, cfg.freeze_blocks)
+    log(f"caching {cfg.cached_views} augmented view(s) of {len(train_items)} training images through the "
+        f"frozen stem + {cfg.freeze_blocks} blocks")
+    progress = progress_for(ctx.console, log) if info.is_main else None
+    if progress is not None:
+        progress.start()
+
+    def compute_features() -> tuple[torch.Tensor, torch.Tensor]:
+        return (build_features(prefix, train_items, preprocess, cfg.augment, cfg.cached_views, cfg.seed,
+                               cfg.batch_size, info.device, progress, "training views"),
+                build_features(prefix, val_items, preprocess, None, 1, cfg.seed, cfg.batch_size,
+                               info.device, progress, "validation", dtype=torch.float32))
+
+    from detector.train.feature_cache import cached_features, feature_key
+
+    try:
+        train_features, val_features = cached_features(
+            feature_key(cfg, data.digest, prefix, preprocess, len(train_items), len(val_items), info.device),
+            compute_features, log)
+    finally:
         if progress is not None:
-            progress.start()
-        def compute_features() -> tuple[torch.Tensor, torch.Tensor]:
-            return (build_features(prefix, train_items, preprocess, cfg.augment, cfg.cached_views, cfg.seed,
-                                   cfg.batch_size, info.device, progress, "training views"),
-                    build_features(prefix, val_items, preprocess, None, 1, cfg.seed, cfg.batch_size,
-                                   info.device, progress, "validation", dtype=torch.float32))
+            progress.stop()
+    train_set = FeatureTrainSet(train_features, [c.label for c in train_items], cfg.cached_views)
+    net = ddp.wrap(suffix, info)
+    log(f"cached {tuple(train_features.shape)} training features ({train_features.numel() * 2 / 1e6:.0f} MB)")
+    return Trainee(model, net, frozen, preprocess, train_set, val_features)
 
-        from detector.train.feature_cache import cached_features, feature_key
 
-        try:
-            train_features, val_features = cached_features(
-                feature_key(cfg, digest, prefix, preprocess, len(train_items), len(val_items), info.device),
-                compute_features, log)
-        finally:
-            if progress is not None:
-                progress.stop()
-        train_set = FeatureTrainSet(train_features, [c.label for c in train_items], cfg.cached_views)
-        net = ddp.wrap(suffix, info)
-        log(f"cached {tuple(train_features.shape)} training features ({train_features.numel() * 2 / 1e6:.0f} MB)")
-    else:
-        train_set = TrainSet(train_items, preprocess, cfg.augment)
-        net = ddp.wrap(model, info)
-
-    from detector.train.tracking import Tracker, parse_track, pick_samples
-
-    tracker = Tracker(run_dir, parse_track(cfg.track), config_map, log, pick_samples(val_items), preprocess,
-                      resumed=start.resume is not None) if info.is_main else None
-
-    # ---- sampling, optimiser, schedule
+def _optimisation(ctx: RunContext, start: StartState, data: RunData, trainee: Trainee) -> Optimisation:
+    """Sampling (source weights, class balance, this rank's shard), AdamW, warm-up + cosine, the loss."""
+    cfg, info = ctx.cfg, ctx.info
+    train_items = data.train_items
     balance = cfg.balance == "sampler"
     probs = sampling_weights(train_items, start.sources, balance)
     weighted = balance or len({s.weight for s in start.sources.values()}) > 1
@@ -231,190 +369,171 @@ def run_training(cfg: TrainConfig, start: StartState, run_dir: Path, console: An
     sampler = MixSampler(probs, draws, cfg.seed, info.rank, info.world, weighted=weighted)
     per_rank = len(sampler)
     drop_last = per_rank >= cfg.batch_size
-    train_loader = _loader(train_set, cfg.batch_size, cfg.workers if not cfg.cached_views else 0, sampler,
-                           drop_last)
-    steps_per_epoch = max(1, len(train_loader))
+    loader = _loader(trainee.train_set, cfg.batch_size, cfg.workers if not cfg.cached_views else 0, sampler, drop_last)
+    steps_per_epoch = max(1, len(loader))
     total_steps = steps_per_epoch * cfg.epochs
     warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(_param_groups(trainee.model, cfg.weight_decay), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total_steps))
     n_pos = sum(1 for c in train_items if c.label == 1)
     pos_weight = None
     if cfg.balance == "pos_weight" and n_pos:
         pos_weight = torch.tensor((len(train_items) - n_pos) / n_pos, device=info.device)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    return Optimisation(sampler, loader, steps_per_epoch, optimizer, scheduler, nn.BCEWithLogitsLoss(pos_weight=pos_weight))
 
-    history: list[dict[str, Any]] = []
-    first_epoch, best_key, best_epoch, bad_epochs = 1, None, 0, 0
-    mid_epoch: dict[str, Any] | None = None
-    best_metrics: dict[str, Any] = {}
-    if start.resume is not None:
-        raw = start.resume
-        optimizer.load_state_dict(raw["optimizer_state"])
-        scheduler.load_state_dict(raw["scheduler_state"])
-        extra = raw.get("extra") or {}
-        first_epoch = int(raw["epoch"]) + 1
-        history = list(extra.get("history", []))
-        best_epoch = int(extra.get("best_epoch", 0))
-        best_metrics = dict(extra.get("best_metrics", {}))
-        best_key = tuple(extra["best_key"]) if extra.get("best_key") is not None else None
-        bad_epochs = int(extra.get("bad_epochs", 0))
-        if "torch_rng" in extra:
-            torch.set_rng_state(extra["torch_rng"])
-        mid_epoch = extra.get("mid_epoch")  # interrupted inside an epoch: continue at the next step
-        if mid_epoch:
-            log(f"resuming {run_dir} in epoch {mid_epoch['epoch']} at step {mid_epoch['step'] + 1}")
-        else:
-            log(f"resuming {run_dir} after epoch {raw['epoch']}")
 
+def _resume_state(ctx: RunContext, start: StartState, opt: Optimisation) -> TrainState:
+    """A fresh state, or the one saved in the resumed run's last.pt (optimiser, schedule, RNG too)."""
+    if start.resume is None:
+        return TrainState()
+    raw = start.resume
+    opt.optimizer.load_state_dict(raw["optimizer_state"])
+    opt.scheduler.load_state_dict(raw["scheduler_state"])
+    extra = raw.get("extra") or {}
+    state = TrainState(history=list(extra.get("history", [])), best=BestEpoch.from_extra(extra),
+                       first_epoch=int(raw["epoch"]) + 1, resume_rng=extra.get("torch_rng"))
+    if state.resume_rng is not None:
+        torch.set_rng_state(state.resume_rng)
+    state.mid_epoch = extra.get("mid_epoch")  # interrupted inside an epoch: continue at the next step
+    if state.mid_epoch:
+        ctx.log(f"resuming {ctx.run_dir} in epoch {state.mid_epoch['epoch']} at step {state.mid_epoch['step'] + 1}")
+    else:
+        ctx.log(f"resuming {ctx.run_dir} after epoch {raw['epoch']}")
+    return state
+
+
+def _train_epoch(ctx: RunContext, trainee: Trainee, opt: Optimisation, state: TrainState, epoch: int,
+                 stop_request: Any) -> EpochLoss:
+    """One pass over this rank's draws (continuing mid-epoch after a resume); stops early on a request."""
+    cfg, info, console = ctx.cfg, ctx.info, ctx.console
+    steps_per_epoch = opt.steps_per_epoch
+    opt.sampler.set_epoch(epoch)
+    trainee.net.train()
+    for m in trainee.frozen:
+        m.eval()
+    total, seen, skip = 0.0, 0, 0
+    mid_epoch = state.mid_epoch
+    if mid_epoch and int(mid_epoch["epoch"]) == epoch:
+        skip, total, seen = int(mid_epoch["step"]), float(mid_epoch["total"]), int(mid_epoch["seen"])
+    opt.sampler.skip = skip * cfg.batch_size
+    progress = progress_for(console, None) if info.is_main else None
+    task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch, completed=skip) if progress else None
+    if progress is not None:
+        progress.start()
+    interrupted: dict[str, Any] | None = None
+    try:
+        batches = iter(opt.loader)  # creating the iterator draws from torch's RNG
+        if skip and state.resume_rng is not None:
+            torch.set_rng_state(state.resume_rng)  # the state saved after step `skip`
+        for step, (x, y) in enumerate(batches, start=skip):
+            x = x.to(info.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(info.device)
+            target = y * (1.0 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
+            loss = opt.loss_fn(trainee.net(x), target)
+            opt.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.optimizer.step()
+            opt.scheduler.step()
+            total += float(loss.detach()) * len(y)
+            seen += len(y)
+            if progress is not None and task is not None:
+                progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs} loss {total / seen:.4f}")
+            elif info.is_main and not console.is_terminal and (step + 1) % max(1, steps_per_epoch // 4) == 0:
+                ctx.log(f"  epoch {epoch} step {step + 1}/{steps_per_epoch} loss {total / max(seen, 1):.4f}")
+            if ddp.broadcast_flag(stop_request.requested, info):
+                interrupted = {"epoch": epoch, "step": step + 1, "steps": steps_per_epoch, "total": total,
+                               "seen": seen, "signal": stop_request.signal_name or "signal"}
+                break
+    finally:
+        if progress is not None:
+            progress.stop()
+    opt.sampler.skip = 0
+    return EpochLoss(total, seen, interrupted)
+
+
+def _validate(ctx: RunContext, data: RunData, trainee: Trainee) -> dict[str, Any]:
+    """Validation metrics of the model now (on the cached features when training on them)."""
+    cfg, info = ctx.cfg, ctx.info
+    if trainee.val_features is not None:
+        probs = predict_features(unwrap(trainee.net), trainee.val_features, cfg.batch_size * 2, info.device)
+        return summarise(np.array([c.label for c in data.val_items], dtype=np.float64), probs,
+                         [c.source for c in data.val_items])
+    return evaluate_items(trainee.model, data.val_items, trainee.preprocess, cfg.batch_size, info.device)
+
+
+def _end_epoch(ctx: RunContext, data: RunData, trainee: Trainee, opt: Optimisation, state: TrainState,
+               tracker: Any, epoch: int, train_loss: float, t_epoch: float) -> tuple[str, str] | None:
+    """Rank 0 after an epoch: validate, track the best, write last.pt (and best.pt), the curves and the
+    trackers, log; returns ``(stopped, why)`` when the run should stop here."""
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    row: dict[str, Any] = {"epoch": epoch, "lr": opt.optimizer.param_groups[0]["lr"], "train_loss": train_loss}
+    metrics = _validate(ctx, data, trainee)
+    row.update({k: metrics.get(k) for k in ("val_loss", "val_auroc", "val_ap", "val_recall_at_0.5",
+                                             "val_fpr_at_0.5")})
+    epoch_s = time.monotonic() - t_epoch
+    row["epoch_s"] = round(epoch_s, 1)
+    row["elapsed_s"] = round(time.monotonic() - ctx.t_start, 1)
+    state.history.append(row)
+    improved = state.best.update(epoch, selection_key(metrics, epoch),
+                                 {"epoch": epoch, "train_loss": train_loss, **metrics})
+    last_path = _save_last(ctx, data, trainee, opt, epoch, {"epoch": epoch, "train_loss": train_loss, **metrics},
+                           state.extra(cfg.seed))
+    if improved:
+        shutil.copyfile(last_path, run_dir / "best.pt")
+    write_metrics_csv(state.history, run_dir / "metrics.csv")
+    plot_curves(state.history, run_dir / "curves.png")
+    if tracker is not None:
+        tracker.epoch(row, trainee.model)
+    ctx.log(f"epoch {epoch}: train loss {train_loss:.4f}, val loss {_f(metrics.get('val_loss'))}, "
+            f"val AUROC {_f(metrics.get('val_auroc'))}, FPR@0.5 {_f(metrics.get('val_fpr_at_0.5'))}, "
+            f"recall@0.5 {_f(metrics.get('val_recall_at_0.5'))} ({epoch_s:.0f}s)"
+            + (" *best*" if improved else ""))
+    return state.best.stop_reason(patience=cfg.patience, max_minutes=cfg.max_minutes, epoch=epoch, epochs=cfg.epochs,
+                                  elapsed_s=time.monotonic() - ctx.t_start, epoch_s=epoch_s,
+                                  selects_on="validation AUROC")
+
+
+def _save_last(ctx: RunContext, data: RunData, trainee: Trainee, opt: Optimisation, epoch: int,
+               metrics: dict[str, Any], extra: dict[str, Any]) -> Path:
+    path = ctx.run_dir / "last.pt"
+    save_checkpoint(path, model=trainee.model, arch=ctx.cfg.arch, preprocess=trainee.preprocess,
+                    optimizer=opt.optimizer, scheduler=opt.scheduler, epoch=epoch, metrics=metrics,
+                    config=ctx.config_map, data_info=data.data_info, git_rev=ctx.git_rev, extra=extra)
+    return path
+
+
+def _finish(ctx: RunContext, data: RunData, state: TrainState, tracker: Any, epoch: int, stopped: str,
+            interrupted: dict[str, Any] | None, digests: list[str], steps_per_epoch: int) -> dict[str, Any] | None:
+    """Rank 0 at the end: the best checkpoint on the test split, summary.json, the closing log line."""
+    log, run_dir = ctx.log, ctx.run_dir
     best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
-    stopped = "epochs"
-    last_epoch_s = 0.0
-    log(f"model {cfg.arch} ({preprocess.input_size[0]}px, {sum(p.numel() for p in model.parameters() if p.requires_grad):,} "
-        f"trainable parameters), {steps_per_epoch} steps/epoch x {cfg.epochs} epochs on {info.device}"
-        + (f", {info.world} processes" if info.distributed else ""))
-    epoch = first_epoch - 1
+    test_metrics = None
+    if data.test_items and best_path.is_file() and interrupted is None:
+        test_metrics = _test_best(best_path, data.test_items, ctx.cfg.batch_size, ctx.info.device)
+        log("held-out test (best epoch): AUROC " + _f(test_metrics.get("test_auroc")) + ", FPR@0.5 "
+            + _f(test_metrics.get("test_fpr_at_0.5")) + ", recall@0.5 " + _f(test_metrics.get("test_recall_at_0.5")))
     from detector.train import interrupt
 
-    stop_request = interrupt.active()
-    stop_request.defer()  # from here a Ctrl-C/SIGTERM ends the current step, saves and says how to resume
-    interrupted: dict[str, Any] | None = None
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        t_epoch = time.monotonic()
-        sampler.set_epoch(epoch)
-        net.train()
-        for m in frozen:
-            m.eval()
-        total, seen, skip = 0.0, 0, 0
-        if mid_epoch and int(mid_epoch["epoch"]) == epoch:
-            skip, total, seen = int(mid_epoch["step"]), float(mid_epoch["total"]), int(mid_epoch["seen"])
-        sampler.skip = skip * cfg.batch_size
-        progress = progress_for(console, None) if info.is_main else None
-        task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch, completed=skip) if progress else None
-        if progress is not None:
-            progress.start()
-        try:
-            batches = iter(train_loader)  # creating the iterator draws from torch's RNG
-            if skip and start.resume is not None and "torch_rng" in (start.resume.get("extra") or {}):
-                torch.set_rng_state(start.resume["extra"]["torch_rng"])  # the state saved after step `skip`
-            for step, (x, y) in enumerate(batches, start=skip):
-                x = x.to(info.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                y = y.to(info.device)
-                target = y * (1.0 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
-                loss = loss_fn(net(x), target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                total += float(loss.detach()) * len(y)
-                seen += len(y)
-                if progress is not None and task is not None:
-                    progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs} loss {total / seen:.4f}")
-                elif info.is_main and not console.is_terminal and (step + 1) % max(1, steps_per_epoch // 4) == 0:
-                    log(f"  epoch {epoch} step {step + 1}/{steps_per_epoch} loss {total / max(seen, 1):.4f}")
-                if ddp.broadcast_flag(stop_request.requested, info):
-                    interrupted = {"epoch": epoch, "step": step + 1, "steps": steps_per_epoch, "total": total,
-                                   "seen": seen, "signal": stop_request.signal_name or "signal"}
-                    break
-        finally:
-            if progress is not None:
-                progress.stop()
-        sampler.skip = 0
-        if interrupted is not None:
-            stopped = "interrupted"
-            if info.is_main:
-                extra = {"history": history, "best_epoch": best_epoch, "best_metrics": best_metrics,
-                         "best_key": list(best_key) if best_key is not None else None, "bad_epochs": bad_epochs,
-                         "torch_rng": torch.get_rng_state(), "seed": cfg.seed, "mid_epoch": interrupted}
-                save_checkpoint(last_path, model=model, arch=cfg.arch, preprocess=preprocess, optimizer=optimizer,
-                                scheduler=scheduler, epoch=epoch - 1,
-                                metrics={"epoch": epoch - 1, "train_loss_partial": total / max(seen, 1)},
-                                config=config_map, data_info=data_info, git_rev=git_rev, extra=extra)
-            break
-        ddp.sync_buffers(model, info)
-        train_loss = _mean_across_ranks(total, seen, info)
-        row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
-        stop = False
-        if info.is_main:
-            if val_features is not None:
-                probs = predict_features(unwrap(net), val_features, cfg.batch_size * 2, info.device)
-                metrics = summarise(np.array([c.label for c in val_items], dtype=np.float64), probs,
-                                    [c.source for c in val_items])
-            else:
-                metrics = evaluate_items(model, val_items, preprocess, cfg.batch_size, info.device)
-            row.update({k: metrics.get(k) for k in ("val_loss", "val_auroc", "val_ap", "val_recall_at_0.5",
-                                                     "val_fpr_at_0.5")})
-            last_epoch_s = time.monotonic() - t_epoch
-            row["epoch_s"] = round(last_epoch_s, 1)
-            row["elapsed_s"] = round(time.monotonic() - t_start, 1)
-            history.append(row)
-            key = selection_key(metrics, epoch)
-            improved = best_key is None or key > best_key
-            if improved:
-                best_key, best_epoch, bad_epochs = key, epoch, 0
-                best_metrics = {"epoch": epoch, "train_loss": train_loss, **metrics}
-            else:
-                bad_epochs += 1
-            extra = {"history": history, "best_epoch": best_epoch, "best_metrics": best_metrics,
-                     "best_key": list(best_key) if best_key is not None else None, "bad_epochs": bad_epochs,
-                     "torch_rng": torch.get_rng_state(), "seed": cfg.seed}
-            save_checkpoint(last_path, model=model, arch=cfg.arch, preprocess=preprocess, optimizer=optimizer,
-                            scheduler=scheduler, epoch=epoch, metrics={"epoch": epoch, "train_loss": train_loss, **metrics},
-                            config=config_map, data_info=data_info, git_rev=git_rev, extra=extra)
-            if improved:
-                shutil.copyfile(last_path, best_path)
-            write_metrics_csv(history, run_dir / "metrics.csv")
-            plot_curves(history, run_dir / "curves.png")
-            if tracker is not None:
-                tracker.epoch(row, model)
-            auroc = metrics.get("val_auroc")
-            log(f"epoch {epoch}: train loss {train_loss:.4f}, val loss {_f(metrics.get('val_loss'))}, "
-                f"val AUROC {_f(auroc)}, FPR@0.5 {_f(metrics.get('val_fpr_at_0.5'))}, "
-                f"recall@0.5 {_f(metrics.get('val_recall_at_0.5'))} ({last_epoch_s:.0f}s)"
-                + (" *best*" if improved else ""))
-            if cfg.patience and bad_epochs >= cfg.patience:
-                stopped, stop = "early-stop", True
-                log(f"early stop: no better validation AUROC for {bad_epochs} epochs (best epoch {best_epoch})")
-            elif cfg.max_minutes and epoch < cfg.epochs:
-                elapsed = time.monotonic() - t_start
-                if elapsed + last_epoch_s > cfg.max_minutes * 60:
-                    stopped, stop = "time-box", True
-                    log(f"time box: {elapsed / 60:.1f} of {cfg.max_minutes:g} min used; another epoch would not fit")
-        if ddp.broadcast_flag(stop, info):
-            if not info.is_main:
-                stopped = "stopped"
-            break
-
-    digests = ddp.gather_objects(ddp.state_digest(model), info)
-    test_metrics = None
-    if info.is_main:
-        if test_items and best_path.is_file() and interrupted is None:
-            test_metrics = _test_best(best_path, test_items, cfg.batch_size, info.device)
-            log("held-out test (best epoch): AUROC " + _f(test_metrics.get("test_auroc")) + ", FPR@0.5 "
-                + _f(test_metrics.get("test_fpr_at_0.5")) + ", recall@0.5 " + _f(test_metrics.get("test_recall_at_0.5")))
-        summary = {"stopped": stopped, "epochs_done": epoch - (interrupted is not None), "best_epoch": best_epoch,
-                   "best": best_metrics,
-                   "test": test_metrics, "ddp_weight_sha256": digests, "world_size": info.world,
-                   "elapsed_s": round(time.monotonic() - t_start, 1), "git_rev": git_rev,
-                   "data_digest": digest, "unreadable": [str(s.path) for s in bad]}
-        if interrupted is not None:
-            summary["interrupted"] = {k: interrupted[k] for k in ("epoch", "step", "steps", "signal")}
-            summary["resume"] = interrupt.resume_hint(run_dir)
-        write_json(summary, run_dir / "summary.json")
-        if tracker is not None:
-            tracker.close(summary)
-        if len(set(digests)) > 1:
-            log(f"WARNING: ranks ended with different weights: {digests}")
-        if interrupted is not None:
-            log(f"interrupted by {interrupted['signal']} in epoch {epoch} after step {interrupted['step']}/"
-                f"{steps_per_epoch}: saved {last_path}; resume with: {interrupt.resume_hint(run_dir)}")
-        else:
-            log(f"done ({stopped}): best epoch {best_epoch}, val AUROC {_f(best_metrics.get('val_auroc'))}; "
-                f"outputs in {run_dir}")
-    ddp.barrier(info)
-    ddp.teardown(info)
-    return TrainResult(run_dir=run_dir, best_path=best_path, last_path=last_path, best_epoch=best_epoch,
-                       epochs_done=epoch, stopped=stopped, best_metrics=best_metrics, test_metrics=test_metrics)
+    summary = {"stopped": stopped, "epochs_done": epoch - (interrupted is not None), "best_epoch": state.best.epoch,
+               "best": state.best.metrics,
+               "test": test_metrics, "ddp_weight_sha256": digests, "world_size": ctx.info.world,
+               "elapsed_s": round(time.monotonic() - ctx.t_start, 1), "git_rev": ctx.git_rev,
+               "data_digest": data.digest, "unreadable": [str(s.path) for s in data.bad]}
+    if interrupted is not None:
+        summary["interrupted"] = {k: interrupted[k] for k in ("epoch", "step", "steps", "signal")}
+        summary["resume"] = interrupt.resume_hint(run_dir)
+    write_json(summary, run_dir / "summary.json")
+    if tracker is not None:
+        tracker.close(summary)
+    if len(set(digests)) > 1:
+        log(f"WARNING: ranks ended with different weights: {digests}")
+    if interrupted is not None:
+        log(f"interrupted by {interrupted['signal']} in epoch {epoch} after step {interrupted['step']}/"
+            f"{steps_per_epoch}: saved {last_path}; resume with: {interrupt.resume_hint(run_dir)}")
+    else:
+        log(f"done ({stopped}): best epoch {state.best.epoch}, val AUROC {_f(state.best.metrics.get('val_auroc'))}; "
+            f"outputs in {run_dir}")
+    return test_metrics
 
 
 def _test_best(best_path: Path, items: list[CachedImage], batch: int, device: torch.device) -> dict[str, Any]:

@@ -14,7 +14,8 @@ augmented view per tile; validation un-augmented) and only the suffix trains. Be
 suffix scores every clean training tile and the hottest ``mil.hard_fraction`` of them are fed again
 in the next epoch (``mil.hard_per_step`` per step): hard-negative mining on what the model now gets
 wrong (pipes, signage, lettering). Early stopping selects on view-level recall at the view-level
-false-positive rate ``mil.val_max_fpr`` (then photo-level AUROC).
+false-positive rate ``mil.val_max_fpr`` (then photo-level AUROC), tracked by
+:class:`detector.train.best_epoch.BestEpoch` like the plain loop.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from torch import nn
 from detector.config import to_mapping
 from detector.preprocess import PreprocessSpec, read_image, to_tensor_layout
 from detector.train.augment import augment
+from detector.train.best_epoch import BestEpoch
 from detector.train.config import AugmentConfig, MilConfig, TrainConfig
 from detector.train.data import (
     CachedImage,
@@ -324,9 +326,8 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
     val_labels_whole = np.array([c.label for c in val_items], dtype=np.float64)
 
     history: list[dict[str, Any]] = []
-    best_key: tuple[float, ...] | None = None
-    best_epoch, bad_epochs, stopped, epoch = 0, 0, "epochs", 0
-    best_metrics: dict[str, Any] = {}
+    best = BestEpoch()
+    stopped, epoch = "epochs", 0
     best_path, last_path = run_dir / "best.pt", run_dir / "last.pt"
     log(f"model {cfg.arch}: {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters, "
         f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs on {device}")
@@ -405,15 +406,8 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
         history.append(row)
         key = (round(view_recall if view_recall is not None else -1.0, 4) + round(metrics.get("val_auroc") or 0.0, 4),
                -float(metrics.get("val_loss") or 0.0))
-        improved = best_key is None or key > best_key
-        if improved:
-            best_key, best_epoch, bad_epochs = key, epoch, 0
-            best_metrics = {"epoch": epoch, "train_loss": train_loss, **metrics}
-        else:
-            bad_epochs += 1
-        extra = {"history": history, "best_epoch": best_epoch, "best_metrics": best_metrics,
-                 "best_key": list(best_key) if best_key else None, "bad_epochs": bad_epochs, "seed": cfg.seed,
-                 "mil": to_mapping(mil), "view": _view_info()}
+        improved = best.update(epoch, key, {"epoch": epoch, "train_loss": train_loss, **metrics})
+        extra = {"history": history, **best.to_extra(), "seed": cfg.seed, "mil": to_mapping(mil), "view": _view_info()}
         save_checkpoint(last_path, model=model, arch=cfg.arch, preprocess=preprocess, optimizer=optimizer,
                         scheduler=scheduler, epoch=epoch, metrics={"epoch": epoch, "train_loss": train_loss, **metrics},
                         config=config_map, data_info=data_info, git_rev=git_rev, extra=extra)
@@ -425,24 +419,20 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
             f"{_f(view_auroc)}, view recall@FPR{mil.val_max_fpr:g} {_f(view_recall)}, view FPR@0.5 "
             f"{_f(row['val_view_fpr_at_0.5'])}, mined clean tiles mean {_f(mined_mean)} ({epoch_s:.0f}s)"
             + (" *best*" if improved else ""))
-        if cfg.patience and bad_epochs >= cfg.patience:
-            stopped = "early-stop"
-            log(f"early stop: no better validation for {bad_epochs} epochs (best epoch {best_epoch})")
+        stop = best.stop_reason(patience=cfg.patience, max_minutes=cfg.max_minutes, epoch=epoch, epochs=cfg.epochs,
+                                elapsed_s=time.monotonic() - t_start, epoch_s=epoch_s, selects_on="validation")
+        if stop is not None:
+            stopped = stop[0]
+            log(stop[1])
             break
-        if cfg.max_minutes and epoch < cfg.epochs:
-            elapsed = time.monotonic() - t_start
-            if elapsed + epoch_s > cfg.max_minutes * 60:
-                stopped = "time-box"
-                log(f"time box: {elapsed / 60:.1f} of {cfg.max_minutes:g} min used; another epoch would not fit")
-                break
-    summary = {"stopped": stopped, "epochs_done": epoch, "best_epoch": best_epoch, "best": best_metrics, "test": None,
+    summary = {"stopped": stopped, "epochs_done": epoch, "best_epoch": best.epoch, "best": best.metrics, "test": None,
                "mode": "mil", "cache_s": round(cache_s, 1), "train_tiles": int(len(bags.features)),
                "elapsed_s": round(time.monotonic() - t_start, 1), "git_rev": git_rev, "data_digest": digest,
                "unreadable": [str(s.path) for s in bad]}
     write_json(summary, run_dir / "summary.json")
-    log(f"done ({stopped}): best epoch {best_epoch}; outputs in {run_dir}")
-    return TrainResult(run_dir=run_dir, best_path=best_path, last_path=last_path, best_epoch=best_epoch,
-                       epochs_done=epoch, stopped=stopped, best_metrics=best_metrics, test_metrics=None)
+    log(f"done ({stopped}): best epoch {best.epoch}; outputs in {run_dir}")
+    return TrainResult(run_dir=run_dir, best_path=best_path, last_path=last_path, best_epoch=best.epoch,
+                       epochs_done=epoch, stopped=stopped, best_metrics=best.metrics, test_metrics=None)
 
 
 def _view_info() -> dict[str, Any]:
