@@ -303,7 +303,11 @@ def preprocess(arch_name: str, input_px: int = 224) -> PreprocessSpec:
 
 
 def freeze(model: nn.Module, arch_name: str, blocks: int) -> list[nn.Module]:
-    """Freeze the stem and the first ``blocks`` blocks; returns the frozen modules (kept in eval mode)."""
+    """Freeze the stem and the first ``blocks`` blocks; returns the frozen modules (kept in eval mode).
+
+    Early layers hold generic edges/textures; keeping them pretrained is cheaper (no backward
+    through the highest-resolution layers) and generalises better from a few thousand images.
+    """
     if blocks <= 0:
         return []
     arch = get_arch(arch_name)

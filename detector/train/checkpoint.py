@@ -127,14 +127,14 @@ def read_checkpoint_dict(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """Open one of our checkpoints: rebuild the architecture, load its weights, eval mode, CPU."""
     from detector.errors import ConfigError
-    from detector.train.model import build_model
+    from detector.train.archs import build
 
     path = Path(path)
     raw = read_checkpoint_dict(path)
     arch = str(raw["arch"])
     dropout = float(raw.get("config", {}).get("dropout", 0.2) or 0.0)
     try:
-        model = build_model(arch, weights=None, dropout=dropout)
+        model = build(arch, weights=None, dropout=dropout)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     try:

@@ -86,17 +86,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def freeze_early(model: nn.Module, arch: str, blocks: int) -> list[nn.Module]:
-    """Freeze the stem and the first ``blocks`` blocks; returns the frozen modules (kept in eval mode).
-
-    Early layers hold generic edges/textures; keeping them pretrained is cheaper (no backward
-    through the highest-resolution layers) and generalises better from a few thousand images.
-    """
-    from detector.train.archs import freeze
-
-    return freeze(model, arch, blocks)
-
-
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
@@ -267,7 +256,7 @@ def _start_run(cfg: TrainConfig, run_dir: Path, console: Any) -> RunContext:
 
 def _load_data(ctx: RunContext, start: StartState) -> RunData:
     """Decode and cache every image, write the split manifest (fresh runs), count the splits."""
-    from detector.train.model import default_preprocess
+    from detector.train.archs import preprocess as arch_preprocess
 
     cfg, info, log, run_dir = ctx.cfg, ctx.info, ctx.log, ctx.run_dir
     log(f"data: {len(start.samples)} images from {len(start.sources)} source(s); caching at {cfg.cache_px}px")
@@ -276,7 +265,7 @@ def _load_data(ctx: RunContext, start: StartState) -> RunData:
         progress.start()
     try:
         # validation/test pixels exactly as graffiti eval prepares them (one resize from full size)
-        eval_spec = start.init.preprocess if start.init is not None else default_preprocess(cfg.arch, cfg.input_px)
+        eval_spec = start.init.preprocess if start.init is not None else arch_preprocess(cfg.arch, cfg.input_px)
         cached, bad = cache_images(start.samples, start.sources, cfg.cache_px, progress, eval_spec=eval_spec)
     finally:
         if progress is not None:
@@ -313,24 +302,24 @@ def _load_data(ctx: RunContext, start: StartState) -> RunData:
 def _build_trainee(ctx: RunContext, start: StartState, data: RunData) -> Trainee:
     """The model (fresh, --from or resumed), frozen early layers, and either augmented images or
     cached features of the frozen prefix to train on."""
-    from detector.train.model import build_model, default_preprocess, split_at
+    from detector.train import archs
 
     cfg, info, log = ctx.cfg, ctx.info, ctx.log
     if start.init is not None:
         model = start.init.model
         preprocess: PreprocessSpec = start.init.preprocess
     else:
-        model = build_model(cfg.arch, cfg.weights if start.resume is None else None, dropout=cfg.dropout)
-        preprocess = default_preprocess(cfg.arch, cfg.input_px)
+        model = archs.build(cfg.arch, cfg.weights if start.resume is None else None, dropout=cfg.dropout)
+        preprocess = archs.preprocess(cfg.arch, cfg.input_px)
     if start.resume is not None:
         model.load_state_dict(start.resume["model_state"])
-    frozen = freeze_early(model, cfg.arch, cfg.freeze_blocks)
+    frozen = archs.freeze(model, cfg.arch, cfg.freeze_blocks)
     model = model.to(info.device).to(memory_format=torch.channels_last)
     if not cfg.cached_views:
         train_set: Any = TrainSet(data.train_items, preprocess, cfg.augment)
         return Trainee(model, ddp.wrap(model, info), frozen, preprocess, train_set, None)
     train_items, val_items = data.train_items, data.val_items
-    prefix, suffix = split_at(model, cfg.arch, cfg.freeze_blocks)
+    prefix, suffix = archs.split(model, cfg.arch, cfg.freeze_blocks)
     log(f"caching {cfg.cached_views} augmented view(s) of {len(train_items)} training images through the "
         f"frozen stem + {cfg.freeze_blocks} blocks")
     progress = progress_for(ctx.console, log) if info.is_main else None

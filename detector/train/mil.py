@@ -223,18 +223,11 @@ def _original_side(path: str) -> int:
 
 def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) -> Any:
     """Train per ``cfg`` (``cfg.mil.enabled``) into ``run_dir``; single process (no DDP, no resume)."""
+    from detector.train import archs
     from detector.train.checkpoint import save_checkpoint
     from detector.train.data import MixSampler, file_sha256, write_split_manifest
     from detector.train.evalrun import summarise
-    from detector.train.loop import (
-        TrainResult,
-        _param_groups,
-        freeze_early,
-        git_revision,
-        lr_factor,
-        seed_everything,
-    )
-    from detector.train.model import build_model, default_preprocess, split_at
+    from detector.train.loop import TrainResult, _param_groups, git_revision, lr_factor, seed_everything
 
     mil = cfg.mil
     t_start = time.monotonic()
@@ -283,11 +276,11 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
         model = start.init.model
         preprocess: PreprocessSpec = start.init.preprocess
     else:
-        model = build_model(cfg.arch, cfg.weights, dropout=cfg.dropout)
-        preprocess = default_preprocess(cfg.arch, cfg.input_px)
-    frozen = freeze_early(model, cfg.arch, cfg.freeze_blocks)
+        model = archs.build(cfg.arch, cfg.weights, dropout=cfg.dropout)
+        preprocess = archs.preprocess(cfg.arch, cfg.input_px)
+    frozen = archs.freeze(model, cfg.arch, cfg.freeze_blocks)
     model = model.to(device).to(memory_format=torch.channels_last)
-    prefix, suffix = split_at(model, cfg.arch, cfg.freeze_blocks)
+    prefix, suffix = archs.split(model, cfg.arch, cfg.freeze_blocks)
 
     log(f"MIL: {len(train_tiled)} training photos cut into view tiles ({len(val_tiled)} validation), "
         f"{len(train_whole)} whole-photo instances x {cfg.cached_views} view(s); pool {mil.pool}")

@@ -9,8 +9,9 @@ pytestmark = pytest.mark.train
 torch = pytest.importorskip("torch")
 
 from detector.errors import CheckpointError  # noqa: E402
+from detector.train.archs import build as build_model  # noqa: E402
+from detector.train.archs import preprocess as default_preprocess  # noqa: E402
 from detector.train.checkpoint import FORMAT, load_checkpoint, save_checkpoint  # noqa: E402
-from detector.train.model import build_model, default_preprocess  # noqa: E402
 
 
 @pytest.fixture(scope="module")

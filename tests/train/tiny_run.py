@@ -107,8 +107,9 @@ def build_tiny_run(root: Path, steps: int = 20, seed: int = 0, n_train: int = 40
 
     from detector.data.manifest import write_manifest
     from detector.preprocess import preprocess_batch, read_image
+    from detector.train.archs import build as build_model
+    from detector.train.archs import preprocess as default_preprocess
     from detector.train.checkpoint import save_checkpoint
-    from detector.train.model import build_model, default_preprocess
 
     torch.set_num_threads(1)
     train = write_images(root / "train", n_train, seed=1)
