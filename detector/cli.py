@@ -34,9 +34,7 @@ def _register() -> None:
     from detector.demo.cli import demo_command
     from detector.edge.cli import app as edge_app
     from detector.review.cli import app as review_app
-    from detector.train.cli import train_command
-    from detector.train.eval_cli import eval_command, export_command, rethreshold_command
-    from detector.train.runs_cli import app as runs_app
+    from detector.train.cli import eval_command, export_command, rethreshold_command, runs_app, train_command
 
     # Single commands, in the order a student meets them; the demo last.
     app.command("train")(train_command)

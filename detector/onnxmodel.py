@@ -1,7 +1,7 @@
 """An exported model run the way the device runs it: the one place that opens ONNX Runtime and scores.
 
 The edge (:mod:`detector.edge.model_holder`, ``graffiti edge score``), ``graffiti eval``/``export``/
-``rethreshold`` and the view-level figures (:mod:`detector.train.scoring`) and the contract reader
+``rethreshold`` and the view-level figures (:mod:`detector.train.scorers`) and the contract reader
 (:func:`read_meta`) all open their sessions here, so they share the session options, the
 one-line errors for a missing or unloadable file, the preprocessing read from the contract and the
 device's rules for a score: at most ``max_batch`` tiles per run, exactly one value per input, and

@@ -61,7 +61,7 @@ def _edge_tile_scores(model: Path, image: np.ndarray) -> list[float]:
 
 
 def test_eval_scores_equal_the_edge_scores_of_the_same_image(tmp_path: Path) -> None:
-    from detector.train.evaluate import evaluate
+    from detector.train.evaluation import evaluate
 
     model = redness_model(tmp_path / "m.onnx", offset=0.3)  # a red tile's raw output is 1.3: the edge reads 1.0
     photos = _photos(tmp_path / "data")
@@ -86,7 +86,7 @@ def test_eval_scores_equal_the_edge_scores_of_the_same_image(tmp_path: Path) -> 
 ], ids=["above_one_is_clipped", "below_zero_is_clipped", "nan_is_no_evidence"])
 def test_every_tile_of_a_view_scores_as_on_the_edge(tmp_path: Path, make, expected: float | None) -> None:  # type: ignore[no-untyped-def]
     from detector.data.formats import load_dataset
-    from detector.train.scoring import open_scorer
+    from detector.train.scorers import open_scorer
     from detector.train.viewlevel import score_views
 
     model = make(tmp_path / "m.onnx")

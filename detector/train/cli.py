@@ -1,8 +1,11 @@
-"""``graffiti train``: fine-tune the graffiti classifier (imports only typer at module level)."""
+"""The training subsystem's commands: ``graffiti train``, ``eval``, ``export``, ``rethreshold`` and
+``runs compare``. Only typer is imported at module level; the work (and torch/onnxruntime) is
+imported inside each command, so ``graffiti --help`` needs neither."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -53,7 +56,7 @@ def train_command(
     from detector.errors import require
 
     require("torch", "train")
-    from detector.train.run import train_main
+    from detector.train.launch import train_main
 
     overrides = {
         "data": list(data) if data else None, "arch": arch, "weights": weights,
@@ -71,3 +74,217 @@ def train_command(
         from detector.train.interrupt import EXIT_CODE
 
         raise typer.Exit(EXIT_CODE)
+
+
+def eval_command(
+    models: list[Path] = typer.Argument(..., help="A checkpoint (.pt; needs torch) or an exported ONNX model (.onnx; "
+                                        "no torch); several = one comparison report on the same images."),
+    data: list[str] = typer.Option(
+        [], "--data", "-d",
+        help="Dataset spec PATH[::key=value,...]; repeat for several. Default: a checkpoint's own validation split."),
+    split: str = typer.Option(None, "--split", help="val | test | train | all (default: all for --data, val otherwise)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Report folder (default: eval/<model name>)."),
+    threshold: float = typer.Option(None, "--threshold", help="Operating threshold (default: the model's own)."),
+    target_precision: float = typer.Option(
+        None, "--target-precision", help="Policy for the thresholds suggested for this data (report only)."),
+    max_fpr: float = typer.Option(
+        None, "--max-fpr", help="Policy for the thresholds suggested for this data (default 0.02; report only)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per inference call."),
+    views: bool = typer.Option(
+        True, "--views/--no-views",
+        help="Also score each photo as an edge camera view (1280x720, the edge's tiles; view score = hottest tile)."),
+) -> None:
+    """Evaluate a model on datasets: AUROC, AP, precision/recall/F1 and confusion at the threshold,
+    calibration, per-source/kind/group breakdown, curves, worst-mistake contact sheets, report.json.
+
+    Example: graffiti eval models/graffiti-default.onnx --data ../shared/datasets/street-graffiti --out eval/street
+
+    Several models: graffiti eval a.onnx b.onnx --data DATA --out eval/ab  (OUT/comparison.md, .json, roc.png)
+    """
+    if len(models) > 1:
+        from detector.train.eval_compare import compare_models, markdown_table
+
+        compared = compare_models(models, data, out_dir=out, split=split, threshold=threshold,
+                                  target_precision=target_precision, max_fpr=max_fpr, batch_size=batch_size)
+        typer.echo(markdown_table(compared.rows))
+        typer.echo(f"comparison: {compared.files['md']} (one report folder per model under {compared.out_dir})")
+        return
+    model = models[0]
+    from detector.train.evaluation import evaluate
+
+    result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, target_precision=target_precision,
+                      max_fpr=max_fpr, batch_size=batch_size, views=views)
+    print_summary(result.report)
+    typer.echo(f"report: {result.out_dir / 'report.json'}")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    """A table: overall, then each source and kind, at the threshold used."""
+    from rich.console import Console
+    from rich.table import Table
+
+    counts = report["counts"]
+    table = Table(title=f"{report['model']['path']} @ threshold {report['threshold']:.4f} ({report['threshold_source']})")
+    for col in ("subset", "images", "graffiti", "clean", "AUROC", "AP", "precision", "recall", "FPR", "ECE"):
+        table.add_column(col, justify="left" if col == "subset" else "right")
+
+    def row(name: str, d: dict[str, Any]) -> None:
+        table.add_row(name, str(d["n"]), str(d["n_graffiti"]), str(d["n_clean"]), _fmt(d["auroc"]),
+                      _fmt(d["average_precision"]), _fmt(d["precision"]), _fmt(d["recall"]), _fmt(d["fpr"]),
+                      _fmt(d["ece"]))
+
+    row("all", report["metrics"])
+    for key, label in (("by_source", "source"), ("by_kind", "kind")):
+        if len(report[key]) > 1:
+            for name, d in report[key].items():
+                row(f"{label}={name}", d)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped or logged: do not squeeze the table to 80 columns
+    console.print(table)
+    suggested = report.get("suggested_thresholds") or {}
+    if "threshold" in suggested:
+        console.print(f"on this data, {suggested['policy']} {suggested['target']} would choose threshold "
+                      f"{suggested['threshold']:.4f} (recall {_fmt(suggested['recall'])}, FPR {_fmt(suggested['fpr'])})")
+    view = report.get("view_level")
+    if view:
+        console.print(view_lines(view))
+    if counts["unreadable"]:
+        console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
+    leak = (report.get("leak_guard") or {}).get("warning")
+    if leak:
+        console.print(f"[yellow]warning: {leak}[/yellow]", soft_wrap=True)
+    if report.get("in_training_split"):
+        console.print(f"[yellow]warning: {report['in_training_split']} evaluated image(s) are in this "
+                      "checkpoint's training split; use its validation split for honest figures[/yellow]")
+
+
+def _rate(k: int, n: int) -> str:
+    return f"{k / n:.4f} ({k}/{n})" if n else "-"
+
+
+def view_lines(view: dict[str, Any]) -> str:
+    """The view-level figures as a few lines (also used by export)."""
+    v = view["view"]
+    lines = [f"view level (each photo as a {v['view_px'][0]}x{v['view_px'][1]} camera view, {v['tile_px']}-px tiles, "
+             f"overlap {v['overlap']:g}; flagged = any tile >= {view['threshold']:.4f}): "
+             f"FPR {_rate(view['false_positives'], view['n_clean'])}, "
+             f"recall {_rate(view['detected'], view['n_graffiti'])}, AUROC {_fmt(view['auroc'])}"]
+    if len(view.get("by_source", {})) > 1:
+        for name, d in view["by_source"].items():
+            lines.append(f"  source={name}: FPR {_rate(d['false_positives'], d['n_clean'])}, "
+                         f"recall {_rate(d['detected'], d['n_graffiti'])}")
+    suggested = view.get("suggested_thresholds") or {}
+    if "threshold" in suggested:
+        lines.append(f"  on this data, view-level {suggested['policy']} {suggested['target']} would choose threshold "
+                     f"{suggested['threshold']:.4f} (view recall {_fmt(suggested['recall'])}, view FPR {_fmt(suggested['fpr'])})")
+    return "\n".join(lines)
+
+
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (.pt) from 'graffiti train'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output ONNX file, e.g. models/NAME.onnx."),
+    name: str = typer.Option(None, "--name", help="Model name in the metadata (default: the file name)."),
+    version: str = typer.Option("1", "--version", help="Model version in the metadata."),
+    target_precision: float = typer.Option(
+        None, "--target-precision", help="Pick the lowest threshold with at least this precision on validation."),
+    max_fpr: float = typer.Option(
+        None, "--max-fpr", help="Pick the lowest threshold flagging at most this fraction of clean validation "
+                                "images (default policy, 0.02)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write <out>-int8.onnx, statically quantized."),
+    calib: list[str] = typer.Option([], "--calib", help="Calibration dataset spec(s) for --int8 (train rows are used)."),
+    calib_method: str = typer.Option(
+        "minmax", "--calib-method", help="Activation ranges for --int8: minmax | percentile | entropy."),
+    allow_degraded: bool = typer.Option(
+        False, "--allow-degraded", help="Keep an int8 model the guard refuses (recorded in its metadata)."),
+    threshold_level: str = typer.Option(
+        "view", "--threshold-level",
+        help="view (default): --max-fpr counts clean validation photos shown as camera views with any tile over the "
+             "threshold (what the edge alerts on); photo: counts whole photos."),
+) -> None:
+    """Export a checkpoint to ONNX with the model contract in its metadata, after a torch/onnxruntime
+    parity check on validation images; thresholds are chosen on the validation split.
+
+    Example: graffiti export runs/default/best.pt --out models/graffiti-default.onnx --max-fpr 0.02 --int8 --calib runs/default/data_manifest.csv
+    """
+    from detector.train.onnx_export import export_model
+
+    result = export_model(checkpoint, out, name=name, version=version, target_precision=target_precision,
+                          max_fpr=max_fpr, int8=int8, calib=calib, calib_method=calib_method,
+                          allow_degraded=allow_degraded, threshold_level=threshold_level)
+    for exported in (result.fp32, result.int8):
+        if exported is None:
+            continue
+        v = exported.validation
+        typer.echo(
+            f"wrote {exported.path} ({exported.meta.quantization}): threshold {exported.meta.threshold:.4f}, "
+            f"clean {exported.meta.clean_threshold:.4f}; validation n={v['n']} AUROC {_fmt(v['auroc'])} "
+            f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])} precision {_fmt(v['precision'])}")
+        if v.get("view_level"):
+            typer.echo(view_lines(v["view_level"]))
+    typer.echo(f"parity torch vs onnxruntime: max |Δp| {result.parity_max_abs_diff:.2e} on {result.parity_images} images")
+    if result.int8 is not None and result.int8.meta.extra.get("degraded"):
+        typer.echo("warning: int8 model kept with --allow-degraded: " + "; ".join(result.int8.meta.extra["guard"]["failures"]))
+
+
+def rethreshold_command(
+    model: Path = typer.Argument(..., help="An exported ONNX model (.onnx); its network is not changed."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="The model's validation images (dataset spec; repeat)."),
+    split: str = typer.Option("val", "--split", help="Which split of --data to choose on (val | test | train | all)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write here instead of replacing MODEL."),
+    target_precision: float = typer.Option(None, "--target-precision", help="Lowest threshold with this precision."),
+    max_fpr: float = typer.Option(None, "--max-fpr", help="Lowest threshold flagging at most this share of clean "
+                                                          "validation views/photos (default policy, 0.02)."),
+    threshold_level: str = typer.Option("view", "--threshold-level", help="view (default) or photo."),
+    min_side: int = typer.Option(360, "--min-side", help="Only photos at least this many px on the shorter side are "
+                                                         "shown as camera views (smaller scenes are one tile)."),
+) -> None:
+    """Re-choose an exported model's thresholds on its validation split, by default on view-level false
+    positives (each photo shown as a 1280x720 camera view, any tile over the threshold).
+
+    Example: graffiti rethreshold models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --max-fpr 0.02
+    """
+    from detector.train.rethreshold import rethreshold
+
+    result = rethreshold(model, data, split=split, out=out, target_precision=target_precision, max_fpr=max_fpr,
+                         threshold_level=threshold_level, min_side_px=min_side)
+    v = result.validation
+    typer.echo(f"wrote {result.path}: threshold {result.previous['threshold']:.4f} -> {result.meta.threshold:.4f}, "
+               f"clean {result.previous['clean_threshold']:.4f} -> {result.meta.clean_threshold:.4f} "
+               f"({threshold_level} level); photo level on {split}: n={v['n']} AUROC {_fmt(v['auroc'])} "
+               f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])}")
+    typer.echo(view_lines(v["view_level"]))
+
+
+# --------------------------------------------------------------------------- graffiti runs ...
+runs_app = typer.Typer(help="Training runs: compare run folders side by side.\n\nExample: graffiti runs compare runs/*",
+                  no_args_is_help=True)
+
+
+@runs_app.command("compare")
+def compare_command(
+    runs: list[Path] = typer.Argument(..., help="Run folders (each holds config.yaml, summary.json, metrics.csv)."),
+    out: Path = typer.Option(Path("runs/compare"), "--out", "-o",
+                             help="Folder for compare.png, compare.csv and compare.json."),
+) -> None:
+    """Print the runs side by side (the config keys that differ, best validation figures, speed) and plot them.
+
+    Example: graffiti runs compare runs/*
+    """
+    from detector.train.runs_compare import compare_runs, format_table
+
+    result = compare_runs(runs, out)
+    if result.skipped:
+        typer.echo("skipped (not run folders): " + ", ".join(str(p) for p in result.skipped))
+    if result.varied:
+        typer.echo("differing settings: " + ", ".join(result.varied))
+    else:
+        typer.echo("all runs have the same settings")
+    typer.echo(format_table(result.rows))
+    typer.echo(f"wrote {result.files['png']} and {result.files['csv']}")

@@ -60,8 +60,8 @@ def _unique_names(models: Sequence[Path]) -> list[str]:
 
 def compare_models(models: Sequence[Path], data: Sequence[str], *, out_dir: Path | None = None,
                    common_fpr: float = COMMON_FPR, **eval_kwargs: Any) -> ComparedModels:
-    """Evaluate every model on the same data (see :func:`detector.train.evaluate.evaluate`)."""
-    from detector.train.evaluate import evaluate
+    """Evaluate every model on the same data (see :func:`detector.train.evaluation.evaluate`)."""
+    from detector.train.evaluation import evaluate
 
     if not data:
         raise ConfigError("--data: comparing several models needs the same images for all of them; give --data DATASET "

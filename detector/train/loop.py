@@ -38,9 +38,9 @@ from detector.train.data import (
     split_counts_by_source,
     write_split_manifest,
 )
-from detector.train.evalrun import evaluate_items, selection_key, summarise
 from detector.train.features import FeatureTrainSet, build_features, predict_features
 from detector.train.runlog import RunLog, plot_curves, progress_for, write_json, write_metrics_csv
+from detector.train.validation import evaluate_items, selection_key, summarise
 
 
 @dataclass

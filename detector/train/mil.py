@@ -226,8 +226,8 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
     from detector.train import archs
     from detector.train.checkpoint import save_checkpoint
     from detector.train.data import MixSampler, file_sha256, write_split_manifest
-    from detector.train.evalrun import summarise
     from detector.train.loop import TrainResult, _param_groups, git_revision, lr_factor, seed_everything
+    from detector.train.validation import summarise
 
     mil = cfg.mil
     t_start = time.monotonic()

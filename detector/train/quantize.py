@@ -126,7 +126,7 @@ class _ImageReader:
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
         from detector.modelmeta import INPUT_NAME
-        from detector.train.scoring import load_images
+        from detector.train.scorers import load_images
 
         for start in range(0, len(self.samples), CALIB_BATCH):
             chunk = self.samples[start:start + CALIB_BATCH]
@@ -187,7 +187,7 @@ def quantize_int8(
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from detector.train.scoring import progress_console
+    from detector.train.scorers import progress_console
 
     with tempfile.TemporaryDirectory(prefix="graffiti-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"

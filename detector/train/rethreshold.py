@@ -18,7 +18,7 @@ from typing import Any
 
 from detector.errors import ConfigError, DatasetError, require
 from detector.modelmeta import ModelMeta
-from detector.train.export import THRESHOLD_LEVELS, validation_summary
+from detector.train.onnx_export import THRESHOLD_LEVELS, validation_summary
 from detector.train.thresholds import check_policy, choose_thresholds
 from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX, ViewSpec, score_views, view_summary
 
@@ -45,8 +45,8 @@ def rethreshold(
 ) -> RethresholdResult:
     """Re-choose ``model``'s thresholds on ``data`` (its validation split) and write ``out`` (default: in place)."""
     from detector.modelmeta import write_meta
-    from detector.train.evaluate import load_samples
-    from detector.train.scoring import OnnxScorer, score_samples
+    from detector.train.evaluation import load_samples
+    from detector.train.scorers import OnnxScorer, score_samples
 
     check_policy(target_precision, max_fpr)
     if threshold_level not in THRESHOLD_LEVELS:

@@ -103,7 +103,7 @@ def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpe
     """Score every photo as a camera view with each scorer (images decoded and cut once)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from detector.train.scoring import progress_console
+    from detector.train.scorers import progress_console
 
     if not scorers:
         return []

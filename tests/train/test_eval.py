@@ -30,7 +30,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_model(run):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     out = run.root / "models" / "evalme.onnx"
     if not out.is_file():
@@ -39,7 +39,7 @@ def onnx_model(run):
 
 
 def _evaluate(*args, **kwargs):
-    from detector.train.evaluate import evaluate
+    from detector.train.evaluation import evaluate
 
     return evaluate(*args, progress=False, **kwargs)
 
@@ -126,7 +126,7 @@ def test_unreadable_images_are_skipped_and_listed(run, onnx_model, tmp_path):
 
 def _onnx_without_contract(run, tmp_path):
     from detector.train.checkpoint import load_checkpoint
-    from detector.train.export import torch_to_onnx
+    from detector.train.onnx_export import torch_to_onnx
 
     loaded = load_checkpoint(run.checkpoint)
     return torch_to_onnx(loaded.model, loaded.preprocess.input_size, tmp_path / "bare.onnx")
@@ -164,7 +164,7 @@ def test_bad_inputs_fail_with_a_one_line_error(run, onnx_model, tmp_path, model,
 def test_onnx_evaluation_never_imports_torch(run, onnx_model, tmp_path):
     code = (
         "import sys\n"
-        "from detector.train.evaluate import evaluate\n"
+        "from detector.train.evaluation import evaluate\n"
         f"r = evaluate({str(onnx_model)!r}, [{str(run.val_dir)!r}], out_dir={str(tmp_path / 'nt')!r}, progress=False)\n"
         "assert r.report['counts']['scored'] == 24\n"
         "print('torch' in sys.modules)\n"

@@ -28,14 +28,14 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(run):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     return export_model(run.checkpoint, run.root / "models" / "tiny.onnx", name="tiny", version="7", progress=False)
 
 
 @pytest.fixture(scope="module")
 def exported_photo(run):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     return export_model(run.checkpoint, run.root / "models" / "tiny-photo.onnx", name="tiny", version="7",
                         progress=False, threshold_level="photo")
@@ -122,7 +122,7 @@ def test_photo_level_thresholds_are_chosen_on_validation_scores_of_the_exported_
 
 def test_default_thresholds_are_chosen_on_view_level_scores_and_written_into_the_metadata(run, exported):
     from detector.data.manifest import read_manifest
-    from detector.train.scoring import OnnxScorer
+    from detector.train.scorers import OnnxScorer
     from detector.train.thresholds import choose_thresholds
     from detector.train.viewlevel import score_views, view_metrics
 
@@ -143,7 +143,7 @@ def test_default_thresholds_are_chosen_on_view_level_scores_and_written_into_the
 
 
 def test_target_precision_policy_is_recorded(run):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     result = export_model(run.checkpoint, run.root / "models" / "prec.onnx", target_precision=0.9, progress=False)
     meta = read_meta(result.fp32.path)
@@ -153,7 +153,7 @@ def test_target_precision_policy_is_recorded(run):
 
 
 def test_failed_parity_check_writes_no_model(run, monkeypatch):
-    from detector.train import export
+    from detector.train import onnx_export as export
 
     monkeypatch.setattr(export, "PARITY_TOLERANCE", -1.0)  # no difference can pass: exercise the refusal
     out = run.root / "models" / "never.onnx"
@@ -197,7 +197,7 @@ def _no_val_checkpoint(run, tmp_path):
     ],
 )
 def test_bad_inputs_fail_with_a_one_line_error(run, tmp_path, make, kwargs, error, match):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     with pytest.raises(error, match=match) as info:
         export_model(make(run, tmp_path), tmp_path / "out.onnx", progress=False, **kwargs)
@@ -222,7 +222,7 @@ def test_cli_export_error_is_one_line_with_exit_status_2(tmp_path, monkeypatch, 
 def test_a_moved_run_folder_still_finds_its_split_manifest(run, tmp_path):
     from detector.data.manifest import read_manifest, write_manifest
     from detector.train.checkpoint import load_checkpoint, save_checkpoint
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     loaded = load_checkpoint(run.checkpoint)
     moved = tmp_path / "moved"

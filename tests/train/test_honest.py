@@ -47,7 +47,7 @@ def walls(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("cached", [False, True], ids=["full-model", "cached-views"])
 def test_training_validation_equals_graffiti_eval_on_the_same_split(walls, cached):
-    from detector.train.evaluate import evaluate
+    from detector.train.evaluation import evaluate
 
     out = walls / f"run-{cached}"
     _train(walls, out, *(["--cached-views", "1"] if cached else []))
@@ -64,7 +64,7 @@ def test_training_validation_equals_graffiti_eval_on_the_same_split(walls, cache
 
     import numpy as np
 
-    from detector.train.evalrun import _bce
+    from detector.train.validation import _bce
 
     with open(out / "eval" / "scores.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))

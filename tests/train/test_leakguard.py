@@ -30,7 +30,7 @@ def test_hashes_pack_and_unpack_compactly(tmp_path):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     pytest.importorskip("torch")
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
     from tests.train.tiny_run import shared_tiny_run
 
     run = shared_tiny_run(tmp_path_factory)
@@ -52,7 +52,7 @@ def test_export_records_the_training_files_hashes(exported):
 
 
 def test_eval_on_training_images_warns_even_when_they_are_copied_and_renamed(exported, tmp_path):
-    from detector.train.evaluate import evaluate
+    from detector.train.evaluation import evaluate
 
     run, onnx_path = exported
     copies = tmp_path / "copies"
@@ -68,7 +68,7 @@ def test_eval_on_training_images_warns_even_when_they_are_copied_and_renamed(exp
 
 
 def test_eval_on_held_out_images_gives_no_warning(exported, tmp_path):
-    from detector.train.evaluate import evaluate
+    from detector.train.evaluation import evaluate
 
     run, onnx_path = exported
     result = evaluate(onnx_path, [str(run.val_dir)], out_dir=tmp_path / "eval", progress=False)
@@ -101,7 +101,7 @@ def test_shipped_model_is_checked_against_its_committed_splits(tmp_path):
     """The shipped model's metadata has no hashes; models/splits/graffiti-effnetlite0/ supplies them."""
     shared_dataset("street-graffiti")
     from detector.data.manifest import read_manifest
-    from detector.train.evaluate import evaluate
+    from detector.train.evaluation import evaluate
 
     model = REPO / "models" / "graffiti-effnetlite0.onnx"
     split = REPO / "models" / "splits" / "graffiti-effnetlite0" / "street-graffiti.csv"

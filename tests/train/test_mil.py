@@ -98,7 +98,7 @@ def test_graffiti_train_with_mil_writes_a_run_with_view_level_selection(tmp_path
     from rich.console import Console
 
     from detector.train.checkpoint import load_checkpoint
-    from detector.train.run import train_main
+    from detector.train.launch import train_main
     from tests.train.tiny_run import ARCH, INPUT_PX, build_tiny_run
 
     run = build_tiny_run(tmp_path / "tiny", steps=1, n_train=6)

@@ -63,7 +63,7 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
     from detector.data.formats import load_dataset
     from detector.onnxmodel import read_meta
     from detector.preprocess import preprocess_batch, read_image
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
     from detector.train.thresholds import choose_thresholds
 
     result = export_model(run.checkpoint, run.root / "models" / "q.onnx", int8=True, calib=[str(run.calib_dir)],
@@ -100,8 +100,8 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
 def test_int8_view_level_thresholds_come_from_its_own_view_scores(run):
     from detector.data.formats import load_dataset
     from detector.onnxmodel import read_meta
-    from detector.train.export import export_model
-    from detector.train.scoring import OnnxScorer
+    from detector.train.onnx_export import export_model
+    from detector.train.scorers import OnnxScorer
     from detector.train.thresholds import choose_thresholds
     from detector.train.viewlevel import score_views
 
@@ -119,7 +119,7 @@ def test_int8_view_level_thresholds_come_from_its_own_view_scores(run):
 
 @pytest.mark.train
 def test_guard_refuses_a_degraded_int8_model_with_the_figures(run):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
     from detector.train.quantize import QuantizationGuardError
 
     out = run.root / "models" / "bad.onnx"
@@ -133,7 +133,7 @@ def test_guard_refuses_a_degraded_int8_model_with_the_figures(run):
 @pytest.mark.train
 def test_allow_degraded_keeps_the_model_and_records_it(run):
     from detector.onnxmodel import read_meta
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     result = export_model(run.checkpoint, run.root / "models" / "deg.onnx", int8=True,
                           calib=[_uniform_calibration(run.root, 0)], allow_degraded=True, progress=False)
@@ -145,7 +145,7 @@ def test_allow_degraded_keeps_the_model_and_records_it(run):
 @pytest.mark.train
 def test_calibration_set_without_images_is_a_dataset_error(run, tmp_path):
     from detector.errors import DatasetError
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     (tmp_path / "empty" / "clean").mkdir(parents=True)
     with pytest.raises(DatasetError, match="empty: no images found"):
@@ -166,7 +166,7 @@ def test_calibration_uses_only_training_rows_of_a_split_manifest(run):
 def test_percentile_calibration_is_recorded_and_unknown_methods_are_refused(run, tmp_path):
     from detector.errors import ConfigError
     from detector.onnxmodel import read_meta
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     result = export_model(run.checkpoint, tmp_path / "p.onnx", int8=True, calib=[str(run.calib_dir)],
                           calib_method="percentile", allow_degraded=True, progress=False)

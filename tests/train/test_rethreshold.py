@@ -20,7 +20,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def photo_model(run):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     out = run.root / "models" / "rethr-photo.onnx"
     if not out.is_file():
@@ -32,7 +32,7 @@ def test_rethreshold_chooses_on_view_scores_and_keeps_the_previous_thresholds(ru
     from detector.data.formats import load_dataset
     from detector.onnxmodel import ModelSession, read_meta
     from detector.train.rethreshold import rethreshold
-    from detector.train.scoring import OnnxScorer
+    from detector.train.scorers import OnnxScorer
     from detector.train.thresholds import choose_thresholds
     from detector.train.viewlevel import score_views
 

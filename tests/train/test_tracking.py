@@ -111,7 +111,7 @@ def tiny(tmp_path_factory):
 
 
 def test_eval_of_several_models_writes_one_comparison(tiny, tmp_path, monkeypatch, capsys):
-    from detector.train.export import export_model
+    from detector.train.onnx_export import export_model
 
     onnx_path = tmp_path / "tiny.onnx"
     export_model(tiny.checkpoint, onnx_path, progress=False)

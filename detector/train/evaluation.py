@@ -1,7 +1,8 @@
 """``graffiti eval``: score a checkpoint or an ONNX model on datasets and write a report folder.
 
-An ONNX model is run with onnxruntime on the edge's numpy preprocessing (no torch imported), so
-the figures are what the device will do. The report folder holds ``report.json`` (all metrics,
+An ONNX model is run by :mod:`detector.onnxmodel`, the edge's own session and scoring rules (no
+torch imported), so the figures are what the device will do. The command itself is in
+:mod:`detector.train.cli`. The report folder holds ``report.json`` (all metrics,
 per-source/kind/group breakdowns, the threshold used, counts, unreadable images), ``scores.csv``,
 PR/ROC/confusion/calibration PNGs and contact sheets of the worst false positives/negatives.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from detector.data.sample import Sample
 from detector.errors import ConfigError, DatasetError
 from detector.train import metrics as m
-from detector.train.scoring import ScoredSamples, Scorer, open_scorer, score_samples
+from detector.train.scorers import ScoredSamples, Scorer, open_scorer, score_samples
 from detector.train.thresholds import suggest_thresholds
 
 SPLITS = ("val", "test", "train", "all")
@@ -67,7 +68,7 @@ def _checkpoint_manifest(scorer: Scorer) -> Path | None:
     loaded = getattr(scorer, "loaded", None)
     if loaded is None:
         return None
-    from detector.train.export import checkpoint_manifest
+    from detector.train.onnx_export import checkpoint_manifest
 
     return checkpoint_manifest(loaded)
 

@@ -24,7 +24,7 @@ from detector.data.sample import Sample
 from detector.errors import CheckpointError, ConfigError, DatasetError, DetectorError, require
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta
 from detector.train import metrics as m
-from detector.train.scoring import OnnxScorer, TorchScorer, score_samples
+from detector.train.scorers import OnnxScorer, TorchScorer, score_samples
 from detector.train.thresholds import ThresholdChoice, ThresholdError, check_policy, choose_thresholds
 
 THRESHOLD_LEVELS = ("view", "photo")  # view: any tile of a camera view (what the edge alerts on)

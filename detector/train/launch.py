@@ -1,4 +1,5 @@
-"""Turn the command line (or a YAML config) into a training run: fresh, from a checkpoint, or resumed."""
+"""Launch a training run from ``graffiti train``'s flags (or a YAML config): fresh, from a checkpoint
+(``--from``), or resumed (``--resume``); then :mod:`detector.train.loop` (or :mod:`~detector.train.mil`) trains."""
 
 from __future__ import annotations
 
