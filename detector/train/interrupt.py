@@ -19,10 +19,6 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODE = 130  # the shell's code for "ended by Ctrl-C"
 
 
-class InterruptedRun(Exception):
-    """Raised to the CLI after a run was interrupted and its state saved (exit status 130)."""
-
-
 class StopOnSignal:
     """Installs SIGINT/SIGTERM handlers for the duration of a run (main thread only; else inert)."""
 

@@ -11,10 +11,10 @@ torch = pytest.importorskip("torch")
 from detector.errors import CheckpointError, ConfigError  # noqa: E402
 from detector.preprocess import IMAGENET_MEAN  # noqa: E402
 from detector.train.archs import build as build_model  # noqa: E402
-from detector.train.archs import get_arch  # noqa: E402
+from detector.train.archs import builtin_names, get_arch  # noqa: E402
 from detector.train.archs import preprocess as default_preprocess  # noqa: E402
 
-ARCHS = ("efficientnet_lite0", "mobilenet_v3_small", "mobilenet_v3_large")  # the built-in names
+ARCHS = builtin_names()
 
 
 @pytest.mark.parametrize("arch", ARCHS, ids=ARCHS)
