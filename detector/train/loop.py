@@ -6,7 +6,6 @@ DistributedDataParallel all-reduce keeps the weights identical (checked at the e
 
 from __future__ import annotations
 
-import math
 import random
 import shutil
 import subprocess
@@ -39,6 +38,7 @@ from detector.train.data import (
     write_split_manifest,
 )
 from detector.train.features import FeatureTrainSet, build_features, predict_features
+from detector.train.optim import optimizer_and_schedule
 from detector.train.runlog import RunLog, plot_curves, progress_for, write_json, write_metrics_csv
 from detector.train.validation import evaluate_items, selection_key, summarise
 
@@ -84,23 +84,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Linear warm-up, then cosine decay to 1% of the base learning rate."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _loader(dataset: Any, batch: int, workers: int, sampler: Any = None, drop_last: bool = False) -> DataLoader:
@@ -360,10 +343,7 @@ def _optimisation(ctx: RunContext, start: StartState, data: RunData, trainee: Tr
     drop_last = per_rank >= cfg.batch_size
     loader = _loader(trainee.train_set, cfg.batch_size, cfg.workers if not cfg.cached_views else 0, sampler, drop_last)
     steps_per_epoch = max(1, len(loader))
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(_param_groups(trainee.model, cfg.weight_decay), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total_steps))
+    optimizer, scheduler = optimizer_and_schedule(trainee.model, cfg, steps_per_epoch)
     n_pos = sum(1 for c in train_items if c.label == 1)
     pos_weight = None
     if cfg.balance == "pos_weight" and n_pos:

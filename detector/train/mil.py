@@ -226,7 +226,8 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
     from detector.train import archs
     from detector.train.checkpoint import save_checkpoint
     from detector.train.data import MixSampler, file_sha256, write_split_manifest
-    from detector.train.loop import TrainResult, _param_groups, git_revision, lr_factor, seed_everything
+    from detector.train.loop import TrainResult, git_revision, seed_everything
+    from detector.train.optim import optimizer_and_schedule
     from detector.train.validation import summarise
 
     mil = cfg.mil
@@ -308,10 +309,7 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
     bag_order_rng = np.random.default_rng([cfg.seed, 17])
     steps_per_epoch = max(1, -(-len(bags) // mil.bags_per_step)) if len(bags) else max(
         1, (cfg.samples_per_epoch or len(train_whole)) // max(1, mil.whole_per_step))
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total_steps))
+    optimizer, scheduler = optimizer_and_schedule(model, cfg, steps_per_epoch)
     bce = nn.BCEWithLogitsLoss()
     clean_rows = bags.clean_tile_rows()
     hard_rows = np.zeros(0, dtype=np.int64)
