@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.review import decisions, ingest, store
+from detector.review import ingest, store, workflow
 from detector.review.db import make_engine, make_sessionmaker
 from tests.review.conftest import TEST_DB, make_site, site_db_url
 from tests.review.helpers import REPO, detection
@@ -37,7 +37,7 @@ def _decided_site(tmp_path: Path) -> Path:
             meta = ingest.write_evidence(site.data / "evidence", event, ingest.match_files(event, files, 10**7))
             assert store.insert_event(sm, event, meta)
             if action:
-                decisions.decide(sm, event["id"], action, "alice", reason=reason)
+                workflow.decide(sm, event["id"], action, "alice", reason=reason)
     return site.data
 
 

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from detector.events import EVENT_TYPES, SchemaError, parse_heartbeat_json, text_problem
-from detector.review import decisions, ingest, store
+from detector.review import ingest, store, workflow
 from detector.review.store import DeviceInfo
 from detector.review.views import iso_utc, json_safe
 
@@ -144,8 +144,8 @@ def get_accepted_regions(request: Request, device: Annotated[DeviceInfo, Depends
     stops alerting inside them."""
     _check_device(device, device.name, camera)
     return [{"id": r.id, "camera": r.camera, "polygon": poly, "note": json_safe(r.note)}
-            for r in decisions.regions(request.app.state.sm, camera)
-            if (poly := decisions.safe_polygon(r.polygon)) is not None]
+            for r in workflow.regions(request.app.state.sm, camera)
+            if (poly := workflow.safe_polygon(r.polygon)) is not None]
 
 
 @router.get("/rejected-regions")
@@ -157,8 +157,8 @@ def get_rejected_regions(request: Request, device: Annotated[DeviceInfo, Depends
     points, like an accepted region's."""
     _check_device(device, device.name, camera)
     out = []
-    for e in decisions.rejected_boxes(request.app.state.sm, camera):
-        box = decisions.safe_box(e.payload)
+    for e in workflow.rejected_boxes(request.app.state.sm, camera):
+        box = workflow.safe_box(e.payload)
         if box is None:
             continue
         x1, y1, x2, y2 = box
@@ -197,30 +197,30 @@ def get_events(
     reader: Annotated[DeviceInfo | None, Depends(reader_auth)],
     camera: str | None = None,
     type: Annotated[str | None, Query(description=f"one of {', '.join(EVENT_TYPES)}")] = None,
-    status: Annotated[str | None, Query(description=f"alert status: {', '.join(decisions.STATUSES)}")] = None,
+    status: Annotated[str | None, Query(description=f"alert status: {', '.join(workflow.STATUSES)}")] = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; events at or after this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Events newest first, filtered. A device token sees only its own cameras' events."""
     if type is not None and type not in EVENT_TYPES:
         raise HTTPException(422, f"type: expected one of {', '.join(EVENT_TYPES)}, found {type!r}")
-    if status is not None and status not in decisions.STATUSES:
-        raise HTTPException(422, f"status: expected one of {', '.join(decisions.STATUSES)}, found {status!r}")
+    if status is not None and status not in workflow.STATUSES:
+        raise HTTPException(422, f"status: expected one of {', '.join(workflow.STATUSES)}, found {status!r}")
     if camera is not None and not _plain_name(camera):
         return []  # no camera has such a name
     try:
         since_utc = store.parse_time(since.isoformat()) if since else None
     except ValueError:
         raise HTTPException(422, "since: outside the range of representable UTC times") from None
-    f = decisions.EventFilter(camera=camera, type=type, status=status, since=since_utc, limit=limit,
+    f = workflow.EventFilter(camera=camera, type=type, status=status, since=since_utc, limit=limit,
                               cameras_allowed=reader.cameras if reader else None)
-    return [event_json(r) for r in decisions.list_events(request.app.state.sm, f)]
+    return [event_json(r) for r in workflow.list_events(request.app.state.sm, f)]
 
 
 @router.get("/events/{event_id}")
 def get_event(request: Request, event_id: str,
               reader: Annotated[DeviceInfo | None, Depends(reader_auth)]) -> dict[str, Any]:
-    row = decisions.get_event(request.app.state.sm, event_id)
+    row = workflow.get_event(request.app.state.sm, event_id)
     if row is None or (reader is not None and row.camera not in reader.cameras):
         raise HTTPException(404, f"event {json_safe(event_id)[:80]}: not found")
     return event_json(row)

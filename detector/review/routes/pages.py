@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from detector.events import text_problem
-from detector.review import auth, decisions, ingest, store, views
+from detector.review import auth, ingest, store, views, workflow
 from detector.review.routes.web import (
     check_csrf,
     client_ip,
@@ -106,14 +106,14 @@ def queue_page(request: Request, sess: User, status: str = "open", sort: str = "
     sort = "score" if sort == "score" else "newest"
     sm = request.app.state.sm
     camera = _name_or_none(camera)
-    total = decisions.queue_count(sm, status, camera)
+    total = workflow.queue_count(sm, status, camera)
     pages = max(1, -(-total // PAGE_SIZE))
     number = min(max(int(page) if page.isdigit() and len(page) < 7 else 1, 1), pages)
-    rows = decisions.queue(sm, status, sort, camera, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    rows = workflow.queue(sm, status, sort, camera, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     cams = {c.name: c for c in store.camera_statuses(sm, request.app.state.settings.online_after_s)}
     trouble = [c for c in cams.values() if c.state in ATTENTION_STATES]
     return render(request, "queue.html", sess, rows=rows, status=status, sort=sort, camera=camera or "",
-                  counts=decisions.count_by_status(sm), done=views.json_safe(done), last=_id_or_none(last),
+                  counts=workflow.count_by_status(sm), done=views.json_safe(done), last=_id_or_none(last),
                   total=total, page=number, pages=pages, page_size=PAGE_SIZE, cams=cams, trouble=trouble,
                   attention=ATTENTION_STATES)
 
@@ -135,19 +135,19 @@ def _is_uuid(text: str) -> bool:
 def event_page(request: Request, event_id: str, sess: User, sort: str = "newest",
                done: str | None = None, last: str | None = None) -> Response:
     sm = request.app.state.sm
-    ev = decisions.get_event(sm, event_id)
+    ev = workflow.get_event(sm, event_id)
     if ev is None:
         raise HTTPException(404, f"event {views.json_safe(event_id)[:80]}: not found")
-    ref = None if "reference" in (ev.evidence or {}) else decisions.reference_event(sm, ev)
-    prev_id, next_id = decisions.neighbours(sm, ev, sort)
-    related = decisions.get_event(sm, ev.related_event) if ev.related_event else None
+    ref = None if "reference" in (ev.evidence or {}) else workflow.reference_event(sm, ev)
+    prev_id, next_id = workflow.neighbours(sm, ev, sort)
+    related = workflow.get_event(sm, ev.related_event) if ev.related_event else None
     return render(
         request, "event.html", sess, ev=ev, ref=ref, related=related, prev_id=prev_id, next_id=next_id, sort=sort,
         done=views.json_safe(done), last=_id_or_none(last),
         tiles=views.heat_tiles(ev.payload), frame_size=views.frame_size(ev.payload, ev.evidence or {}),
         box=views.event_box(ev.payload), detail=views.detail_items(ev.payload.get("detail")),
-        spark=views.sparkline(ev.payload), reasons=decisions.REJECT_REASONS,
-        history=decisions.audit_trail(sm, 50, event_id=ev.id),
+        spark=views.sparkline(ev.payload), reasons=workflow.REJECT_REASONS,
+        history=workflow.audit_trail(sm, 50, event_id=ev.id),
         camera=next(iter(store.camera_statuses(sm, request.app.state.settings.online_after_s, ev.camera)), None),
     )
 
@@ -162,18 +162,18 @@ async def event_action(request: Request, event_id: str, sess: User) -> Response:
     sort = "score" if form.get("sort") == "score" else "newest"
     sm = request.app.state.sm
     try:
-        before = decisions.get_event(sm, event_id)
-        prev_id, next_id = decisions.neighbours(sm, before, sort) if before else (None, None)
+        before = workflow.get_event(sm, event_id)
+        prev_id, next_id = workflow.neighbours(sm, before, sort) if before else (None, None)
         polygon = None
         if action == "accept_region" and before is not None:
             drawn = form.get("polygon")
-            polygon = decisions.parse_polygon(drawn if isinstance(drawn, str) else None,
+            polygon = workflow.parse_polygon(drawn if isinstance(drawn, str) else None,
                                               views.frame_size(before.payload, before.evidence or {}))
-        await run_in_threadpool(decisions.decide, sm, event_id, action, sess.user or "?",
+        await run_in_threadpool(workflow.decide, sm, event_id, action, sess.user or "?",
                                 str(form.get("reason") or ""), str(form.get("note") or ""), polygon)
-    except decisions.DecisionError as exc:
+    except workflow.DecisionError as exc:
         if views.wants_html(request):  # e.g. another operator decided first: say who and when, offer reopen
-            now = decisions.get_event(sm, event_id) if exc.event is not None else None  # as it is after the rollback
+            now = workflow.get_event(sm, event_id) if exc.event is not None else None  # as it is after the rollback
             return error_page(request, exc.status_code, str(exc), now)
         raise HTTPException(exc.status_code, str(exc)) from None
     query = urlencode({"done": action, "last": event_id, "sort": sort})
@@ -186,7 +186,7 @@ async def event_action(request: Request, event_id: str, sess: User) -> Response:
 
 @router.get("/evidence/{event_id}/{role}")
 def evidence(request: Request, event_id: str, role: str, sess: User) -> Response:
-    ev = decisions.get_event(request.app.state.sm, event_id)
+    ev = workflow.get_event(request.app.state.sm, event_id)
     path = ingest.evidence_path(request.app.state.settings.evidence_dir, (ev.evidence or {}).get(role) if ev else None)
     if path is None:
         raise HTTPException(404, f"evidence {views.json_safe(event_id)[:80]}/{views.json_safe(role)[:40]}: not found")
@@ -206,21 +206,21 @@ def camera_page(request: Request, name: str, sess: User) -> Response:
     cams = store.camera_statuses(sm, request.app.state.settings.online_after_s, name) if _name_or_none(name) else []
     if not cams:
         raise HTTPException(404, f"camera {views.json_safe(name)[:80]}: not found")
-    events = decisions.list_events(sm, decisions.EventFilter(camera=name, limit=50))
-    picture = decisions.latest_frame_event(sm, name)
-    regions = [(r, poly) for r in decisions.regions(sm, name) if (poly := decisions.safe_polygon(r.polygon))]
-    rejected = [(e, b) for e in decisions.rejected_boxes(sm, name, 50) if (b := decisions.safe_box(e.payload))]
+    events = workflow.list_events(sm, workflow.EventFilter(camera=name, limit=50))
+    picture = workflow.latest_frame_event(sm, name)
+    regions = [(r, poly) for r in workflow.regions(sm, name) if (poly := workflow.safe_polygon(r.polygon))]
+    rejected = [(e, b) for e in workflow.rejected_boxes(sm, name, 50) if (b := workflow.safe_box(e.payload))]
     return render(request, "camera.html", sess, cam=cams[0], events=events, regions=regions, rejected=rejected,
                   picture=picture, picture_size=views.frame_size(picture.payload, picture.evidence or {})
-                  if picture else None, open_alerts=decisions.queue(sm, "open", camera=name),
-                  trail=decisions.audit_trail(sm, 30, camera=name))
+                  if picture else None, open_alerts=workflow.queue(sm, "open", camera=name),
+                  trail=workflow.audit_trail(sm, 30, camera=name))
 
 
 def _region_or_404(sm: object, region_id: int) -> tuple[object, list[list[float]] | None]:
-    region = next((r for r in decisions.regions(sm) if r.id == region_id), None)  # type: ignore[arg-type]
+    region = next((r for r in workflow.regions(sm) if r.id == region_id), None)  # type: ignore[arg-type]
     if region is None:
         raise HTTPException(404, f"region {region_id}: no such accepted region (already removed?)")
-    return region, decisions.safe_polygon(region.polygon)
+    return region, workflow.safe_polygon(region.polygon)
 
 
 @router.get("/regions/{region_id}/remove")
@@ -228,7 +228,7 @@ def remove_region_page(request: Request, region_id: int, sess: User) -> Response
     """Removal asks first, showing the region on the camera's picture."""
     sm = request.app.state.sm
     region, poly = _region_or_404(sm, region_id)
-    picture = decisions.latest_frame_event(sm, region.camera)  # type: ignore[attr-defined]
+    picture = workflow.latest_frame_event(sm, region.camera)  # type: ignore[attr-defined]
     return render(request, "remove_region.html", sess, region=region, poly=poly, picture=picture,
                   picture_size=views.frame_size(picture.payload, picture.evidence or {}) if picture else None)
 
@@ -240,8 +240,8 @@ async def remove_region(request: Request, region_id: int, sess: User) -> Respons
     if form.get("confirm") != "yes":  # a bare POST (old page, stray click) only shows the question
         return remove_region_page(request, region_id, sess)
     try:
-        region = await run_in_threadpool(decisions.remove_region, request.app.state.sm, region_id, sess.user or "?")
-    except decisions.DecisionError as exc:
+        region = await run_in_threadpool(workflow.remove_region, request.app.state.sm, region_id, sess.user or "?")
+    except workflow.DecisionError as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
     return RedirectResponse(f"/cameras/{region.camera}?removed={region_id}", status_code=303)
 
@@ -249,5 +249,5 @@ async def remove_region(request: Request, region_id: int, sess: User) -> Respons
 @router.get("/audit")
 def audit_page(request: Request, sess: User, camera: str | None = None) -> Response:
     camera = _name_or_none(camera)
-    trail = decisions.audit_trail(request.app.state.sm, 500, camera=camera)
+    trail = workflow.audit_trail(request.app.state.sm, 500, camera=camera)
     return render(request, "audit.html", sess, trail=trail, camera=camera or "")
