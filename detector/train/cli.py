@@ -155,6 +155,11 @@ def print_summary(report: dict[str, Any]) -> None:
     view = report.get("view_level")
     if view:
         console.print(view_lines(view))
+    kinds = report.get("false_positives_by_kind") or []
+    if len(kinds) > 1:
+        from detector.train.kindfp import kind_lines
+
+        console.print(kind_lines(kinds, report["threshold"]), highlight=False)
     if counts["unreadable"]:
         console.print(f"[yellow]{counts['unreadable']} unreadable image(s) skipped (listed in report.json)[/yellow]")
     leak = (report.get("leak_guard") or {}).get("warning")

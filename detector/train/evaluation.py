@@ -237,6 +237,10 @@ def evaluate(
 
         report["view_level"], views_csv = view_report(scorer, scored.samples, used, target_precision, max_fpr, out,
                                                       progress)
+    from detector.train.kindfp import false_positives_by_kind
+
+    view_by_kind = report["view_level"].get("by_kind") if views else None
+    report["false_positives_by_kind"] = [r.to_dict() for r in false_positives_by_kind(report["by_kind"], view_by_kind)]
     files = write_figures(scored, report, used, out)
     files["scores"] = _write_scores_csv(scored, out / "scores.csv")
     if views:

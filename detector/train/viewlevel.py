@@ -189,11 +189,11 @@ def view_metrics(labels: Sequence[int] | np.ndarray, view_scores: Sequence[float
     )
 
 
-def view_breakdown(scored: ViewScores, threshold: float) -> dict[str, dict[str, Any]]:
-    """View-level metrics per source (for the eval report)."""
+def view_breakdown(scored: ViewScores, threshold: float, key: str = "source") -> dict[str, dict[str, Any]]:
+    """View-level metrics per source or per kind (``key``) for the eval report."""
     out: dict[str, dict[str, Any]] = {}
     y, s = scored.labels, scored.scores
-    sources = np.asarray([x.source for x in scored.samples])
+    sources = np.asarray([getattr(x, key) or "(none)" for x in scored.samples])
     for name in sorted(set(sources.tolist())):
         mask = sources == name
         out[name] = view_metrics(y[mask], s[mask], threshold).to_dict()

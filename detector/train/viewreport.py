@@ -10,7 +10,13 @@ from typing import Any
 
 from detector.data.sample import Sample
 from detector.train.thresholds import suggest_thresholds
-from detector.train.viewlevel import ViewScores, hottest_clean_views, score_views, view_summary
+from detector.train.viewlevel import (
+    ViewScores,
+    hottest_clean_views,
+    score_views,
+    view_breakdown,
+    view_summary,
+)
 
 HOTTEST_N = 18
 
@@ -31,6 +37,7 @@ def view_report(scorer: Any, samples: Sequence[Sample], threshold: float, target
     """Score ``samples`` as camera views; the report section and the written views.csv."""
     scored = score_views(samples, [scorer], description="scoring camera views", progress=progress)[0]
     section = view_summary(scored, threshold)
+    section["by_kind"] = view_breakdown(scored, threshold, "kind")  # eval only: the model metadata stays short
     section["hottest_clean_views"] = hottest_clean_views(scored, HOTTEST_N, threshold)
     section["suggested_thresholds"] = suggest_thresholds(scored.labels, scored.scores, target_precision, max_fpr)
     return section, write_view_csv(scored, out_dir / "views.csv")

@@ -13,21 +13,34 @@ def synth_command(
     seed: int = typer.Option(0, "--seed", help="Dataset seed; the same seed and options give the same bytes."),
     size: int = typer.Option(320, "--size", help="Image side in pixels (an edge tile is 320 frame pixels)."),
     graffiti_fraction: float = typer.Option(0.5, "--graffiti-fraction", help="Share of images with graffiti."),
+    only_negatives: bool = typer.Option(
+        False, "--only-negatives",
+        help="Every image clean, each showing one or two chosen hard negatives (a hard-negatives set)."),
+    kinds: str = typer.Option(
+        None, "--kinds",
+        help="With --only-negatives: comma-separated kinds, e.g. bike,close-person,pipe,ir (default: the hard "
+             "negatives the edge meets; see docs/synthetic.md)."),
 ) -> None:
     """Render synthetic CCTV views of pedestrian tunnels, clean or with graffiti, as a labelled dataset.
 
     Example: graffiti data synth --out data/synth-2k --n 2000 --seed 1
+
+    Hard negatives only: graffiti data synth --out data/negs --n 500 --seed 9101 --only-negatives --kinds bike,pipe,ir
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from detector.data.synth.dataset import check_synth_args, make_out_dir, write_synth_dataset
+    from detector.data.synth.dataset import check_synth_args, make_out_dir, parse_kinds, write_synth_dataset
+    from detector.errors import ConfigError
 
     check_synth_args(n, seed, size, graffiti_fraction)
+    if kinds is not None and not only_negatives:
+        raise ConfigError("--kinds needs --only-negatives (it chooses the kinds of a hard-negatives set)")
+    chosen = parse_kinds(kinds) if only_negatives else None
     make_out_dir(out)  # a bad --out fails before the progress bar
     with Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("synth", total=n)
         summary = write_synth_dataset(out, n, seed, size_px=size, graffiti_fraction=graffiti_fraction,
-                                      on_image=lambda _i: bar.advance(task))
+                                      on_image=lambda _i: bar.advance(task), only_negatives=chosen)
     kinds = ", ".join(f"{k} {v}" for k, v in summary.kinds.items())
     typer.echo(f"wrote {summary.n_graffiti} graffiti + {summary.n_clean} clean images "
                f"({summary.images_per_s:.1f} images/s) to {out}")

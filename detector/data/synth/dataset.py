@@ -60,9 +60,43 @@ def make_out_dir(out: Path) -> Path:
     return out
 
 
+def parse_kinds(text: str | None) -> tuple[str, ...]:
+    """``--kinds bike,person,ir`` → the kinds; a ConfigError naming the option and the unknown kind."""
+    from detector.data.synth.scene import DEFAULT_ONLY_KINDS, ONLY_NEGATIVE_KINDS
+
+    if text is None or not text.strip():
+        return DEFAULT_ONLY_KINDS
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    for k in kinds:
+        if k not in ONLY_NEGATIVE_KINDS:
+            raise ConfigError(f"--kinds: unknown kind {k!r}; expected a comma-separated list of "
+                              f"{', '.join(ONLY_NEGATIVE_KINDS)}")
+    if not kinds:
+        raise ConfigError(f"--kinds: no kind given; expected some of {', '.join(ONLY_NEGATIVE_KINDS)}")
+    return kinds
+
+
+def negatives_plan(n: int, seed: int, kinds: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The hard negatives of each image of a negatives-only set: every kind equally often as the main
+    (sample) kind, in a seeded order; a third of the images also show a second chosen kind."""
+    rng = np.random.default_rng([seed, 0x4E47])
+    mains = [kinds[i % len(kinds)] for i in range(n)]
+    rng.shuffle(mains)
+    plan: list[tuple[str, ...]] = []
+    for main in mains:
+        others = [k for k in kinds if k != main and k != "ir" and main != "ir"]
+        extra = rng.random() < 1 / 3 and others
+        plan.append((main, str(rng.choice(others))) if extra else (main,))
+    return plan
+
+
 def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, graffiti_fraction: float = 0.5,
-                        jpeg_quality: int = 92, on_image: Callable[[int], None] | None = None) -> SynthSummary:
-    """Render ``n`` scenes into ``out`` and write ``out/manifest.csv``; ``on_image(i)`` reports progress."""
+                        jpeg_quality: int = 92, on_image: Callable[[int], None] | None = None,
+                        only_negatives: tuple[str, ...] | None = None) -> SynthSummary:
+    """Render ``n`` scenes into ``out`` and write ``out/manifest.csv``; ``on_image(i)`` reports progress.
+
+    ``only_negatives``: every image clean, showing these hard-negative kinds (sample kind = its main one).
+    """
     import cv2
 
     from detector.data.manifest import write_manifest
@@ -71,15 +105,19 @@ def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, gra
     check_synth_args(n, seed, size_px, graffiti_fraction)
     out = make_out_dir(out)
     # Exactly round(n * fraction) graffiti images, in a seeded random order.
-    n_g = int(round(n * graffiti_fraction))
+    n_g = 0 if only_negatives is not None else int(round(n * graffiti_fraction))
     labels = np.zeros(n, bool)
     labels[:n_g] = True
     np.random.default_rng(seed).shuffle(labels)
+    plan = negatives_plan(n, seed, only_negatives) if only_negatives is not None else None
     samples: list[Sample] = []
     kinds: dict[str, int] = {}
     t0 = time.perf_counter()
     for i in range(n):
-        scene = render_scene(scene_seed(seed, i), size_px, graffiti=bool(labels[i]))
+        if plan is not None:
+            scene = render_scene(scene_seed(seed, i), size_px, negatives=plan[i])
+        else:
+            scene = render_scene(scene_seed(seed, i), size_px, graffiti=bool(labels[i]))
         path = out / LABELS[scene.label] / f"synth-{seed}-{i:06d}.jpg"
         ok, buf = cv2.imencode(".jpg", scene.image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         if not ok:
@@ -88,7 +126,8 @@ def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, gra
             path.write_bytes(buf.tobytes())
         except OSError as exc:
             raise DatasetError(f"{path}: cannot write image ({exc.strerror})") from None
-        samples.append(Sample(path=path, label=scene.label, group=f"synth-{seed}-{i:06d}", source="synth",
+        samples.append(Sample(path=path, label=scene.label, group=f"synth-{seed}-{i:06d}",
+                              source="synth" if plan is None else "synth-negatives",
                               kind=scene.kind, regions=scene.regions))
         kinds[scene.kind] = kinds.get(scene.kind, 0) + 1
         if on_image is not None:

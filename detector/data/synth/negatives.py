@@ -242,7 +242,10 @@ def paint_ghost(canvas: Layer, rng: np.random.Generator, box: tuple[int, int, in
 
 def paint_negative(canvas: Layer, kind: str, rng: np.random.Generator, box: tuple[int, int, int, int],
                    progress: float = 1.0) -> None:
-    """Paint a hard negative of ``kind`` (one of NEGATIVE_KINDS) into ``box`` of ``canvas``."""
+    """Paint a hard negative of ``kind`` (one of NEGATIVE_KINDS or ``fixtures.FIXTURE_KINDS``) into ``box``."""
+    from detector.data.synth.fixtures import paint_cable, paint_pipe, paint_plaster, paint_tiles
+
     painters = {"poster": paint_poster, "sign": paint_sign, "stain": paint_stain, "crack": paint_crack,
-                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet, "buff": paint_buff, "ghost": paint_ghost}
+                "dirt": paint_dirt, "mural": paint_mural, "wet": paint_wet, "buff": paint_buff, "ghost": paint_ghost,
+                "pipe": paint_pipe, "cable": paint_cable, "tiles": paint_tiles, "plaster": paint_plaster}
     paint_into(canvas, painters, kind, rng, box, progress, "negative")

@@ -8,14 +8,19 @@ own artefacts. Three kinds of view: ``tile`` (what one 320-px edge tile of a 128
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from detector.data.sample import CLEAN, GRAFFITI, Region
+from detector.data.synth.bikes import park_bikes
 from detector.data.synth.camera import apply_sensor, falloff_map, random_sensor
+from detector.data.synth.closeup import CLOSE_KINDS, add_close_figure
 from detector.data.synth.decal import layer_size_px, place_at_pixel, random_placement, warp_onto
+from detector.data.synth.fixtures import FIXTURE_KINDS
 from detector.data.synth.geometry import WALLS, Camera, Tunnel, cast, rotation
+from detector.data.synth.infrared import ir_look
 from detector.data.synth.layer import Layer
 from detector.data.synth.lighting import expose, light_fields, random_lighting, random_rig
 from detector.data.synth.negatives import paint_negative
@@ -34,6 +39,16 @@ NEGATIVE_MIX = {"poster": (0.13, (0.15, 0.5), (0.65, 0.8)), "sign": (0.1, (0.15,
                 "dirt": (0.08, (0.3, 1.0), (1.0, 2.5)), "mural": (0.09, (0.7, 2.0), (1.5, 3.0)),
                 "buff": (0.08, (0.3, 1.0), (0.8, 2.5)), "ghost": (0.07, (0.3, 0.9), (1.5, 2.5)),
                 "person": (0.2, (0, 0), (0, 0)), "shadow": (0.08, (0, 0), (0, 0))}
+# Hard negatives the edge meets and the bundled model fails on (drawn from their own random stream):
+# parked bikes, people/cyclists close to the camera in lettered clothes, pipes, cables, tile panels, plaster.
+HARD_MIX = {"bike": (0.22, (0, 0), (0, 0)), "close-person": (0.16, (0, 0), (0, 0)), "close-cyclist": (0.08, (0, 0), (0, 0)),
+            "pipe": (0.16, (0.8, 2.5), (3.0, 9.0)), "cable": (0.14, (0.8, 2.5), (4.0, 12.0)),
+            "tiles": (0.12, (0.35, 1.1), (0.8, 2.5)), "plaster": (0.12, (0.45, 1.3), (0.8, 2.0))}
+HARD_SHARE = (0.35, 0.15)  # share of clean / graffiti scenes with one of HARD_MIX
+IR_LOOK_SHARE = 0.08  # share of scenes shown in the infrared look (besides the IR lighting mode)
+EXTRA_STREAM = 0x4E45  # second seed word of the hard negatives' random stream
+ONLY_NEGATIVE_KINDS = tuple(NEGATIVE_MIX) + tuple(HARD_MIX) + ("ir",)
+DEFAULT_ONLY_KINDS = tuple(HARD_MIX) + ("person", "sign", "poster", "stain", "ir")  # ``--only-negatives`` without ``--kinds``
 FRAME_W, FRAME_H = 1280, 720  # the edge camera whose tiles the ``tile`` view imitates
 
 
@@ -92,22 +107,58 @@ def _pick(rng: np.random.Generator, mix: dict[str, tuple[float, tuple[float, flo
     return names[int(rng.choice(len(names), p=p / p.sum()))]
 
 
-def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None) -> SynthScene:
+def check_negative_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """The kinds a hard-negatives-only scene may be asked for; a ValueError naming the unknown one."""
+    out = tuple(str(k).strip() for k in kinds if str(k).strip())
+    if not out:
+        raise ValueError(f"no negative kinds given; expected some of {', '.join(ONLY_NEGATIVE_KINDS)}")
+    for k in out:
+        if k not in ONLY_NEGATIVE_KINDS:
+            raise ValueError(f"unknown negative kind {k!r}; expected some of {', '.join(ONLY_NEGATIVE_KINDS)}")
+    return out
+
+
+def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None,
+                 negatives: Sequence[str] | None = None) -> SynthScene:
     """Render one scene; the same ``seed`` (and arguments) always gives the same bytes.
 
     ``graffiti`` forces the label; None draws it from the seed (half and half).
+    ``negatives`` renders a clean scene with exactly these hard negatives (kinds of
+    ``ONLY_NEGATIVE_KINDS``; ``ir`` = the infrared look) and no others; the sample kind is the first.
     """
     if size_px < 32:
         raise ValueError(f"size_px must be at least 32, got {size_px}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if negatives is not None:
+        forced = check_negative_kinds(negatives)
+        if graffiti:
+            raise ValueError("a scene of hard negatives only is clean; graffiti=True contradicts negatives=")
+        for attempt in range(16):  # another tunnel/camera when a kind has no room in this one (a bike, no floor)
+            rng = np.random.default_rng(seed if attempt == 0 else [seed, attempt])
+            scene = _render(seed, rng, rng, size_px, False, forced)
+            if scene is not None:
+                return scene
+        raise RuntimeError(f"seed {seed}: could not draw {', '.join(forced)} in 16 tunnels")
     rng = np.random.default_rng(seed)
     has_graffiti = bool(rng.random() < 0.5) if graffiti is None else graffiti
+    # The extra hard negatives come from their own stream, so a seed's tunnel, paint and older
+    # negatives are the same as before they existed (held-out synthetic sets stay comparable).
+    scene = _render(seed, rng, np.random.default_rng([seed, EXTRA_STREAM]), size_px, has_graffiti, None)
+    assert scene is not None  # only forced kinds can fail
+    return scene
+
+
+def _render(seed: int, rng: np.random.Generator, extra: np.random.Generator, size_px: int, has_graffiti: bool,
+            forced: tuple[str, ...] | None) -> SynthScene | None:
     tunnel = random_tunnel(rng)
     view = str(rng.choice(VIEWS, p=[0.5, 0.2, 0.3]))
+    need_floor = forced is not None and "bike" in forced
     for attempt in range(8):  # a view that shows some wall (graffiti needs somewhere to be)
         camera, vig = random_camera(rng, view if attempt < 6 else "frontal", size_px, tunnel)
-        if np.isin(cast(camera.scaled(1 / 8), tunnel).surface, WALLS).mean() >= 0.3:
+        coarse = cast(camera.scaled(1 / 8), tunnel)
+        walls = np.isin(coarse.surface, WALLS)
+        if walls.mean() >= 0.3 and (not need_floor or (walls & (coarse.v < 1.0)).mean() >= 0.03):
             break
     maps = cast(camera, tunnel)
     surfaces = random_surfaces(rng)
@@ -116,7 +167,8 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
     min_visible = 0.004 * size_px * size_px
 
     def decal(kind: str, mix: dict[str, tuple[float, tuple[float, float], tuple[float, float]]], label: int,
-              force: bool = False, near: tuple[float, float] | None = None) -> bool:
+              force: bool = False, near: tuple[float, float] | None = None, r: np.random.Generator = rng) -> bool:
+        rng = r
         _, size_rng, aspect_rng = mix[kind]
         for attempt in range(6):
             size, aspect = rng.uniform(*size_rng) * size_px, rng.uniform(*aspect_rng)
@@ -150,11 +202,24 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
             return True
         return False
 
-    n_neg = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.35, 0.3, 0.2] if not has_graffiti else [0.5, 0.3, 0.15, 0.05]))
-    neg_kinds = [_pick(rng, NEGATIVE_MIX) for _ in range(n_neg)]
+    if forced is None:
+        n_neg = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.35, 0.3, 0.2] if not has_graffiti else [0.5, 0.3, 0.15, 0.05]))
+        neg_kinds = [_pick(rng, NEGATIVE_MIX) for _ in range(n_neg)]
+        hard = [_pick(extra, HARD_MIX)] if extra.random() < HARD_SHARE[has_graffiti] else []
+        if has_graffiti:  # a figure filling the view would hide the paint the label promises
+            hard = [k for k in hard if k not in CLOSE_KINDS]
+        ir_look_on = bool(extra.random() < IR_LOOK_SHARE)
+    else:
+        neg_kinds = [k for k in forced if k in NEGATIVE_MIX]
+        hard = [k for k in forced if k in HARD_MIX] or ([_pick(rng, HARD_MIX)] if forced == ("ir",) else [])
+        ir_look_on = "ir" in forced
+    drawn: set[str] = set()
     for kind in sorted(neg_kinds, key=lambda k: k in ("poster", "sign", "mural", "buff")):
-        if kind not in ("person", "shadow"):
-            decal(kind, NEGATIVE_MIX, CLEAN)
+        if kind not in ("person", "shadow") and decal(kind, NEGATIVE_MIX, CLEAN):
+            drawn.add(kind)
+    for kind in hard:  # pipes, cables, tile panels, plaster: on the wall, under any paint
+        if kind in FIXTURE_KINDS and decal(kind, HARD_MIX, CLEAN, r=extra):
+            drawn.add(kind)
     if has_graffiti:
         n_g = int(rng.choice([1, 2, 3, 5], p=[0.5, 0.25, 0.15, 0.1]))
         kinds = [_pick(rng, GRAFFITI_MIX) for _ in range(n_g)]
@@ -168,16 +233,35 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
             placed.append(decal("tag", {"tag": (1.0, (0.4, 0.9), (1.5, 2.5))}, GRAFFITI, force=True))
         if not any(placed):
             raise RuntimeError(f"seed {seed}: could not place graffiti on a visible wall")
+    if "bike" in hard:
+        box = park_bikes(extra, camera, tunnel, maps, albedo)
+        if box is not None:
+            regions.append(Region("bike", box, CLEAN))
+            drawn.add("bike")
     for kind in neg_kinds:
-        if kind == "person":
-            _add_passerby(rng, camera, tunnel, maps, albedo, regions)
+        if kind == "person" and _add_passerby(rng, camera, tunnel, maps, albedo, regions):
+            drawn.add(kind)
+    for kind in hard:
+        if kind in CLOSE_KINDS:
+            box = add_close_figure(extra, albedo, cyclist=kind == "close-cyclist")
+            if box is not None:
+                regions.append(Region(kind, box, CLEAN))
+                drawn.add(kind)
     rig = random_rig(rng, tunnel)
     fields = light_fields(maps, tunnel, rig)
     light = random_lighting(rng)
     shadow = _shadow(rng, size_px, regions) if "shadow" in neg_kinds else None
+    if shadow is not None:
+        drawn.add("shadow")
+    if forced is not None and not drawn.issuperset(k for k in forced if k != "ir"):
+        return None
+    if forced is not None and forced == ("ir",) and not drawn:
+        return None
     img, gain = expose(albedo, fields, light, surfaces.outside, shadow)
     sensor = random_sensor(rng)
-    if light.ir > 0:
+    if ir_look_on and light.ir == 0:
+        img = ir_look(img, extra)
+    if light.ir > 0 or ir_look_on:
         sensor = type(sensor)(**{**sensor.__dict__, "mono": True})
     # Camera text: ~20 px of a 720-line frame, so larger in a tile than in a whole-frame view.
     osd = None
@@ -187,14 +271,15 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None)
     if osd is not None:
         regions.append(Region("osd", osd.xyxy(size_px, size_px), CLEAN))
     label = GRAFFITI if has_graffiti else CLEAN
-    kind = _scene_kind(label, regions)
+    kind = forced[0] if forced is not None else _scene_kind(label, regions)
     info = {"view": view, "wall": surfaces.left.kind, "light": "ir" if light.ir > 0 else
-            ("day" if light.day > 0.9 else ("night" if light.strip < 0.85 and light.day == 0 else "strip"))}
+            ("ir-look" if ir_look_on else
+             ("day" if light.day > 0.9 else ("night" if light.strip < 0.85 and light.day == 0 else "strip")))}
     return SynthScene(image, label, kind, tuple(regions), info)
 
 
 def _add_passerby(rng: np.random.Generator, camera: Camera, tunnel: Tunnel, maps, albedo: np.ndarray,
-                  regions: list[Region]) -> None:
+                  regions: list[Region]) -> bool:
     h, w = maps.surface.shape
     for _ in range(6):
         y, x = int(rng.integers(h)), int(rng.integers(w))
@@ -211,7 +296,8 @@ def _add_passerby(rng: np.random.Generator, camera: Camera, tunnel: Tunnel, maps
         xyxy = place_passerby(layer, camera, tunnel, xm, pz, albedo, float(rng.uniform(0, 0.04) * hpx))
         if xyxy is not None and min(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]) >= max(6.0, 0.05 * w):
             regions.append(Region("cyclist" if look.cyclist else "person", xyxy, CLEAN))
-            return
+            return True
+    return False
 
 
 def _shadow(rng: np.random.Generator, size_px: int, regions: list[Region]) -> np.ndarray:
