@@ -137,12 +137,13 @@ def warp_plane(layer: Layer, corners_xyz: np.ndarray, camera: Camera, base: np.n
     rgba = cv2.warpPerspective(np.dstack([layer.rgb, layer.alpha]), hom, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT)
     alpha = np.clip(rgba[..., 3], 0, 1)
-    ys, xs = np.nonzero(alpha > 1e-3)
+    keep = alpha > 1e-3  # interpolation's faint fringe would tint pixels outside the reported box
+    ys, xs = np.nonzero(keep)
     if xs.size == 0:
         return None
     region = base[y1:y2, x1:x2]
-    region *= (1 - alpha)[..., None]
-    region += rgba[..., :3]
+    region *= (1 - alpha * keep)[..., None]
+    region += rgba[..., :3] * keep[..., None]
     return (float(x1 + xs.min()), float(y1 + ys.min()), float(x1 + xs.max() + 1), float(y1 + ys.max() + 1))
 
 
