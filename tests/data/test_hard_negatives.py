@@ -135,6 +135,13 @@ def test_only_negatives_scene_shows_the_kind_and_no_graffiti(kind: str) -> None:
         assert all(r.label == CLEAN for r in scene.regions)
 
 
+def test_bare_control_scene_has_no_negative() -> None:
+    for seed in (1, 2, 3):
+        scene = render_scene(seed, 96, negatives=["bare"])
+        assert scene.kind == "bare" and scene.label == CLEAN
+        assert {r.kind for r in scene.regions} <= {"osd"}
+
+
 def test_only_negatives_scene_is_deterministic_per_seed() -> None:
     a = render_scene(8, 96, negatives=["bike", "pipe"])
     b = render_scene(8, 96, negatives=["bike", "pipe"])
@@ -169,19 +176,21 @@ def test_negatives_only_dataset_is_clean_with_the_chosen_kinds(tmp_path) -> None
     from detector.data.formats import load_dataset
     from detector.data.synth.dataset import write_synth_dataset
 
-    kinds = ("bike", "close-person", "pipe", "ir")
-    summary = write_synth_dataset(tmp_path / "n", 16, 4, size_px=64, only_negatives=kinds)
-    assert summary.n_graffiti == 0 and summary.n_clean == 16
+    kinds = ("bike", "close-person", "pipe", "ir", "bare")
+    summary = write_synth_dataset(tmp_path / "n", 20, 4, size_px=64, only_negatives=kinds)
+    assert summary.n_graffiti == 0 and summary.n_clean == 20
     assert summary.kinds == {k: 4 for k in sorted(kinds)}  # every chosen kind equally often
     samples = load_dataset(str(tmp_path / "n"))
     assert {s.label for s in samples} == {CLEAN} and {s.source for s in samples} == {"synth-negatives"}
     assert {s.kind for s in samples} == set(kinds)
     for s in samples:
         region_kinds = {r.kind for r in s.regions} - {"osd"}
-        assert region_kinds <= set(kinds) - {"ir"} and all(r.label == CLEAN for r in s.regions)
-        if s.kind != "ir":
+        assert region_kinds <= set(kinds) - {"ir", "bare"} and all(r.label == CLEAN for r in s.regions)
+        if s.kind == "bare":
+            assert not region_kinds
+        elif s.kind != "ir":
             assert s.kind in region_kinds
-    again = write_synth_dataset(tmp_path / "m", 16, 4, size_px=64, only_negatives=kinds)
+    again = write_synth_dataset(tmp_path / "m", 20, 4, size_px=64, only_negatives=kinds)
     first = sorted((tmp_path / "n" / "clean").glob("*.jpg"))
     assert [p.read_bytes() for p in first] == [(tmp_path / "m" / "clean" / p.name).read_bytes() for p in first]
     assert again.kinds == summary.kinds

@@ -79,15 +79,16 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
 def negatives_plan(n: int, seed: int, kinds: tuple[str, ...]) -> list[tuple[str, ...]]:
     """The hard negatives of each image of a negatives-only set: every kind equally often as the main
     (sample) kind, in a seeded order; a third of the images (and every ``ir`` image) also show a
-    second chosen kind."""
+    second chosen kind; ``bare`` images show none."""
     rng = np.random.default_rng([seed, 0x4E47])
     mains = [kinds[i % len(kinds)] for i in range(n)]
     rng.shuffle(mains)
     plan: list[tuple[str, ...]] = []
     for main in mains:
-        others = [k for k in kinds if k != main and k != "ir"]
-        # An IR image shows one of the other chosen kinds (any hard negative when ``ir`` is alone).
-        extra = bool(others) and (main == "ir" or rng.random() < 1 / 3)
+        others = [k for k in kinds if k not in (main, "ir", "bare")]
+        # An IR image shows one of the other chosen kinds (any hard negative when ``ir`` is alone);
+        # a bare tunnel (the control) shows none.
+        extra = bool(others) and main != "bare" and (main == "ir" or rng.random() < 1 / 3)
         plan.append((main, str(rng.choice(others))) if extra else (main,))
     return plan
 

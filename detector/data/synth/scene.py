@@ -47,8 +47,9 @@ HARD_MIX = {"bike": (0.22, (0, 0), (0, 0)), "close-person": (0.16, (0, 0), (0, 0
 HARD_SHARE = (0.35, 0.15)  # share of clean / graffiti scenes with one of HARD_MIX
 IR_LOOK_SHARE = 0.08  # share of scenes shown in the infrared look (besides the IR lighting mode)
 EXTRA_STREAM = 0x4E45  # second seed word of the hard negatives' random stream
-ONLY_NEGATIVE_KINDS = tuple(NEGATIVE_MIX) + tuple(HARD_MIX) + ("ir",)
-DEFAULT_ONLY_KINDS = tuple(HARD_MIX) + ("person", "sign", "poster", "stain", "ir")  # ``--only-negatives`` without ``--kinds``
+# ``ir``: the infrared look (with another kind); ``bare``: a tunnel with no negative at all (the control).
+ONLY_NEGATIVE_KINDS = tuple(NEGATIVE_MIX) + tuple(HARD_MIX) + ("ir", "bare")
+DEFAULT_ONLY_KINDS = tuple(HARD_MIX) + ("person", "sign", "poster", "stain", "ir", "bare")  # --only-negatives alone
 FRAME_W, FRAME_H = 1280, 720  # the edge camera whose tiles the ``tile`` view imitates
 
 
@@ -124,7 +125,8 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None,
 
     ``graffiti`` forces the label; None draws it from the seed (half and half).
     ``negatives`` renders a clean scene with exactly these hard negatives (kinds of
-    ``ONLY_NEGATIVE_KINDS``; ``ir`` = the infrared look) and no others; the sample kind is the first.
+    ``ONLY_NEGATIVE_KINDS``; ``ir`` = the infrared look; ``bare`` = none at all) and no others; the
+    sample kind is the first.
     """
     if size_px < 32:
         raise ValueError(f"size_px must be at least 32, got {size_px}")
@@ -253,7 +255,7 @@ def _render(seed: int, rng: np.random.Generator, extra: np.random.Generator, siz
     shadow = _shadow(rng, size_px, regions) if "shadow" in neg_kinds else None
     if shadow is not None:
         drawn.add("shadow")
-    if forced is not None and not drawn.issuperset(k for k in forced if k != "ir"):
+    if forced is not None and not drawn.issuperset(k for k in forced if k not in ("ir", "bare")):
         return None
     if forced is not None and forced == ("ir",) and not drawn:
         return None
