@@ -1,7 +1,9 @@
 """Synthetic CCTV views of pedestrian tunnels, clean or with graffiti (see ``render_scene``).
 
 Reusable layers: ``geometry`` (tunnel + camera rays), ``wall`` (materials), ``paint``/``pieces``
-(graffiti painters), ``negatives`` (posters, stains, murals...), ``people`` (passers-by),
+(graffiti painters), ``negatives`` (posters, stains, murals...), ``fixtures`` (pipes, cables, tile
+panels, plaster), ``bikes`` (parked bicycles), ``closeup`` (people close to the camera in lettered
+clothes), ``infrared`` (the IR look), ``people`` (passers-by),
 ``lighting`` (lamps, daylight, IR, exposure), ``camera`` (noise, blur, JPEG), ``decal`` (perspective
 placement), ``scene`` (composition) and ``dataset`` (ImageFolder + manifest writer).
 
