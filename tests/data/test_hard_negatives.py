@@ -150,18 +150,15 @@ def test_only_negatives_scene_is_deterministic_per_seed() -> None:
     assert a.image.tobytes() != c.image.tobytes()
 
 
-def test_extra_negatives_leave_a_seeds_tunnel_as_it_was(monkeypatch) -> None:
-    """The new kinds draw from their own stream: with them switched off, every seed renders the same
-    tunnel, view, lighting, paint and older negatives as with them on (only the additions differ)."""
-    from detector.data.synth import scene as scene_mod
-
-    on = [render_scene(s, 64) for s in range(30)]
+def test_extra_negatives_leave_a_seeds_tunnel_as_it_was() -> None:
+    """The new kinds draw from their own stream and are off by default: without them every seed renders
+    the same tunnel, view, lighting, paint and older negatives as with them (only the additions differ)."""
+    on = [render_scene(s, 64, hard_negatives=True) for s in range(30)]
     assert any(r.kind in HARD_MIX for sc in on for r in sc.regions)
-    monkeypatch.setattr(scene_mod, "HARD_SHARE", (0.0, 0.0))
-    monkeypatch.setattr(scene_mod, "IR_LOOK_SHARE", 0.0)
     for seed, with_extras in enumerate(on):
         without = render_scene(seed, 64)
         assert not any(r.kind in HARD_MIX for r in without.regions)
+        assert without.info.get("light") != "ir-look"
         old = [r for r in with_extras.regions if r.kind not in HARD_MIX]
         assert old == list(without.regions), seed
         assert with_extras.label == without.label
@@ -170,9 +167,11 @@ def test_extra_negatives_leave_a_seeds_tunnel_as_it_was(monkeypatch) -> None:
     assert sum(sc.info["light"] == "ir-look" for sc in on) < 10  # a few scenes, not most
 
 
-def test_default_scenes_now_include_the_new_kinds() -> None:
-    seen = {r.kind for s in range(120) for r in render_scene(s, 64, graffiti=False).regions}
+def test_hard_negatives_mix_the_new_kinds_into_ordinary_scenes() -> None:
+    seen = {r.kind for s in range(120) for r in render_scene(s, 64, graffiti=False, hard_negatives=True).regions}
     assert len(seen & set(HARD_MIX)) >= 4, seen
+    default = {r.kind for s in range(60) for r in render_scene(s, 64, graffiti=False).regions}
+    assert not default & set(HARD_MIX), default
 
 
 def test_unknown_negative_kind_is_rejected() -> None:
@@ -241,3 +240,19 @@ def test_cli_kinds_without_only_negatives_is_one_line_error(tmp_path) -> None:
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines == ["error: --kinds needs --only-negatives (it chooses the kinds of a hard-negatives set)"]
+
+
+def test_cli_hard_negatives_mixes_them_in_and_refuses_only_negatives(tmp_path) -> None:
+    out = tmp_path / "mixed"
+    proc = subprocess.run([sys.executable, "-m", "detector", "data", "synth", "--out", str(out), "--n", "40", "--seed", "3",
+                           "--size", "64", "--graffiti-fraction", "0", "--hard-negatives"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    rows = (out / "manifest.csv").read_text().splitlines()[1:]
+    assert {r.split(",")[5] for r in rows} & set(HARD_MIX)
+    proc = subprocess.run([sys.executable, "-m", "detector", "data", "synth", "--out", str(tmp_path / "y"), "--n", "2",
+                           "--hard-negatives", "--only-negatives"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["error: --hard-negatives and --only-negatives: choose one (--only-negatives already shows "
+                     "only them)"]

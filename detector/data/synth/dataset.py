@@ -95,10 +95,12 @@ def negatives_plan(n: int, seed: int, kinds: tuple[str, ...]) -> list[tuple[str,
 
 def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, graffiti_fraction: float = 0.5,
                         jpeg_quality: int = 92, on_image: Callable[[int], None] | None = None,
-                        only_negatives: tuple[str, ...] | None = None) -> SynthSummary:
+                        only_negatives: tuple[str, ...] | None = None,
+                        hard_negatives: bool = False) -> SynthSummary:
     """Render ``n`` scenes into ``out`` and write ``out/manifest.csv``; ``on_image(i)`` reports progress.
 
     ``only_negatives``: every image clean, showing these hard-negative kinds (sample kind = its main one).
+    ``hard_negatives``: mix the hard negatives the edge meets into the ordinary scenes (see ``render_scene``).
     """
     import cv2
 
@@ -120,7 +122,7 @@ def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, gra
         if plan is not None:
             scene = render_scene(scene_seed(seed, i), size_px, negatives=plan[i])
         else:
-            scene = render_scene(scene_seed(seed, i), size_px, graffiti=bool(labels[i]))
+            scene = render_scene(scene_seed(seed, i), size_px, graffiti=bool(labels[i]), hard_negatives=hard_negatives)
         path = out / LABELS[scene.label] / f"synth-{seed}-{i:06d}.jpg"
         ok, buf = cv2.imencode(".jpg", scene.image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         if not ok:

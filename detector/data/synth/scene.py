@@ -120,13 +120,16 @@ def check_negative_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
 
 
 def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None,
-                 negatives: Sequence[str] | None = None) -> SynthScene:
+                 negatives: Sequence[str] | None = None, hard_negatives: bool = False) -> SynthScene:
     """Render one scene; the same ``seed`` (and arguments) always gives the same bytes.
 
     ``graffiti`` forces the label; None draws it from the seed (half and half).
     ``negatives`` renders a clean scene with exactly these hard negatives (kinds of
     ``ONLY_NEGATIVE_KINDS``; ``ir`` = the infrared look; ``bare`` = none at all) and no others; the
     sample kind is the first.
+    ``hard_negatives`` adds, from their own random stream, one of ``HARD_MIX`` to a share of the
+    scenes (``HARD_SHARE``) and the infrared look to ``IR_LOOK_SHARE`` of them; off, a seed renders
+    exactly what it rendered before they existed (the shipped model's recipe and held-out sets).
     """
     if size_px < 32:
         raise ValueError(f"size_px must be at least 32, got {size_px}")
@@ -146,13 +149,14 @@ def render_scene(seed: int, size_px: int = 320, *, graffiti: bool | None = None,
     has_graffiti = bool(rng.random() < 0.5) if graffiti is None else graffiti
     # The extra hard negatives come from their own stream, so a seed's tunnel, paint and older
     # negatives are the same as before they existed (held-out synthetic sets stay comparable).
-    scene = _render(seed, rng, np.random.default_rng([seed, EXTRA_STREAM]), size_px, has_graffiti, None)
+    scene = _render(seed, rng, np.random.default_rng([seed, EXTRA_STREAM]), size_px, has_graffiti, None,
+                    hard_negatives)
     assert scene is not None  # only forced kinds can fail
     return scene
 
 
 def _render(seed: int, rng: np.random.Generator, extra: np.random.Generator, size_px: int, has_graffiti: bool,
-            forced: tuple[str, ...] | None) -> SynthScene | None:
+            forced: tuple[str, ...] | None, hard_negatives: bool = False) -> SynthScene | None:
     tunnel = random_tunnel(rng)
     view = str(rng.choice(VIEWS, p=[0.5, 0.2, 0.3]))
     need_floor = forced is not None and "bike" in forced
@@ -207,10 +211,10 @@ def _render(seed: int, rng: np.random.Generator, extra: np.random.Generator, siz
     if forced is None:
         n_neg = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.35, 0.3, 0.2] if not has_graffiti else [0.5, 0.3, 0.15, 0.05]))
         neg_kinds = [_pick(rng, NEGATIVE_MIX) for _ in range(n_neg)]
-        hard = [_pick(extra, HARD_MIX)] if extra.random() < HARD_SHARE[has_graffiti] else []
+        hard = [_pick(extra, HARD_MIX)] if hard_negatives and extra.random() < HARD_SHARE[has_graffiti] else []
         if has_graffiti:  # a figure filling the view would hide the paint the label promises
             hard = [k for k in hard if k not in CLOSE_KINDS]
-        ir_look_on = bool(extra.random() < IR_LOOK_SHARE)
+        ir_look_on = hard_negatives and bool(extra.random() < IR_LOOK_SHARE)
     else:
         neg_kinds = [k for k in forced if k in NEGATIVE_MIX]
         hard = [k for k in forced if k in HARD_MIX] or ([_pick(rng, HARD_MIX)] if forced == ("ir",) else [])
