@@ -44,6 +44,7 @@ class JudgeParams:
     score_margin: float = 0.15  # evidence needs score >= baseline score + this
     change_fraction: float = 0.02  # evidence needs this share of a tile's blocks changed
     refine_s: float = 3600.0  # a changed tile that stays below the gate this long becomes its new baseline
+    paint_hold: float = 0.25  # a carried piece holds while this share of its paint blocks still looks as painted
 
 
 @dataclass
@@ -103,7 +104,7 @@ class WallJudge:
         self._grey_taken = -1  # estimate version the commissioning baseline's picture was taken from
         self._carried_key: tuple[int, int, int] = (-1, -1, -1)
         self._changed_for: str | None = None  # the colour mode whose baseline changed_blocks is against
-        self._carried: tuple[np.ndarray, np.ndarray, set[int]] | None = None
+        self._carried: tuple[np.ndarray, np.ndarray, np.ndarray, set[int]] | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -222,15 +223,16 @@ class WallJudge:
                 # still looks like that, the paint is there (the event stays open, whatever the model
                 # reads in this light); once it changed, only a graffiti score keeps it open. Where the
                 # other colour mode's baseline shows the clean wall, the paint is told block by block:
-                # the blocks that differ between the two baselines. The event holds while any of them
-                # still looks as painted (a poster over half the piece does not close it), and the tile
-                # is clean once the wall looks as the other mode showed it clean.
-                if refs is not None and i not in refs[2]:
-                    clean_frac, paint_left, _ = refs
+                # the blocks that differ between the two baselines. The event holds while a real part of
+                # them (``paint_hold``) still looks as painted (a poster over half the piece does not
+                # close it; a few blocks of ghost left by the crew do not hold it), and the tile is
+                # clean once the wall looks as the other mode showed it clean.
+                if refs is not None and i not in refs[3]:
+                    clean_frac, paint_left, paint_all, _ = refs
                     if float(clean_frac[i]) < p.change_fraction:
                         gated.append(0.0)  # the wall looks as the other mode's baseline showed it clean
-                    elif float(paint_left[i]) >= p.change_fraction:
-                        gated.append(max(s, threshold))  # some of the paint is still there as it was painted
+                    elif float(paint_left[i]) >= max(p.change_fraction, p.paint_hold * float(paint_all[i])):
+                        gated.append(max(s, threshold))  # the paint is still there as it was painted
                     else:
                         gated.append(s if s >= threshold else 0.0)  # all of it changed: cleaned or covered
                 elif changed:
@@ -304,12 +306,12 @@ class WallJudge:
             self._rebaselines += 1  # the baseline picture changed: recompute the change map
         return out
 
-    def _carried_refs(self, base: Baseline) -> tuple[np.ndarray, np.ndarray, set[int]] | None:
+    def _carried_refs(self, base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray, set[int]] | None:
         """For the tiles carried through this mode's commissioning (their own baseline holds the paint),
         judged against the other colour mode's clean baseline: per tile, the share of blocks that differ
-        from that clean picture now, the share of paint blocks (those that differ between the two
-        baselines) still unchanged since commissioning, and the tiles carried in the other mode too (no
-        clean picture there). None when not needed."""
+        from that clean picture now, the share of blocks that are paint (those that differ between the
+        two baselines) still unchanged since commissioning, the share that are paint at all, and the
+        tiles carried in the other mode too (no clean picture there). None when not needed."""
         if not base.carried or self.wall.estimate is None:
             return None
         other = self._other_mode(base)
@@ -325,7 +327,7 @@ class WallJudge:
             # ghost correlates with both: it counts as cleaned)
             still = paint & ~self.changed_blocks.reshape(-1) & now.reshape(-1)
             self._carried = (self._tile_fractions(now), self._tile_fractions(still.reshape(now.shape)),
-                             set(other.carried))
+                             self._tile_fractions(paint.reshape(now.shape)), set(other.carried))
         return self._carried
 
     def _update_change(self) -> None:

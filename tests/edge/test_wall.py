@@ -435,3 +435,22 @@ def test_a_carried_piece_cleaned_to_a_faint_ghost_beside_a_poster_reads_clean() 
     h.run(crew_done, crew_done + 1800, lambda t: ghost)
     assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
     assert len(h.opened) == 1
+
+
+def test_a_few_blocks_left_of_a_carried_piece_do_not_hold_it() -> None:
+    """The crew leaves a trace: a short bit of one stroke that still looks as painted. A couple of blocks
+    out of the piece's are not the piece: the event closes within 10 minutes."""
+    h = Harness(scorer=ir_aware_score)
+    ir, colour = texture(ir=True), greenish(texture())
+    h.run(0, COMMISSIONED_S, lambda t: ir)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    t = COMMISSIONED_S + 900
+    painted = paint(colour, 100, 60, colour=(0, 160, 0))
+    h.run(t, t + 1800, lambda t: painted)
+    assert len(h.opened) == 1 and h.closed == []
+    trace = colour.copy()
+    trace[16:32, 112:128] = painted[16:32, 112:128]  # one block of the piece, as painted
+    crew_done = t + 1800
+    h.run(crew_done, crew_done + 1800, lambda t: trace)
+    assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
+    assert len(h.opened) == 1
