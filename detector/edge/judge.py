@@ -104,6 +104,7 @@ class WallJudge:
         self._grey_taken = -1  # estimate version the commissioning baseline's picture was taken from
         self._carried_key: tuple[int, int, int] = (-1, -1, -1)
         self._changed_for: str | None = None  # the colour mode whose baseline changed_blocks is against
+        self._first_grey: dict[str, np.ndarray] = {}  # per mode: the wall when its commissioning began
         self._carried: tuple[np.ndarray, np.ndarray, np.ndarray, set[int]] | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
@@ -137,6 +138,7 @@ class WallJudge:
             assert self.wall.mode is not None
             self.baselines[self.wall.mode] = Baseline(self.wall.grey().copy(), np.zeros(len(self.tiles), np.float32), t_s,
                                                       carried=set(open_tiles))
+            self._first_grey[self.wall.mode] = self.wall.grey().copy()
             to_score = list(range(len(self.tiles)))  # commissioning scores every tile
         return JudgeStep(to_score)
 
@@ -276,15 +278,20 @@ class WallJudge:
 
     def _derive_from_other_mode(self, base: Baseline, threshold: float) -> set[int]:
         """A mode commissioned after the other one: tiles that look like graffiti now, changed structurally
-        since the other mode's baseline and clearly hotter than it was there, are new paint (made while
-        this mode was not seen, e.g. across the first dawn), not marks that were always there. Their
-        baseline becomes the other mode's (picture, where it changed, and score), so the gate alerts on
-        them as on any new paint, and they are left out of the commissioning report."""
+        since the other mode's baseline, clearly hotter than they were there, *and* changing while this
+        mode was commissioned are new paint (made across the switch, e.g. at the first dawn), not marks
+        that were always there. (A mark that IR and colour simply render differently — coloured
+        lettering that IR barely shows — differs from the other mode too, but stays as it is here: it is
+        reported.) Their baseline becomes the other mode's (picture, where it changed, and score), so the
+        gate alerts on them as on any new paint, and they are left out of the commissioning report."""
         other = self._other_mode(base)
+        first = self._first_grey.pop(self.wall.mode or "", None)
         if other is None:
             return set()
         p = self.params
         changed = structural_change(base.grey, other.grey, self.change)
+        during = (self._tile_fractions(structural_change(base.grey, first, self.change))
+                  if first is not None and first.shape == base.grey.shape else np.zeros(len(self.tiles), np.float32))
         # The carried tiles' paint: blocks that differ between the two baselines and that the other mode
         # saw changed from its own baseline last (some blocks differ between IR and colour anyway).
         other_mode = next(m for m, b in self.baselines.items() if b is other)
@@ -293,7 +300,7 @@ class WallJudge:
         b = self.change.block_px
         out: set[int] = set()
         for i in range(len(self.tiles)):
-            if i in base.carried or i in other.carried or frac[i] < p.change_fraction:
+            if i in base.carried or i in other.carried or frac[i] < p.change_fraction or during[i] < p.change_fraction:
                 continue
             if base.scores[i] < threshold or base.scores[i] < float(other.scores[i]) + p.score_margin:
                 continue

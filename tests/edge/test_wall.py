@@ -303,11 +303,26 @@ def test_paint_made_while_the_other_colour_mode_was_away_alerts_not_reported() -
     already shows it. It changed since the IR baseline: new paint, an alert — not a commissioning mark."""
     h = Harness()
     h.run(0, COMMISSIONED_S, lambda t: texture(ir=True))
-    painted = paint(greenish(texture()), 120, 60)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 1800, lambda t: painted)
+    colour = greenish(texture())
+    painted = paint(colour, 120, 60)
+    dawn = COMMISSIONED_S
+    # the writer finishes 150 s after the switch: the colour view's wall (valid about 195 s after the
+    # switch) takes the piece in while that view is being commissioned
+    h.run(dawn, dawn + 1800, lambda t: painted if t >= dawn + 150 else colour)
     assert h.reports == 0
     assert len(h.opened) == 1
-    assert h.opened[0][0] - COMMISSIONED_S <= 600  # the colour view's wall (150 s) and commissioning (120 s)
+    assert h.opened[0][0] - (dawn + 150) <= 300
+
+
+def test_a_mark_that_ir_does_not_show_is_reported_at_dawn_not_alerted() -> None:
+    """Red lettering the IR view barely shows: the first colour view differs from the IR baseline there,
+    but it looks the same all through its commissioning — a mark that was always there, reported once."""
+    h = Harness()
+    h.run(0, COMMISSIONED_S, lambda t: texture(ir=True))
+    lettered = paint(greenish(texture()), 120, 60)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 3600, lambda t: lettered)
+    assert h.opened == []
+    assert h.reports == 1
 
 
 def test_a_mark_unchanged_since_the_other_colour_mode_is_reported_not_alerted() -> None:
