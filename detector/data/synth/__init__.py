@@ -7,8 +7,8 @@ clothes), ``infrared`` (the IR look), ``people`` (passers-by),
 ``lighting`` (lamps, daylight, IR, exposure), ``camera`` (noise, blur, JPEG), ``decal`` (perspective
 placement), ``scene`` (composition) and ``dataset`` (ImageFolder + manifest writer).
 
-Attributes are imported lazily so that the CLI can import ``detector.data.synth.command``
-without loading numpy/OpenCV.
+Attributes are imported lazily so that importing the package (``graffiti data synth`` in ``data/cli.py``)
+does not load numpy/OpenCV.
 """
 
 from __future__ import annotations
