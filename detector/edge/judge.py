@@ -70,6 +70,16 @@ class CommissionReport:
     tile_scores: dict[int, float]
 
 
+@dataclass(frozen=True)
+class CarriedRefs:
+    """Per tile, for pieces carried through a commissioning, measured against the other mode's clean wall."""
+
+    clean: np.ndarray  # share of blocks that differ from the other mode's clean picture now
+    still: np.ndarray  # share of blocks that are paint and still look as painted
+    paint: np.ndarray  # share of blocks that are paint at all
+    other_carried: set[int]  # tiles carried in the other mode too (no clean picture there)
+
+
 @dataclass
 class JudgeStep:
     """What one sample asks of the camera: tiles to score on the wall estimate (may be empty)."""
@@ -105,7 +115,7 @@ class WallJudge:
         self._carried_key: tuple[int, int, int] = (-1, -1, -1)
         self._changed_for: str | None = None  # the colour mode whose baseline changed_blocks is against
         self._first_grey: dict[str, np.ndarray] = {}  # per mode: the wall when its commissioning began
-        self._carried: tuple[np.ndarray, np.ndarray, np.ndarray, set[int]] | None = None
+        self._carried: CarriedRefs | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -229,11 +239,10 @@ class WallJudge:
                 # them (``paint_hold``) still looks as painted (a poster over half the piece does not
                 # close it; a few blocks of ghost left by the crew do not hold it), and the tile is
                 # clean once the wall looks as the other mode showed it clean.
-                if refs is not None and i not in refs[3]:
-                    clean_frac, paint_left, paint_all, _ = refs
-                    if float(clean_frac[i]) < p.change_fraction:
+                if refs is not None and i not in refs.other_carried:
+                    if float(refs.clean[i]) < p.change_fraction:
                         gated.append(0.0)  # the wall looks as the other mode's baseline showed it clean
-                    elif float(paint_left[i]) >= max(p.change_fraction, p.paint_hold * float(paint_all[i])):
+                    elif float(refs.still[i]) >= max(p.change_fraction, p.paint_hold * float(refs.paint[i])):
                         gated.append(max(s, threshold))  # the paint is still there as it was painted
                     else:
                         gated.append(s if s >= threshold else 0.0)  # all of it changed: cleaned or covered
@@ -268,9 +277,9 @@ class WallJudge:
                 self._hot_modes.pop(i, None)
         return gated, cells, report
 
-    def _other_mode(self, base: Baseline) -> Baseline | None:
-        """The other colour mode's baseline, when it has been commissioned."""
-        return next((b for b in self.baselines.values() if b is not base and b.done), None)
+    def _other_mode(self, base: Baseline) -> tuple[str, Baseline] | None:
+        """The other colour mode and its baseline, when it has been commissioned."""
+        return next(((m, b) for m, b in self.baselines.items() if b is not base and b.done), None)
 
     def _tile_fractions(self, changed: np.ndarray) -> np.ndarray:
         flat = changed.reshape(-1)
@@ -284,17 +293,17 @@ class WallJudge:
         lettering that IR barely shows — differs from the other mode too, but stays as it is here: it is
         reported.) Their baseline becomes the other mode's (picture, where it changed, and score), so the
         gate alerts on them as on any new paint, and they are left out of the commissioning report."""
-        other = self._other_mode(base)
+        found = self._other_mode(base)
         first = self._first_grey.pop(self.wall.mode or "", None)
-        if other is None:
+        if found is None:
             return set()
+        other_mode, other = found
         p = self.params
         changed = structural_change(base.grey, other.grey, self.change)
         during = (self._tile_fractions(structural_change(base.grey, first, self.change))
                   if first is not None and first.shape == base.grey.shape else np.zeros(len(self.tiles), np.float32))
         # The carried tiles' paint: blocks that differ between the two baselines and that the other mode
         # saw changed from its own baseline last (some blocks differ between IR and colour anyway).
-        other_mode = next(m for m, b in self.baselines.items() if b is other)
         base.paint = changed & self.changed_blocks if self._changed_for == other_mode else changed.copy()
         frac = self._tile_fractions(changed)
         b = self.change.block_px
@@ -313,28 +322,26 @@ class WallJudge:
             self._rebaselines += 1  # the baseline picture changed: recompute the change map
         return out
 
-    def _carried_refs(self, base: Baseline) -> tuple[np.ndarray, np.ndarray, np.ndarray, set[int]] | None:
+    def _carried_refs(self, base: Baseline) -> CarriedRefs | None:
         """For the tiles carried through this mode's commissioning (their own baseline holds the paint),
-        judged against the other colour mode's clean baseline: per tile, the share of blocks that differ
-        from that clean picture now, the share of blocks that are paint (those that differ between the
-        two baselines) still unchanged since commissioning, the share that are paint at all, and the
-        tiles carried in the other mode too (no clean picture there). None when not needed."""
+        judged against the other colour mode's clean baseline (once per estimate); None when not needed."""
         if not base.carried or self.wall.estimate is None:
             return None
-        other = self._other_mode(base)
-        if other is None:
+        found = self._other_mode(base)
+        if found is None:
             return None
+        other = found[1]
+        if base.paint is None or base.paint.shape != self.changed_blocks.shape:  # a state saved without it
+            base.paint = structural_change(base.grey, other.grey, self.change)
         key = (self.wall.version, id(other), self._rebaselines)
         if key != self._carried_key:
             self._carried_key = key
-            paint = (base.paint if base.paint is not None and base.paint.shape == self.changed_blocks.shape
-                     else structural_change(base.grey, other.grey, self.change)).reshape(-1)
             now = structural_change(self.wall.grey(), other.grey, self.change)
             # a paint block is still there when it looks as painted and not as the clean wall (a faint
             # ghost correlates with both: it counts as cleaned)
-            still = paint & ~self.changed_blocks.reshape(-1) & now.reshape(-1)
-            self._carried = (self._tile_fractions(now), self._tile_fractions(still.reshape(now.shape)),
-                             self._tile_fractions(paint.reshape(now.shape)), set(other.carried))
+            still = base.paint & ~self.changed_blocks & now
+            self._carried = CarriedRefs(self._tile_fractions(now), self._tile_fractions(still),
+                                        self._tile_fractions(base.paint), set(other.carried))
         return self._carried
 
     def _update_change(self) -> None:
@@ -384,7 +391,6 @@ class WallJudge:
                 self._rebaseline(sorted(carried), propagate=False)
             else:
                 self._pending.setdefault(mode, set()).update(carried)
-
 
     # ---------------------------------------------------------------- across restarts
     def export_state(self, full: bool) -> dict[str, Any]:

@@ -143,6 +143,16 @@ class Harness:
 COMMISSIONED_S = 600.0  # wall valid after 5 slots (150 s) + 120 s commissioning, with a margin
 
 
+def alerted_at_night(x: int = 100) -> tuple[Harness, np.ndarray]:
+    """A camera commissioned in IR whose piece (dark strokes at ``x``) alerted at night; the colour view of
+    the same wall for the dawn that follows."""
+    h = Harness(scorer=ir_aware_score)
+    ir = texture(ir=True)
+    h.run(0, COMMISSIONED_S, lambda t: ir)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, x, 60, colour=(10, 10, 10)))
+    return h, greenish(texture())
+
+
 def test_median_of_matches_numpy_lower_median() -> None:
     rng = np.random.default_rng(1)
     for n in (1, 3, 5, 8, 9):
@@ -342,10 +352,7 @@ def test_cleaning_in_a_mode_commissioned_over_the_open_piece_is_noticed() -> Non
     """The piece alerted at night (IR); the first colour view was commissioned with it there (its tiles
     carried). The crew's cleaning leaves a tint the model still reads warm, but the wall looks as the IR
     baseline showed it clean: the event closes within 10 minutes."""
-    h = Harness(scorer=ir_aware_score)
-    ir, colour = texture(ir=True), greenish(texture())
-    h.run(0, COMMISSIONED_S, lambda t: ir)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 120, 60, colour=(10, 10, 10)))
+    h, colour = alerted_at_night(x=120)
     assert len(h.opened) == 1
     t = COMMISSIONED_S + 900
     h.run(t, t + 1800, lambda t: paint(colour, 120, 60))  # dawn: the colour view, the piece still there
@@ -363,10 +370,7 @@ def test_a_poster_over_part_of_a_carried_piece_does_not_close_it() -> None:
     """The piece alerted at night; the colour model reads it clean (green paint), so the colour view holds
     the event only because the paint is still there. A poster put up over half of it leaves the other
     half as painted: the event stays open. When the crew removes the paint (the poster stays), it closes."""
-    h = Harness(scorer=ir_aware_score)
-    ir, colour = texture(ir=True), greenish(texture())
-    h.run(0, COMMISSIONED_S, lambda t: ir)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    h, colour = alerted_at_night()
     assert len(h.opened) == 1
     painted = paint(colour, 100, 60, colour=(0, 160, 0))
     assert ir_aware_score(painted[:, 96:192]) < h.threshold  # in colour the model does not see it
@@ -408,10 +412,7 @@ def test_scoring_is_in_proportion_to_change() -> None:
 def test_a_carried_piece_keeps_its_paint_map_across_a_restart() -> None:
     """The blocks told apart as paint when the colour view was commissioned over an open piece are part of
     the state the edge saves: a restored judge holds the event and notices the cleaning just the same."""
-    h = Harness(scorer=ir_aware_score)
-    ir, colour = texture(ir=True), greenish(texture())
-    h.run(0, COMMISSIONED_S, lambda t: ir)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    h, colour = alerted_at_night()
     t = COMMISSIONED_S + 900
     painted = paint(colour, 100, 60, colour=(0, 160, 0))
     h.run(t, t + 1800, lambda t: painted)
@@ -433,10 +434,7 @@ def test_a_carried_piece_cleaned_to_a_faint_ghost_beside_a_poster_reads_clean() 
     """After the crew a faint ghost of the piece stays (the same shapes at a fifth of the contrast: it
     correlates with the painted picture and with the clean wall alike) and a poster put up meanwhile
     beside it stays too. The ghost counts as cleaned: the event closes within 10 minutes."""
-    h = Harness(scorer=ir_aware_score)
-    ir, colour = texture(ir=True), greenish(texture())
-    h.run(0, COMMISSIONED_S, lambda t: ir)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    h, colour = alerted_at_night()
     t = COMMISSIONED_S + 900
     painted = paint(colour, 100, 60, colour=(0, 160, 0))
     h.run(t, t + 1800, lambda t: painted)
@@ -455,10 +453,7 @@ def test_a_carried_piece_cleaned_to_a_faint_ghost_beside_a_poster_reads_clean() 
 def test_a_few_blocks_left_of_a_carried_piece_do_not_hold_it() -> None:
     """The crew leaves a trace: a short bit of one stroke that still looks as painted. A couple of blocks
     out of the piece's are not the piece: the event closes within 10 minutes."""
-    h = Harness(scorer=ir_aware_score)
-    ir, colour = texture(ir=True), greenish(texture())
-    h.run(0, COMMISSIONED_S, lambda t: ir)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, 100, 60, colour=(10, 10, 10)))
+    h, colour = alerted_at_night()
     t = COMMISSIONED_S + 900
     painted = paint(colour, 100, 60, colour=(0, 160, 0))
     h.run(t, t + 1800, lambda t: painted)
