@@ -213,7 +213,10 @@ def _load(ds: DatasetSpec, *, label: str | None, fmt: str | None) -> list[Sample
             if not found:
                 raise DatasetError(f"{path}: no manifest.csv in this folder")
             path = found[0]
-        return read_manifest(path, source=ds.name or absolute(path.parent).name)
+        samples = read_manifest(path, source=ds.name or absolute(path.parent).name)
+        # ::name= names the whole dataset: it wins over the manifest's own source column, so two
+        # manifests written by one tool (both 'synth') can be mixed.
+        return [replace(s, source=ds.name) for s in samples] if ds.name else samples
     if kind == "roboflow":
         return readers.read_roboflow(path.parent if path.is_file() else path, source=source, classes=classes)
     if kind == "imagefolder":

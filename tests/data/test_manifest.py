@@ -39,6 +39,21 @@ def test_manifest_with_only_required_columns_fills_defaults(tmp_path: Path) -> N
     assert (s.label, s.group, s.source, s.split, s.kind) == (GRAFFITI, "x", tmp_path.name, None, None)
 
 
+def test_spec_name_wins_over_the_manifest_source_column_so_two_synth_sets_mix(tmp_path: Path) -> None:
+    from detector.train.data import load_mix
+
+    for name in ("a", "b"):  # two manifests written by one tool: both say source 'synth'
+        write_jpeg(tmp_path / name / "x.jpg", 1)
+        write_jpeg(tmp_path / name / "y.jpg", 2)
+        (tmp_path / name / "manifest.csv").write_text("path,label,source\nx.jpg,clean,synth\ny.jpg,graffiti,synth\n")
+    assert {s.source for s in load_dataset(f"{tmp_path / 'b'}::name=hard")} == {"hard"}
+    assert {s.source for s in load_dataset(tmp_path / "b")} == {"synth"}
+    with pytest.raises(DatasetError, match="source name 'synth' is used twice"):
+        load_mix([str(tmp_path / "a"), str(tmp_path / "b")], 0.0, 0.0, 0)
+    mix = load_mix([str(tmp_path / "a"), f"{tmp_path / 'b'}::name=hard"], 0.0, 0.0, 0)
+    assert sorted(mix.sources) == ["hard", "synth"]
+
+
 HEADER = "path,label,group,split,source,kind,regions\n"
 
 
