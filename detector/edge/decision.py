@@ -5,8 +5,10 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
   must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
   one event. A hot group touching an open event joins it (never reported again) when its changed
-  area overlaps the event's changed area — the same paint, spreading or seen differently after a
-  lighting switch — whatever the event's age; a new change beside it opens an event of its own.
+  area overlaps or nearly touches the event's changed area (a gap of up to ``join_gap_blocks``
+  blocks: a fresh piece enters the wall estimate patchily) — the same paint, spreading or seen
+  differently after a lighting switch — whatever the event's age; a new change further away opens
+  an event of its own.
   Without change information (the wall model off) the rule is by time: within ``join_s`` of the
   event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
@@ -114,6 +116,7 @@ class DecisionEngine:
         grid_width: int = 0,
         tile_cells: Sequence[frozenset[int]] | None = None,
         min_new_cells: int = 6,
+        join_gap_blocks: int = 2,
     ) -> None:
         self.params = params
         self.neighbours = list(neighbours)
@@ -126,6 +129,9 @@ class DecisionEngine:
         self.grid_width = grid_width  # width of the change-block grid, to find neighbouring blocks
         self.tile_cells = list(tile_cells) if tile_cells is not None else None  # the blocks each tile covers
         self.min_new_cells = min_new_cells  # fewer new changed blocks than this beside an open event: the same change
+        # A change this many blocks (or fewer) from an event's changed area is the same piece: the wall
+        # estimate takes in fresh paint patchily, so one piece's strokes can show a block of gap for minutes.
+        self.join_gap_blocks = join_gap_blocks
         self._cells: list[frozenset[int]] | None = None
 
     @property
@@ -310,12 +316,12 @@ class DecisionEngine:
         if self.tile_cells is not None and len(new) < self.min_new_cells and any(
                 self.tile_cells[i] & ev.cells for i in comp):
             return True  # hot because it overlaps the event's paint; its own new change is too small to be a piece
-        w = self.grid_width
+        w, g = self.grid_width, self.join_gap_blocks
         grown = set()
-        for c in ev.cells:  # the event's area grown by one block in every direction
+        for c in ev.cells:  # the event's area grown by 1 + join_gap_blocks blocks in every direction
             r, q = divmod(c, w)
-            for dr in (-1, 0, 1):
-                for dq in (-1, 0, 1):
+            for dr in range(-g - 1, g + 2):
+                for dq in range(-g - 1, g + 2):
                     if 0 <= q + dq < w and r + dr >= 0:
                         grown.add((r + dr) * w + q + dq)
         return bool(new & grown)

@@ -155,3 +155,30 @@ def test_view_is_clean_only_without_fresh_paint_or_open_events() -> None:
     for i in range(2, 12):
         engine.update(i * 5.0, G0)
     assert engine.open_keys and not engine.is_clean()
+
+
+# Change information: two tiles side by side on a wall-block grid 12 blocks wide; tile 0 covers
+# columns 0-6, tile 1 columns 5-11 (they overlap, as the edge's tiles do).
+GRID_W = 12
+TILE_CELLS = [frozenset(r * GRID_W + q for r in range(4) for q in range(0, 7)),
+              frozenset(r * GRID_W + q for r in range(4) for q in range(5, 12))]
+
+
+def _blocks(cols: range) -> frozenset[int]:
+    return frozenset(r * GRID_W + q for r in (1, 2) for q in cols)
+
+
+@pytest.mark.parametrize(("gap", "events"), [(0, 1), (1, 1), (2, 1), (3, 2), (4, 2)])
+def test_a_change_a_block_or_two_from_an_open_event_is_the_same_piece(gap: int, events: int) -> None:
+    """A piece enters the wall estimate patchily: a gap of up to join_gap_blocks (2) between its
+    changed blocks and the open event's is the same paint; further away it is a new piece."""
+    engine = DecisionEngine(PARAMS, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
+    first, second = _blocks(range(0, 4)), _blocks(range(4 + gap, 4 + gap + 4))
+    opened = 0
+    for i in range(40):  # the first piece alone: tile 0 hot, its blocks changed
+        opened += sum(isinstance(d, Opened) for d in engine.update(i * STEP_S, [0.9, 0.0], [first, frozenset()]))
+    assert opened == 1
+    for i in range(40, 80):  # then tile 1 turns hot with changed blocks `gap` columns to the right
+        decisions = engine.update(i * STEP_S, [0.9, 0.9], [first, second])
+        opened += sum(isinstance(d, Opened) for d in decisions)
+    assert opened == events
