@@ -136,6 +136,7 @@ class WallResult:
     detect_delay_s: float | None = None
     clean_delay_s: float | None = None
     missed: bool = False
+    closed_early: bool = False  # the piece's event read clean before the crew came
     person_evidence: int = 0
     alerts: int = 0
     reports: int = 0
@@ -196,6 +197,8 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
                     res.person_evidence += 1
         elif ev.type == "graffiti_cleaned" and ev.related_event == first_id and truth is not None:
             res.clean_delay_s = ev.t_s - truth.cleaned_s
+            # Read clean before the crew came: the paint was still on the wall (a failure, not a fast cleaning).
+            res.closed_early = ev.t_s < truth.crew_start_s
     if truth is not None:
         res.paint_finished_s = truth.finished_s
         res.missed = first_id is None and start <= truth.start_s and truth.finished_s + DETECT_GOAL_S < end
@@ -258,17 +261,20 @@ def main(argv: list[str] | None = None) -> int:
     false = sum(len(r.false_alerts) for r in results)
     dups = sum(len(r.duplicates) for r in results)
     det = [r.detect_delay_s for r in results if r.detect_delay_s is not None]
-    cln = [r.clean_delay_s for r in results if r.clean_delay_s is not None]
+    cln = [r.clean_delay_s for r in results if r.clean_delay_s is not None and not r.closed_early]
+    early = [r.index for r in results if r.closed_early]
     missed = [r.index for r in results if r.missed]
     samples = sum(r.samples for r in results)
     print(f"TOTAL {len(results)} walls, {days:.2f} camera-days: false alerts {false} "
-          f"({false / max(days, 1e-9):.2f} per camera-day), duplicates {dups}, missed {missed or 'none'}")
+          f"({false / max(days, 1e-9):.2f} per camera-day), duplicates {dups}, missed {missed or 'none'}, "
+          f"read clean before the crew came {early or 'none'}")
     if det:
         print(f"  detection after paint finished: worst {max(det):+.0f} s, median {sorted(det)[len(det) // 2]:+.0f} s "
               f"(n={len(det)}; goal <= {DETECT_GOAL_S:.0f} s: {sum(d <= DETECT_GOAL_S for d in det)}/{len(det)})")
     if cln:
         print(f"  cleaning noticed after the crew: worst {max(cln):+.0f} s, median {sorted(cln)[len(cln) // 2]:+.0f} s "
-              f"(n={len(cln)}; goal <= {CLEAN_GOAL_S:.0f} s: {sum(c <= CLEAN_GOAL_S for c in cln)}/{len(cln)})")
+              f"(goal <= {CLEAN_GOAL_S:.0f} s: {sum(c <= CLEAN_GOAL_S for c in cln)}/{len(cln) + len(early)}; "
+              f"read clean before the crew: {len(early)})")
     print(f"  evidence with a person in front: {sum(r.person_evidence for r in results)} of "
           f"{sum(r.alerts for r in results)} alerts; commissioning reports {sum(r.reports for r in results)}")
     print(f"  {samples} samples in {time.perf_counter() - t0:.0f} s wall time "
@@ -279,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report(r: WallResult, args: argparse.Namespace) -> WallResult:
     print(f"wall {r.index:2d} {r.wall[:40]:<40} false {len(r.false_alerts)} {r.false_alerts or ''} dup "
           f"{len(r.duplicates)} detect {fmt(r.detect_delay_s)} clean {fmt(r.clean_delay_s)}"
-          f"{' MISSED' if r.missed else ''} person-evidence {r.person_evidence} reports {r.reports} "
+          f"{' MISSED' if r.missed else ''}{' CLOSED-EARLY' if r.closed_early else ''} person-evidence {r.person_evidence} reports {r.reports} "
           f"{r.samples / max(r.seconds, 1e-9):.0f} samples/s", flush=True)
     if args.csv is not None:
         new = not args.csv.exists()
@@ -287,9 +293,10 @@ def _report(r: WallResult, args: argparse.Namespace) -> WallResult:
             w = csv.writer(fh)
             if new:
                 w.writerow(["wall", "file", "hours", "false_alerts", "duplicates", "detect_delay_s", "clean_delay_s",
-                            "missed", "person_evidence", "reports", "samples", "seconds"])
+                            "missed", "person_evidence", "reports", "samples", "seconds", "closed_early"])
             w.writerow([r.index, r.wall, r.hours, len(r.false_alerts), len(r.duplicates), r.detect_delay_s,
-                        r.clean_delay_s, r.missed, r.person_evidence, r.reports, r.samples, round(r.seconds, 1)])
+                        r.clean_delay_s, r.missed, r.person_evidence, r.reports, r.samples, round(r.seconds, 1),
+                        r.closed_early])
     return r
 
 
