@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# How models/graffiti-effnetlite0.onnx (and -int8.onnx) were made, step by step, from the repository root.
+# How version 1 (the bundled model until 2026-11-29; version 3 replaced it, see graffiti-effnetlite0-v3.sh) was made, step by step, from the repository root.
 # CPU only: training took 25 min on 2 shared cores (of which 12 min caching the frozen layers' output).
 set -euo pipefail
 G=".venv/bin/graffiti"
 D=runs/default-data
-mkdir -p "$D"
+mkdir -p "$D" runs/v1
 
 # 1. Splits. Street photos: group-aware (the .rf. copies of one photo stay together), 15 % validation.
 $G data split ../shared/datasets/street-graffiti --val 0.15 --seed 0 --out "$D/street-graffiti.csv"
@@ -27,11 +27,11 @@ $G data split runs/synth-train --val 0.15 --seed 0 --out "$D/synth.csv"
 $G train --config models/recipes/graffiti-effnetlite0.yaml
 
 # 3. Export (thresholds from the validation split at <= 2 % false positives) and evaluate.
-$G export runs/effnetlite0-default/best.pt --out models/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
+$G export runs/effnetlite0-default/best.pt --out runs/v1/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
    --version 1 --max-fpr 0.02 --threshold-level photo --int8 --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
 for m in graffiti-effnetlite0 graffiti-effnetlite0-int8; do
-  $G eval models/$m.onnx --data "$D/street-graffiti.csv" --split val --out runs/eval/$m-street-val
-  $G eval models/$m.onnx --data "$D/facades-spb.csv" --split test --out runs/eval/$m-facades-test
-  $G eval models/$m.onnx --data runs/synth-holdout --out runs/eval/$m-synth-holdout
+  $G eval runs/v1/$m.onnx --data "$D/street-graffiti.csv" --split val --out runs/eval/v1-$m-street-val
+  $G eval runs/v1/$m.onnx --data "$D/facades-spb.csv" --split test --out runs/eval/v1-$m-facades-test
+  $G eval runs/v1/$m.onnx --data runs/synth-holdout --out runs/eval/v1-$m-synth-holdout
 done
-.venv/bin/python scripts/bench_onnx.py models/graffiti-effnetlite0.onnx models/graffiti-effnetlite0-int8.onnx --threads 1
+.venv/bin/python scripts/bench_onnx.py runs/v1/graffiti-effnetlite0.onnx runs/v1/graffiti-effnetlite0-int8.onnx --threads 1
