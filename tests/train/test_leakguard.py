@@ -97,25 +97,42 @@ def test_a_source_the_model_trained_on_without_hashes_is_a_warning():
 
 
 @pytest.mark.shared
-def test_shipped_model_is_checked_against_its_committed_splits(tmp_path):
-    """The shipped model's metadata has no hashes; models/splits/graffiti-effnetlite0/ supplies them."""
+def _copy_rows(rows, folder):
+    for s in rows:
+        (folder / ("graffiti" if s.label else "clean")).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(s.path, folder / ("graffiti" if s.label else "clean") / s.path.name)
+    return folder
+
+
+def test_shipped_model_knows_its_training_files_and_its_committed_splits_too(tmp_path):
+    """The shipped model's metadata records its training files' hashes; a model without them (as
+    version 1 was) falls back to the splits committed beside it, models/splits/graffiti-effnetlite0/."""
     shared_dataset("street-graffiti")
+
+    import onnx
+
     from detector.data.manifest import read_manifest
     from detector.train.evaluation import evaluate
 
     model = REPO / "models" / "graffiti-effnetlite0.onnx"
     split = REPO / "models" / "splits" / "graffiti-effnetlite0" / "street-graffiti.csv"
-    train_rows = [s for s in read_manifest(split) if s.split == "train"][:10]
-    folder = tmp_path / "train-sample"
-    for s in train_rows:
-        (folder / ("graffiti" if s.label else "clean")).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(s.path, folder / ("graffiti" if s.label else "clean") / s.path.name)
-    leak = evaluate(model, [str(folder)], out_dir=tmp_path / "e", progress=False).report["leak_guard"]
-    assert leak["images_in_training"] == 10 and leak["hash_origin"].endswith("graffiti-effnetlite0/*.csv")
-    val = [s for s in read_manifest(split) if s.split == "val"][:10]
-    held = tmp_path / "val-sample"
-    for s in val:
-        (held / ("graffiti" if s.label else "clean")).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(s.path, held / ("graffiti" if s.label else "clean") / s.path.name)
+    train = _copy_rows([s for s in read_manifest(split) if s.split == "train"][:10], tmp_path / "train-sample")
+    held = _copy_rows([s for s in read_manifest(split) if s.split == "val"][:10], tmp_path / "val-sample")
+    leak = evaluate(model, [str(train)], out_dir=tmp_path / "e", progress=False).report["leak_guard"]
+    assert leak["images_in_training"] == 10 and leak["hash_origin"] == "model metadata"
     leak = evaluate(model, [str(held)], out_dir=tmp_path / "v", progress=False).report["leak_guard"]
     assert leak["images_in_training"] == 0 and leak["warning"] is None
+
+    # The same model without the hashes in its metadata, beside a copy of the committed splits.
+    bare_dir = tmp_path / "models"
+    shutil.copytree(REPO / "models" / "splits", bare_dir / "splits")
+    proto = onnx.load(str(model))
+    for prop in proto.metadata_props:
+        if prop.key == "graffiti.training_data":
+            training = json.loads(prop.value)
+            assert training.pop(leakguard.HASH_KEY)
+            prop.value = json.dumps(training)
+    onnx.save(proto, str(bare_dir / "graffiti-effnetlite0.onnx"))
+    leak = evaluate(bare_dir / "graffiti-effnetlite0.onnx", [str(train)], out_dir=tmp_path / "b",
+                    progress=False).report["leak_guard"]
+    assert leak["images_in_training"] == 10 and leak["hash_origin"].endswith("graffiti-effnetlite0/*.csv")
