@@ -8,23 +8,14 @@ D=runs/default-data
 OUT=${OUT:-models}  # OUT=runs/v3 keeps the bundled files
 mkdir -p "$D" "$OUT"
 
-# 1. Splits, as for version 1. Street photos: group-aware (the .rf. copies of one photo stay together),
-# 15 % validation. Facades: groups of 20 consecutive image numbers, 30 % of them a test split no stage sees.
-$G data split ../shared/datasets/street-graffiti --val 0.15 --seed 0 --out "$D/street-graffiti.csv"
-(echo path,group; for f in ../shared/datasets/facades-spb/images/*.jpg; do
-   n=$(basename "$f" .jpg); n=${n#img_}; echo "images/img_$n.jpg,facades-block-$((n / 20))"; done) > "$D/facades-groups.csv"
-$G data split "../shared/datasets/facades-spb::label=clean,groups=$D/facades-groups.csv" \
-   --val 0.15 --test 0.3 --seed 0 --out "$D/facades-spb.csv"
-# Synthetic tunnels (version 1's set), hard negatives the edge meets (every image clean: parked bikes,
-# close people and cyclists in lettered clothes, pipes, cables, signs, tiles, plaster, the IR look ...),
-# scenes that mix those with paint, and two sets kept for evaluation only (seeds 9001 and 9101).
-$G data synth --out runs/synth-train --n 2400 --seed 1
+# 1. Data: version 1's splits and synthetic sets (shared by every recipe here), then hard negatives the
+# edge meets (every image clean: parked bikes, close people and cyclists in lettered clothes, pipes,
+# cables, signs, tiles, plaster, the IR look ...), scenes that mix those with paint, and a held-out
+# hard-negatives set (seed 9101) for evaluation only.
+source models/recipes/data.sh
 $G data synth --out runs/synth-hardneg --n 1200 --seed 2 --only-negatives
 $G data synth --out runs/synth-mixed --n 800 --seed 3 --hard-negatives
-$G data synth --out runs/synth-holdout --n 400 --seed 9001
 $G data synth --out runs/synth-hn-holdout --n 520 --seed 9101 --only-negatives
-$G data split runs/synth-train --val 0.15 --seed 0 --out "$D/synth.csv"
-.venv/bin/python scripts/write_model_splits.py graffiti-effnetlite0 "$D/street-graffiti.csv" "$D/facades-spb.csv"
 
 # 2. Train: ImageNet EfficientNet-Lite0, stem + first 14 blocks frozen, the last 2 blocks + head trained on
 #    2 cached augmented views per image (clean photos cropped down to the edge's tile scale); early
