@@ -44,7 +44,7 @@ class JudgeParams:
     score_margin: float = 0.15  # evidence needs score >= baseline score + this
     change_fraction: float = 0.02  # evidence needs this share of a tile's blocks changed
     refine_s: float = 3600.0  # a changed tile that stays below the gate this long becomes its new baseline
-    paint_hold: float = 0.25  # a carried piece holds while this share of its paint blocks still looks as painted
+    paint_hold: float = 0.25  # an open piece holds while this share of its paint blocks still looks as painted
 
 
 @dataclass
@@ -98,6 +98,8 @@ class WallJudge:
         b = change.block_px
         self.grid_hw = (size_hw[0] // b, size_hw[1] // b)
         self.blocks = [tile_blocks(t, self.grid_hw, b) for t in tiles_scaled]
+        self._overlapping = [{j for j in range(n) if j != i and np.intersect1d(self.blocks[i], self.blocks[j]).size}
+                             for i in range(n)]
         self.scores = np.zeros(n, dtype=np.float32)
         self.scored_at = np.full(n, -np.inf)
         self._scored_thumb: list[np.ndarray | None] = [None] * n
@@ -116,6 +118,13 @@ class WallJudge:
         self._changed_for: str | None = None  # the colour mode whose baseline changed_blocks is against
         self._first_grey: dict[str, np.ndarray] = {}  # per mode: the wall when its commissioning began
         self._carried: CarriedRefs | None = None
+        # per colour mode: the wall (grey) as it looked when an open event's tiles were last hot there, and
+        # the blocks that were paint then (changed from the baseline); see :meth:`_painted_still`
+        self._painted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._painted_key: tuple[int, int, str] = (-1, -1, "")
+        self._painted_version = 0
+        self._still_share: np.ndarray | None = None
+        self._paint_share: np.ndarray | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -224,6 +233,8 @@ class WallJudge:
         cells: list[frozenset[int]] = []
         p = self.params
         refs = self._carried_refs(base)
+        self._update_painted_still()
+        hot_now: list[int] = []
         for i in range(n):
             s = float(self.scores[i])
             changed = float(self.tile_change[i]) >= p.change_fraction
@@ -251,8 +262,10 @@ class WallJudge:
                 else:
                     gated.append(max(s, threshold))
                 continue
-            if changed and s < threshold and i not in open_tiles:
-                # A change that never looks like graffiti (a poster, a parked bike) becomes the wall.
+            if changed and s < threshold and i not in open_tiles and not (self._overlapping[i] & open_tiles):
+                # A change that never looks like graffiti (a poster, a parked bike) becomes the wall — but
+                # not while it shares blocks with an open event's tiles: a piece the model reads hot in
+                # one tile and lukewarm in the next is not taken into the baseline half by half.
                 if np.isnan(self._changed_since[i]):
                     self._changed_since[i] = t_s
                 elif t_s - self._changed_since[i] >= p.refine_s:
@@ -264,10 +277,16 @@ class WallJudge:
                 gated.append(s)
                 if i in open_tiles:
                     self._hot_modes.setdefault(i, set()).add(self.wall.mode or "")
+                    hot_now.append(i)
             elif changed and i in open_tiles and self._hot_modes.get(i) and \
                     (self.wall.mode or "") not in self._hot_modes[i]:
                 # Paint seen hot in the other colour mode and still there (changed) in this one, where the
                 # model reads it lower: the event stays open; only this mode's own evidence may close it.
+                gated.append(threshold)
+            elif changed and i in open_tiles and self._holds_as_painted(i):
+                # The model reads the piece lower now (finished, in another light) but the wall still looks
+                # as it did when the tile was last hot: the paint is there, the event stays open. Cleaning
+                # (back to the baseline, or a ghost that looks like the wall more than the paint) closes it.
                 gated.append(threshold)
             else:
                 if not changed and i not in open_tiles:
@@ -275,7 +294,57 @@ class WallJudge:
                 gated.append(0.0)
             if i not in open_tiles:
                 self._hot_modes.pop(i, None)
+        if hot_now:
+            self._remember_painted(hot_now)
         return gated, cells, report
+
+    # ---------------------------------------------------------------- open pieces: "still as painted?"
+    def _remember_painted(self, tiles: list[int]) -> None:
+        """Open-event tiles with evidence now: keep how they look (this mode) and which blocks are paint."""
+        mode = self.wall.mode or ""
+        grey = self.wall.grey()
+        snap = self._painted.get(mode)
+        if snap is None or snap[0].shape != grey.shape or snap[1].shape != self.changed_blocks.shape:
+            snap = (np.zeros_like(grey), np.zeros(self.changed_blocks.shape, dtype=bool))
+            self._painted[mode] = snap
+        pic, blocks = snap
+        flat, changed = blocks.reshape(-1), self.changed_blocks.reshape(-1)
+        for i in tiles:
+            x1, y1, x2, y2 = self.tiles[i]
+            pic[y1:y2, x1:x2] = grey[y1:y2, x1:x2]
+            flat[self.blocks[i]] = changed[self.blocks[i]]
+        self._painted_version += 1
+
+    def _forget_painted(self, tiles: set[int] | frozenset[int] | list[int]) -> None:
+        for _pic, blocks in self._painted.values():
+            flat = blocks.reshape(-1)
+            for i in tiles:
+                flat[self.blocks[i]] = False
+        self._painted_version += 1
+
+    def _update_painted_still(self) -> None:
+        """Per tile (once per estimate): the share of its remembered paint blocks that still look as painted
+        — like the remembered picture *and* unlike the baseline (a faint ghost correlates with both and
+        counts as cleaned) — and the share of paint blocks at all."""
+        mode = self.wall.mode or ""
+        snap = self._painted.get(mode)
+        key = (self.wall.version, self._painted_version + self._rebaselines * 1_000_003, mode)
+        if key == self._painted_key:
+            return
+        self._painted_key = key
+        if snap is None or not snap[1].any() or snap[0].shape != self.wall.grey().shape:
+            self._still_share = self._paint_share = None
+            return
+        pic, blocks = snap
+        as_painted = ~structural_change(self.wall.grey(), pic, self.change)
+        self._still_share = self._tile_fractions(blocks & as_painted & self.changed_blocks)
+        self._paint_share = self._tile_fractions(blocks)
+
+    def _holds_as_painted(self, i: int) -> bool:
+        if self._still_share is None or self._paint_share is None:
+            return False
+        p = self.params
+        return float(self._still_share[i]) >= max(p.change_fraction, p.paint_hold * float(self._paint_share[i]))
 
     def _other_mode(self, base: Baseline) -> tuple[str, Baseline] | None:
         """The other colour mode and its baseline, when it has been commissioned."""
@@ -372,6 +441,7 @@ class WallJudge:
             base.scores[i] = self.scores[i]
             base.carried.discard(i)
             self._changed_since[i] = np.nan
+        self._forget_painted(tiles)
         self._rebaselines += 1
         if not propagate:
             return
@@ -381,7 +451,8 @@ class WallJudge:
 
     def event_closed(self, tiles: set[int] | frozenset[int]) -> None:
         """Tiles carried through a commissioning are re-baselined once their event has closed (in the
-        other colour mode when it is next seen)."""
+        other colour mode when it is next seen). What the closed tiles looked like painted is forgotten."""
+        self._forget_painted(tiles)
         base = self.baseline
         for mode, b in self.baselines.items():
             carried = b.carried & set(tiles)
@@ -415,6 +486,7 @@ class WallJudge:
                                        "carried": sorted(b.carried),
                                        **({"paint": b.paint} if b.paint is not None else {})}
                                 for mode, b in self.baselines.items()}
+            out["painted"] = {mode: {"grey": pic, "blocks": blocks} for mode, (pic, blocks) in self._painted.items()}
             out["wall"] = self.wall.export_state()
         return out
 
@@ -434,6 +506,12 @@ class WallJudge:
                                              {int(i) for i in b["carried"]},
                                              b["paint"].astype(bool) if isinstance(b.get("paint"), np.ndarray) else None)
                               for mode, b in state.get("baselines", {}).items()}
+            painted = state.get("painted")
+            self._painted = {mode: (v["grey"].copy(), v["blocks"].astype(bool))
+                             for mode, v in (painted.items() if isinstance(painted, dict) else [])
+                             if isinstance(v, dict) and isinstance(v.get("grey"), np.ndarray)
+                             and isinstance(v.get("blocks"), np.ndarray) and v["blocks"].shape == self.grid_hw}
+            self._painted_version += 1
             have, thumbs = state.get("thumbs_have"), state.get("thumbs")
             if isinstance(have, np.ndarray) and isinstance(thumbs, np.ndarray) and len(have) == n:
                 self._scored_thumb = [thumbs[i].astype(np.float32) if have[i] else None for i in range(n)]
