@@ -25,7 +25,7 @@ import numpy as np
 from detector.errors import ModelContractError, require
 from detector.events import ModelRef
 from detector.modelmeta import INPUT_NAME, OUTPUT_NAME, ModelMeta
-from detector.preprocess import PreprocessSpec, preprocess_batch
+from detector.preprocess import PreprocessSpec, preprocess_batch, resize_to_input
 
 
 def open_session(path: Path, threads: int = 0, data: bytes | None = None) -> Any:
@@ -78,16 +78,73 @@ def device_scores(raw: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.clip(np.asarray(raw, dtype=np.float32), 0.0, 1.0), nan=0.0)
 
 
+BLOB_TOLERANCE = 1e-5  # largest difference from the table path that the fused path may show (float32 rounding)
+
+
 class TilePreprocessor:
-    """:func:`detector.preprocess.preprocess_batch` on a thread pool sized to the model's thread count,
-    so a frame's tiles are resized and normalised in parallel on a multi-core Pi."""
+    """:func:`detector.preprocess.preprocess_batch` for a frame's tiles, as fast as the machine allows.
+
+    Tiles are brought to the input size by the contract's resize (:func:`resize_to_input`, a no-op
+    for the edge's tiles, which are cut from one resized frame); then normalisation and the
+    HWC→CHW layout of the whole batch are ONE fused OpenCV call (``cv2.dnn.blobFromImagesWithParams``:
+    ``(x - 255·mean) · 1/(255·std)`` per channel), about twice as fast on one core as the per-channel
+    table lookups of :func:`preprocess_batch`. Its results differ from the table's only by float32
+    rounding; the first call checks that on a test tile (within ``BLOB_TOLERANCE``) and keeps the
+    table path when the check fails or the OpenCV build has no ``dnn`` module. With the table path
+    the tiles are converted on a thread pool sized to the model's thread count.
+    """
 
     def __init__(self, spec: PreprocessSpec, workers: int = 1) -> None:
         self.spec = spec
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="preprocess") if workers > 1 else None
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._blob: Any = None  # cv2.dnn.Image2BlobParams once checked; False when the table path is used
 
     def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        return preprocess_batch(tiles_bgr, self.spec, self._pool)
+        if self._blob is None:
+            self._blob = self._check_blob()
+        if self._blob is False or not tiles_bgr:
+            if self._pool is None and self.workers > 1:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="preprocess")
+            return preprocess_batch(tiles_bgr, self.spec, self._pool)
+        return self._fused(tiles_bgr, self._blob)
+
+    def _fused(self, tiles_bgr: Sequence[np.ndarray], params: Any) -> np.ndarray:
+        import cv2
+
+        sized = [resize_to_input(t, self.spec) for t in tiles_bgr]
+        out = cv2.dnn.blobFromImagesWithParams(sized, params)
+        return np.asarray(out, dtype=np.float32)
+
+    def _check_blob(self) -> Any:
+        """Image2BlobParams for this spec when the fused call reproduces the table path, else False."""
+        import cv2
+
+        h, w = self.spec.input_size
+        rgb = self.spec.channel_order == "RGB"
+        # mean and scale in the blob's channel order (after swapRB), as the normalisation wants them
+        mean = tuple(255.0 * float(m) for m in self.spec.mean)
+        scale = tuple(1.0 / (255.0 * float(s)) for s in self.spec.std)
+        try:
+            params = cv2.dnn.Image2BlobParams(scalefactor=(*scale, 0.0), size=(w, h), mean=(*mean, 0.0),
+                                              swapRB=rgb, ddepth=cv2.CV_32F)
+        except (AttributeError, cv2.error):  # an OpenCV without the dnn module
+            return False
+        return params if self._check_blob_params(params) else False
+
+    def _check_blob_params(self, params: Any) -> bool:
+        """Does the fused call with these params reproduce the table path on a tile holding every level?"""
+        import cv2
+
+        h, w = self.spec.input_size
+        levels = np.arange(256, dtype=np.uint8)
+        probe = np.stack([np.resize(np.roll(levels, 85 * k), (h, w)) for k in range(3)], axis=2)
+        try:
+            got = np.asarray(cv2.dnn.blobFromImagesWithParams([probe], params), dtype=np.float32)
+        except (AttributeError, cv2.error):
+            return False
+        want = preprocess_batch([probe], self.spec)
+        return got.shape == want.shape and float(np.abs(got - want).max()) <= BLOB_TOLERANCE
 
 
 class OnnxGraph:

@@ -95,8 +95,10 @@ def test_first_model_must_pass_verification(tmp_path: Path) -> None:
     [("RGB", "area", 1), ("BGR", "linear", 1), ("RGB", "cubic", 3)],
     ids=["rgb_area_inline", "bgr_linear_inline", "rgb_cubic_threaded"],
 )
-def test_tile_preprocessor_matches_the_shared_preprocessing_bit_for_bit(channel_order: str, resize: str, workers: int) -> None:
-    from detector.onnxmodel import TilePreprocessor
+def test_tile_preprocessor_matches_the_shared_preprocessing(channel_order: str, resize: str, workers: int) -> None:
+    """The fused path within float32 rounding; the table path (kept when the fused call is not usable,
+    threaded with several workers) bit for bit."""
+    from detector.onnxmodel import BLOB_TOLERANCE, TilePreprocessor
     from detector.preprocess import PreprocessSpec, preprocess_batch
 
     spec = PreprocessSpec(input_size=(48, 40), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
@@ -104,5 +106,12 @@ def test_tile_preprocessor_matches_the_shared_preprocessing_bit_for_bit(channel_
     rng = np.random.default_rng(3)
     tiles = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), rng.integers(0, 256, (30, 20, 3), dtype=np.uint8),
              rng.integers(0, 256, (64, 64), dtype=np.uint8), rng.integers(0, 256, (50, 70, 4), dtype=np.uint8)]
-    fast = TilePreprocessor(spec, workers)(tiles)
-    assert fast.dtype == np.float32 and np.array_equal(fast, preprocess_batch(tiles, spec))
+    want = preprocess_batch(tiles, spec)
+    fused = TilePreprocessor(spec, workers)
+    fast = fused(tiles)
+    assert fused._blob is not False
+    assert fast.dtype == np.float32 and float(np.abs(fast - want).max()) <= BLOB_TOLERANCE
+    table = TilePreprocessor(spec, workers)
+    table._blob = False  # as on an OpenCV without the dnn module
+    slow = table(tiles)
+    assert slow.dtype == np.float32 and np.array_equal(slow, want)
