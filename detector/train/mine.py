@@ -1,0 +1,144 @@
+"""Hard negatives, mined between training rounds: the clean tiles a model reads hottest.
+
+A model is judged on what the edge asks — "is any tile of this camera view graffiti?" — so its worst
+mistakes on clean walls are single tiles: a busy shop sign, a pipe, a corner of lettering. This
+module shows every clean training photo to a model the way the edge shows it a view
+(:func:`detector.train.viewlevel.view_tiles`: stretched to 1280×720, cut into the edge's tiles), keeps
+the hottest tiles (at most ``per_photo`` from one photo, at least ``min_score``) and writes them as a
+dataset of their own: ``clean/*.jpg`` and a ``manifest.csv`` whose rows keep the parent photo's
+group and split, so the next round trains on them without crossing a split (only the ``train``
+split is mined unless asked otherwise: mining validation or test photos would leak them).
+
+numpy/cv2 and an ONNX session (or a checkpoint, with torch): ``graffiti data mine``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.data.sample import CLEAN, Sample
+from detector.errors import DatasetError
+
+MINED_SOURCE = "mined"
+MINED_KIND = "mined-tile"
+
+
+@dataclass(frozen=True)
+class MinedTile:
+    score: float
+    parent: Sample
+    tile: int  # index in the view's tiles
+    path: Path | None = None  # where it was written
+
+
+@dataclass
+class MineSummary:
+    photos: int  # clean photos scored
+    tiles: int  # tiles scored
+    unreadable: list[Path]
+    chosen: list[MinedTile]
+    manifest: Path | None = None
+    sheet: Path | None = None
+    score_quantiles: dict[str, float] = field(default_factory=dict)  # of every clean tile scored
+    too_small: int = 0  # photos under the view's min_side_px (not camera views)
+
+
+def choose_hottest(tile_scores: Sequence[np.ndarray], n: int, per_photo: int, min_score: float) -> list[tuple[float, int, int]]:
+    """The ``n`` hottest tiles over all photos, at most ``per_photo`` from one photo and none under
+    ``min_score``: ``(score, photo index, tile index)``, hottest first (ties: earlier photo, earlier tile)."""
+    if n <= 0 or per_photo <= 0:
+        return []
+    candidates: list[tuple[float, int, int]] = []
+    for p, scores in enumerate(tile_scores):
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        order = np.argsort(-s, kind="stable")[:per_photo]
+        candidates += [(float(s[t]), p, int(t)) for t in order if s[t] >= min_score]
+    return heapq.nsmallest(n, candidates, key=lambda c: (-c[0], c[1], c[2]))
+
+
+def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n: int, per_photo: int = 3,
+                     min_score: float = 0.0, splits: Sequence[str] = ("train",), source: str = MINED_SOURCE,
+                     view_spec: Any = None, progress: bool = True,
+                     on_written: Callable[[int], None] | None = None) -> MineSummary:
+    """Score the clean photos of ``splits`` as camera views, write the hottest tiles as a dataset."""
+    from detector.data.manifest import write_manifest
+    from detector.preprocess import read_image
+    from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX, ViewSpec, score_views, view_tiles
+
+    if view_spec is None:  # a 320-px synthetic scene is one tile, not a camera view: not mined
+        view_spec = ViewSpec(min_side_px=DEFAULT_MIN_SIDE_PX)
+    pool = [s for s in samples if s.label == CLEAN and (s.split or "") in set(splits)]
+    if not pool:
+        have = sorted({s.split or "(none)" for s in samples if s.label == CLEAN})
+        raise DatasetError(f"no clean photos in split(s) {', '.join(splits)} to mine (the clean photos are in: "
+                           f"{', '.join(have) or 'none'}); give --split, or split the dataset first")
+    scored = score_views(pool, [scorer], view_spec, description="mining clean tiles", progress=progress)[0]
+    picked = choose_hottest(scored.tile_scores, n, per_photo, min_score)
+    all_scores = np.concatenate(scored.tile_scores) if scored.tile_scores else np.zeros(0)
+    quant = {f"p{q}": round(float(np.percentile(all_scores, q)), 4) for q in (50, 90, 99)} if all_scores.size else {}
+    summary = MineSummary(photos=len(scored.samples), tiles=int(all_scores.size), unreadable=list(scored.unreadable),
+                          chosen=[], score_quantiles=quant, too_small=scored.skipped_small)
+    img_dir = out_dir / "clean"
+    try:
+        img_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from None
+    by_photo: dict[int, list[tuple[float, int]]] = {}
+    for score, p, t in picked:
+        by_photo.setdefault(p, []).append((score, t))
+    rows: list[Sample] = []
+    written: dict[tuple[int, int], MinedTile] = {}
+    import cv2
+
+    for p in sorted(by_photo):
+        parent = scored.samples[p]
+        img = read_image(str(parent.path))
+        if img is None:  # it was readable a moment ago; report it and go on
+            summary.unreadable.append(Path(parent.path))
+            continue
+        tiles = view_tiles(img, view_spec)
+        for score, t in by_photo[p]:
+            name = f"{_safe(parent.source)}-{_safe(Path(parent.path).stem)}-t{t:02d}.jpg"
+            path = img_dir / name
+            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(tiles[t]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise DatasetError(f"{path}: could not encode the tile as JPEG")
+            try:
+                path.write_bytes(buf.tobytes())
+            except OSError as exc:
+                raise DatasetError(f"{path}: cannot write ({exc.strerror})") from None
+            rows.append(Sample(path=path, label=CLEAN, group=f"{parent.source}:{parent.group}", source=source,
+                               split=parent.split, kind=MINED_KIND))
+            written[(p, t)] = MinedTile(score, parent, t, path)
+            if on_written is not None:
+                on_written(len(written))
+    summary.chosen = [written[(p, t)] for _s, p, t in picked if (p, t) in written]
+    summary.manifest = write_manifest(rows, out_dir / "manifest.csv")
+    summary.sheet = _sheet(summary.chosen, out_dir / "mined.png")
+    return summary
+
+
+def _safe(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return keep[:60] or "x"
+
+
+def _sheet(chosen: Sequence[MinedTile], path: Path, limit: int = 60) -> Path | None:
+    """A contact sheet of the hottest mined tiles with their scores (what a student looks at first)."""
+    from detector.data.contact import contact_sheet, write_png
+    from detector.preprocess import read_image
+
+    items = []
+    for m in chosen[:limit]:
+        img = read_image(str(m.path)) if m.path is not None else None
+        if img is not None:
+            items.append((img, f"{m.score:.2f} {Path(m.parent.path).stem}"))
+    if not items:
+        return None
+    return write_png(path, contact_sheet(items, cols=10, cell_px=128))
