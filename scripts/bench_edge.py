@@ -187,7 +187,7 @@ def wall_cost(model_path: Path, frames: list[np.ndarray], n: int) -> float:
             judge.scored(i * 5.0, step.to_score, np.zeros(len(step.to_score), np.float32))
         t0 = time.perf_counter()
         if judge.wall.valid:
-            judge.judge(i * 5.0, engine.params.threshold, set())
+            judge.judge(i * 5.0, engine.params.threshold, set(), engine.params.clean_threshold)
         times.append(dt + time.perf_counter() - t0)
     return float(np.mean(times) * 1000)  # the mean: slot pushes (the median) are amortised over samples
 

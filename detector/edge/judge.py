@@ -201,9 +201,13 @@ class WallJudge:
         self._scored_thumb = [None] * len(self.tiles)
         self._seen_version = -1
 
-    def judge(self, t_s: float, threshold: float, open_tiles: set[int]) -> tuple[list[float], list[frozenset[int]],
-                                                                                   CommissionReport | None]:
-        """Gated scores and changed blocks per tile for the decision engine; a report when commissioning ends."""
+    def judge(self, t_s: float, threshold: float, open_tiles: set[int], clean_threshold: float | None = None,
+              ) -> tuple[list[float], list[frozenset[int]], CommissionReport | None]:
+        """Gated scores and changed blocks per tile for the decision engine; a report when commissioning ends.
+
+        ``clean_threshold`` (the decision engine's): an open piece the model now reads between it and
+        ``threshold`` keeps its score while the wall still looks as painted (the engine's hysteresis);
+        None turns that hold off."""
         base = self.baseline
         n = len(self.tiles)
         if base is None or self.wall.estimate is None:
@@ -283,11 +287,14 @@ class WallJudge:
                 # Paint seen hot in the other colour mode and still there (changed) in this one, where the
                 # model reads it lower: the event stays open; only this mode's own evidence may close it.
                 gated.append(threshold)
-            elif changed and i in open_tiles and self._holds_as_painted(i):
-                # The model reads the piece lower now (finished, in another light) but the wall still looks
-                # as it did when the tile was last hot: the paint is there, the event stays open. Cleaning
-                # (back to the baseline, or a ghost that looks like the wall more than the paint) closes it.
-                gated.append(threshold)
+            elif changed and i in open_tiles and clean_threshold is not None and s >= clean_threshold \
+                    and self._holds_as_painted(i):
+                # The model reads the piece lower now (finished, in another light), though not clean, and the
+                # wall still looks as it did when the tile was last hot: the paint is there. The score goes
+                # through, so the engine's hysteresis keeps the event open (between the two thresholds it
+                # neither opens nor closes). Cleaning closes it: back to the baseline, a ghost that looks
+                # like the wall more than the paint, or one the model reads clean.
+                gated.append(s)
             else:
                 if not changed and i not in open_tiles:
                     base.scores[i] = max(float(base.scores[i]), s) if s < threshold else base.scores[i]

@@ -246,7 +246,8 @@ class SamplePipeline:
             judge.scored(frame.t_s, step.to_score, scores)
         if not judge.wall.valid:
             return []
-        gated, cells, report = judge.judge(frame.t_s, engine.params.threshold, open_tiles)
+        gated, cells, report = judge.judge(frame.t_s, engine.params.threshold, open_tiles,
+                                           engine.params.clean_threshold)
         sample.commission = report
         base = judge.baseline
         if base is None or not base.done:

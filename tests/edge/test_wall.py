@@ -127,7 +127,7 @@ class Harness:
             self.judge.scored(t, step.to_score, np.asarray([self.scorer(c) for c in self.judge.crops(step.to_score)]))
         if not self.judge.wall.valid:
             return
-        gated, cells, report = self.judge.judge(t, self.threshold, open_tiles)
+        gated, cells, report = self.judge.judge(t, self.threshold, open_tiles, self.engine.params.clean_threshold)
         self.reports += report is not None
         base = self.judge.baseline
         if base is None or not base.done:
@@ -523,6 +523,31 @@ def test_an_open_piece_read_lower_and_cleaned_to_a_faint_ghost_closes() -> None:
     h.scorer = ghost_score
     crew_done = t + 1800
     h.run(crew_done, crew_done + 1800, lambda t: ghost)
+    assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
+    assert len(h.opened) == 1
+
+
+def test_an_open_piece_cleaned_to_a_ghost_the_model_reads_clean_closes() -> None:
+    """The crew leaves a faded ghost (85 % of the paint's contrast): it keeps the strokes' shape (like the
+    painted picture, unlike the clean wall) but the model reads it clean (under the clean threshold). The hold is for paint
+    the model still reads warm: the event closes within 10 minutes."""
+    h = Harness()
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    painted = paint(clean, 110, 40)
+    h.scorer = fading_scorer(h, painted)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: painted)
+    assert len(h.opened) == 1
+    h.finished_seen = True  # type: ignore[attr-defined]
+    h.judge.invalidate_scores()
+    t = COMMISSIONED_S + 900
+    h.run(t, t + 1800, lambda t: painted)
+    assert h.closed == []
+    ghost = (0.15 * clean + 0.85 * painted).astype(np.uint8)
+    h.scorer = lambda crop: 0.05  # the model reads the ghost clean (under the clean threshold, 0.4)
+    crew_done = t + 1800
+    h.run(crew_done, crew_done + 1800, lambda t: ghost)
+    assert float(h.judge.tile_change[2]) > 0.0, "the ghost should still differ from the clean wall"
     assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
     assert len(h.opened) == 1
 
