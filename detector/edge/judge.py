@@ -14,6 +14,11 @@ Per camera, on top of the wall estimate (:mod:`detector.edge.wall`):
   scoring clean".
 - **Compute in proportion to change.** A tile is scored again only when its wall estimate changed
   since it was last scored, every ``refresh_s``, and after a model swap or a colour-mode switch.
+- **Open pieces hold while they look as painted.** When an open event's tile has evidence, the judge
+  keeps that picture of it (per colour mode) and which blocks were paint; if the model later reads the
+  piece lower (finished, in another light) but not clean, its score goes through to the engine — whose
+  hysteresis then keeps the event open — as long as ``paint_hold`` of those blocks still look as
+  painted and unlike the baseline. Cleaning, a ghost, or a clean reading closes it as before.
 - **Operator rejections** re-baseline the rejected tiles on the current wall: quiet until they change.
 
 Pure numpy; the model is called by the camera through the tile indices this returns.
@@ -119,9 +124,9 @@ class WallJudge:
         self._first_grey: dict[str, np.ndarray] = {}  # per mode: the wall when its commissioning began
         self._carried: CarriedRefs | None = None
         # per colour mode: the wall (grey) as it looked when an open event's tiles were last hot there, and
-        # the blocks that were paint then (changed from the baseline); see :meth:`_painted_still`
+        # the blocks that were paint then (changed from the baseline); see :meth:`_update_painted_still`
         self._painted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._painted_key: tuple[int, int, str] = (-1, -1, "")
+        self._painted_key: tuple[int, int, int, str] = (-1, -1, -1, "")
         self._painted_version = 0
         self._still_share: np.ndarray | None = None
         self._paint_share: np.ndarray | None = None
@@ -335,7 +340,7 @@ class WallJudge:
         counts as cleaned) — and the share of paint blocks at all."""
         mode = self.wall.mode or ""
         snap = self._painted.get(mode)
-        key = (self.wall.version, self._painted_version + self._rebaselines * 1_000_003, mode)
+        key = (self.wall.version, self._painted_version, self._rebaselines, mode)
         if key == self._painted_key:
             return
         self._painted_key = key
