@@ -61,6 +61,7 @@ class HealthMonitor:
         self._resumed_report = False
 
     def measure(self, frame_bgr: np.ndarray, still: bool) -> HealthSample:
+        """Brightness, contrast, sharpness and shift of a frame (BGR, or its grey version)."""
         import cv2
 
         c = self.config

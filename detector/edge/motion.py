@@ -52,6 +52,7 @@ class MotionDetector:
         self._prev: np.ndarray | None = None
 
     def update(self, frame_bgr: np.ndarray) -> MotionSample:
+        """One sample (a BGR frame, or its grey version: the pipeline converts once for motion and health)."""
         if not self.config.enabled:
             return MotionSample(0.0, True)
         import cv2

@@ -115,10 +115,13 @@ class SamplePipeline:
         h, w = img.shape[:2]
         model = self.models.current
         plan, engine = self._prepare((w, h), model)
-        motion = self.motion.update(img)
+        import cv2
+
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # once: motion and health both start from the grey frame
+        motion = self.motion.update(grey)
         sample = Sample(frame, model, plan, engine, self.privacy, motion)
         was = self.health.tampered
-        report = self.health.update(frame.t_s, self.health.measure(img, motion.still))
+        report = self.health.update(frame.t_s, self.health.measure(grey, motion.still))
         if report is not None:
             log.warning("camera %s: tamper: %s", self.name, report.detail["reason"])
             sample.tamper = report
