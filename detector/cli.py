@@ -34,7 +34,14 @@ def _register() -> None:
     from detector.demo.cli import demo_command
     from detector.edge.cli import app as edge_app
     from detector.review.cli import app as review_app
-    from detector.train.cli import eval_command, export_command, rethreshold_command, runs_app, train_command
+    from detector.train.cli import (
+        eval_command,
+        export_command,
+        mine_command,
+        rethreshold_command,
+        runs_app,
+        train_command,
+    )
 
     # Single commands, in the order a student meets them; the demo last.
     app.command("train")(train_command)
@@ -43,6 +50,7 @@ def _register() -> None:
     app.command("rethreshold")(rethreshold_command)
     app.command("demo")(demo_command)
     # Command groups.
+    data_app.command("mine")(mine_command)  # scores with a model, so it lives with training
     app.add_typer(data_app, name="data")
     app.add_typer(sim_app, name="sim")
     app.add_typer(edge_app, name="edge")

@@ -293,3 +293,68 @@ def compare_command(
         typer.echo("all runs have the same settings")
     typer.echo(format_table(result.rows))
     typer.echo(f"wrote {result.files['png']} and {result.files['csv']}")
+
+
+_DATA_SPEC_HELP = (
+    "Dataset folder, manifest CSV or spec PATH[::format=...,label=...,name=...]; "
+    "the format is detected (roboflow, manifest, imagefolder, folder)."
+)
+
+
+def mine_command(
+    model: Path = typer.Argument(..., help="The model whose mistakes to mine: an ONNX file or a training checkpoint."),
+    data: list[str] = typer.Option(..., "--data", help=_DATA_SPEC_HELP + " Repeat for several datasets."),
+    out: Path = typer.Option(..., "--out", help="Folder to write: clean/*.jpg, manifest.csv and mined.png."),
+    n: int = typer.Option(1000, "--n", min=1, help="Tiles to keep, hottest first."),
+    per_photo: int = typer.Option(3, "--per-photo", min=1, help="At most this many tiles from one photo."),
+    min_score: float = typer.Option(0.05, "--min-score", min=0.0, max=1.0,
+                                    help="Tiles scoring below this are not kept (they teach nothing)."),
+    split: list[str] = typer.Option(["train"], "--split",
+                                    help="Mine the clean photos of this split (repeatable). Mining val/test photos "
+                                         "would leak them into training."),
+    name: str = typer.Option("mined", "--name", help="Source name of the mined tiles in the manifest."),
+) -> None:
+    """Hard negatives between training rounds: score every clean photo as the edge's camera view (1280x720,
+    its tiles) and write the hottest tiles as a clean dataset that keeps each photo's group and split.
+
+    Example: graffiti data mine models/graffiti-effnetlite0.onnx --data runs/default-data/facades-spb.csv
+    --data runs/default-data/street-graffiti.csv --out runs/mined --n 1000
+
+    Then train with it: add runs/mined/manifest.csv to the training data (e.g. --data runs/mined/manifest.csv).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from detector.data.cli import _not_empty
+    from detector.data.formats import load_dataset
+    from detector.errors import ConfigError
+    from detector.train.mine import mine_clean_tiles
+    from detector.train.scorers import open_scorer
+
+    bad = sorted(set(split) - {"train", "val", "test"})
+    if bad:
+        raise ConfigError(f"--split {bad[0]}: expected train, val or test")
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out}: the folder exists and is not empty; give a new folder")
+    samples = []
+    for spec in data:
+        samples += _not_empty(load_dataset(spec), spec)
+    scorer = open_scorer(model)
+    with Progress(TextColumn("writing tiles"), BarColumn(), MofNCompleteColumn()) as bar:
+        task = bar.add_task("write", total=n)
+        summary = mine_clean_tiles(samples, scorer, out, n=n, per_photo=per_photo, min_score=min_score,
+                                   splits=split, source=name, on_written=lambda k: bar.update(task, completed=k))
+    for path in summary.unreadable:
+        typer.echo(f"skipped unreadable image: {path}", err=True)
+    q = ", ".join(f"{k} {v:.3f}" for k, v in summary.score_quantiles.items())
+    typer.echo(f"scored {summary.tiles} tiles of {summary.photos} clean photos ({q})")
+    if summary.too_small:
+        typer.echo(f"left out {summary.too_small} clean images under 360 px (a scene that small is one tile, "
+                   "not a camera view)")
+    if summary.chosen:
+        typer.echo(f"kept {len(summary.chosen)} tiles, scores {summary.chosen[0].score:.3f} .. "
+                   f"{summary.chosen[-1].score:.3f}, from {len({m.parent.path for m in summary.chosen})} photos")
+    else:
+        typer.echo(f"kept no tiles: none scored {min_score:g} or more")
+    typer.echo(f"manifest: {summary.manifest}")
+    if summary.sheet is not None:
+        typer.echo(f"contact sheet: {summary.sheet}")
