@@ -97,3 +97,18 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
     except OSError as exc:
         raise DatasetError(f"{path}: cannot write ({exc.strerror})") from None
     return path
+
+
+def write_jpeg(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
+    """Write a JPEG into an existing folder (dataset writers make theirs once, not per image)."""
+    import cv2
+
+    path = Path(path)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise DatasetError(f"{path}: could not encode the image as JPEG")
+    try:
+        path.write_bytes(buf.tobytes())
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot write ({exc.strerror})") from None
+    return path

@@ -128,6 +128,7 @@ class WallJudge:
         self._painted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._painted_key: tuple[int, int, int, str] = (-1, -1, -1, "")
         self._painted_version = 0
+        self._painted_from: tuple[int, int, str, frozenset[int]] | None = None  # what was last remembered
         self._still_share: np.ndarray | None = None
         self._paint_share: np.ndarray | None = None
         self.model_runs_saved = 0
@@ -312,8 +313,15 @@ class WallJudge:
 
     # ---------------------------------------------------------------- open pieces: "still as painted?"
     def _remember_painted(self, tiles: list[int]) -> None:
-        """Open-event tiles with evidence now: keep how they look (this mode) and which blocks are paint."""
+        """Open-event tiles with evidence now: keep how they look (this mode) and which blocks are paint.
+
+        Once per estimate: between two estimates the picture and the change map are the same, so copying
+        them again (and recomparing the wall with the copy) would be work for nothing on every sample."""
         mode = self.wall.mode or ""
+        source = (self.wall.version, self._rebaselines, mode, frozenset(tiles))
+        if source == self._painted_from:
+            return
+        self._painted_from = source
         grey = self.wall.grey()
         snap = self._painted.get(mode)
         if snap is None or snap[0].shape != grey.shape or snap[1].shape != self.changed_blocks.shape:
@@ -328,6 +336,7 @@ class WallJudge:
         self._painted_version += 1
 
     def _forget_painted(self, tiles: set[int] | frozenset[int] | list[int]) -> None:
+        self._painted_from = None
         for _pic, blocks in self._painted.values():
             flat = blocks.reshape(-1)
             for i in tiles:
@@ -524,6 +533,7 @@ class WallJudge:
                              if isinstance(v, dict) and isinstance(v.get("grey"), np.ndarray)
                              and isinstance(v.get("blocks"), np.ndarray) and v["blocks"].shape == self.grid_hw}
             self._painted_version += 1
+            self._painted_from = None
             have, thumbs = state.get("thumbs_have"), state.get("thumbs")
             if isinstance(have, np.ndarray) and isinstance(thumbs, np.ndarray) and len(have) == n:
                 self._scored_thumb = [thumbs[i].astype(np.float32) if have[i] else None for i in range(n)]

@@ -67,6 +67,7 @@ def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n
                      view_spec: Any = None, progress: bool = True,
                      on_written: Callable[[int], None] | None = None) -> MineSummary:
     """Score the clean photos of ``splits`` as camera views, write the hottest tiles as a dataset."""
+    from detector.data.contact import write_jpeg
     from detector.data.manifest import write_manifest
     from detector.preprocess import read_image
     from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX, ViewSpec, score_views, view_tiles
@@ -94,8 +95,6 @@ def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n
         by_photo.setdefault(p, []).append((score, t))
     rows: list[Sample] = []
     written: dict[tuple[int, int], MinedTile] = {}
-    import cv2
-
     for p in sorted(by_photo):
         parent = scored.samples[p]
         img = read_image(str(parent.path))
@@ -106,13 +105,7 @@ def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n
         for score, t in by_photo[p]:
             name = f"{_safe(parent.source)}-{_safe(Path(parent.path).stem)}-t{t:02d}.jpg"
             path = img_dir / name
-            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(tiles[t]), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            if not ok:
-                raise DatasetError(f"{path}: could not encode the tile as JPEG")
-            try:
-                path.write_bytes(buf.tobytes())
-            except OSError as exc:
-                raise DatasetError(f"{path}: cannot write ({exc.strerror})") from None
+            write_jpeg(path, tiles[t])
             rows.append(Sample(path=path, label=CLEAN, group=f"{parent.source}:{parent.group}", source=source,
                                split=parent.split, kind=MINED_KIND))
             written[(p, t)] = MinedTile(score, parent, t, path)

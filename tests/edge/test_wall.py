@@ -476,20 +476,31 @@ def fading_scorer(h: Harness, finished: np.ndarray) -> Callable[[np.ndarray], fl
     return score
 
 
-def test_an_open_piece_the_model_reads_lower_stays_open_while_it_looks_as_painted() -> None:
-    """The piece alerted; then the model reads the same paint below the threshold (0.45). The wall still
-    looks as it did when the tile was hot: the event stays open for hours, one alert. The crew cleans
-    it: the event closes within 10 minutes."""
-    h = Harness()
+def alerted_piece(h: Harness) -> tuple[np.ndarray, np.ndarray, float]:
+    """A clean wall commissioned, a piece painted on tiles 1-2 that alerts (read by :func:`fading_scorer`);
+    returns (clean, painted, the time the alert run ended)."""
     clean = texture()
     h.run(0, COMMISSIONED_S, lambda t: clean)
     painted = paint(clean, 110, 40)
     h.scorer = fading_scorer(h, painted)
     h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: painted)
     assert len(h.opened) == 1
+    return clean, painted, COMMISSIONED_S + 900
+
+
+def read_lower(h: Harness) -> None:
+    """From now on the model reads the finished piece at 0.45, and reads it again (as after a refresh)."""
     h.finished_seen = True  # type: ignore[attr-defined]
-    h.judge.invalidate_scores()  # the model reads it again (as after a refresh)
-    t = COMMISSIONED_S + 900
+    h.judge.invalidate_scores()
+
+
+def test_an_open_piece_the_model_reads_lower_stays_open_while_it_looks_as_painted() -> None:
+    """The piece alerted; then the model reads the same paint below the threshold (0.45). The wall still
+    looks as it did when the tile was hot: the event stays open for hours, one alert. The crew cleans
+    it: the event closes within 10 minutes."""
+    h = Harness()
+    clean, painted, t = alerted_piece(h)
+    read_lower(h)
     h.run(t, t + 3 * 3600, lambda t: painted)
     assert h.closed == [], "the event closed while the paint was still on the wall"
     assert len(h.opened) == 1
@@ -503,15 +514,8 @@ def test_an_open_piece_read_lower_and_cleaned_to_a_faint_ghost_closes() -> None:
     """As above, but the crew leaves a faint ghost (a fifth of the contrast) that the model reads at 0.45
     too: a ghost looks like the clean wall as much as like the paint, so it does not hold the event."""
     h = Harness()
-    clean = texture()
-    h.run(0, COMMISSIONED_S, lambda t: clean)
-    painted = paint(clean, 110, 40)
-    h.scorer = fading_scorer(h, painted)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: painted)
-    assert len(h.opened) == 1
-    h.finished_seen = True  # type: ignore[attr-defined]
-    h.judge.invalidate_scores()
-    t = COMMISSIONED_S + 900
+    clean, painted, t = alerted_piece(h)
+    read_lower(h)
     h.run(t, t + 1800, lambda t: painted)
     assert h.closed == []
     ghost = (0.8 * clean + 0.2 * painted).astype(np.uint8)
@@ -532,15 +536,8 @@ def test_an_open_piece_cleaned_to_a_ghost_the_model_reads_clean_closes() -> None
     painted picture, unlike the clean wall) but the model reads it clean (under the clean threshold). The hold is for paint
     the model still reads warm: the event closes within 10 minutes."""
     h = Harness()
-    clean = texture()
-    h.run(0, COMMISSIONED_S, lambda t: clean)
-    painted = paint(clean, 110, 40)
-    h.scorer = fading_scorer(h, painted)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: painted)
-    assert len(h.opened) == 1
-    h.finished_seen = True  # type: ignore[attr-defined]
-    h.judge.invalidate_scores()
-    t = COMMISSIONED_S + 900
+    clean, painted, t = alerted_piece(h)
+    read_lower(h)
     h.run(t, t + 1800, lambda t: painted)
     assert h.closed == []
     ghost = (0.15 * clean + 0.85 * painted).astype(np.uint8)
@@ -556,18 +553,11 @@ def test_the_painted_picture_of_an_open_piece_survives_a_restart() -> None:
     """What an open piece looked like when it was hot is part of the full state: a restored judge holds the
     event while the model reads it lower, and notices the cleaning."""
     h = Harness()
-    clean = texture()
-    h.run(0, COMMISSIONED_S, lambda t: clean)
-    painted = paint(clean, 110, 40)
-    h.scorer = fading_scorer(h, painted)
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: painted)
-    assert len(h.opened) == 1
+    clean, painted, t = alerted_piece(h)
     fresh = WallJudge(WALL, JUDGE, ChangeParams(), h.tiles, (H, W))
     assert fresh.restore_state(h.judge.export_state(full=True), shift_s=0.0)
     h.judge = fresh
-    h.finished_seen = True  # type: ignore[attr-defined]
-    h.judge.invalidate_scores()
-    t = COMMISSIONED_S + 900
+    read_lower(h)
     h.run(t, t + 3600, lambda t: painted)
     assert h.closed == []
     h.run(t + 3600, t + 5400, lambda t: clean)
@@ -595,8 +585,7 @@ def test_a_piece_read_lukewarm_by_a_neighbouring_tile_is_not_taken_into_its_base
     h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: painted)
     assert len(h.opened) == 1 and 2 in h.opened[0][1] and 3 not in h.opened[0][1]
     changed_at_alert = float(h.judge.tile_change[2])
-    h.finished_seen = True  # type: ignore[attr-defined]
-    h.judge.invalidate_scores()
+    read_lower(h)
     t = COMMISSIONED_S + 900
     h.run(t, t + 3 * 3600, lambda t: painted)  # well past refine_s
     assert h.closed == [], "the event closed with the paint still there"

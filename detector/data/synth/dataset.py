@@ -102,8 +102,7 @@ def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, gra
     ``only_negatives``: every image clean, showing these hard-negative kinds (sample kind = its main one).
     ``hard_negatives``: mix the hard negatives the edge meets into the ordinary scenes (see ``render_scene``).
     """
-    import cv2
-
+    from detector.data.contact import write_jpeg
     from detector.data.manifest import write_manifest
     from detector.data.synth.scene import render_scene
 
@@ -124,13 +123,7 @@ def write_synth_dataset(out: Path, n: int, seed: int, *, size_px: int = 320, gra
         else:
             scene = render_scene(scene_seed(seed, i), size_px, graffiti=bool(labels[i]), hard_negatives=hard_negatives)
         path = out / LABELS[scene.label] / f"synth-{seed}-{i:06d}.jpg"
-        ok, buf = cv2.imencode(".jpg", scene.image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-        if not ok:
-            raise DatasetError(f"{path}: JPEG encoding failed")
-        try:
-            path.write_bytes(buf.tobytes())
-        except OSError as exc:
-            raise DatasetError(f"{path}: cannot write image ({exc.strerror})") from None
+        write_jpeg(path, scene.image, jpeg_quality)
         samples.append(Sample(path=path, label=scene.label, group=f"synth-{seed}-{i:06d}",
                               source="synth" if plan is None else "synth-negatives",
                               kind=scene.kind, regions=scene.regions))
