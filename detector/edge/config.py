@@ -49,6 +49,10 @@ class DecisionConfig:
                                             "at most threshold")
     clean_s: float = setting(180.0, ge=0.0, le=30 * 86400.0,
                              doc="an open event closes after its tiles stay below clean_threshold this long")
+    settled_s: float = setting(60.0, ge=0.0, le=30 * 86400.0,
+                               doc="with the wall model: an event whose tiles' wall is back to the commissioned "
+                               "baseline closes after this long (at most clean_s; the wall estimate already "
+                               "waited for the change to stay)")
     join_s: float = setting(300.0, ge=0.0, le=30 * 86400.0, doc="neighbouring tiles turning hot within this long "
                             "of an event opening grow it; later → a new event")
     accepted_fraction: float = setting(0.5, ge=0.01, le=1.0,

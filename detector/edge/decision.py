@@ -12,7 +12,10 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
   Without change information (the wall model off) the rule is by time: within ``join_s`` of the
   event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
-  ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping;
+  ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping. With the
+  wall model on, a tile whose wall is structurally back to its commissioned baseline ("settled") counts
+  after ``settled_s`` instead: the wall estimate only shows a change that has stayed for its entry time
+  (100 s by default), so that persistence is already behind it;
 - tiles mostly inside accepted regions never alert.
 
 Times are floats on the source's clock, passed in, so a video processed at full speed yields the
@@ -36,6 +39,7 @@ class DecisionParams:
     confirm_s: float = 30.0
     clean_s: float = 300.0
     join_s: float = 300.0
+    settled_s: float | None = None  # a settled tile (wall back to its baseline) is clean after this; None: clean_s
 
     @property
     def min_samples(self) -> int:
@@ -74,6 +78,7 @@ class Closed:
     tile_scores: dict[int, float]
     score: float  # max median over its tiles now
     score_history: list[tuple[float, float]]
+    settled: bool = False  # closed because its wall is back to the baseline (settled_s), not by clean_s alone
 
 
 Decision = Opened | Grown | Closed
@@ -85,6 +90,7 @@ class _Tile:
     median: float = 0.0
     hot_since: float | None = None
     cold_since: float | None = None
+    settled_since: float | None = None  # since when the tile's wall is back to its baseline (wall model on)
 
 
 @dataclass
@@ -158,7 +164,7 @@ class DecisionEngine:
         """Everything that decides the next samples, as JSON values (times on the source clock)."""
         return {
             "tiles": [{"samples": list(t.samples), "median": t.median, "hot_since": t.hot_since,
-                       "cold_since": t.cold_since} for t in self._tiles],
+                       "cold_since": t.cold_since, "settled_since": t.settled_since} for t in self._tiles],
             "open": [{"key": ev.key, "opened_t_s": ev.opened_t_s, "tiles": sorted(ev.tiles), "cells": sorted(ev.cells)}
                      for ev in self._open.values()],
             "next_key": self._next_key,
@@ -178,7 +184,7 @@ class DecisionEngine:
 
         window = self.params.window
         self._tiles = [_Tile(deque((float(v) for v in t["samples"]), maxlen=window), float(t["median"]),
-                             t_(t["hot_since"]), t_(t["cold_since"])) for t in tiles]
+                             t_(t["hot_since"]), t_(t["cold_since"]), t_(t.get("settled_since"))) for t in tiles]
         self._open = {int(ev["key"]): _Open(int(ev["key"]), float(ev["opened_t_s"]) + shift_s,
                                             {int(i) for i in ev["tiles"]}, {int(c) for c in ev.get("cells", [])})
                       for ev in state.get("open", [])}
@@ -214,17 +220,21 @@ class DecisionEngine:
             self._tiles[i].hot_since = None
 
     def update(self, t_s: float, scores: Sequence[float],
-               cells: Sequence[frozenset[int]] | None = None) -> list[Decision]:
+               cells: Sequence[frozenset[int]] | None = None,
+               settled: Sequence[bool] | None = None) -> list[Decision]:
         """Add one sample (a score per tile, taken at source time ``t_s``); return what it decided.
 
         ``cells``: per tile, the wall blocks that changed against the baseline (wall model on), which
-        decides whether a hot group beside an open event is the same change.
+        decides whether a hot group beside an open event is the same change. ``settled``: per tile,
+        whether its wall is structurally back to its baseline (see ``DecisionParams.settled_s``).
         """
         p = self.params
         if len(scores) != len(self._tiles):
             raise ValueError(f"expected {len(self._tiles)} tile scores, got {len(scores)}")
         if cells is not None and len(cells) != len(self._tiles):
             raise ValueError(f"expected {len(self._tiles)} tile cell sets, got {len(cells)}")
+        if settled is not None and len(settled) != len(self._tiles):
+            raise ValueError(f"expected {len(self._tiles)} settled flags, got {len(settled)}")
         self._cells = list(cells) if cells is not None else None
         if self.last_t_s is not None and t_s < self.last_t_s:
             t_s = self.last_t_s  # a clock that steps back must not undo persistence
@@ -247,6 +257,11 @@ class DecisionEngine:
                     tile.cold_since = t_s
             else:
                 tile.cold_since = None
+            if settled is not None and settled[i]:
+                if tile.settled_since is None:
+                    tile.settled_since = t_s
+            else:
+                tile.settled_since = None
         out: list[Decision] = []
         out.extend(self._grow_or_open(t_s, hot))
         out.extend(self._close(t_s))
@@ -350,8 +365,8 @@ class DecisionEngine:
         out: list[Decision] = []
         for key in sorted(self._open):
             ev = self._open[key]
-            colds = [self._tiles[i].cold_since for i in ev.tiles]
-            if all(c is not None and t_s - c >= self.params.clean_s for c in colds):
+            clean_for_s = [self._clean_by(t_s, self._tiles[i]) for i in ev.tiles]
+            if all(clean_for_s):
                 del self._open[key]
                 tile_scores = {i: self._tiles[i].median for i in sorted(ev.tiles)}
                 out.append(
@@ -362,9 +377,21 @@ class DecisionEngine:
                         tile_scores=tile_scores,
                         score=max(tile_scores.values()),
                         score_history=self._score_history(ev.tiles),
+                        settled="settled" in clean_for_s,
                     )
                 )
         return out
+
+    def _clean_by(self, t_s: float, tile: _Tile) -> str:
+        """Why the tile counts as cleaned now: "cold" (below the clean threshold for clean_s), "settled" (its
+        wall back to the baseline for settled_s, and its median below the clean threshold), or "" (not)."""
+        p = self.params
+        if tile.cold_since is not None and t_s - tile.cold_since >= p.clean_s:
+            return "cold"
+        if (p.settled_s is not None and tile.settled_since is not None and tile.median < p.clean_threshold
+                and t_s - tile.settled_since >= p.settled_s):
+            return "settled"
+        return ""
 
     def _score_history(self, tiles: Iterable[int]) -> list[tuple[float, float]]:
         idx = sorted(tiles)

@@ -168,7 +168,8 @@ class EventEmitter:
             "graffiti_cleaned", self.device, self.name, frame.wall_time, d.tile_scores, sample.plan.tiles, (w, h),
             sample.model.ref, params.clean_threshold, d.score, d.score_history, d.t_s, related_event=related,
             detail={"open_for_s": round(d.t_s - d.opened_t_s, 1), "clean_s": params.clean_s,
-                    "t_s": round(d.t_s, 2)},
+                    "t_s": round(d.t_s, 2), "back_to_baseline": d.settled,
+                    **({"settled_s": params.settled_s} if params.settled_s is not None else {})},
             source=self.cfg.source, source_time_s=frame.wall_time if self.live else d.t_s,
         )
         log.info("camera %s: graffiti cleaned (event %s)", self.name, related)

@@ -19,6 +19,10 @@ Per camera, on top of the wall estimate (:mod:`detector.edge.wall`):
   piece lower (finished, in another light) but not clean, its score goes through to the engine — whose
   hysteresis then keeps the event open — as long as ``paint_hold`` of those blocks still look as
   painted and unlike the baseline. Cleaning, a ghost, or a clean reading closes it as before.
+- **Settled tiles.** A tile whose wall is structurally back to its baseline (for a piece carried
+  through a commissioning: back to the other colour mode's clean picture, or its paint blocks no
+  longer look as painted and the model does not read graffiti) is reported as settled; the
+  decision engine may close an event of settled tiles sooner than ``clean_s`` (``settled_s``).
 - **Operator rejections** re-baseline the rejected tiles on the current wall: quiet until they change.
 
 Pure numpy; the model is called by the camera through the tile indices this returns.
@@ -27,7 +31,7 @@ Pure numpy; the model is called by the camera through the tile indices this retu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -83,6 +87,15 @@ class CarriedRefs:
     still: np.ndarray  # share of blocks that are paint and still look as painted
     paint: np.ndarray  # share of blocks that are paint at all
     other_carried: set[int]  # tiles carried in the other mode too (no clean picture there)
+
+
+class Judgement(NamedTuple):
+    """What the judge tells the decision engine for one sample, per tile."""
+
+    gated: list[float]  # the score where the tile has evidence (or holds as painted), else 0
+    cells: list[frozenset[int]]  # the wall blocks that changed against the baseline
+    settled: list[bool]  # the wall is structurally back to its baseline
+    report: CommissionReport | None  # tiles that looked like graffiti when this mode was commissioned
 
 
 @dataclass
@@ -208,8 +221,9 @@ class WallJudge:
         self._seen_version = -1
 
     def judge(self, t_s: float, threshold: float, open_tiles: set[int], clean_threshold: float | None = None,
-              ) -> tuple[list[float], list[frozenset[int]], CommissionReport | None]:
-        """Gated scores and changed blocks per tile for the decision engine; a report when commissioning ends.
+              ) -> Judgement:
+        """Gated scores, changed blocks and settled flags per tile for the decision engine; a report when
+        commissioning ends.
 
         ``clean_threshold`` (the decision engine's): an open piece the model now reads between it and
         ``threshold`` keeps its score while the wall still looks as painted (the engine's hysteresis);
@@ -217,7 +231,7 @@ class WallJudge:
         base = self.baseline
         n = len(self.tiles)
         if base is None or self.wall.estimate is None:
-            return [0.0] * n, [frozenset()] * n, None
+            return Judgement([0.0] * n, [frozenset()] * n, [False] * n, None)
         report = None
         if not base.done:
             np.maximum(base.scores, self.scores, out=base.scores)
@@ -225,7 +239,7 @@ class WallJudge:
                 base.grey = self.wall.grey().copy()  # a copy: re-baselining writes into it
                 self._grey_taken = self.wall.version
             if t_s - base.started_s < self.params.commission_s:
-                return [0.0] * n, [frozenset()] * n, None
+                return Judgement([0.0] * n, [frozenset()] * n, [False] * n, None)
             base.done = True
             derived = self._derive_from_other_mode(base, threshold)
             hot = {i: round(float(base.scores[i]), 4) for i in range(n)
@@ -241,6 +255,7 @@ class WallJudge:
             self._update_change()
         gated: list[float] = []
         cells: list[frozenset[int]] = []
+        settled: list[bool] = []
         p = self.params
         refs = self._carried_refs(base)
         self._update_painted_still()
@@ -251,6 +266,7 @@ class WallJudge:
             blocks = self.blocks[i]
             cells.append(frozenset(int(b) for b in blocks[self.changed_blocks.reshape(-1)[blocks]]) if changed
                          else frozenset())
+            settled.append(not changed and i not in base.carried)
             if i in base.carried:
                 # Open when this mode was commissioned: its baseline holds the paint. As long as the tile
                 # still looks like that, the paint is there (the event stays open, whatever the model
@@ -263,10 +279,15 @@ class WallJudge:
                 if refs is not None and i not in refs.other_carried:
                     if float(refs.clean[i]) < p.change_fraction:
                         gated.append(0.0)  # the wall looks as the other mode's baseline showed it clean
+                        settled[i] = True
                     elif float(refs.still[i]) >= max(p.change_fraction, p.paint_hold * float(refs.paint[i])):
                         gated.append(max(s, threshold))  # the paint is still there as it was painted
                     else:
                         gated.append(s if s >= threshold else 0.0)  # all of it changed: cleaned or covered
+                        # This mode never saw the wall clean, and the other mode renders parts of it
+                        # differently, so "back to the baseline" is told by the paint: its blocks no longer
+                        # look as painted in the wall estimate, and the model does not read graffiti.
+                        settled[i] = s < threshold
                 elif changed:
                     gated.append(s if s >= threshold else 0.0)
                 else:
@@ -309,7 +330,7 @@ class WallJudge:
                 self._hot_modes.pop(i, None)
         if hot_now:
             self._remember_painted(hot_now)
-        return gated, cells, report
+        return Judgement(gated, cells, settled, report)
 
     # ---------------------------------------------------------------- open pieces: "still as painted?"
     def _remember_painted(self, tiles: list[int]) -> None:

@@ -49,7 +49,8 @@ def decision_params(cfg: CameraConfig, model: ModelSession) -> DecisionParams:
     clean = d.clean_threshold if d.clean_threshold is not None else model.meta.clean_threshold
     clean = min(clean, threshold)
     return DecisionParams(threshold=threshold, clean_threshold=clean, floor=d.floor, window=d.window,
-                          confirm_s=d.confirm_s, clean_s=d.clean_s, join_s=d.join_s)
+                          confirm_s=d.confirm_s, clean_s=d.clean_s, join_s=d.join_s,
+                          settled_s=min(d.settled_s, d.clean_s) if cfg.wall.enabled else None)
 
 
 @dataclass
@@ -249,10 +250,9 @@ class SamplePipeline:
             judge.scored(frame.t_s, step.to_score, scores)
         if not judge.wall.valid:
             return []
-        gated, cells, report = judge.judge(frame.t_s, engine.params.threshold, open_tiles,
-                                           engine.params.clean_threshold)
-        sample.commission = report
+        judged = judge.judge(frame.t_s, engine.params.threshold, open_tiles, engine.params.clean_threshold)
+        sample.commission = judged.report
         base = judge.baseline
         if base is None or not base.done:
             return []
-        return engine.update(frame.t_s, gated, cells)
+        return engine.update(frame.t_s, judged.gated, judged.cells, judged.settled)

@@ -182,3 +182,66 @@ def test_a_change_a_block_or_two_from_an_open_event_is_the_same_piece(gap: int, 
         decisions = engine.update(i * STEP_S, [0.9, 0.9], [first, second])
         opened += sum(isinstance(d, Opened) for d in decisions)
     assert opened == events
+
+
+# Settled tiles: with the wall model on, a tile whose wall is back to its commissioned baseline closes
+# its event after settled_s (the wall estimate already waited for the change to stay), not clean_s.
+SETTLED = DecisionParams(threshold=0.5, clean_threshold=0.2, floor=0.2, window=5, confirm_s=20.0, clean_s=60.0,
+                         settled_s=15.0)
+
+
+def _run_settled(samples: list[tuple[list[float], list[bool]]], params: DecisionParams = SETTLED,
+                 engine: DecisionEngine | None = None, t0: int = 0) -> tuple[DecisionEngine, list[tuple[float, Decision]]]:
+    engine = engine or DecisionEngine(params, NEIGHBOURS)
+    out = []
+    for i, (scores, settled) in enumerate(samples, start=t0):
+        out.extend((i * STEP_S, d) for d in engine.update(i * STEP_S, scores, None, settled))
+    return engine, out
+
+
+NOT = [False] * 4
+ALL = [True] * 4
+
+
+@pytest.mark.parametrize(("after", "closes_at", "by_baseline"), [
+    # the wall is back to its baseline from t=50 (the judge gates it to 0 then): closed settled_s after
+    # that, once the median is below the clean threshold too (t=60)
+    ([(Z, ALL)] * 30, 65.0, True),
+    # scores clean but the wall still differs from its baseline (a ghost the model reads clean): clean_s
+    ([(Z, NOT)] * 30, 60.0 + 60.0, False),
+    # settled at t=50, 55; not at t=60 (a change in the estimate); settled again from t=65: closed at 80
+    ([(Z, ALL)] * 2 + [(Z, NOT)] + [(Z, ALL)] * 30, 65.0 + 15.0, True),
+])
+def test_a_settled_event_closes_after_settled_s(after: list[tuple[list[float], list[bool]]], closes_at: float,
+                                                by_baseline: bool) -> None:
+    _, decisions = _run_settled([(G0, NOT)] * 10 + after)
+    (t, closed), = [(t, d) for t, d in decisions if isinstance(d, Closed)]
+    assert t == closes_at
+    assert isinstance(closed, Closed) and closed.settled is by_baseline
+
+
+def test_an_event_closes_settled_only_when_each_tile_is_settled_or_clean_for_clean_s() -> None:
+    # tiles 0 and 1 form one event; from t=50 tile 0's wall is back to its baseline, tile 1 reads clean
+    # but its wall still differs (a ghost): the event waits for tile 1's clean_s.
+    both = [0.9, 0.9, 0.0, 0.0]
+    _, decisions = _run_settled([(both, NOT)] * 10 + [(Z, [True, False, False, False])] * 30)
+    assert [t for t, d in decisions if isinstance(d, Closed)] == [60.0 + 60.0]
+
+
+def test_settled_time_is_kept_across_a_restart() -> None:
+    engine, _ = _run_settled([(G0, NOT)] * 10 + [(Z, ALL)] * 2)  # settled since t=50, last sample t=55
+    state = engine.export_state()
+    fresh = DecisionEngine(SETTLED, NEIGHBOURS)
+    assert fresh.restore_state(state, shift_s=0.0)
+    _, decisions = _run_settled([(Z, ALL)] * 10, engine=fresh, t0=12)
+    assert [t for t, d in decisions if isinstance(d, Closed)] == [65.0]
+
+
+def test_without_settled_s_settled_flags_change_nothing() -> None:
+    _, decisions = _run_settled([(G0, NOT)] * 10 + [(Z, ALL)] * 30, params=PARAMS)
+    assert [t for t, d in decisions if isinstance(d, Closed)] == [60.0 + 60.0]
+
+
+def test_wrong_number_of_settled_flags_is_rejected() -> None:
+    with pytest.raises(ValueError, match="expected 4 settled flags"):
+        DecisionEngine(SETTLED, NEIGHBOURS).update(0.0, Z, None, [True])

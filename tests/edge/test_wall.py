@@ -100,12 +100,14 @@ def blue_wash(img: np.ndarray, x1: int, x2: int) -> np.ndarray:
 
 
 class Harness:
-    def __init__(self, threshold: float = 0.6, scorer: Callable[[np.ndarray], float] = score_crop) -> None:
+    def __init__(self, threshold: float = 0.6, scorer: Callable[[np.ndarray], float] = score_crop,
+                 settled_s: float | None = None) -> None:
         self.scorer = scorer
         plan = plan_tiles((W, H), TILE, 0.5)
         self.tiles = [t.xyxy for t in plan.tiles]
         self.judge = WallJudge(WALL, JUDGE, ChangeParams(), self.tiles, (H, W))
-        self.engine = DecisionEngine(DecisionParams(threshold, 0.4, window=6, confirm_s=30.0, clean_s=120.0),
+        self.engine = DecisionEngine(DecisionParams(threshold, 0.4, window=6, confirm_s=30.0, clean_s=120.0,
+                                                    settled_s=settled_s),
                                      plan.neighbours, grid_width=self.judge.grid_hw[1],
                                      tile_cells=[frozenset(int(b) for b in blk) for blk in self.judge.blocks])
         self.threshold = threshold
@@ -127,12 +129,13 @@ class Harness:
             self.judge.scored(t, step.to_score, np.asarray([self.scorer(c) for c in self.judge.crops(step.to_score)]))
         if not self.judge.wall.valid:
             return
-        gated, cells, report = self.judge.judge(t, self.threshold, open_tiles, self.engine.params.clean_threshold)
+        gated, cells, settled, report = self.judge.judge(t, self.threshold, open_tiles,
+                                                         self.engine.params.clean_threshold)
         self.reports += report is not None
         base = self.judge.baseline
         if base is None or not base.done:
             return
-        for d in self.engine.update(t, gated, cells):
+        for d in self.engine.update(t, gated, cells, settled):
             if isinstance(d, Opened):
                 self.opened.append((t, frozenset(d.tile_scores)))
             elif isinstance(d, Closed):
@@ -143,10 +146,10 @@ class Harness:
 COMMISSIONED_S = 600.0  # wall valid after 5 slots (150 s) + 120 s commissioning, with a margin
 
 
-def alerted_at_night(x: int = 100) -> tuple[Harness, np.ndarray]:
+def alerted_at_night(x: int = 100, settled_s: float | None = None) -> tuple[Harness, np.ndarray]:
     """A camera commissioned in IR whose piece (dark strokes at ``x``) alerted at night; the colour view of
     the same wall for the dawn that follows."""
-    h = Harness(scorer=ir_aware_score)
+    h = Harness(scorer=ir_aware_score, settled_s=settled_s)
     ir = texture(ir=True)
     h.run(0, COMMISSIONED_S, lambda t: ir)
     h.run(COMMISSIONED_S, COMMISSIONED_S + 900, lambda t: paint(ir, x, 60, colour=(10, 10, 10)))
@@ -366,26 +369,51 @@ def test_cleaning_in_a_mode_commissioned_over_the_open_piece_is_noticed() -> Non
     assert len(h.opened) == 1
 
 
+def _poster(img: np.ndarray) -> np.ndarray:
+    out = img.copy()
+    out[15:85, 128:170] = (235, 235, 235)  # over the right half of the piece, in every tile it is in
+    return out
+
+
+def _carried_piece_cleaned_behind_a_poster(settled_s: float | None) -> tuple[float, Harness]:
+    """The piece alerted at night and was carried into the colour mode (which reads it clean); a poster
+    covers half of it; the crew removes the paint and leaves the poster. Returns the cleaning delay."""
+    h, colour = alerted_at_night(settled_s=settled_s)
+    painted = paint(colour, 100, 60, colour=(0, 160, 0))
+    t = COMMISSIONED_S + 900
+    h.run(t, t + 1800, lambda t: painted)  # dawn: the colour mode is commissioned over the piece
+    h.run(t + 1800, t + 3600, lambda t: _poster(painted))
+    assert h.closed == []
+    crew_done = t + 3600
+    h.run(crew_done, crew_done + 1800, lambda t: _poster(colour))
+    assert len(h.closed) == 1 and len(h.opened) == 1
+    return h.closed[0] - crew_done, h
+
+
+def test_a_carried_piece_whose_paint_is_gone_settles() -> None:
+    """A carried tile cannot be "back to its baseline" (this mode's baseline holds the paint, and here a
+    poster stays where the paint was): it is settled once its paint blocks no longer look as painted and
+    the model does not read graffiti — then the event closes ``settled_s`` after that, not ``clean_s``."""
+    fast, h = _carried_piece_cleaned_behind_a_poster(30.0)
+    slow, _ = _carried_piece_cleaned_behind_a_poster(None)
+    assert slow - fast >= 120.0 - 30.0
+    assert fast <= WALL.enter_s + WALL.slot_s + 6 * STEP_S + 30.0
+
+
 def test_a_poster_over_part_of_a_carried_piece_does_not_close_it() -> None:
     """The piece alerted at night; the colour model reads it clean (green paint), so the colour view holds
     the event only because the paint is still there. A poster put up over half of it leaves the other
     half as painted: the event stays open. When the crew removes the paint (the poster stays), it closes."""
-    h, colour = alerted_at_night()
+    h, colour = alerted_at_night(settled_s=30.0)
     assert len(h.opened) == 1
     painted = paint(colour, 100, 60, colour=(0, 160, 0))
     assert ir_aware_score(painted[:, 96:192]) < h.threshold  # in colour the model does not see it
     t = COMMISSIONED_S + 900
     h.run(t, t + 1800, lambda t: painted)
-
-    def poster(img: np.ndarray) -> np.ndarray:
-        out = img.copy()
-        out[15:85, 128:170] = (235, 235, 235)  # over the right half of the piece, in every tile it is in
-        return out
-
-    h.run(t + 1800, t + 5400, lambda t: poster(painted))
+    h.run(t + 1800, t + 5400, lambda t: _poster(painted))
     assert h.closed == [], "a poster over half the piece closed the event"
     crew_done = t + 5400
-    h.run(crew_done, crew_done + 1800, lambda t: poster(colour))
+    h.run(crew_done, crew_done + 1800, lambda t: _poster(colour))
     assert len(h.closed) == 1 and h.closed[0] - crew_done <= 600
     assert len(h.opened) == 1
 
@@ -592,3 +620,43 @@ def test_a_piece_read_lukewarm_by_a_neighbouring_tile_is_not_taken_into_its_base
     assert float(h.judge.tile_change[2]) == changed_at_alert, "the paint was taken into the open tile's baseline"
     h.run(t + 3 * 3600, t + 3 * 3600 + 1800, lambda t: clean)
     assert len(h.closed) == 1 and len(h.opened) == 1
+
+
+def _closed_after_crew(settled_s: float | None, after: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                       scorer: Callable[[np.ndarray], float] | None = None) -> tuple[float, Harness]:
+    h = Harness(settled_s=settled_s)
+    clean, painted, t = alerted_piece(h)
+    h.run(t, t + 1800, lambda t: painted)
+    assert h.closed == []
+    if scorer is not None:
+        h.scorer = scorer
+    crew_done = t + 1800
+    wall = after(clean, painted)
+    h.run(crew_done, crew_done + 1800, lambda t: wall)
+    assert len(h.closed) == 1 and len(h.opened) == 1
+    return h.closed[0] - crew_done, h
+
+
+def test_a_cleaning_back_to_the_baseline_closes_settled_s_after_the_wall_shows_it() -> None:
+    """The crew restores the commissioned wall: once the wall estimate shows it (the change has stayed for
+    the estimate's entry time), the tiles are settled and the event closes ``settled_s`` later instead of
+    ``clean_s`` (120 s) — the wall model already did the waiting."""
+    back, h = _closed_after_crew(30.0, lambda clean, painted: clean)
+    plain, _ = _closed_after_crew(None, lambda clean, painted: clean)
+    # without: clean_s counted once the median (window 6) has fallen, 3 samples after the gate did
+    assert plain - back == pytest.approx(120.0 + 3 * STEP_S - 30.0)
+    # the estimate's entry time (a slot more: the slot the crew finished in is mixed), a few samples, settled_s
+    assert back <= WALL.enter_s + WALL.slot_s + 3 * STEP_S + 30.0
+    assert all(h.judge.tile_change[i] < JUDGE.change_fraction for i in (1, 2))
+
+
+def test_a_ghost_the_model_reads_clean_is_not_settled() -> None:
+    """A faded ghost still differs from the baseline: not settled, so the event waits ``clean_s`` as before
+    (whatever ``settled_s`` says) — the cleaning is judged by the score there, with its hysteresis."""
+    def ghost(clean: np.ndarray, painted: np.ndarray) -> np.ndarray:
+        return (0.15 * clean + 0.85 * painted).astype(np.uint8)
+
+    with_settled, h = _closed_after_crew(30.0, ghost, scorer=lambda crop: 0.05)
+    without, _ = _closed_after_crew(None, ghost, scorer=lambda crop: 0.05)
+    assert with_settled == without
+    assert float(h.judge.tile_change[2]) >= JUDGE.change_fraction
