@@ -75,7 +75,8 @@ def device_scores(raw: np.ndarray) -> np.ndarray:
 
     A NaN must never look like graffiti or like a clean wall.
     """
-    return np.nan_to_num(np.clip(np.asarray(raw, dtype=np.float32), 0.0, 1.0), nan=0.0)
+    a = np.asarray(raw, dtype=np.float32)
+    return np.where(a > 0.0, np.minimum(a, np.float32(1.0)), np.float32(0.0)).astype(np.float32, copy=False)
 
 
 BLOB_TOLERANCE = 1e-5  # largest difference from the table path that the fused path may show (float32 rounding)
@@ -99,6 +100,7 @@ class TilePreprocessor:
         self.workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._blob: Any = None  # cv2.dnn.Image2BlobParams once checked; False when the table path is used
+        self._whole: tuple[tuple[int, int], Any] | None = None  # the same for a whole image of this (w, h)
 
     def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
         if self._blob is None:
@@ -108,6 +110,29 @@ class TilePreprocessor:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="preprocess")
             return preprocess_batch(tiles_bgr, self.spec, self._pool)
         return self._fused(tiles_bgr, self._blob)
+
+    def windows(self, image_bgr: np.ndarray, boxes: Sequence[tuple[int, int]]) -> np.ndarray:
+        """The batch for input-sized windows of one uint8 BGR image (top-left corners ``(x, y)``): the
+        image is normalised once, then the windows are gathered — overlapping tiles are not normalised
+        twice. The same values as :meth:`__call__` on the windows (the per-pixel operation is the same)."""
+        h, w = self.spec.input_size
+        if self._blob is None:
+            self._blob = self._check_blob()
+        if self._blob is False or not boxes:
+            return self([image_bgr[y:y + h, x:x + w] for x, y in boxes])
+        import cv2
+
+        ih, iw = image_bgr.shape[:2]
+        key = (iw, ih)
+        if self._whole is None or self._whole[0] != key:
+            p = self._blob
+            self._whole = (key, cv2.dnn.Image2BlobParams(scalefactor=p.scalefactor, size=key, mean=p.mean,
+                                                          swapRB=p.swapRB, ddepth=p.ddepth))
+        blob = np.asarray(cv2.dnn.blobFromImageWithParams(image_bgr, self._whole[1]), dtype=np.float32)[0]
+        out = np.empty((len(boxes), 3, h, w), dtype=np.float32)
+        for k, (x, y) in enumerate(boxes):
+            out[k] = blob[:, y:y + h, x:x + w]
+        return out
 
     def _fused(self, tiles_bgr: Sequence[np.ndarray], params: Any) -> np.ndarray:
         import cv2
@@ -210,3 +235,7 @@ class ModelSession(OnnxGraph):
     def score(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Scores for uint8 BGR tiles (any size): preprocess per the contract, batched runs, device rules."""
         return self.run(self.preprocess(tiles_bgr))
+
+    def score_windows(self, image_bgr: np.ndarray, boxes: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Scores for input-sized windows (top-left corners) of one image already at model scale."""
+        return self.run(self._preprocess.windows(image_bgr, boxes))

@@ -111,32 +111,41 @@ def cut_tiles(frame_bgr: np.ndarray, plan: TilePlan) -> list[np.ndarray]:
     return [frame_bgr[y1:y2, x1:x2] for (x1, y1, x2, y2) in (t.xyxy for t in plan.tiles)]
 
 
-def scaled_tiles(frame_bgr: np.ndarray, plan: TilePlan, input_hw: tuple[int, int]) -> list[np.ndarray]:
-    """The tiles at model input size from ONE resize of the frame, instead of one resize per tile.
+def scaled_frame(frame_bgr: np.ndarray, plan: TilePlan,
+                 input_hw: tuple[int, int]) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """The frame at model scale and each tile's top-left corner in it (one resize for all tiles).
 
     With square tiles of one size (the usual plan) the frame is scaled by input/tile once and each
-    tile is a plain slice of it: the fixed per-frame cost of 15 tiles shrinks to one area resize. Area
-    resampling is local, so the scores match per-tile resizing within a small tolerance (tested). Any
-    other plan (tiles of several sizes, clipped at a small frame) falls back to cutting at frame scale.
+    tile is a plain window of it: the fixed per-frame cost of 15 tiles shrinks to one area resize. Area
+    resampling is local, so the scores match per-tile resizing within a small tolerance (tested). None
+    for any other plan (tiles of several sizes, clipped at a small frame).
     """
     import cv2
 
     sizes = {(t.xyxy[2] - t.xyxy[0], t.xyxy[3] - t.xyxy[1]) for t in plan.tiles}
     ih, iw = input_hw
     if len(sizes) != 1:
-        return cut_tiles(frame_bgr, plan)
+        return None
     (tw, th), = sizes
     sx, sy = iw / tw, ih / th
     h, w = frame_bgr.shape[:2]
     size = (max(iw, int(round(w * sx))), max(ih, int(round(h * sy))))
     interp = cv2.INTER_AREA if sx <= 1.0 and sy <= 1.0 else cv2.INTER_LINEAR
     small = cv2.resize(frame_bgr, size, interpolation=interp)
-    out = []
-    for t in plan.tiles:
-        x1 = min(int(round(t.xyxy[0] * sx)), size[0] - iw)
-        y1 = min(int(round(t.xyxy[1] * sy)), size[1] - ih)
-        out.append(small[y1:y1 + ih, x1:x1 + iw])
-    return out
+    corners = [(min(int(round(t.xyxy[0] * sx)), size[0] - iw), min(int(round(t.xyxy[1] * sy)), size[1] - ih))
+               for t in plan.tiles]
+    return small, corners
+
+
+def scaled_tiles(frame_bgr: np.ndarray, plan: TilePlan, input_hw: tuple[int, int]) -> list[np.ndarray]:
+    """The tiles at model input size, as windows of :func:`scaled_frame`; any other plan falls back to
+    cutting at frame scale (the model's resize brings those tiles to its input)."""
+    scaled = scaled_frame(frame_bgr, plan, input_hw)
+    if scaled is None:
+        return cut_tiles(frame_bgr, plan)
+    small, corners = scaled
+    ih, iw = input_hw
+    return [small[y:y + ih, x:x + iw] for x, y in corners]
 
 
 def union_box(tiles: Sequence[Tile]) -> tuple[int, int, int, int]:

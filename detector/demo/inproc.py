@@ -53,6 +53,11 @@ class _Recording:
         self._on_scores(self._clock(), scores)
         return scores
 
+    def score_windows(self, image: Any, boxes: Any) -> np.ndarray:
+        scores: np.ndarray = self._model.score_windows(image, boxes)
+        self._on_scores(self._clock(), scores)
+        return scores
+
 
 class _Holder:
     def __init__(self, current: Any) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from detector.edge.config import HealthConfig
 from detector.edge.motion import small_grey
 
-_WORK_WIDTH_PX = 320
+WORK_WIDTH_PX = 320  # health is measured on a grey copy this wide
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,17 @@ class TamperReport:
     detail: dict[str, float | str | None] = field(default_factory=dict)
 
 
-def view_shift_px(reference: np.ndarray, grey: np.ndarray, scale: float) -> float:
-    """Translation between two small grey views by phase correlation, in frame pixels."""
+def view_shift_px(reference: np.ndarray, grey: np.ndarray, scale: float,
+                  window: np.ndarray | None = None) -> float:
+    """Translation between two small grey views by phase correlation, in frame pixels (the Hanning
+    ``window`` may be given: the health monitor keeps it between samples)."""
     import cv2
 
+    # fresh float32 copies: cv2.phaseCorrelate may apply the window to its inputs in place
     a = reference.astype(np.float32)
     b = grey.astype(np.float32)
-    window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
+    if window is None or window.shape != a.shape:
+        window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
     (dx, dy), _response = cv2.phaseCorrelate(a, b, window)
     return float(np.hypot(dx, dy)) / scale
 
@@ -59,18 +63,21 @@ class HealthMonitor:
         self._healthy_since: float | None = None
         self.tampered = False
         self._resumed_report = False
+        self._window: np.ndarray | None = None
 
-    def measure(self, frame_bgr: np.ndarray, still: bool) -> HealthSample:
-        """Brightness, contrast, sharpness and shift of a frame (BGR, or its grey version)."""
+    def measure(self, frame_bgr: np.ndarray, still: bool, frame_width: int | None = None) -> HealthSample:
+        """Brightness, contrast, sharpness and shift of a frame (BGR, or its grey version, possibly already
+        shrunk: then ``frame_width`` is the frame's own width, for the shift in frame pixels)."""
         import cv2
 
         c = self.config
-        w = frame_bgr.shape[1]
-        grey = small_grey(frame_bgr, _WORK_WIDTH_PX)
+        w = frame_width or frame_bgr.shape[1]
+        grey = small_grey(frame_bgr, WORK_WIDTH_PX)
         scale = grey.shape[1] / float(w)
-        brightness = float(grey.mean())
-        contrast = float(grey.std())
-        sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
+        mean, std = cv2.meanStdDev(grey)
+        brightness, contrast = float(mean[0, 0]), float(std[0, 0])
+        _, lap_std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_32F))
+        sharpness = float(lap_std[0, 0]) ** 2
         reasons = []
         if brightness < c.dark_mean:
             reasons.append("dark")
@@ -84,10 +91,18 @@ class HealthMonitor:
             elif self.reference is None or self.reference.shape != grey.shape:
                 self.reference = grey
             else:
-                shift = view_shift_px(self.reference, grey, scale)
+                shift = view_shift_px(self.reference, grey, scale, self._hanning(grey.shape))
                 if shift > c.shift_px:
                     reasons.append("moved")
         return HealthSample(brightness, contrast, sharpness, shift, tuple(reasons))
+
+    def _hanning(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The phase correlation's Hanning window for views of this shape, made once."""
+        import cv2
+
+        if self._window is None or self._window.shape != shape:
+            self._window = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
+        return self._window
 
     def export_state(self) -> dict[str, object]:
         """What a restart must keep: the reference view (so a camera moved while the runner was down is

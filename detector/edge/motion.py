@@ -32,16 +32,25 @@ class MotionSample:
         return float(region.mean()) if region.size else self.moving_fraction
 
 
-def small_grey(frame_bgr: np.ndarray, width_px: int) -> np.ndarray:
-    """Downscaled, lightly blurred grey copy (uint8) used by the motion and health checks."""
+def shrink_grey(frame_bgr: np.ndarray, width_px: int) -> np.ndarray:
+    """A grey copy (uint8) at most ``width_px`` wide (area resampling; never enlarged)."""
     import cv2
 
     h, w = frame_bgr.shape[:2]
     scale = min(1.0, width_px / float(w))
     size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
     grey = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-    small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(small, (3, 3), 0)
+    return grey if size == (w, h) else cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+
+def small_grey(frame_bgr: np.ndarray, width_px: int) -> np.ndarray:
+    """Downscaled, lightly blurred grey copy (uint8) used by the motion and health checks.
+
+    The pipeline hands both checks one shared grey copy already shrunk to the wider of their two widths
+    (:func:`shrink_grey`), so the full frame is converted and resized once."""
+    import cv2
+
+    return cv2.GaussianBlur(shrink_grey(frame_bgr, width_px), (3, 3), 0)
 
 
 class MotionDetector:

@@ -28,14 +28,22 @@ import numpy as np
 
 from detector.edge.config import CameraConfig
 from detector.edge.decision import Closed, Decision, DecisionEngine, DecisionParams
-from detector.edge.health import HealthMonitor, TamperReport
+from detector.edge.health import WORK_WIDTH_PX, HealthMonitor, TamperReport
 from detector.edge.judge import CommissionReport, JudgeParams, WallJudge
 from detector.edge.model_holder import ModelHolder
-from detector.edge.motion import MotionDetector, MotionSample
+from detector.edge.motion import MotionDetector, MotionSample, shrink_grey
 from detector.edge.sources import Frame
 from detector.edge.wall import ChangeParams, WallParams
 from detector.onnxmodel import ModelSession
-from detector.tiling import TilePlan, masked_frame, plan_tiles, polygon_mask, scaled_tiles, tiles_in_regions
+from detector.tiling import (
+    TilePlan,
+    cut_tiles,
+    masked_frame,
+    plan_tiles,
+    polygon_mask,
+    scaled_frame,
+    tiles_in_regions,
+)
 
 log = logging.getLogger("detector.edge.camera")
 
@@ -118,11 +126,12 @@ class SamplePipeline:
         plan, engine = self._prepare((w, h), model)
         import cv2
 
-        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # once: motion and health both start from the grey frame
+        # once: motion and health both start from one grey copy, shrunk to the wider of their two widths
+        grey = shrink_grey(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), max(WORK_WIDTH_PX, self.cfg.motion.width_px))
         motion = self.motion.update(grey)
         sample = Sample(frame, model, plan, engine, self.privacy, motion)
         was = self.health.tampered
-        report = self.health.update(frame.t_s, self.health.measure(grey, motion.still))
+        report = self.health.update(frame.t_s, self.health.measure(grey, motion.still, frame_width=w))
         if report is not None:
             log.warning("camera %s: tamper: %s", self.name, report.detail["reason"])
             sample.tamper = report
@@ -166,7 +175,10 @@ class SamplePipeline:
             sample.decisions = self._judge_sample(sample)
         else:
             t0 = time.perf_counter()
-            scores = model.score(scaled_tiles(masked_frame(img, sample.plan), sample.plan, model.spec.input_size))
+            masked = masked_frame(img, sample.plan)
+            scaled = scaled_frame(masked, sample.plan, model.spec.input_size)
+            scores = (model.score_windows(*scaled) if scaled is not None
+                      else model.score(cut_tiles(masked, sample.plan)))
             self.infer_ms.append((time.perf_counter() - t0) * 1000.0)
             sample.decisions = engine.update(sample.frame.t_s, scores.tolist())
         self.frames_seen += 1

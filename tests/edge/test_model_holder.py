@@ -115,3 +115,24 @@ def test_tile_preprocessor_matches_the_shared_preprocessing(channel_order: str, 
     table._blob = False  # as on an OpenCV without the dnn module
     slow = table(tiles)
     assert slow.dtype == np.float32 and np.array_equal(slow, want)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "table"])
+def test_windows_of_one_image_are_preprocessed_as_the_windows_alone(fused: bool) -> None:
+    """The whole image normalised once, then overlapping windows gathered: the same batch as
+    preprocessing each window on its own (fused: within float32 rounding; table path: bit for bit)."""
+    from detector.onnxmodel import BLOB_TOLERANCE, TilePreprocessor
+    from detector.preprocess import PreprocessSpec, preprocess_batch
+
+    spec = PreprocessSpec(input_size=(48, 40))
+    image = np.random.default_rng(5).integers(0, 256, (100, 130, 3), dtype=np.uint8)
+    corners = [(0, 0), (30, 20), (90, 52), (45, 40)]  # overlapping, one at the far corner
+    want = preprocess_batch([image[y:y + 48, x:x + 40] for x, y in corners], spec)
+    pre = TilePreprocessor(spec, 1)
+    if not fused:
+        pre._blob = False
+    got = pre.windows(image, corners)
+    assert got.shape == (4, 3, 48, 40) and got.dtype == np.float32
+    assert (pre._blob is not False) is fused
+    assert float(np.abs(got - want).max()) <= (BLOB_TOLERANCE if fused else 0.0)
+    assert pre.windows(image, []).shape == (0, 3, 48, 40)

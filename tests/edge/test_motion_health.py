@@ -96,3 +96,20 @@ def test_brief_problem_is_not_tamper_and_health_clears() -> None:
     for t in range(60, 100, 5):
         mon.update(float(t), mon.measure(base, True))
     assert not mon.tampered
+
+
+def test_the_view_shift_is_the_same_on_every_sample_of_an_unchanged_view() -> None:
+    """The health monitor keeps the phase correlation's window between samples; the reference view
+    must come through each measurement unchanged (cv2.phaseCorrelate may window its inputs in place)."""
+    import cv2
+
+    rng = np.random.default_rng(4)
+    view = cv2.resize(rng.integers(0, 256, (60, 80), dtype=np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
+    other = np.roll(view, 3, axis=1)
+    mon = HealthMonitor(HealthConfig())
+    assert mon.measure(view, True).shift_px is None  # the reference
+    first = mon.measure(view, True).shift_px
+    mon.measure(other, True)
+    again = mon.measure(view, True).shift_px
+    assert first is not None and again is not None
+    assert first < 0.05 and again == pytest.approx(first, abs=1e-6)

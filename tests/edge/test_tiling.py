@@ -98,7 +98,7 @@ def test_one_resize_of_the_frame_scores_like_resizing_each_tile() -> None:
 
     from detector.bundled import find_bundled_model
     from detector.onnxmodel import ModelSession
-    from detector.tiling import cut_tiles, plan_tiles, scaled_tiles
+    from detector.tiling import cut_tiles, plan_tiles, scaled_frame, scaled_tiles
 
     rng = np.random.default_rng(3)
     base = cv2.resize(rng.normal(128, 45, (45, 80, 3)).clip(0, 255).astype(np.uint8), (1280, 720),
@@ -115,6 +115,9 @@ def test_one_resize_of_the_frame_scores_like_resizing_each_tile() -> None:
     one_resize = sess.score(scaled)
     assert np.abs(per_tile - one_resize).max() <= 0.03, (per_tile, one_resize)
     assert (per_tile >= sess.meta.threshold).tolist() == (one_resize >= sess.meta.threshold).tolist()
+    # what the edge runs: the scaled frame normalised once and its windows gathered — the same scores
+    small, corners = scaled_frame(frame, plan, sess.spec.input_size)
+    assert np.abs(sess.score_windows(small, corners) - one_resize).max() <= 1e-4
 
 
 def test_scaled_tiles_fall_back_to_frame_scale_for_tiles_of_several_sizes() -> None:
