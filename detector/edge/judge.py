@@ -94,7 +94,7 @@ class Judgement(NamedTuple):
 
     gated: list[float]  # the score where the tile has evidence (or holds as painted), else 0
     cells: list[frozenset[int]]  # the wall blocks that changed against the baseline
-    settled: list[bool]  # the wall is structurally back to its baseline
+    settled: list[bool]  # the wall is back to its baseline (a carried piece: its paint is gone, read clean)
     report: CommissionReport | None  # tiles that looked like graffiti when this mode was commissioned
 
 
