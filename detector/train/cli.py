@@ -304,7 +304,8 @@ _DATA_SPEC_HELP = (
 def mine_command(
     model: Path = typer.Argument(..., help="The model whose mistakes to mine: an ONNX file or a training checkpoint."),
     data: list[str] = typer.Option(..., "--data", help=_DATA_SPEC_HELP + " Repeat for several datasets."),
-    out: Path = typer.Option(..., "--out", help="Folder to write: clean/*.jpg, manifest.csv and mined.png."),
+    out: Path = typer.Option(..., "--out", help="Folder to write: clean/*.jpg (or graffiti/*.jpg), manifest.csv and "
+                                                "mined.png."),
     n: int = typer.Option(1000, "--n", min=1, help="Tiles to keep, hottest first."),
     per_photo: int = typer.Option(3, "--per-photo", min=1, help="At most this many tiles from one photo."),
     min_score: float = typer.Option(0.05, "--min-score", min=0.0, max=1.0,
@@ -313,9 +314,13 @@ def mine_command(
                                     help="Mine the clean photos of this split (repeatable). Mining val/test photos "
                                          "would leak them into training."),
     name: str = typer.Option("mined", "--name", help="Source name of the mined tiles in the manifest."),
+    label: str = typer.Option("clean", "--label",
+                              help="clean: hard negatives (the hottest tiles of clean photos); graffiti: tile-scale "
+                                   "positives (the hottest tile of each graffiti photo, e.g. --per-photo 1)."),
 ) -> None:
     """Hard negatives between training rounds: score every clean photo as the edge's camera view (1280x720,
     its tiles) and write the hottest tiles as a clean dataset that keeps each photo's group and split.
+    With --label graffiti: the hottest tile of each graffiti photo, as tile-scale positives.
 
     Example: graffiti data mine models/graffiti-effnetlite0.onnx --data runs/default-data/facades-spb.csv
     --data runs/default-data/street-graffiti.csv --out runs/mined --n 1000
@@ -326,13 +331,16 @@ def mine_command(
 
     from detector.data.cli import _not_empty
     from detector.data.formats import load_dataset
+    from detector.data.sample import CLEAN, GRAFFITI
     from detector.errors import ConfigError
-    from detector.train.mine import mine_clean_tiles
+    from detector.train.mine import mine_tiles
     from detector.train.scorers import open_scorer
 
     bad = sorted(set(split) - {"train", "val", "test"})
     if bad:
         raise ConfigError(f"--split {bad[0]}: expected train, val or test")
+    if label not in ("clean", "graffiti"):
+        raise ConfigError(f"--label {label}: expected clean or graffiti")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out}: the folder exists and is not empty; give a new folder")
     samples = []
@@ -341,14 +349,15 @@ def mine_command(
     scorer = open_scorer(model)
     with Progress(TextColumn("writing tiles"), BarColumn(), MofNCompleteColumn()) as bar:
         task = bar.add_task("write", total=n)
-        summary = mine_clean_tiles(samples, scorer, out, n=n, per_photo=per_photo, min_score=min_score,
-                                   splits=split, source=name, on_written=lambda k: bar.update(task, completed=k))
+        summary = mine_tiles(samples, scorer, out, n=n, per_photo=per_photo, min_score=min_score, splits=split,
+                             source=name, label=CLEAN if label == "clean" else GRAFFITI,
+                             on_written=lambda k: bar.update(task, completed=k))
     for path in summary.unreadable:
         typer.echo(f"skipped unreadable image: {path}", err=True)
     q = ", ".join(f"{k} {v:.3f}" for k, v in summary.score_quantiles.items())
-    typer.echo(f"scored {summary.tiles} tiles of {summary.photos} clean photos ({q})")
+    typer.echo(f"scored {summary.tiles} tiles of {summary.photos} {label} photos ({q})")
     if summary.too_small:
-        typer.echo(f"left out {summary.too_small} clean images under 360 px (a scene that small is one tile, "
+        typer.echo(f"left out {summary.too_small} {label} images under 360 px (a scene that small is one tile, "
                    "not a camera view)")
     if summary.chosen:
         typer.echo(f"kept {len(summary.chosen)} tiles, scores {summary.chosen[0].score:.3f} .. "

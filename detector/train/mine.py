@@ -1,4 +1,4 @@
-"""Hard negatives, mined between training rounds: the clean tiles a model reads hottest.
+"""Tiles mined between training rounds: the tiles of camera views a model reads hottest.
 
 A model is judged on what the edge asks — "is any tile of this camera view graffiti?" — so its worst
 mistakes on clean walls are single tiles: a busy shop sign, a pipe, a corner of lettering. This
@@ -8,6 +8,12 @@ the hottest tiles (at most ``per_photo`` from one photo, at least ``min_score``)
 dataset of their own: ``clean/*.jpg`` and a ``manifest.csv`` whose rows keep the parent photo's
 group and split, so the next round trains on them without crossing a split (only the ``train``
 split is mined unless asked otherwise: mining validation or test photos would leak them).
+
+The same on graffiti photos (``label=GRAFFITI``) gives tile-scale positives: a graffiti photo has at
+least one tile with paint, and the model's hottest tile is where it sees it (the max-pooling of
+multiple-instance learning, done between rounds with the previous model as the tile picker). Hard
+negatives alone are all at tile scale while graffiti photos are seen whole; without positives at the
+same scale a model learns "a small crop of lettering is clean" and misses pieces cut into tiles.
 
 numpy/cv2 and an ONNX session (or a checkpoint, with torch): ``graffiti data mine``.
 """
@@ -62,11 +68,12 @@ def choose_hottest(tile_scores: Sequence[np.ndarray], n: int, per_photo: int, mi
     return heapq.nsmallest(n, candidates, key=lambda c: (-c[0], c[1], c[2]))
 
 
-def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n: int, per_photo: int = 3,
-                     min_score: float = 0.0, splits: Sequence[str] = ("train",), source: str = MINED_SOURCE,
-                     view_spec: Any = None, progress: bool = True,
-                     on_written: Callable[[int], None] | None = None) -> MineSummary:
-    """Score the clean photos of ``splits`` as camera views, write the hottest tiles as a dataset."""
+def mine_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n: int, per_photo: int = 3,
+               min_score: float = 0.0, splits: Sequence[str] = ("train",), source: str = MINED_SOURCE,
+               view_spec: Any = None, progress: bool = True, label: int = CLEAN,
+               on_written: Callable[[int], None] | None = None) -> MineSummary:
+    """Score the photos of ``label`` (clean, or graffiti) in ``splits`` as camera views; write the hottest
+    tiles as a dataset of that label."""
     from detector.data.contact import write_jpeg
     from detector.data.manifest import write_manifest
     from detector.preprocess import read_image
@@ -74,18 +81,19 @@ def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n
 
     if view_spec is None:  # a 320-px synthetic scene is one tile, not a camera view: not mined
         view_spec = ViewSpec(min_side_px=DEFAULT_MIN_SIDE_PX)
-    pool = [s for s in samples if s.label == CLEAN and (s.split or "") in set(splits)]
+    word = "clean" if label == CLEAN else "graffiti"
+    pool = [s for s in samples if s.label == label and (s.split or "") in set(splits)]
     if not pool:
-        have = sorted({s.split or "(none)" for s in samples if s.label == CLEAN})
-        raise DatasetError(f"no clean photos in split(s) {', '.join(splits)} to mine (the clean photos are in: "
+        have = sorted({s.split or "(none)" for s in samples if s.label == label})
+        raise DatasetError(f"no {word} photos in split(s) {', '.join(splits)} to mine (the {word} photos are in: "
                            f"{', '.join(have) or 'none'}); give --split, or split the dataset first")
-    scored = score_views(pool, [scorer], view_spec, description="mining clean tiles", progress=progress)[0]
+    scored = score_views(pool, [scorer], view_spec, description=f"mining {word} tiles", progress=progress)[0]
     picked = choose_hottest(scored.tile_scores, n, per_photo, min_score)
     all_scores = np.concatenate(scored.tile_scores) if scored.tile_scores else np.zeros(0)
     quant = {f"p{q}": round(float(np.percentile(all_scores, q)), 4) for q in (50, 90, 99)} if all_scores.size else {}
     summary = MineSummary(photos=len(scored.samples), tiles=int(all_scores.size), unreadable=list(scored.unreadable),
                           chosen=[], score_quantiles=quant, too_small=scored.skipped_small)
-    img_dir = out_dir / "clean"
+    img_dir = out_dir / word
     try:
         img_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -106,7 +114,7 @@ def mine_clean_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n
             name = f"{_safe(parent.source)}-{_safe(Path(parent.path).stem)}-t{t:02d}.jpg"
             path = img_dir / name
             write_jpeg(path, tiles[t])
-            rows.append(Sample(path=path, label=CLEAN, group=f"{parent.source}:{parent.group}", source=source,
+            rows.append(Sample(path=path, label=label, group=f"{parent.source}:{parent.group}", source=source,
                                split=parent.split, kind=MINED_KIND))
             written[(p, t)] = MinedTile(score, parent, t, path)
             if on_written is not None:

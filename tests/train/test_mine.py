@@ -108,3 +108,22 @@ def test_mine_refuses_a_used_output_folder_and_a_split_with_nothing_to_mine(tmp_
     code, _out, err = run_cli(monkeypatch, capsys, "data", "mine", str(model), "--data", str(photos),
                               "--out", str(tmp_path / "m2"), "--split", "test")
     assert code != 0 and "no clean photos in split(s) test" in err and len(err.strip().splitlines()) == 1
+
+
+def test_mine_graffiti_keeps_the_hottest_tile_of_each_graffiti_photo_as_a_positive(tmp_path: Path, photos: Path,
+                                                                                   monkeypatch, capsys) -> None:
+    """--label graffiti: tile-scale positives — the tile the model reads hottest in each graffiti training
+    photo, labelled graffiti, keeping the photo's group and split; clean photos are not mined."""
+    model = redness_model(tmp_path / "red.onnx", input_size=(32, 32))
+    out = tmp_path / "pos"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "data", "mine", str(model), "--data", str(photos),
+                                   "--out", str(out), "--label", "graffiti", "--per-photo", "1", "--min-score", "0.0")
+    assert code == 0, stderr
+    rows = read_manifest(out / "manifest.csv")
+    assert len(rows) == 1
+    assert rows[0].label == GRAFFITI and rows[0].group == "walls:g4" and rows[0].split == "train"
+    assert rows[0].path.parent.name == "graffiti"
+    assert "graffiti photos" in stdout
+    code, _out, err = run_cli(monkeypatch, capsys, "data", "mine", str(model), "--data", str(photos),
+                              "--out", str(tmp_path / "p2"), "--label", "mural")
+    assert code != 0 and "--label mural: expected clean or graffiti" in err and len(err.strip().splitlines()) == 1
