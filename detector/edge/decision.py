@@ -4,15 +4,13 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
 - per tile, scores under ``floor`` count as zero and the median over the last ``window`` samples
   must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
-  one event. With change information (the wall model on), an event's changed area is what its tiles
-  show changed while it is *young*: within ``join_s`` of its opening, or of the first sample of
-  another colour view (IR/colour, passed in as ``view``), where the same paint looks different. A hot
-  group touching an open event joins it (never reported again) when its changed area is the event's
-  own, or adds only a few blocks (``min_new_cells``) where it overlaps the event's, or — while the
-  event is young — overlaps or nearly touches it (a gap of up to ``join_gap_blocks`` blocks: a fresh
-  piece enters the wall estimate patchily). A new change further away, or one beside an event that is
-  no longer young (new paint next to a piece nobody has cleaned yet), opens an event of its own.
-  Without change information the rule is by time: within ``join_s`` of the event opening;
+  one event. A hot group touching an open event joins it (never reported again) when its changed
+  area overlaps or nearly touches the event's changed area (a gap of up to ``join_gap_blocks``
+  blocks: a fresh piece enters the wall estimate patchily) — the same paint, spreading or seen
+  differently after a lighting switch — whatever the event's age; a new change further away opens
+  an event of its own.
+  Without change information (the wall model off) the rule is by time: within ``join_s`` of the
+  event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
   ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping. With the
   wall model on, a tile whose wall is structurally back to its commissioned baseline ("settled") counts
@@ -141,8 +139,6 @@ class DecisionEngine:
         # estimate takes in fresh paint patchily, so one piece's strokes can show a block of gap for minutes.
         self.join_gap_blocks = join_gap_blocks
         self._cells: list[frozenset[int]] | None = None
-        self._view: str | None = None  # the colour view the change information is about
-        self._view_since: float | None = None  # ... since this source time
 
     @property
     def open_keys(self) -> list[int]:
@@ -174,8 +170,6 @@ class DecisionEngine:
             "next_key": self._next_key,
             "history": [[t, list(s)] for t, s in self._history],
             "last_t_s": self.last_t_s,
-            "view": self._view,
-            "view_since": self._view_since,
         }
 
     def restore_state(self, state: dict[str, Any], shift_s: float = 0.0, closed: Iterable[int] = ()) -> bool:
@@ -200,9 +194,6 @@ class DecisionEngine:
         self._history = deque(((float(t) + shift_s, [float(v) for v in sc]) for t, sc in state.get("history", [])),
                               maxlen=self._history.maxlen)
         self.last_t_s = t_(state.get("last_t_s"))
-        view = state.get("view")
-        self._view = view if isinstance(view, str) else None
-        self._view_since = t_(state.get("view_since"))
         return True
 
     def is_clean(self) -> bool:
@@ -230,13 +221,12 @@ class DecisionEngine:
 
     def update(self, t_s: float, scores: Sequence[float],
                cells: Sequence[frozenset[int]] | None = None,
-               settled: Sequence[bool] | None = None, view: str | None = None) -> list[Decision]:
+               settled: Sequence[bool] | None = None) -> list[Decision]:
         """Add one sample (a score per tile, taken at source time ``t_s``); return what it decided.
 
         ``cells``: per tile, the wall blocks that changed against the baseline (wall model on), which
         decides whether a hot group beside an open event is the same change. ``settled``: per tile,
         whether its wall is structurally back to its baseline (see ``DecisionParams.settled_s``).
-        ``view``: the colour view (e.g. "colour" or "grey") the change information is about.
         """
         p = self.params
         if len(scores) != len(self._tiles):
@@ -249,8 +239,6 @@ class DecisionEngine:
         if self.last_t_s is not None and t_s < self.last_t_s:
             t_s = self.last_t_s  # a clock that steps back must not undo persistence
         self.last_t_s = t_s
-        if view != self._view:
-            self._view, self._view_since = view, t_s
         self._history.append((t_s, [float(s) for s in scores]))
         hot: set[int] = set()
         for i, (tile, raw) in enumerate(zip(self._tiles, scores, strict=True)):
@@ -299,10 +287,9 @@ class DecisionEngine:
 
     def _grow_or_open(self, t_s: float, hot: set[int]) -> list[Decision]:
         out: list[Decision] = []
-        if self._cells is not None:  # a young event's change is what its tiles show changed now, too
+        if self._cells is not None:  # an open event's change is what its tiles show changed now, too
             for ev in self._open.values():
-                if self._young(t_s, ev):
-                    ev.cells |= self._comp_cells(ev.tiles)
+                ev.cells |= self._comp_cells(ev.tiles)
         claimed = set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
         for comp in self._components(hot):
             # A component touching an open event (member or neighbour of a member) grows it when it is
@@ -344,8 +331,6 @@ class DecisionEngine:
         if self.tile_cells is not None and len(new) < self.min_new_cells and any(
                 self.tile_cells[i] & ev.cells for i in comp):
             return True  # hot because it overlaps the event's paint; its own new change is too small to be a piece
-        if not self._young(t_s, ev):
-            return False  # the event's paint settled long ago in this view: a change beside it is new paint
         w, g = self.grid_width, self.join_gap_blocks
         grown = set()
         for c in ev.cells:  # the event's area grown by 1 + join_gap_blocks blocks in every direction
@@ -355,12 +340,6 @@ class DecisionEngine:
                     if 0 <= q + dq < w and r + dr >= 0:
                         grown.add((r + dr) * w + q + dq)
         return bool(new & grown)
-
-    def _young(self, t_s: float, ev: _Open) -> bool:
-        """Within ``join_s`` of the event opening or of the first sample of this colour view: its paint may
-        still be entering the wall estimate, or be seen anew in another light."""
-        since = ev.opened_t_s if self._view_since is None else max(ev.opened_t_s, self._view_since)
-        return t_s - since <= self.params.join_s
 
     def _open_if_confirmed(self, t_s: float, comp: set[int]) -> Opened | None:
         """Open an event for a group of hot tiles no open event owns, once one has been hot ``confirm_s``."""

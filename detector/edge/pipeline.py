@@ -267,4 +267,4 @@ class SamplePipeline:
         base = judge.baseline
         if base is None or not base.done:
             return []
-        return engine.update(frame.t_s, judged.gated, judged.cells, judged.settled, view=judge.mode)
+        return engine.update(frame.t_s, judged.gated, judged.cells, judged.settled)

@@ -245,34 +245,3 @@ def test_without_settled_s_settled_flags_change_nothing() -> None:
 def test_wrong_number_of_settled_flags_is_rejected() -> None:
     with pytest.raises(ValueError, match="expected 4 settled flags"):
         DecisionEngine(SETTLED, NEIGHBOURS).update(0.0, Z, None, [True])
-
-
-@pytest.mark.parametrize(("later_s", "view_switch", "events"), [
-    (200.0, False, 1),  # the event is young: a change a block from it is the same piece entering the wall
-    (3600.0, False, 2),  # an hour later, nobody cleaned: new paint beside it is its own event
-    (3600.0, True, 1),  # an hour later, but just after a colour/IR switch: the same paint seen anew
-])
-def test_a_change_beside_an_event_is_new_paint_once_the_event_is_no_longer_young(
-        later_s: float, view_switch: bool, events: int) -> None:
-    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
-    first, second = _blocks(range(0, 4)), _blocks(range(5, 9))  # one block apart
-    opened = 0
-    t = 0.0
-    while t < later_s:  # the first piece alone
-        opened += sum(isinstance(d, Opened) for d in engine.update(t, [0.9, 0.0], [first, frozenset()], None, "grey"))
-        t += STEP_S
-    assert opened == 1
-    view = "colour" if view_switch else "grey"
-    for _ in range(40):  # tile 1 turns hot with changed blocks beside the event's
-        opened += sum(isinstance(d, Opened) for d in engine.update(t, [0.9, 0.9], [first, second], None, view))
-        t += STEP_S
-    assert opened == events
-
-
-def test_the_view_and_its_start_are_kept_across_a_restart() -> None:
-    engine = DecisionEngine(SETTLED, NEIGHBOURS)
-    engine.update(0.0, Z, None, None, "grey")
-    engine.update(5.0, Z, None, None, "colour")
-    fresh = DecisionEngine(SETTLED, NEIGHBOURS)
-    assert fresh.restore_state(engine.export_state(), shift_s=100.0)
-    assert (fresh._view, fresh._view_since) == ("colour", 105.0)
