@@ -102,10 +102,14 @@ class TilePreprocessor:
         self._blob: Any = None  # cv2.dnn.Image2BlobParams once checked; False when the table path is used
         self._whole: tuple[tuple[int, int], Any] | None = None  # the same for a whole image of this (w, h)
 
-    def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
+    def _fused_params(self) -> Any:
+        """The fused call's Image2BlobParams, checked on first use; False: use the table path."""
         if self._blob is None:
             self._blob = self._check_blob()
-        if self._blob is False or not tiles_bgr:
+        return self._blob
+
+    def __call__(self, tiles_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        if self._fused_params() is False or not tiles_bgr:
             if self._pool is None and self.workers > 1:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="preprocess")
             return preprocess_batch(tiles_bgr, self.spec, self._pool)
@@ -116,16 +120,14 @@ class TilePreprocessor:
         image is normalised once, then the windows are gathered — overlapping tiles are not normalised
         twice. The same values as :meth:`__call__` on the windows (the per-pixel operation is the same)."""
         h, w = self.spec.input_size
-        if self._blob is None:
-            self._blob = self._check_blob()
-        if self._blob is False or not boxes:
+        p = self._fused_params()
+        if p is False or not boxes:
             return self([image_bgr[y:y + h, x:x + w] for x, y in boxes])
         import cv2
 
         ih, iw = image_bgr.shape[:2]
         key = (iw, ih)
         if self._whole is None or self._whole[0] != key:
-            p = self._blob
             self._whole = (key, cv2.dnn.Image2BlobParams(scalefactor=p.scalefactor, size=key, mean=p.mean,
                                                           swapRB=p.swapRB, ddepth=p.ddepth))
         blob = np.asarray(cv2.dnn.blobFromImageWithParams(image_bgr, self._whole[1]), dtype=np.float32)[0]

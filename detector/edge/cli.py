@@ -70,7 +70,7 @@ def check_config_cmd(config: Path = typer.Argument(..., help="edge.toml or edge.
                 f"{w.score_margin:g} and {w.change_fraction:.0%} of the tile changed" if w.enabled
                 else "wall model: off (every sample's live tiles are scored)")
         d = cam.decision
-        settled = f" ({min(d.settled_s, d.clean_s):g} s once back to the baseline)" if w.enabled else ""
+        settled = f" ({d.settled_wait_s:g} s once back to the baseline)" if w.enabled else ""
         typer.echo(f"    {wall}; decision: median of {d.window}, confirm {d.confirm_s:g} s, clean {d.clean_s:g} s"
                    f"{settled}")
 

@@ -58,6 +58,11 @@ class DecisionConfig:
     accepted_fraction: float = setting(0.5, ge=0.01, le=1.0,
                                        doc="a tile with at least this much area in an accepted region never alerts")
 
+    @property
+    def settled_wait_s(self) -> float:
+        """``settled_s`` as the decision engine uses it: never longer than ``clean_s``."""
+        return min(self.settled_s, self.clean_s)
+
     def validate(self, prefix: str) -> None:
         if self.clean_threshold is not None and self.threshold is not None and self.clean_threshold > self.threshold:
             raise ConfigError(

@@ -58,7 +58,7 @@ def decision_params(cfg: CameraConfig, model: ModelSession) -> DecisionParams:
     clean = min(clean, threshold)
     return DecisionParams(threshold=threshold, clean_threshold=clean, floor=d.floor, window=d.window,
                           confirm_s=d.confirm_s, clean_s=d.clean_s, join_s=d.join_s,
-                          settled_s=min(d.settled_s, d.clean_s) if cfg.wall.enabled else None)
+                          settled_s=d.settled_wait_s if cfg.wall.enabled else None)
 
 
 @dataclass
