@@ -53,8 +53,9 @@ class DecisionConfig:
                                doc="with the wall model: an event whose tiles' wall is back to the commissioned "
                                "baseline closes after this long (at most clean_s; the wall estimate already "
                                "waited for the change to stay)")
-    join_s: float = setting(300.0, ge=0.0, le=30 * 86400.0, doc="neighbouring tiles turning hot within this long "
-                            "of an event opening grow it; later → a new event")
+    join_s: float = setting(300.0, ge=0.0, le=30 * 86400.0, doc="an event is young this long after it opens (or "
+                            "after a colour/IR switch): a change beside a young event is the same paint; beside an "
+                            "older one, new paint with its own event")
     accepted_fraction: float = setting(0.5, ge=0.01, le=1.0,
                                        doc="a tile with at least this much area in an accepted region never alerts")
 

@@ -4,13 +4,15 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
 - per tile, scores under ``floor`` count as zero and the median over the last ``window`` samples
   must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
-  one event. A hot group touching an open event joins it (never reported again) when its changed
-  area overlaps or nearly touches the event's changed area (a gap of up to ``join_gap_blocks``
-  blocks: a fresh piece enters the wall estimate patchily) — the same paint, spreading or seen
-  differently after a lighting switch — whatever the event's age; a new change further away opens
-  an event of its own.
-  Without change information (the wall model off) the rule is by time: within ``join_s`` of the
-  event opening;
+  one event. With change information (the wall model on), an event's changed area is what its tiles
+  show changed while it is *young*: within ``join_s`` of its opening, or of the first sample of
+  another colour view (IR/colour, passed in as ``view``), where the same paint looks different. A hot
+  group touching an open event joins it (never reported again) when its changed area is the event's
+  own, or adds only a few blocks (``min_new_cells``) where it overlaps the event's, or — while the
+  event is young — overlaps or nearly touches it (a gap of up to ``join_gap_blocks`` blocks: a fresh
+  piece enters the wall estimate patchily). A new change further away, or one beside an event that is
+  no longer young (new paint next to a piece nobody has cleaned yet), opens an event of its own.
+  Without change information the rule is by time: within ``join_s`` of the event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
   ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping. With the
   wall model on, a tile whose wall is structurally back to its commissioned baseline ("settled") counts
@@ -27,7 +29,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class WallPaint(NamedTuple):
+    """The paint at block level (wall model on), as ids on the change-block grid, for one sample."""
+
+    now: frozenset[int]  # blocks showing paint or another change now (against the clean wall)
+    intact: frozenset[int]  # blocks remembered as an open piece's paint that still look as painted
+    known: frozenset[int]  # blocks remembered as an open piece's paint at all
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class _Open:
     opened_t_s: float
     tiles: set[int] = field(default_factory=set)
     cells: set[int] = field(default_factory=set)  # changed wall blocks (ids on the wall model's grid)
+    cleared_since: dict[int, float] = field(default_factory=dict)  # tile → since when this event's paint left it
 
 
 def _median(values: Iterable[float]) -> float:
@@ -123,6 +134,8 @@ class DecisionEngine:
         tile_cells: Sequence[frozenset[int]] | None = None,
         min_new_cells: int = 6,
         join_gap_blocks: int = 2,
+        intact_share: float = 0.75,
+        stray_fraction: float = 0.02,
     ) -> None:
         self.params = params
         self.neighbours = list(neighbours)
@@ -139,6 +152,16 @@ class DecisionEngine:
         # estimate takes in fresh paint patchily, so one piece's strokes can show a block of gap for minutes.
         self.join_gap_blocks = join_gap_blocks
         self._cells: list[frozenset[int]] | None = None
+        # An old event whose paint looks as painted on at least this share of its remembered blocks is
+        # undisturbed: a change beside it is new paint. Less (a crew at work, people in front of it for
+        # minutes): the change is taken to be around that piece, as before.
+        self.intact_share = intact_share
+        # A tile's paint counts as gone when at most this share of its blocks still show it (IR and colour
+        # render a few blocks differently for good).
+        self.stray_fraction = stray_fraction
+        self._paint: WallPaint | None = None
+        self._view: str | None = None  # the colour view the change information is about
+        self._view_since: float | None = None  # ... since this source time
 
     @property
     def open_keys(self) -> list[int]:
@@ -165,11 +188,14 @@ class DecisionEngine:
         return {
             "tiles": [{"samples": list(t.samples), "median": t.median, "hot_since": t.hot_since,
                        "cold_since": t.cold_since, "settled_since": t.settled_since} for t in self._tiles],
-            "open": [{"key": ev.key, "opened_t_s": ev.opened_t_s, "tiles": sorted(ev.tiles), "cells": sorted(ev.cells)}
+            "open": [{"key": ev.key, "opened_t_s": ev.opened_t_s, "tiles": sorted(ev.tiles), "cells": sorted(ev.cells),
+                      "cleared_since": {str(i): t for i, t in ev.cleared_since.items()}}
                      for ev in self._open.values()],
             "next_key": self._next_key,
             "history": [[t, list(s)] for t, s in self._history],
             "last_t_s": self.last_t_s,
+            "view": self._view,
+            "view_since": self._view_since,
         }
 
     def restore_state(self, state: dict[str, Any], shift_s: float = 0.0, closed: Iterable[int] = ()) -> bool:
@@ -186,7 +212,8 @@ class DecisionEngine:
         self._tiles = [_Tile(deque((float(v) for v in t["samples"]), maxlen=window), float(t["median"]),
                              t_(t["hot_since"]), t_(t["cold_since"]), t_(t.get("settled_since"))) for t in tiles]
         self._open = {int(ev["key"]): _Open(int(ev["key"]), float(ev["opened_t_s"]) + shift_s,
-                                            {int(i) for i in ev["tiles"]}, {int(c) for c in ev.get("cells", [])})
+                                            {int(i) for i in ev["tiles"]}, {int(c) for c in ev.get("cells", [])},
+                                            {int(i): float(t) + shift_s for i, t in ev.get("cleared_since", {}).items()})
                       for ev in state.get("open", [])}
         self._next_key = max([int(state.get("next_key", 1)), *(k + 1 for k in self._open)])
         drop = set(closed)
@@ -194,6 +221,9 @@ class DecisionEngine:
         self._history = deque(((float(t) + shift_s, [float(v) for v in sc]) for t, sc in state.get("history", [])),
                               maxlen=self._history.maxlen)
         self.last_t_s = t_(state.get("last_t_s"))
+        view = state.get("view")
+        self._view = view if isinstance(view, str) else None
+        self._view_since = t_(state.get("view_since"))
         return True
 
     def is_clean(self) -> bool:
@@ -221,12 +251,16 @@ class DecisionEngine:
 
     def update(self, t_s: float, scores: Sequence[float],
                cells: Sequence[frozenset[int]] | None = None,
-               settled: Sequence[bool] | None = None) -> list[Decision]:
+               settled: Sequence[bool] | None = None, view: str | None = None,
+               paint: WallPaint | None = None) -> list[Decision]:
         """Add one sample (a score per tile, taken at source time ``t_s``); return what it decided.
 
         ``cells``: per tile, the wall blocks that changed against the baseline (wall model on), which
         decides whether a hot group beside an open event is the same change. ``settled``: per tile,
         whether its wall is structurally back to its baseline (see ``DecisionParams.settled_s``).
+        ``view``: the colour view (e.g. "colour" or "grey") the change information is about. ``paint``: the
+        paint at block level, which tells an undisturbed old piece (new paint beside it is its own event) and
+        an event whose own paint has left a tile that other paint keeps hot.
         """
         p = self.params
         if len(scores) != len(self._tiles):
@@ -236,9 +270,12 @@ class DecisionEngine:
         if settled is not None and len(settled) != len(self._tiles):
             raise ValueError(f"expected {len(self._tiles)} settled flags, got {len(settled)}")
         self._cells = list(cells) if cells is not None else None
+        self._paint = paint if cells is not None else None
         if self.last_t_s is not None and t_s < self.last_t_s:
             t_s = self.last_t_s  # a clock that steps back must not undo persistence
         self.last_t_s = t_s
+        if view != self._view:
+            self._view, self._view_since = view, t_s
         self._history.append((t_s, [float(s) for s in scores]))
         hot: set[int] = set()
         for i, (tile, raw) in enumerate(zip(self._tiles, scores, strict=True)):
@@ -287,9 +324,10 @@ class DecisionEngine:
 
     def _grow_or_open(self, t_s: float, hot: set[int]) -> list[Decision]:
         out: list[Decision] = []
-        if self._cells is not None:  # an open event's change is what its tiles show changed now, too
+        if self._cells is not None:  # a young event's change is what its tiles show changed now, too
             for ev in self._open.values():
-                ev.cells |= self._comp_cells(ev.tiles)
+                if self._young(t_s, ev):
+                    ev.cells |= self._comp_cells(ev.tiles) - self._others_cells(ev)
         claimed = set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
         for comp in self._components(hot):
             # A component touching an open event (member or neighbour of a member) grows it when it is
@@ -302,14 +340,16 @@ class DecisionEngine:
             )
             if owner is not None:
                 added = frozenset(comp - claimed)
-                owner.cells |= self._comp_cells(comp)
+                owner.cells |= self._comp_cells(comp) - self._others_cells(owner)
                 if added:
                     owner.tiles |= added
                     claimed |= added
                     out.append(Grown(owner.key, t_s, added))
                 continue
             for fresh in self._components(comp - claimed):
-                opened = self._open_if_confirmed(t_s, fresh)
+                # its paint may reach into tiles an older event holds: the new change there is its own
+                shared = {i for i in comp - fresh if any(self.neighbours[i] & fresh)}
+                opened = self._open_if_confirmed(t_s, fresh, self._comp_cells(fresh | shared) - self._others_cells(None))
                 if opened is not None:
                     claimed |= fresh
                     out.append(opened)
@@ -320,10 +360,14 @@ class DecisionEngine:
             return set()
         return set().union(*(self._cells[i] for i in comp))
 
+    def _others_cells(self, ev: _Open | None) -> set[int]:
+        """The changed blocks held by the open events other than ``ev`` (all of them for None)."""
+        return set().union(*(o.cells for o in self._open.values() if o is not ev))
+
     def _same_change(self, t_s: float, ev: _Open, comp: set[int]) -> bool:
         if self._cells is None or self.grid_width <= 0:
             return t_s - ev.opened_t_s <= self.params.join_s
-        new = self._comp_cells(comp) - ev.cells
+        new = self._comp_cells(comp) - ev.cells - self._others_cells(ev)
         if not ev.cells:
             return bool(comp & ev.tiles)  # no change information for the event: only its own tiles join
         if not new:
@@ -331,24 +375,48 @@ class DecisionEngine:
         if self.tile_cells is not None and len(new) < self.min_new_cells and any(
                 self.tile_cells[i] & ev.cells for i in comp):
             return True  # hot because it overlaps the event's paint; its own new change is too small to be a piece
-        w, g = self.grid_width, self.join_gap_blocks
+        if not self._young(t_s, ev) and not self._disturbed(ev):
+            # the event's paint settled long ago in this view and still looks as painted: a change beside
+            # it is new paint
+            return False
+        return bool(new & self._grown(ev.cells, self.join_gap_blocks + 1))
+
+    def _grown(self, cells: Iterable[int], by: int) -> set[int]:
+        """Blocks within ``by`` blocks of ``cells`` in every direction."""
+        w = self.grid_width
         grown = set()
-        for c in ev.cells:  # the event's area grown by 1 + join_gap_blocks blocks in every direction
+        for c in cells:
             r, q = divmod(c, w)
-            for dr in range(-g - 1, g + 2):
-                for dq in range(-g - 1, g + 2):
+            for dr in range(-by, by + 1):
+                for dq in range(-by, by + 1):
                     if 0 <= q + dq < w and r + dr >= 0:
                         grown.add((r + dr) * w + q + dq)
-        return bool(new & grown)
+        return grown
 
-    def _open_if_confirmed(self, t_s: float, comp: set[int]) -> Opened | None:
+    def _disturbed(self, ev: _Open) -> bool:
+        """Whether the event's paint no longer looks as it was painted on a real part of it: people or a crew
+        in front of it for minutes, a cleaning under way. True when there is no such information."""
+        if self._paint is None:
+            return True
+        known = ev.cells & self._paint.known
+        if not known:
+            return True
+        return len(ev.cells & self._paint.intact) < self.intact_share * len(known)
+
+    def _young(self, t_s: float, ev: _Open) -> bool:
+        """Within ``join_s`` of the event opening or of the first sample of this colour view: its paint may
+        still be entering the wall estimate, or be seen anew in another light."""
+        since = ev.opened_t_s if self._view_since is None else max(ev.opened_t_s, self._view_since)
+        return t_s - since <= self.params.join_s
+
+    def _open_if_confirmed(self, t_s: float, comp: set[int], cells: set[int]) -> Opened | None:
         """Open an event for a group of hot tiles no open event owns, once one has been hot ``confirm_s``."""
         p = self.params
         hot_since = [self._tiles[i].hot_since for i in comp]
         confirmed = [h for h in hot_since if h is not None and t_s - h >= p.confirm_s]
         if not confirmed:
             return None
-        ev = _Open(self._next_key, t_s, set(comp), self._comp_cells(comp))
+        ev = _Open(self._next_key, t_s, set(comp), cells)
         self._next_key += 1
         self._open[ev.key] = ev
         tile_scores = {i: self._tiles[i].median for i in sorted(comp)}
@@ -365,8 +433,9 @@ class DecisionEngine:
         out: list[Decision] = []
         for key in sorted(self._open):
             ev = self._open[key]
-            clean_for_s = [self._clean_by(t_s, self._tiles[i]) for i in ev.tiles]
-            if all(clean_for_s):
+            self._track_cleared(t_s, ev)
+            clean_for_s = [self._clean_by(t_s, self._tiles[i]) or self._cleared(t_s, ev, i) for i in ev.tiles]
+            if all(clean_for_s) and any(c != "cleared" for c in clean_for_s):
                 del self._open[key]
                 tile_scores = {i: self._tiles[i].median for i in sorted(ev.tiles)}
                 out.append(
@@ -377,7 +446,7 @@ class DecisionEngine:
                         tile_scores=tile_scores,
                         score=max(tile_scores.values()),
                         score_history=self._score_history(ev.tiles),
-                        settled="settled" in clean_for_s,
+                        settled="settled" in clean_for_s or "cleared" in clean_for_s,
                     )
                 )
         return out
@@ -392,6 +461,37 @@ class DecisionEngine:
                 and t_s - tile.settled_since >= p.settled_s):
             return "settled"
         return ""
+
+    def _track_cleared(self, t_s: float, ev: _Open) -> None:
+        """Per tile of the event: since when its own paint has left the tile while what is left there belongs
+        to another open event (a tag cleaned beside a throw-up that stays, sharing a tile)."""
+        if self._paint is None or self.tile_cells is None or not ev.cells:
+            ev.cleared_since.clear()
+            return
+        now = self._paint.now
+        others: set[int] | None = None
+        for i in ev.tiles:
+            blocks = self.tile_cells[i]
+            stray = max(1, int(self.stray_fraction * len(blocks)))
+            mine = ev.cells & blocks & now
+            cleared = len(mine) <= stray
+            if cleared:
+                if others is None:
+                    others = self._grown(self._others_cells(ev), self.join_gap_blocks)
+                cleared = len((now & blocks) - ev.cells - others) <= stray and bool(others & blocks)
+            if cleared:
+                ev.cleared_since.setdefault(i, t_s)
+            else:
+                ev.cleared_since.pop(i, None)
+
+    def _cleared(self, t_s: float, ev: _Open, i: int) -> str:
+        """"cleared" when the event's own paint has left tile ``i`` for ``settled_s`` (what keeps the tile hot
+        is another open event's paint), else ""."""
+        p = self.params
+        since = ev.cleared_since.get(i)
+        if p.settled_s is None or since is None or t_s - since < p.settled_s:
+            return ""
+        return "cleared"
 
     def _score_history(self, tiles: Iterable[int]) -> list[tuple[float, float]]:
         idx = sorted(tiles)

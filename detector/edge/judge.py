@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from detector.edge.decision import WallPaint
 from detector.edge.wall import (
     ChangeParams,
     WallEstimate,
@@ -96,6 +97,7 @@ class Judgement(NamedTuple):
     cells: list[frozenset[int]]  # the wall blocks that changed against the baseline
     settled: list[bool]  # the wall is back to its baseline (a carried piece: its paint is gone, read clean)
     report: CommissionReport | None  # tiles that looked like graffiti when this mode was commissioned
+    paint: WallPaint | None = None  # the paint block by block: what shows now, what open pieces keep as painted
 
 
 @dataclass
@@ -144,6 +146,11 @@ class WallJudge:
         self._painted_from: tuple[int, int, str, frozenset[int]] | None = None  # what was last remembered
         self._still_share: np.ndarray | None = None
         self._paint_share: np.ndarray | None = None
+        # (remembered paint blocks, those of them that still look as painted), as of the last comparison
+        self._intact_map: tuple[np.ndarray, np.ndarray] | None = None
+        self._carried_maps: tuple[np.ndarray, np.ndarray] | None = None  # carried paint: (still there, differs now)
+        self._paint_key: tuple[Any, ...] = ()
+        self._paint_view: WallPaint | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -330,7 +337,37 @@ class WallJudge:
                 self._hot_modes.pop(i, None)
         if hot_now:
             self._remember_painted(hot_now)
-        return Judgement(gated, cells, settled, report)
+        return Judgement(gated, cells, settled, report, self._wall_paint(base, refs))
+
+    def _wall_paint(self, base: Baseline, refs: CarriedRefs | None) -> WallPaint:
+        """The paint block by block (once per estimate): the blocks changed against the baseline — for tiles
+        carried through a commissioning, the paint blocks that still differ from the other colour mode's
+        clean wall — and the open pieces' remembered paint blocks, and which of them still look as painted."""
+        key = (self._change_key, self._painted_key, self._carried_key, refs is None)
+        if key == self._paint_key and self._paint_view is not None:
+            return self._paint_view
+        self._paint_key = key
+        now = self.changed_blocks.copy()
+        known = np.zeros_like(now)
+        intact = np.zeros_like(now)
+        if self._intact_map is not None and self._intact_map[0].shape == now.shape:
+            known |= self._intact_map[0]
+            intact |= self._intact_map[1]
+        if refs is not None and base.paint is not None and self._carried_maps is not None:
+            mask = np.zeros(now.size, dtype=bool)
+            for i in base.carried - refs.other_carried:
+                mask[self.blocks[i]] = True
+            mask = mask.reshape(now.shape) & base.paint
+            still, differs = self._carried_maps
+            known |= mask
+            intact |= mask & still
+            now |= mask & differs
+
+        def ids(m: np.ndarray) -> frozenset[int]:
+            return frozenset(int(b) for b in np.flatnonzero(m))
+
+        self._paint_view = WallPaint(ids(now), ids(intact), ids(known))
+        return self._paint_view
 
     # ---------------------------------------------------------------- open pieces: "still as painted?"
     def _remember_painted(self, tiles: list[int]) -> None:
@@ -375,11 +412,12 @@ class WallJudge:
             return
         self._painted_key = key
         if snap is None or not snap[1].any() or snap[0].shape != self.wall.grey().shape:
-            self._still_share = self._paint_share = None
+            self._still_share = self._paint_share = self._intact_map = None
             return
         pic, blocks = snap
         as_painted = ~structural_change(self.wall.grey(), pic, self.change)
-        self._still_share = self._tile_fractions(blocks & as_painted & self.changed_blocks)
+        self._intact_map = (blocks.copy(), blocks & as_painted & self.changed_blocks)
+        self._still_share = self._tile_fractions(self._intact_map[1])
         self._paint_share = self._tile_fractions(blocks)
 
     def _holds_as_painted(self, i: int) -> bool:
@@ -451,6 +489,7 @@ class WallJudge:
             # a paint block is still there when it looks as painted and not as the clean wall (a faint
             # ghost correlates with both: it counts as cleaned)
             still = base.paint & ~self.changed_blocks & now
+            self._carried_maps = (still, now)
             self._carried = CarriedRefs(self._tile_fractions(now), self._tile_fractions(still),
                                         self._tile_fractions(base.paint), set(other.carried))
         return self._carried

@@ -267,4 +267,5 @@ class SamplePipeline:
         base = judge.baseline
         if base is None or not base.done:
             return []
-        return engine.update(frame.t_s, judged.gated, judged.cells, judged.settled)
+        return engine.update(frame.t_s, judged.gated, judged.cells, judged.settled, view=judge.mode,
+                             paint=judged.paint)

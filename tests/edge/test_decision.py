@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from detector.edge.decision import Closed, Decision, DecisionEngine, DecisionParams, Grown, Opened
+from detector.edge.decision import Closed, Decision, DecisionEngine, DecisionParams, Grown, Opened, WallPaint
 
 # Four tiles: 0-1-2 in a row (neighbours), 3 far away. Samples every 5 s.
 NEIGHBOURS = [frozenset({1}), frozenset({0, 2}), frozenset({1}), frozenset()]
@@ -245,3 +245,109 @@ def test_without_settled_s_settled_flags_change_nothing() -> None:
 def test_wrong_number_of_settled_flags_is_rejected() -> None:
     with pytest.raises(ValueError, match="expected 4 settled flags"):
         DecisionEngine(SETTLED, NEIGHBOURS).update(0.0, Z, None, [True])
+
+
+@pytest.mark.parametrize(("later_s", "view_switch", "intact", "events"), [
+    (200.0, False, True, 1),  # the event is young: a change a block from it is the same piece entering the wall
+    (3600.0, False, True, 2),  # an hour later, nobody cleaned, the tag as painted: new paint beside it, its own event
+    (3600.0, True, True, 1),  # an hour later, but just after a colour/IR switch: the same paint seen anew
+    (3600.0, False, False, 1),  # an hour later, but the tag no longer looks as painted (a crew in front of it,
+    # a cleaning under way): the change around it is taken to be that work, not new paint
+])
+def test_a_change_beside_an_old_undisturbed_event_is_new_paint(
+        later_s: float, view_switch: bool, intact: bool, events: int) -> None:
+    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
+    first, second = _blocks(range(0, 4)), _blocks(range(5, 9))  # one block apart
+    alone = WallPaint(now=first, intact=first, known=first)
+    opened = 0
+    t = 0.0
+    while t < later_s:  # the first piece alone
+        opened += sum(isinstance(d, Opened) for d in engine.update(t, [0.9, 0.0], [first, frozenset()], None, "grey",
+                                                                     alone))
+        t += STEP_S
+    assert opened == 1
+    view = "colour" if view_switch else "grey"
+    both = WallPaint(now=first | second, intact=first if intact else frozenset(), known=first)
+    for _ in range(40):  # tile 1 turns hot with changed blocks beside the event's
+        opened += sum(isinstance(d, Opened) for d in engine.update(t, [0.9, 0.9], [first, second], None, view, both))
+        t += STEP_S
+    assert opened == events
+
+
+def test_without_block_level_paint_a_change_beside_an_old_event_joins_it() -> None:
+    """No paint memory (a state from before, or no wall model details): the safe side, one alert."""
+    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
+    first, second = _blocks(range(0, 4)), _blocks(range(5, 9))
+    decisions: list[Decision] = []
+    t = 0.0
+    while t < 3600.0:
+        decisions += engine.update(t, [0.9, 0.0], [first, frozenset()], None, "grey")
+        t += STEP_S
+    for _ in range(40):
+        decisions += engine.update(t, [0.9, 0.9], [first, second], None, "grey")
+        t += STEP_S
+    assert sum(isinstance(d, Opened) for d in decisions) == 1
+    assert any(isinstance(d, Grown) for d in decisions)
+
+
+def test_an_event_closes_when_its_own_paint_leaves_a_tile_another_open_event_keeps_hot() -> None:
+    """A tag (tiles 0-1) and, beside it, a throw-up (its own event, tiles 1-2 share tile 1): the tag is
+    cleaned, the throw-up stays. Tile 1 stays hot with the throw-up's paint, yet the tag event closes once
+    its own blocks are back to the wall; the throw-up event stays open."""
+    grid_w = 18
+    tile_cells = [frozenset(r * grid_w + q for r in range(4) for q in range(a, a + 7)) for a in (0, 5, 10)]
+    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0, 2}), frozenset({1})], grid_width=grid_w,
+                            tile_cells=tile_cells)
+    tag = frozenset(r * grid_w + q for r in (1, 2) for q in range(1, 6))  # tiles 0-1 (cols 5 in tile 1)
+    throw = frozenset(r * grid_w + q for r in (1, 2) for q in range(9, 15))  # tiles 1-2
+    decisions: list[Decision] = []
+
+    def run(t0: float, t1: float, scores: list[float], now: frozenset[int]) -> float:
+        t = t0
+        cells = [now & c for c in tile_cells]
+        paint = WallPaint(now=now, intact=now, known=now)
+        settled = [not c for c in cells]
+        while t < t1:
+            decisions.extend(engine.update(t, scores, cells, settled, "grey", paint))
+            t += STEP_S
+        return t
+
+    t = run(0.0, 3600.0, [0.9, 0.9, 0.0], tag)
+    t = run(t, 7200.0, [0.9, 0.9, 0.9], tag | throw)
+    opened = [d for d in decisions if isinstance(d, Opened)]
+    assert [sorted(d.tile_scores) for d in opened] == [[0, 1], [2]]
+    cleaned_at = t
+    t = run(t, t + 600.0, [0.1, 0.9, 0.9], throw)  # the tag is cleaned; tile 1 keeps the throw-up's paint
+    closed = [d for d in decisions if isinstance(d, Closed)]
+    assert [d.key for d in closed] == [opened[0].key]
+    assert closed[0].settled
+    assert closed[0].t_s - cleaned_at <= SETTLED.settled_s + 3 * STEP_S
+    assert engine.open_keys == [opened[1].key]
+
+
+def test_an_event_does_not_close_on_a_tile_its_own_paint_left_when_nothing_else_explains_the_heat() -> None:
+    """The event's remembered blocks are gone from tile 1, but tile 1 holds a change no other event owns:
+    the event stays open (its paint may have moved in the wall estimate, or be more than it remembered)."""
+    grid_w = 18
+    tile_cells = [frozenset(r * grid_w + q for r in range(4) for q in range(a, a + 7)) for a in (0, 5)]
+    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=grid_w, tile_cells=tile_cells)
+    tag = frozenset(r * grid_w + q for r in (1, 2) for q in range(1, 7))
+    other = frozenset(r * grid_w + q for r in (1, 2) for q in range(9, 12))
+    t = 0.0
+    decisions: list[Decision] = []
+    for now, scores, until in ((tag, [0.9, 0.9], 3600.0), (other, [0.1, 0.9], 4800.0)):
+        cells = [now & c for c in tile_cells]
+        while t < until:
+            decisions += engine.update(t, scores, cells, [not c for c in cells], "grey", WallPaint(now, now, now))
+            t += STEP_S
+    assert sum(isinstance(d, Opened) for d in decisions) == 1
+    assert not any(isinstance(d, Closed) for d in decisions)
+
+
+def test_the_view_and_its_start_are_kept_across_a_restart() -> None:
+    engine = DecisionEngine(SETTLED, NEIGHBOURS)
+    engine.update(0.0, Z, None, None, "grey")
+    engine.update(5.0, Z, None, None, "colour")
+    fresh = DecisionEngine(SETTLED, NEIGHBOURS)
+    assert fresh.restore_state(engine.export_state(), shift_s=100.0)
+    assert (fresh._view, fresh._view_since) == ("colour", 105.0)

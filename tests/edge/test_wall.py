@@ -129,13 +129,13 @@ class Harness:
             self.judge.scored(t, step.to_score, np.asarray([self.scorer(c) for c in self.judge.crops(step.to_score)]))
         if not self.judge.wall.valid:
             return
-        gated, cells, settled, report = self.judge.judge(t, self.threshold, open_tiles,
-                                                         self.engine.params.clean_threshold)
+        judged = self.judge.judge(t, self.threshold, open_tiles, self.engine.params.clean_threshold)
+        gated, cells, settled, report = judged.gated, judged.cells, judged.settled, judged.report
         self.reports += report is not None
         base = self.judge.baseline
         if base is None or not base.done:
             return
-        for d in self.engine.update(t, gated, cells, settled):
+        for d in self.engine.update(t, gated, cells, settled, view=self.judge.mode, paint=judged.paint):
             if isinstance(d, Opened):
                 self.opened.append((t, frozenset(d.tile_scores)))
             elif isinstance(d, Closed):
@@ -660,3 +660,19 @@ def test_a_ghost_the_model_reads_clean_is_not_settled() -> None:
     without, _ = _closed_after_crew(None, ghost, scorer=lambda crop: 0.05)
     assert with_settled == without
     assert float(h.judge.tile_change[2]) >= JUDGE.change_fraction
+
+
+def test_new_paint_beside_a_piece_nobody_cleaned_alerts_on_its_own() -> None:
+    """A tag alerted and stays (nobody cleaned it); an hour later a throw-up is painted right beside it,
+    partly in the same tiles: it is new paint, its own alert — not swallowed by the open event."""
+    h = Harness()
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    first = paint(clean, 20, 40)  # tiles 0-1
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 3600, lambda t: first)
+    assert len(h.opened) == 1
+    t = COMMISSIONED_S + 3600
+    second = paint(first, 75, 40)  # 15 px from the tag's last stroke: tiles 0-1-2
+    h.run(t, t + 1200, lambda t: second)
+    assert len(h.opened) == 2
+    assert h.opened[1][0] - t <= 300
