@@ -6,18 +6,23 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
   one event. With change information (the wall model on), an event's changed area is what its tiles
   show changed while it is *young*: within ``join_s`` of its opening, or of the first sample of
-  another colour view (IR/colour, passed in as ``view``), where the same paint looks different. A hot
-  group touching an open event joins it (never reported again) when its changed area is the event's
-  own, or adds only a few blocks (``min_new_cells``) where it overlaps the event's, or — while the
-  event is young — overlaps or nearly touches it (a gap of up to ``join_gap_blocks`` blocks: a fresh
-  piece enters the wall estimate patchily). A new change further away, or one beside an event that is
-  no longer young (new paint next to a piece nobody has cleaned yet), opens an event of its own.
-  Without change information the rule is by time: within ``join_s`` of the event opening;
+  another colour view (IR/colour, passed in as ``view``), where the same paint looks different. Blocks
+  another open event holds are never taken. A hot group touching an open event joins it (never
+  reported again) when its changed area is the event's own, or adds only a few blocks
+  (``min_new_cells``) where it overlaps the event's, or — while the event is young, or *disturbed*
+  (``moved_share`` of its blocks changed in the last minutes: a crew or people in front of it long
+  enough to enter the wall estimate, a cleaning under way; see :class:`WallPaint`) — overlaps or nearly touches it (a gap of
+  up to ``join_gap_blocks`` blocks: a fresh piece enters the wall estimate patchily). A new change
+  further away, or one beside an old piece that still looks as painted (new paint next to a piece nobody
+  has cleaned yet), opens an event of its own. Without change information the rule is by time: within
+  ``join_s`` of the event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
   ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping. With the
   wall model on, a tile whose wall is structurally back to its commissioned baseline ("settled") counts
   after ``settled_s`` instead: the wall estimate only shows a change that has stayed for its entry time
-  (100 s by default), so that persistence is already behind it;
+  (100 s by default), so that persistence is already behind it. A tile another open event's paint
+  keeps hot counts for this event once its own blocks have left it ("cleared", also after
+  ``settled_s``; at least one tile must be clean or settled on its own);
 - tiles mostly inside accepted regions never alert.
 
 Times are floats on the source's clock, passed in, so a video processed at full speed yields the
@@ -36,8 +41,7 @@ class WallPaint(NamedTuple):
     """The paint at block level (wall model on), as ids on the change-block grid, for one sample."""
 
     now: frozenset[int]  # blocks showing paint or another change now (against the clean wall)
-    intact: frozenset[int]  # blocks remembered as an open piece's paint that still look as painted
-    known: frozenset[int]  # blocks remembered as an open piece's paint at all
+    moved: frozenset[int] | None  # blocks that changed in the last minutes (None: not known yet)
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ class DecisionEngine:
         tile_cells: Sequence[frozenset[int]] | None = None,
         min_new_cells: int = 6,
         join_gap_blocks: int = 2,
-        intact_share: float = 0.75,
+        moved_share: float = 0.25,
         stray_fraction: float = 0.02,
     ) -> None:
         self.params = params
@@ -152,10 +156,10 @@ class DecisionEngine:
         # estimate takes in fresh paint patchily, so one piece's strokes can show a block of gap for minutes.
         self.join_gap_blocks = join_gap_blocks
         self._cells: list[frozenset[int]] | None = None
-        # An old event whose paint looks as painted on at least this share of its remembered blocks is
-        # undisturbed: a change beside it is new paint. Less (a crew at work, people in front of it for
-        # minutes): the change is taken to be around that piece, as before.
-        self.intact_share = intact_share
+        # An old event with at least this share of its blocks changed in the last minutes is disturbed (a
+        # crew at work, people in front of it long enough to enter the wall estimate): a change beside it
+        # is taken to be that, not new paint. Less: the piece is as it was, a change beside it is new paint.
+        self.moved_share = moved_share
         # A tile's paint counts as gone when at most this share of its blocks still show it (IR and colour
         # render a few blocks differently for good).
         self.stray_fraction = stray_fraction
@@ -394,14 +398,11 @@ class DecisionEngine:
         return grown
 
     def _disturbed(self, ev: _Open) -> bool:
-        """Whether the event's paint no longer looks as it was painted on a real part of it: people or a crew
-        in front of it for minutes, a cleaning under way. True when there is no such information."""
-        if self._paint is None:
+        """Whether a real part of the event's blocks changed in the last minutes: people or a crew in front of
+        it long enough to enter the wall estimate, a cleaning under way. True when that is not known."""
+        if self._paint is None or self._paint.moved is None:
             return True
-        known = ev.cells & self._paint.known
-        if not known:
-            return True
-        return len(ev.cells & self._paint.intact) < self.intact_share * len(known)
+        return len(ev.cells & self._paint.moved) >= self.moved_share * len(ev.cells)
 
     def _young(self, t_s: float, ev: _Open) -> bool:
         """Within ``join_s`` of the event opening or of the first sample of this colour view: its paint may

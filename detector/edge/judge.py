@@ -55,6 +55,8 @@ class JudgeParams:
     change_fraction: float = 0.02  # evidence needs this share of a tile's blocks changed
     refine_s: float = 3600.0  # a changed tile that stays below the gate this long becomes its new baseline
     paint_hold: float = 0.25  # an open piece holds while this share of its paint blocks still looks as painted
+    moved_s: float = 600.0  # "changed lately" compares the wall with its picture from moved_s to 2 x moved_s ago
+    standing_s: float = 120.0  # something in front of the wall this long (not a passer-by) disturbs what it covers
 
 
 @dataclass
@@ -146,11 +148,13 @@ class WallJudge:
         self._painted_from: tuple[int, int, str, frozenset[int]] | None = None  # what was last remembered
         self._still_share: np.ndarray | None = None
         self._paint_share: np.ndarray | None = None
-        # (remembered paint blocks, those of them that still look as painted), as of the last comparison
-        self._intact_map: tuple[np.ndarray, np.ndarray] | None = None
-        self._carried_maps: tuple[np.ndarray, np.ndarray] | None = None  # carried paint: (still there, differs now)
-        self._paint_key: tuple[Any, ...] = ()
-        self._paint_view: WallPaint | None = None
+        self._carried_now: np.ndarray | None = None  # blocks that differ from the other mode's clean wall now
+        # pictures of the wall (source time, grey) taken at least ``moved_s`` apart in this colour mode, to
+        # tell which blocks changed in the last minutes (see :meth:`_moved_blocks`)
+        self._recent: list[tuple[float, np.ndarray]] = []
+        self._recent_mode: str | None = None
+        self._moved: tuple[tuple[int, float], frozenset[int] | None] = ((-1, -1.0), None)
+        self._now_ids: tuple[tuple[Any, ...], frozenset[int]] | None = None
         self.model_runs_saved = 0
         self.model_runs = 0
 
@@ -337,37 +341,53 @@ class WallJudge:
                 self._hot_modes.pop(i, None)
         if hot_now:
             self._remember_painted(hot_now)
-        return Judgement(gated, cells, settled, report, self._wall_paint(base, refs))
+        return Judgement(gated, cells, settled, report, self._wall_paint(t_s, base, refs))
 
-    def _wall_paint(self, base: Baseline, refs: CarriedRefs | None) -> WallPaint:
-        """The paint block by block (once per estimate): the blocks changed against the baseline — for tiles
-        carried through a commissioning, the paint blocks that still differ from the other colour mode's
-        clean wall — and the open pieces' remembered paint blocks, and which of them still look as painted."""
-        key = (self._change_key, self._painted_key, self._carried_key, refs is None)
-        if key == self._paint_key and self._paint_view is not None:
-            return self._paint_view
-        self._paint_key = key
-        now = self.changed_blocks.copy()
-        known = np.zeros_like(now)
-        intact = np.zeros_like(now)
-        if self._intact_map is not None and self._intact_map[0].shape == now.shape:
-            known |= self._intact_map[0]
-            intact |= self._intact_map[1]
-        if refs is not None and base.paint is not None and self._carried_maps is not None:
-            mask = np.zeros(now.size, dtype=bool)
-            for i in base.carried - refs.other_carried:
-                mask[self.blocks[i]] = True
-            mask = mask.reshape(now.shape) & base.paint
-            still, differs = self._carried_maps
-            known |= mask
-            intact |= mask & still
-            now |= mask & differs
+    def _wall_paint(self, t_s: float, base: Baseline, refs: CarriedRefs | None) -> WallPaint:
+        """The paint block by block: the blocks changed against the baseline — for tiles carried through a
+        commissioning, also the paint blocks that still differ from the other colour mode's clean wall — and
+        the blocks disturbed lately: changed in the last minutes, or behind something that has stood in front
+        of the wall for ``standing_s`` (not a passer-by)."""
+        key = (self._change_key, self._carried_key, refs is None)
+        if self._now_ids is None or self._now_ids[0] != key:
+            now = self.changed_blocks.copy()
+            if refs is not None and base.paint is not None and self._carried_now is not None:
+                # the carried tiles' baseline holds their paint: there, a paint block shows paint when it
+                # differs from the other mode's clean picture, any other block when it changed from its own
+                mask = np.zeros(now.size, dtype=bool)
+                for i in base.carried - refs.other_carried:
+                    mask[self.blocks[i]] = True
+                paint = mask.reshape(now.shape) & base.paint
+                now[paint] = self._carried_now[paint]
+            self._now_ids = (key, _ids(now))
+        moved = self._moved_blocks(t_s)
+        if moved is None:
+            return WallPaint(self._now_ids[1], None)
+        fore = self.wall.lasting_foreground(t_s, self.params.standing_s)
+        standing: frozenset[int] = frozenset()
+        if fore is not None and fore.any():
+            import cv2
 
-        def ids(m: np.ndarray) -> frozenset[int]:
-            return frozenset(int(b) for b in np.flatnonzero(m))
+            gh, gw = self.grid_hw
+            standing = _ids(cv2.resize(fore.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) >= 0.5)
+        return WallPaint(self._now_ids[1], moved | standing)
 
-        self._paint_view = WallPaint(ids(now), ids(intact), ids(known))
-        return self._paint_view
+    def _moved_blocks(self, t_s: float) -> frozenset[int] | None:
+        """Blocks of the wall estimate that changed structurally in the last ``moved_s`` to 2 × ``moved_s``
+        (a crew at work, people who stood long enough to enter the estimate, new paint); None until this
+        colour mode's estimate has been watched that long. Once per estimate."""
+        mode, version = self.wall.mode, self.wall.version
+        if mode != self._recent_mode:
+            self._recent, self._recent_mode = [], mode
+        gap = self.params.moved_s
+        if not self._recent or t_s - self._recent[-1][0] >= gap:
+            self._recent = [*self._recent[-1:], (t_s, self.wall.grey().copy())]
+        ref = self._recent[0]
+        if self._moved[0] == (version, ref[0]):
+            return self._moved[1]
+        moved = _ids(structural_change(self.wall.grey(), ref[1], self.change)) if t_s - ref[0] >= gap else None
+        self._moved = ((version, ref[0]), moved)
+        return moved
 
     # ---------------------------------------------------------------- open pieces: "still as painted?"
     def _remember_painted(self, tiles: list[int]) -> None:
@@ -412,12 +432,11 @@ class WallJudge:
             return
         self._painted_key = key
         if snap is None or not snap[1].any() or snap[0].shape != self.wall.grey().shape:
-            self._still_share = self._paint_share = self._intact_map = None
+            self._still_share = self._paint_share = None
             return
         pic, blocks = snap
         as_painted = ~structural_change(self.wall.grey(), pic, self.change)
-        self._intact_map = (blocks.copy(), blocks & as_painted & self.changed_blocks)
-        self._still_share = self._tile_fractions(self._intact_map[1])
+        self._still_share = self._tile_fractions(blocks & as_painted & self.changed_blocks)
         self._paint_share = self._tile_fractions(blocks)
 
     def _holds_as_painted(self, i: int) -> bool:
@@ -489,7 +508,7 @@ class WallJudge:
             # a paint block is still there when it looks as painted and not as the clean wall (a faint
             # ghost correlates with both: it counts as cleaned)
             still = base.paint & ~self.changed_blocks & now
-            self._carried_maps = (still, now)
+            self._carried_now = now
             self._carried = CarriedRefs(self._tile_fractions(now), self._tile_fractions(still),
                                         self._tile_fractions(base.paint), set(other.carried))
         return self._carried
@@ -607,6 +626,11 @@ class WallJudge:
         self._change_key = (-1, -1, -1)  # recompute the structural change against the restored baseline
         self._carried_key = (-1, -1, -1)
         return True
+
+
+def _ids(mask: np.ndarray) -> frozenset[int]:
+    """Block ids (flat indices on the change grid) where ``mask`` is set."""
+    return frozenset(int(b) for b in np.flatnonzero(mask))
 
 
 def _thumb(tile: np.ndarray) -> np.ndarray:

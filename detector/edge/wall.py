@@ -237,6 +237,16 @@ class WallEstimate:
             m = np.asarray(cv2.dilate(m, np.ones((k, k), np.uint8)))
         return cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
+    def lasting_foreground(self, t_s: float, min_s: float) -> np.ndarray | None:
+        """Where the last sample has differed from the wall estimate for at least ``min_s`` (people standing in
+        front of it for minutes, a crew at work, a wall changing under them that has not entered the estimate
+        yet), at the motion copy's resolution; None when not known (no estimate, no sample compared yet)."""
+        if self._fore_since is None:
+            return None
+        since = self._fore_since
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(since) & (t_s - since >= min_s)
+
     # ------------------------------------------------------------ state (kept across restarts)
     def export_state(self) -> dict[str, object]:
         """The estimate, its ring and the slot being accumulated (times on the source clock)."""

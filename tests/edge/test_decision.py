@@ -247,18 +247,18 @@ def test_wrong_number_of_settled_flags_is_rejected() -> None:
         DecisionEngine(SETTLED, NEIGHBOURS).update(0.0, Z, None, [True])
 
 
-@pytest.mark.parametrize(("later_s", "view_switch", "intact", "events"), [
+@pytest.mark.parametrize(("later_s", "view_switch", "still", "events"), [
     (200.0, False, True, 1),  # the event is young: a change a block from it is the same piece entering the wall
     (3600.0, False, True, 2),  # an hour later, nobody cleaned, the tag as painted: new paint beside it, its own event
     (3600.0, True, True, 1),  # an hour later, but just after a colour/IR switch: the same paint seen anew
-    (3600.0, False, False, 1),  # an hour later, but the tag no longer looks as painted (a crew in front of it,
-    # a cleaning under way): the change around it is taken to be that work, not new paint
+    (3600.0, False, False, 1),  # an hour later, but the tag's blocks changed in the last minutes too (a crew in
+    # front of it, a cleaning under way): the change around it is taken to be that work, not new paint
 ])
 def test_a_change_beside_an_old_undisturbed_event_is_new_paint(
-        later_s: float, view_switch: bool, intact: bool, events: int) -> None:
+        later_s: float, view_switch: bool, still: bool, events: int) -> None:
     engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
     first, second = _blocks(range(0, 4)), _blocks(range(5, 9))  # one block apart
-    alone = WallPaint(now=first, intact=first, known=first)
+    alone = WallPaint(now=first, moved=frozenset())
     opened = 0
     t = 0.0
     while t < later_s:  # the first piece alone
@@ -267,15 +267,15 @@ def test_a_change_beside_an_old_undisturbed_event_is_new_paint(
         t += STEP_S
     assert opened == 1
     view = "colour" if view_switch else "grey"
-    both = WallPaint(now=first | second, intact=first if intact else frozenset(), known=first)
+    both = WallPaint(now=first | second, moved=frozenset(second) if still else first | second)
     for _ in range(40):  # tile 1 turns hot with changed blocks beside the event's
         opened += sum(isinstance(d, Opened) for d in engine.update(t, [0.9, 0.9], [first, second], None, view, both))
         t += STEP_S
     assert opened == events
 
 
-def test_without_block_level_paint_a_change_beside_an_old_event_joins_it() -> None:
-    """No paint memory (a state from before, or no wall model details): the safe side, one alert."""
+def test_without_knowing_what_changed_lately_a_change_beside_an_old_event_joins_it() -> None:
+    """Not known what changed lately (just after a restart, or no wall model details): the safe side, one alert."""
     engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
     first, second = _blocks(range(0, 4)), _blocks(range(5, 9))
     decisions: list[Decision] = []
@@ -305,7 +305,7 @@ def test_an_event_closes_when_its_own_paint_leaves_a_tile_another_open_event_kee
     def run(t0: float, t1: float, scores: list[float], now: frozenset[int]) -> float:
         t = t0
         cells = [now & c for c in tile_cells]
-        paint = WallPaint(now=now, intact=now, known=now)
+        paint = WallPaint(now=now, moved=frozenset())
         settled = [not c for c in cells]
         while t < t1:
             decisions.extend(engine.update(t, scores, cells, settled, "grey", paint))
@@ -338,7 +338,7 @@ def test_an_event_does_not_close_on_a_tile_its_own_paint_left_when_nothing_else_
     for now, scores, until in ((tag, [0.9, 0.9], 3600.0), (other, [0.1, 0.9], 4800.0)):
         cells = [now & c for c in tile_cells]
         while t < until:
-            decisions += engine.update(t, scores, cells, [not c for c in cells], "grey", WallPaint(now, now, now))
+            decisions += engine.update(t, scores, cells, [not c for c in cells], "grey", WallPaint(now, frozenset()))
             t += STEP_S
     assert sum(isinstance(d, Opened) for d in decisions) == 1
     assert not any(isinstance(d, Closed) for d in decisions)
