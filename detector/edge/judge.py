@@ -369,7 +369,7 @@ class WallJudge:
             import cv2
 
             gh, gw = self.grid_hw
-            standing = _ids(cv2.resize(fore.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) >= 0.5)
+            standing = _ids(cv2.resize(fore.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) >= 0.2)
         return WallPaint(self._now_ids[1], moved | standing)
 
     def _moved_blocks(self, t_s: float) -> frozenset[int] | None:

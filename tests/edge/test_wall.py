@@ -676,3 +676,43 @@ def test_new_paint_beside_a_piece_nobody_cleaned_alerts_on_its_own() -> None:
     h.run(t, t + 1200, lambda t: second)
     assert len(h.opened) == 2
     assert h.opened[1][0] - t <= 300
+
+
+def _crew_cleans_an_old_piece(h: Harness) -> None:
+    """A tag alerted an hour ago; a crew of two in red lettered shirts (the stand-in scorer calls them
+    graffiti) works 15 minutes, one in front of the tag and one beside it, washing it off; then leaves."""
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    tag = paint(clean, 20, 40)  # tiles 0-1
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 3600, lambda t: tag)
+    assert len(h.opened) == 1
+    crew = COMMISSIONED_S + 3600
+
+    def at_work(t: float) -> np.ndarray:
+        done = (t - crew) / 900.0
+        wall = tag.copy()
+        wall[:, : 20 + int(45 * done)] = clean[:, : 20 + int(45 * done)]  # washed from the left
+        sway = 3 if int(t / STEP_S) % 2 else 0
+        return person(person(wall, 30 + sway), 95 + sway)
+
+    h.run(crew, crew + 900, at_work)
+    h.run(crew + 900, crew + 2700, lambda t: clean)
+
+
+def test_a_crew_at_work_in_front_of_an_old_piece_is_not_a_second_alert() -> None:
+    """The crew stands long enough to enter the wall estimate, beside the tag too: the wall around an old
+    event changes — but the event's own blocks are disturbed (something stood in front of them for minutes,
+    and they changed lately), so that is the crew's work, not new paint beside an untouched piece."""
+    h = Harness(settled_s=30.0)
+    _crew_cleans_an_old_piece(h)
+    assert len(h.opened) == 1
+    assert len(h.closed) == 1
+
+
+def test_without_the_disturbed_rule_the_crew_would_alert_again() -> None:
+    """The same stream with the rule switched off (no share of the event's blocks ever counts as disturbed):
+    the crew beside the old tag opens a second event — what the rule above prevents."""
+    h = Harness(settled_s=30.0)
+    h.engine.moved_share = 2.0
+    _crew_cleans_an_old_piece(h)
+    assert len(h.opened) == 2
