@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -323,6 +324,39 @@ def test_an_event_closes_when_its_own_paint_leaves_a_tile_another_open_event_kee
     assert closed[0].settled
     assert closed[0].t_s - cleaned_at <= SETTLED.settled_s + 3 * STEP_S
     assert engine.open_keys == [opened[1].key]
+
+
+def test_a_tile_the_events_paint_left_keeps_counting_across_a_restart() -> None:
+    """The tag's paint left the shared tile 10 s before a restart: the restored engine closes the event at
+    the same source time as one that never stopped (``cleared_since`` is part of the saved state)."""
+    grid_w = 18
+    tile_cells = [frozenset(r * grid_w + q for r in range(4) for q in range(a, a + 7)) for a in (0, 5, 10)]
+    neighbours = [frozenset({1}), frozenset({0, 2}), frozenset({1})]
+    tag = frozenset(r * grid_w + q for r in (1, 2) for q in range(1, 6))
+    throw = frozenset(r * grid_w + q for r in (1, 2) for q in range(9, 15))
+
+    def feed(engine: DecisionEngine, t0: float, t1: float, scores: list[float], now: frozenset[int]) -> list[Decision]:
+        cells = [now & c for c in tile_cells]
+        out: list[Decision] = []
+        t = t0
+        while t < t1:
+            out += engine.update(t, scores, cells, [not c for c in cells], "grey", WallPaint(now, frozenset()))
+            t += STEP_S
+        return out
+
+    def make() -> DecisionEngine:
+        return DecisionEngine(SETTLED, neighbours, grid_width=grid_w, tile_cells=tile_cells)
+
+    steady, restarted = make(), make()
+    for engine in (steady, restarted):
+        feed(engine, 0.0, 3600.0, [0.9, 0.9, 0.0], tag)
+        feed(engine, 3600.0, 7200.0, [0.9, 0.9, 0.9], tag | throw)
+        feed(engine, 7200.0, 7210.0, [0.1, 0.9, 0.9], throw)
+    fresh = make()
+    assert fresh.restore_state(json.loads(json.dumps(restarted.export_state())))
+    closed = {name: [d.t_s for d in feed(e, 7210.0, 7600.0, [0.1, 0.9, 0.9], throw) if isinstance(d, Closed)]
+              for name, e in (("steady", steady), ("restored", fresh))}
+    assert closed["steady"] and closed["steady"] == closed["restored"]
 
 
 def test_an_event_does_not_close_on_a_tile_its_own_paint_left_when_nothing_else_explains_the_heat() -> None:
