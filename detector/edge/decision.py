@@ -334,28 +334,32 @@ class DecisionEngine:
                     ev.cells |= self._comp_cells(ev.tiles) - self._others_cells(ev)
         claimed = set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
         for comp in self._components(hot):
-            # A component touching an open event (member or neighbour of a member) grows it when it is
-            # the same change (or, without change information, while the event is young).
-            owner = next(
-                (ev for ev in self._open.values()
-                 if (comp & ev.tiles or any(self.neighbours[m] & comp for m in ev.tiles))
-                 and self._same_change(t_s, ev, comp)),
-                None,
-            )
-            if owner is not None:
-                added = frozenset(comp - claimed)
-                owner.cells |= self._comp_cells(comp) - self._others_cells(owner)
-                if added:
-                    owner.tiles |= added
-                    claimed |= added
-                    out.append(Grown(owner.key, t_s, added))
-                continue
-            for fresh in self._components(comp - claimed):
+            # An event's own hot tiles: a change there beside its paint joins its area when it is the same
+            # change (see _same_change).
+            for ev in self._open.values():
+                own = comp & ev.tiles
+                if own and self._cells is not None and self._same_change(t_s, ev, own):
+                    ev.cells |= self._comp_cells(own) - self._others_cells(ev)
+            # Hot tiles no event holds, group by group: a group beside an open event grows that event when it
+            # is the same change (or, without change information, while the event is young); only the events
+            # the group itself touches are asked — a hot group bridging two events belongs to its neighbour.
+            for part in self._components(comp - claimed):
+                owner = next(
+                    (ev for ev in self._open.values()
+                     if any(self.neighbours[m] & part for m in ev.tiles) and self._same_change(t_s, ev, part)),
+                    None,
+                )
+                if owner is not None:
+                    owner.cells |= self._comp_cells(part) - self._others_cells(owner)
+                    owner.tiles |= part
+                    claimed |= part
+                    out.append(Grown(owner.key, t_s, frozenset(part)))
+                    continue
                 # its paint may reach into tiles an older event holds: the new change there is its own
-                shared = {i for i in comp - fresh if any(self.neighbours[i] & fresh)}
-                opened = self._open_if_confirmed(t_s, fresh, self._comp_cells(fresh | shared) - self._others_cells(None))
+                shared = {i for i in comp - part if any(self.neighbours[i] & part)}
+                opened = self._open_if_confirmed(t_s, part, self._comp_cells(part | shared) - self._others_cells(None))
                 if opened is not None:
-                    claimed |= fresh
+                    claimed |= part
                     out.append(opened)
         return out
 
@@ -372,8 +376,8 @@ class DecisionEngine:
         if self._cells is None or self.grid_width <= 0:
             return t_s - ev.opened_t_s <= self.params.join_s
         new = self._comp_cells(comp) - ev.cells - self._others_cells(ev)
-        if not ev.cells:
-            return bool(comp & ev.tiles)  # no change information for the event: only its own tiles join
+        if not ev.cells:  # no change information for the event: its own tiles, or by time
+            return bool(comp & ev.tiles) or self._young(t_s, ev)
         if not new:
             return True  # nothing but the event's own change (e.g. seen anew after a lighting switch)
         if self.tile_cells is not None and len(new) < self.min_new_cells and any(

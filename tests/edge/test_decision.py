@@ -326,6 +326,35 @@ def test_an_event_closes_when_its_own_paint_leaves_a_tile_another_open_event_kee
     assert engine.open_keys == [opened[1].key]
 
 
+def test_a_hot_tile_joins_the_event_it_borders_not_one_its_group_reaches_through_another() -> None:
+    """Tiles 0-1-2-3 in a row. A tag (event A, tiles 0-1) and a throw-up (event B, tile 2) are open; B's paint
+    reaches into tile 3, which turns hot later (seen anew after a lighting change). All four tiles are one hot
+    group, but tile 3 borders only B: it joins B — not A, which came first and was being cleaned."""
+    grid_w = 20
+    tile_cells = [frozenset(r * grid_w + q for r in range(4) for q in range(a, a + 7)) for a in (0, 4, 8, 12)]
+    neighbours = [frozenset({1}), frozenset({0, 2}), frozenset({1, 3}), frozenset({2})]
+    engine = DecisionEngine(SETTLED, neighbours, grid_width=grid_w, tile_cells=tile_cells)
+    tag = frozenset(r * grid_w + q for r in (1, 2) for q in range(1, 5))
+    throw = frozenset(r * grid_w + q for r in (1, 2) for q in range(12, 15))  # tiles 2 and 3 overlap here
+    decisions: list[Decision] = []
+
+    def run(t0: float, t1: float, scores: list[float], now: frozenset[int], moved: frozenset[int]) -> float:
+        t, cells = t0, [now & c for c in tile_cells]
+        while t < t1:
+            decisions.extend(engine.update(t, scores, cells, None, "grey", WallPaint(now, moved)))
+            t += STEP_S
+        return t
+
+    t = run(0.0, 3600.0, [0.9, 0.9, 0.0, 0.0], tag, frozenset())
+    t = run(t, 7200.0, [0.9, 0.9, 0.9, 0.0], tag | throw, frozenset())
+    opened = [d for d in decisions if isinstance(d, Opened)]
+    assert [sorted(d.tile_scores) for d in opened] == [[0, 1], [2]]
+    run(t, t + 300.0, [0.9, 0.9, 0.9, 0.9], tag | throw, tag)  # the tag is being cleaned (disturbed)
+    grown = [d for d in decisions if isinstance(d, Grown)]
+    assert [(d.key, sorted(d.added)) for d in grown] == [(opened[1].key, [3])]
+    assert sum(isinstance(d, Opened) for d in decisions) == 2
+
+
 def test_a_tile_the_events_paint_left_keeps_counting_across_a_restart() -> None:
     """The tag's paint left the shared tile 10 s before a restart: the restored engine closes the event at
     the same source time as one that never stopped (``cleared_since`` is part of the saved state)."""
