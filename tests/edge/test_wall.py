@@ -662,16 +662,21 @@ def test_a_ghost_the_model_reads_clean_is_not_settled() -> None:
     assert float(h.judge.tile_change[2]) >= JUDGE.change_fraction
 
 
+def _tag_alerted_an_hour_ago(h: Harness) -> tuple[np.ndarray, np.ndarray, float]:
+    """Commission a clean wall, paint a tag (tiles 0-1) and leave it an hour: (clean, tagged, now)."""
+    clean = texture()
+    h.run(0, COMMISSIONED_S, lambda t: clean)
+    tag = paint(clean, 20, 40)
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 3600, lambda t: tag)
+    assert len(h.opened) == 1
+    return clean, tag, COMMISSIONED_S + 3600
+
+
 def test_new_paint_beside_a_piece_nobody_cleaned_alerts_on_its_own() -> None:
     """A tag alerted and stays (nobody cleaned it); an hour later a throw-up is painted right beside it,
     partly in the same tiles: it is new paint, its own alert — not swallowed by the open event."""
     h = Harness()
-    clean = texture()
-    h.run(0, COMMISSIONED_S, lambda t: clean)
-    first = paint(clean, 20, 40)  # tiles 0-1
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 3600, lambda t: first)
-    assert len(h.opened) == 1
-    t = COMMISSIONED_S + 3600
+    _clean, first, t = _tag_alerted_an_hour_ago(h)
     second = paint(first, 75, 40)  # 15 px from the tag's last stroke: tiles 0-1-2
     h.run(t, t + 1200, lambda t: second)
     assert len(h.opened) == 2
@@ -681,12 +686,7 @@ def test_new_paint_beside_a_piece_nobody_cleaned_alerts_on_its_own() -> None:
 def _crew_cleans_an_old_piece(h: Harness) -> None:
     """A tag alerted an hour ago; a crew of two in red lettered shirts (the stand-in scorer calls them
     graffiti) works 15 minutes, one in front of the tag and one beside it, washing it off; then leaves."""
-    clean = texture()
-    h.run(0, COMMISSIONED_S, lambda t: clean)
-    tag = paint(clean, 20, 40)  # tiles 0-1
-    h.run(COMMISSIONED_S, COMMISSIONED_S + 3600, lambda t: tag)
-    assert len(h.opened) == 1
-    crew = COMMISSIONED_S + 3600
+    clean, tag, crew = _tag_alerted_an_hour_ago(h)
 
     def at_work(t: float) -> np.ndarray:
         done = (t - crew) / 900.0
