@@ -10,11 +10,11 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
   another open event holds are never taken. A hot group touching an open event joins it (never
   reported again) when its changed area is the event's own, or adds only a few blocks
   (``min_new_cells``) where it overlaps the event's, or — while the event is young, or *disturbed*
-  (``moved_share`` of its blocks changed in the last minutes: a crew or people in front of it long
-  enough to enter the wall estimate, a cleaning under way; see :class:`WallPaint`) — overlaps or nearly touches it (a gap of
-  up to ``join_gap_blocks`` blocks: a fresh piece enters the wall estimate patchily). A new change
-  further away, or one beside an old piece that still looks as painted (new paint next to a piece nobody
-  has cleaned yet), opens an event of its own. Without change information the rule is by time: within
+  (``moved_share`` of its blocks changed in the last minutes or had something standing in front of
+  them: a crew at work, people standing, a cleaning under way; see :class:`WallPaint`) — overlaps or
+  nearly touches it (a gap of up to ``join_gap_blocks`` blocks: a fresh piece enters the wall estimate
+  patchily). A new change further away, or one beside an old piece nobody has touched lately (new
+  paint next to a piece nobody has cleaned yet), opens an event of its own. Without change information the rule is by time: within
   ``join_s`` of the event opening;
 - an open event closes ("cleaned") once all its tiles' medians stay below ``clean_threshold`` for
   ``clean_s`` — the gap between the two thresholds is the hysteresis that stops flapping. With the
@@ -41,7 +41,7 @@ class WallPaint(NamedTuple):
     """The paint at block level (wall model on), as ids on the change-block grid, for one sample."""
 
     now: frozenset[int]  # blocks showing paint or another change now (against the clean wall)
-    moved: frozenset[int] | None  # blocks that changed in the last minutes (None: not known yet)
+    moved: frozenset[int] | None  # blocks changed lately or stood in front of for minutes (None: not known yet)
 
 
 @dataclass(frozen=True)
@@ -384,8 +384,8 @@ class DecisionEngine:
                 self.tile_cells[i] & ev.cells for i in comp):
             return True  # hot because it overlaps the event's paint; its own new change is too small to be a piece
         if not self._young(t_s, ev) and not self._disturbed(ev):
-            # the event's paint settled long ago in this view and still looks as painted: a change beside
-            # it is new paint
+            # the event's paint settled long ago in this view and nobody has touched it lately: a change
+            # beside it is new paint
             return False
         return bool(new & self._grown(ev.cells, self.join_gap_blocks + 1))
 
@@ -402,8 +402,8 @@ class DecisionEngine:
         return grown
 
     def _disturbed(self, ev: _Open) -> bool:
-        """Whether a real part of the event's blocks changed in the last minutes: people or a crew in front of
-        it long enough to enter the wall estimate, a cleaning under way. True when that is not known."""
+        """Whether a real part of the event's blocks changed in the last minutes or had something standing in
+        front of them: a crew at work, people standing, a cleaning under way. True when that is not known."""
         if self._paint is None or self._paint.moved is None:
             return True
         return len(ev.cells & self._paint.moved) >= self.moved_share * len(ev.cells)

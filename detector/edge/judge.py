@@ -23,6 +23,12 @@ Per camera, on top of the wall estimate (:mod:`detector.edge.wall`):
   through a commissioning: back to the other colour mode's clean picture, or its paint blocks no
   longer look as painted and the model does not read graffiti) is reported as settled; the
   decision engine may close an event of settled tiles sooner than ``clean_s`` (``settled_s``).
+- **The paint block by block** (:class:`~detector.edge.decision.WallPaint`), for the engine to tell
+  which event owns what: the blocks that show paint or another change now (against the clean wall), and
+  the blocks disturbed lately — changed against the wall's picture from 10–20 minutes ago
+  (``moved_s``), or behind something standing in front of the wall for ``standing_s`` (a crew, not a
+  passer-by). Those pictures are not part of the saved state: after a restart (or a colour-mode
+  switch) "disturbed" is not known for ``moved_s``, and the engine takes the safe side.
 - **Operator rejections** re-baseline the rejected tiles on the current wall: quiet until they change.
 
 Pure numpy; the model is called by the camera through the tile indices this returns.
@@ -99,7 +105,7 @@ class Judgement(NamedTuple):
     cells: list[frozenset[int]]  # the wall blocks that changed against the baseline
     settled: list[bool]  # the wall is back to its baseline (a carried piece: its paint is gone, read clean)
     report: CommissionReport | None  # tiles that looked like graffiti when this mode was commissioned
-    paint: WallPaint | None = None  # the paint block by block: what shows now, what open pieces keep as painted
+    paint: WallPaint | None = None  # the paint block by block: what shows now, what was disturbed lately
 
 
 @dataclass
