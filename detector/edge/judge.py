@@ -347,13 +347,14 @@ class WallJudge:
                 self._hot_modes.pop(i, None)
         if hot_now:
             self._remember_painted(hot_now)
-        return Judgement(gated, cells, settled, report, self._wall_paint(t_s, base, refs))
+        return Judgement(gated, cells, settled, report, self._wall_paint(t_s, base, refs, bool(open_tiles)))
 
-    def _wall_paint(self, t_s: float, base: Baseline, refs: CarriedRefs | None) -> WallPaint:
+    def _wall_paint(self, t_s: float, base: Baseline, refs: CarriedRefs | None, anything_open: bool) -> WallPaint:
         """The paint block by block: the blocks changed against the baseline — for tiles carried through a
         commissioning, also the paint blocks that still differ from the other colour mode's clean wall — and
         the blocks disturbed lately: changed in the last minutes, or behind something that has stood in front
-        of the wall for ``standing_s`` (not a passer-by)."""
+        of the wall for ``standing_s`` (not a passer-by). Only the engine's open events ask what was
+        disturbed, so with none open that is left out (None) — the pictures it compares with are kept."""
         key = (self._change_key, self._carried_key, refs is None)
         if self._now_ids is None or self._now_ids[0] != key:
             now = self.changed_blocks.copy()
@@ -366,7 +367,7 @@ class WallJudge:
                 paint = mask.reshape(now.shape) & base.paint
                 now[paint] = self._carried_now[paint]
             self._now_ids = (key, _ids(now))
-        moved = self._moved_blocks(t_s)
+        moved = self._moved_blocks(t_s, anything_open)
         if moved is None:
             return WallPaint(self._now_ids[1], None)
         fore = self.wall.lasting_foreground(t_s, self.params.standing_s)
@@ -378,10 +379,11 @@ class WallJudge:
             standing = _ids(cv2.resize(fore.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) >= 0.2)
         return WallPaint(self._now_ids[1], moved | standing)
 
-    def _moved_blocks(self, t_s: float) -> frozenset[int] | None:
+    def _moved_blocks(self, t_s: float, compare: bool = True) -> frozenset[int] | None:
         """Blocks of the wall estimate that changed structurally in the last ``moved_s`` to 2 × ``moved_s``
         (a crew at work, people who stood long enough to enter the estimate, new paint); None until this
-        colour mode's estimate has been watched that long. Once per estimate."""
+        colour mode's estimate has been watched that long, or without ``compare`` (the pictures are still
+        taken). Once per estimate."""
         mode, version = self.wall.mode, self.wall.version
         if mode != self._recent_mode:
             self._recent, self._recent_mode = [], mode
@@ -389,6 +391,8 @@ class WallJudge:
         if not self._recent or t_s - self._recent[-1][0] >= gap:
             self._recent = [*self._recent[-1:], (t_s, self.wall.grey().copy())]
         ref = self._recent[0]
+        if not compare:
+            return None
         if self._moved[0] == (version, ref[0]):
             return self._moved[1]
         moved = _ids(structural_change(self.wall.grey(), ref[1], self.change)) if t_s - ref[0] >= gap else None

@@ -13,9 +13,7 @@ mkdir -p "$D" "$OUT"
 # cables, signs, tiles, plaster, the IR look ...), scenes that mix those with paint, and a held-out
 # hard-negatives set (seed 9101) for evaluation only.
 source models/recipes/data.sh
-$G data synth --out runs/synth-hardneg --n 1200 --seed 2 --only-negatives
-$G data synth --out runs/synth-mixed --n 800 --seed 3 --hard-negatives
-$G data synth --out runs/synth-hn-holdout --n 520 --seed 9101 --only-negatives
+source models/recipes/hardneg.sh
 
 # 2. Train: ImageNet EfficientNet-Lite0, stem + first 14 blocks frozen, the last 2 blocks + head trained on
 #    2 cached augmented views per image (clean photos cropped down to the edge's tile scale); early
@@ -27,12 +25,7 @@ $G train --config models/recipes/graffiti-effnetlite0-v3.yaml
 $G export runs/effnetlite0-v3/best.pt --out "$OUT/graffiti-effnetlite0.onnx" --name graffiti-effnetlite0 \
    --version 3 --max-fpr 0.02 --threshold-level photo --int8 \
    --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
-for m in graffiti-effnetlite0 graffiti-effnetlite0-int8; do
-  $G eval "$OUT/$m.onnx" --data "$D/street-graffiti.csv" --split val --out "runs/eval/v3-$m-street-val"
-  $G eval "$OUT/$m.onnx" --data "$D/facades-spb.csv" --split test --out "runs/eval/v3-$m-facades-test"
-  $G eval "$OUT/$m.onnx" --data runs/synth-holdout --out "runs/eval/v3-$m-synth-holdout" --no-views
-  $G eval "$OUT/$m.onnx" --data runs/synth-hn-holdout --out "runs/eval/v3-$m-synth-hn-holdout" --no-views
-done
+V=v3 source models/recipes/evaluate.sh
 .venv/bin/python scripts/bench_onnx.py "$OUT/graffiti-effnetlite0.onnx" "$OUT/graffiti-effnetlite0-int8.onnx" --threads 1
 # 4. The operating point on the edge: the real-walls benchmark (issue 9), both precisions.
 .venv/bin/python scripts/bench_real_walls.py --walls 20 --hours 24 --jobs 2 --model "$OUT/graffiti-effnetlite0.onnx"

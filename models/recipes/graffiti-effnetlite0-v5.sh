@@ -9,9 +9,7 @@ mkdir -p "$D" "$OUT" runs/v3
 
 # 1. Data, and version 3 (data 3 min, training 6 min, export 1 min).
 source models/recipes/data.sh
-$G data synth --out runs/synth-hardneg --n 1200 --seed 2 --only-negatives
-$G data synth --out runs/synth-mixed --n 800 --seed 3 --hard-negatives
-$G data synth --out runs/synth-hn-holdout --n 520 --seed 9101 --only-negatives
+source models/recipes/hardneg.sh
 $G train --config models/recipes/graffiti-effnetlite0-v3.yaml
 $G export runs/effnetlite0-v3/best.pt --out runs/v3/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
    --version 3 --max-fpr 0.02 --threshold-level photo
@@ -29,12 +27,7 @@ $G train --config models/recipes/graffiti-effnetlite0-v5.yaml
 $G export runs/effnetlite0-v5/best.pt --out "$OUT/graffiti-effnetlite0.onnx" --name graffiti-effnetlite0 \
    --version 5 --max-fpr 0.02 --threshold-level photo --int8 \
    --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
-for m in graffiti-effnetlite0 graffiti-effnetlite0-int8; do
-  $G eval "$OUT/$m.onnx" --data "$D/street-graffiti.csv" --split val --out "runs/eval/v5-$m-street-val"
-  $G eval "$OUT/$m.onnx" --data "$D/facades-spb.csv" --split test --out "runs/eval/v5-$m-facades-test"
-  $G eval "$OUT/$m.onnx" --data runs/synth-holdout --out "runs/eval/v5-$m-synth-holdout" --no-views
-  $G eval "$OUT/$m.onnx" --data runs/synth-hn-holdout --out "runs/eval/v5-$m-synth-hn-holdout" --no-views
-done
+V=v5 source models/recipes/evaluate.sh
 # 4. The operating point on the edge: the real-walls benchmark and the simulated tunnel day.
 .venv/bin/python scripts/bench_real_walls.py --walls 20 --hours 24 --jobs 2 --model "$OUT/graffiti-effnetlite0.onnx"
 .venv/bin/python scripts/bench_tunnel_day.py --hours 24 --seeds 0,1,2 --model "$OUT/graffiti-effnetlite0.onnx"
