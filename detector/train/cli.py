@@ -212,6 +212,14 @@ def export_command(
         "view", "--threshold-level",
         help="view (default): --max-fpr counts clean validation photos shown as camera views with any tile over the "
              "threshold (what the edge alerts on); photo: counts whole photos."),
+    int8_thresholds: str = typer.Option(
+        "match", "--int8-thresholds",
+        help="match (default): the int8 copy's thresholds reproduce the fp32 model's decisions on the validation "
+             "photos and their view tiles (the same operating point); own: the policy again on int8 scores."),
+    int8_float_tail: str = typer.Option(
+        "fc", "--int8-float-tail",
+        help="What the int8 copy keeps in float: fc (the classifier) or conv (also the pooling and the last "
+             "convolution: closer to fp32 near the threshold, about 5 % more time)."),
 ) -> None:
     """Export a checkpoint to ONNX with the model contract in its metadata, after a torch/onnxruntime
     parity check on validation images; thresholds are chosen on the validation split.
@@ -222,11 +230,17 @@ def export_command(
 
     result = export_model(checkpoint, out, name=name, version=version, target_precision=target_precision,
                           max_fpr=max_fpr, int8=int8, calib=calib, calib_method=calib_method,
-                          allow_degraded=allow_degraded, threshold_level=threshold_level)
+                          allow_degraded=allow_degraded, threshold_level=threshold_level,
+                          int8_thresholds=int8_thresholds, int8_float_tail=int8_float_tail)
     for exported in (result.fp32, result.int8):
         if exported is None:
             continue
         v = exported.validation
+        matched = exported.meta.extra.get("matched_to_fp32")
+        if matched:
+            typer.echo(f"{exported.path.name}: thresholds matched to fp32 on {matched['n']} validation photos and "
+                       f"tiles: {matched['disagree']} decisions differ at the threshold, "
+                       f"{matched['disagree_clean']} at the clean threshold")
         typer.echo(
             f"wrote {exported.path} ({exported.meta.quantization}): threshold {exported.meta.threshold:.4f}, "
             f"clean {exported.meta.clean_threshold:.4f}; validation n={v['n']} AUROC {_fmt(v['auroc'])} "
@@ -249,17 +263,26 @@ def rethreshold_command(
     threshold_level: str = typer.Option("view", "--threshold-level", help="view (default) or photo."),
     min_side: int = typer.Option(360, "--min-side", help="Only photos at least this many px on the shorter side are "
                                                          "shown as camera views (smaller scenes are one tile)."),
+    match: Path = typer.Option(None, "--match", help="Match another model's operating point instead of a policy: "
+                               "e.g. an int8 copy to its fp32 model (same decisions on the photos and view tiles)."),
 ) -> None:
     """Re-choose an exported model's thresholds on its validation split, by default on view-level false
     positives (each photo shown as a 1280x720 camera view, any tile over the threshold).
 
     Example: graffiti rethreshold models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --max-fpr 0.02
+
+    Example: graffiti rethreshold models/graffiti-effnetlite0-int8.onnx --match models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --data runs/default-data/synth.csv
     """
     from detector.train.rethreshold import rethreshold
 
     result = rethreshold(model, data, split=split, out=out, target_precision=target_precision, max_fpr=max_fpr,
-                         threshold_level=threshold_level, min_side_px=min_side)
+                         threshold_level=threshold_level, min_side_px=min_side, match=match)
     v = result.validation
+    matched = result.meta.extra.get("matched_to")
+    if matched:
+        typer.echo(f"matched to {match.name} on {matched['n']} photos and view tiles: {matched['disagree']} decisions "
+                   f"differ at the threshold ({matched['reference_threshold']:.4f} there), {matched['disagree_clean']} "
+                   f"at the clean threshold")
     typer.echo(f"wrote {result.path}: threshold {result.previous['threshold']:.4f} -> {result.meta.threshold:.4f}, "
                f"clean {result.previous['clean_threshold']:.4f} -> {result.meta.clean_threshold:.4f} "
                f"({threshold_level} level); photo level on {split}: n={v['n']} AUROC {_fmt(v['auroc'])} "

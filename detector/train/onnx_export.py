@@ -198,6 +198,8 @@ def export_model(
     parity_images: int = PARITY_IMAGES,
     progress: bool = True,
     threshold_level: str = "view",
+    int8_thresholds: str = "match",
+    int8_float_tail: str = "fc",
 ) -> ExportResult:
     """Export ``checkpoint`` to ``out`` (and ``<stem>-int8.onnx`` beside it with ``int8``)."""
     from detector.train.checkpoint import load_checkpoint
@@ -210,6 +212,10 @@ def export_model(
         raise ConfigError(f"--threshold-level: expected one of {', '.join(THRESHOLD_LEVELS)}, found {threshold_level!r}")
     if int8 and not calib:
         raise DatasetError("--int8 needs --calib DATASET (images to measure activation ranges on)")
+    if int8_thresholds not in INT8_THRESHOLDS:
+        raise ConfigError(f"--int8-thresholds: expected one of {', '.join(INT8_THRESHOLDS)}, found {int8_thresholds!r}")
+    if int8_float_tail not in FLOAT_TAILS:
+        raise ConfigError(f"--int8-float-tail: expected one of {', '.join(FLOAT_TAILS)}, found {int8_float_tail!r}")
     calib_samples: list[Sample] = []
     if int8:  # read the calibration set first: a bad --calib should fail before any work is done
         from detector.train.quantize import CALIB_METHODS, calibration_samples
@@ -236,7 +242,8 @@ def export_model(
                 f"{out}: parity check failed: torch and onnxruntime probabilities differ by up to {diff:.2e} "
                 f"(> {PARITY_TOLERANCE:g}) on {len(torch_scores.samples)} validation images; model not written")
         scored = score_samples(val, [ort_scorer], description="validation (onnxruntime fp32)", progress=progress)[0]
-        choice, view_level = _choose(scored, ort_scorer, threshold_level, target_precision, max_fpr, loaded, progress)
+        choice, view_level, views = _choose(scored, ort_scorer, threshold_level, target_precision, max_fpr, loaded,
+                                            progress)
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         model_name = name or out.stem
         validation = validation_summary(scored.labels, scored.scores, scored.samples, choice, "onnxruntime fp32")
@@ -263,14 +270,16 @@ def export_model(
         result.int8 = export_int8(out, meta, scored, calib_samples, calib_specs=calib, calib_method=calib_method,
                                   target_precision=target_precision, max_fpr=max_fpr,
                                   allow_degraded=allow_degraded, progress=progress,
-                                  threshold_level=threshold_level, loaded=loaded)
+                                  threshold_level=threshold_level, loaded=loaded,
+                                  match_to=views if int8_thresholds == "match" else None,
+                                  float_tail=int8_float_tail)
     return result
 
 
 def _choose(scored: Any, scorer: Any, level: str, target_precision: float | None, max_fpr: float | None,
-            loaded: Any, progress: bool) -> tuple[ThresholdChoice, dict[str, Any]]:
-    """Thresholds by the policy on view scores (``level`` 'view') or photo scores, and the view-level
-    figures at the chosen threshold (always measured: they go into the metadata)."""
+            loaded: Any, progress: bool) -> tuple[ThresholdChoice, dict[str, Any], Any]:
+    """Thresholds by the policy on view scores (``level`` 'view') or photo scores, the view-level
+    figures at the chosen threshold (always measured: they go into the metadata) and the view scores."""
     import dataclasses
 
     from detector.train.viewlevel import score_views, view_summary
@@ -283,7 +292,37 @@ def _choose(scored: Any, scorer: Any, level: str, target_precision: float | None
                             progress=progress)[0]
     source = views if level == "view" else scored
     choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
-    return choice, view_summary(views, choice.threshold, spec)
+    return choice, view_summary(views, choice.threshold, spec), views
+
+
+def matched_choice(ref_photos: Any, ref_views: Any, ref_meta: ModelMeta, photos: Any, views: Any,
+                   level: str) -> tuple[ThresholdChoice, dict[str, Any]]:
+    """Thresholds for a second model (an int8 copy) that reproduce ``ref_meta``'s decisions on the same
+    validation photos and every tile of them as camera views (:func:`detector.train.thresholds.match_thresholds`),
+    with the policy figures at ``level`` and the matching record."""
+    from detector.train.thresholds import match_thresholds
+
+    def tiles(v: Any) -> np.ndarray:
+        return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in v.tile_scores]) \
+            if v.tile_scores else np.zeros(0)
+
+    if [s.path for s in ref_photos.samples] != [s.path for s in photos.samples] or \
+            [s.path for s in ref_views.samples] != [s.path for s in views.samples]:
+        raise DatasetError("matching thresholds: the two models were not scored on the same validation images "
+                           "(an image readable for one and not the other?)")
+    ref = np.r_[np.asarray(ref_photos.scores, dtype=np.float64), tiles(ref_views)]
+    own = np.r_[np.asarray(photos.scores, dtype=np.float64), tiles(views)]
+    m = match_thresholds(ref, own, ref_meta.threshold, ref_meta.clean_threshold)
+    source = views if level == "view" else photos
+    y, s = source.labels, np.asarray(source.scores)
+    flagged = s >= m.threshold
+    tp, fp = int(np.sum(flagged & (y == 1))), int(np.sum(flagged & (y == 0)))
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    choice = ThresholdChoice(threshold=m.threshold, clean_threshold=m.clean_threshold, policy="match",
+                             target=float(ref_meta.threshold), precision=tp / (tp + fp) if tp + fp else None,
+                             recall=tp / n_pos if n_pos else None, fpr=fp / n_neg if n_neg else None,
+                             n_graffiti=n_pos, n_clean=n_neg)
+    return choice, {**m.to_dict(), "reference": f"{ref_meta.name} v{ref_meta.version} ({ref_meta.quantization})"}
 
 
 def view_spec_for(loaded: Any) -> Any:
@@ -292,6 +331,10 @@ def view_spec_for(loaded: Any) -> Any:
 
     mil = (loaded.config or {}).get("mil") or {}
     return ViewSpec(min_side_px=int(mil.get("tile_min_side_px", DEFAULT_MIN_SIDE_PX)))
+
+
+FLOAT_TAILS = ("fc", "conv")  # int8: kept in float from the output back to the last Gemm, or the last Conv
+INT8_THRESHOLDS = ("match", "own")  # the int8 copy: fp32's operating point matched, or the policy on its own scores
 
 
 def int8_path(fp32_path: Path) -> Path:
@@ -312,8 +355,12 @@ def export_int8(
     progress: bool = True,
     threshold_level: str = "photo",
     loaded: Any = None,
+    match_to: Any = None,
+    float_tail: str = "fc",
 ) -> ExportedModel:
-    """Quantize the written fp32 model, re-derive thresholds on validation, guard, write the contract."""
+    """Quantize the written fp32 model, choose its thresholds on validation (with ``match_to``, the fp32
+    model's view scores: matched to the fp32 operating point; without, by the policy), guard, write
+    the contract."""
     import dataclasses
 
     from detector.modelmeta import file_sha256
@@ -324,7 +371,8 @@ def export_int8(
     tmp = _tmp_path(out)
     try:
         try:
-            used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress)
+            used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress,
+                                 float_tail=float_tail)
         except DetectorError:
             raise
         except Exception as exc:  # onnxruntime.quantization fails in many ways on unusual graphs
@@ -335,10 +383,16 @@ def export_int8(
         scorer = OnnxScorer(tmp, preprocess=spec)
         scored = score_samples(fp32_val.samples, [scorer], description="validation (onnxruntime int8)",
                                progress=progress)[0]
+        matched: dict[str, Any] | None = None
         try:
             if loaded is not None:
-                choice, view_level = _choose(scored, scorer, threshold_level, target_precision, max_fpr, loaded,
-                                             progress)
+                choice, view_level, views = _choose(scored, scorer, threshold_level, target_precision, max_fpr,
+                                                    loaded, progress)
+                if match_to is not None:
+                    from detector.train.viewlevel import view_summary
+
+                    choice, matched = matched_choice(fp32_val, match_to, fp32_meta, scored, views, threshold_level)
+                    view_level = view_summary(views, choice.threshold, view_spec_for(loaded))
             else:
                 choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
                                            max_fpr=max_fpr)
@@ -365,11 +419,12 @@ def export_int8(
             created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             extra={
                 "threshold_policy": choice.to_dict(),
+                **({"matched_to_fp32": matched} if matched is not None else {}),
                 "guard": guard.to_dict(),
                 "allow_degraded": bool(allow_degraded),
                 "degraded": not guard.passed,
                 "calibration": {"specs": list(calib_specs), "images": used, "method": calib_method, "format": "QDQ",
-                                "weights": "int8 per-channel", "activations": "uint8"},
+                                "weights": "int8 per-channel", "activations": "uint8", "float_tail": float_tail},
                 "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
             },
         )

@@ -4,6 +4,11 @@ A shipped model whose checkpoint is gone (or that was thresholded on whole photo
 given thresholds for what the edge asks — the hottest tile of a camera view — from its validation
 split: the model's network is untouched, only ``threshold``/``clean_threshold`` and the figures in
 its metadata change (the previous ones are kept under ``extra.rethreshold.previous``).
+
+With ``match`` (another ONNX model, e.g. the fp32 model of an int8 copy) the thresholds are not chosen
+by the policy but matched to that model's operating point: the cuts on this model's scores that
+disagree least with the reference's decisions at the reference's thresholds, over the same photos and
+every tile of them as camera views (:func:`detector.train.thresholds.match_thresholds`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ def rethreshold(
     threshold_level: str = "view",
     min_side_px: int = DEFAULT_MIN_SIDE_PX,
     progress: bool = True,
+    match: Path | str | None = None,
 ) -> RethresholdResult:
     """Re-choose ``model``'s thresholds on ``data`` (its validation split) and write ``out`` (default: in place)."""
     from detector.modelmeta import write_meta
@@ -49,6 +55,8 @@ def rethreshold(
     from detector.train.scorers import OnnxScorer, score_samples
 
     check_policy(target_precision, max_fpr)
+    if match is not None and (target_precision is not None or max_fpr is not None):
+        raise ConfigError("--match: give either --match REFERENCE or a policy (--max-fpr/--target-precision), not both")
     if threshold_level not in THRESHOLD_LEVELS:
         raise ConfigError(f"--threshold-level: expected one of {', '.join(THRESHOLD_LEVELS)}, found {threshold_level!r}")
     if not data:
@@ -61,15 +69,34 @@ def rethreshold(
     meta = scorer.meta
     if meta is None:  # OnnxScorer without a given preprocess always reads the contract (or raises)
         raise ConfigError(f"{model}: no graffiti metadata contract")
+    scorers: list[Any] = [scorer]
+    if match is not None:
+        match = Path(match)
+        if match.suffix.lower() != ".onnx" or not match.is_file():
+            raise ConfigError(f"--match {match}: expected an exported ONNX model (.onnx) that exists")
+        ref = OnnxScorer(match)
+        if ref.meta is None or ref.meta.preprocess_spec() != meta.preprocess_spec():
+            raise ConfigError(f"--match {match}: expected a model with the same input contract as {model.name} "
+                              "(size, normalisation, channel order, resize)")
+        scorers.append(ref)
     samples = load_samples(data, split)
-    photos = score_samples(samples, [scorer], description=f"scoring {model.name}", progress=progress)[0]
+    scored = score_samples(samples, scorers, description=f"scoring {model.name}", progress=progress)
+    photos = scored[0]
     spec = ViewSpec(min_side_px=min_side_px)
-    views = score_views(photos.samples, [scorer], spec, description="as camera views", progress=progress)[0]
+    viewed = score_views(photos.samples, scorers, spec, description="as camera views", progress=progress)
+    views = viewed[0]
     if threshold_level == "view" and not views.samples:
         raise DatasetError(f"{', '.join(data)}: no image is at least {min_side_px} px on its shorter side to be shown "
                            "as a camera view; lower --min-side or use --threshold-level photo")
-    source = views if threshold_level == "view" else photos
-    choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
+    matched: dict[str, Any] | None = None
+    if match is not None:
+        from detector.train.onnx_export import matched_choice
+
+        choice, matched = matched_choice(scored[1], viewed[1], scorers[1].meta, photos, views, threshold_level)
+        matched["reference_file"] = str(match)
+    else:
+        source = views if threshold_level == "view" else photos
+        choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
     runtime = f"onnxruntime {'int8' if meta.quantization != 'none' else 'fp32'}"
     validation = validation_summary(photos.labels, photos.scores, photos.samples, choice, runtime)
     validation["threshold_level"] = threshold_level
@@ -79,11 +106,12 @@ def rethreshold(
     new_meta = dataclasses.replace(
         meta, threshold=choice.threshold, clean_threshold=choice.clean_threshold, metrics=validation,
         extra={**meta.extra, "threshold_policy": choice.to_dict(),
+               **({"matched_to": matched} if matched is not None else {}),
                "rethreshold": {"data": list(data), "split": split,
                                "when_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                "previous": previous}},
     )
-    del scorer
+    del scorer, scorers
     onnx: Any = require("onnx", "train")
     from detector.onnxmodel import read_meta
 

@@ -18,8 +18,12 @@ Policy (numpy only, so ONNX evaluation can use it without torch):
   where needed so that at least 90 % of the clean validation images score below it
   (``CLEAN_FPR``), and never above the detection threshold.
 
-The quantized model gets its own thresholds by the same rules on its own scores (int8 shifts scores;
-the fp32 threshold would be wrong for it).
+The quantized model does not take the fp32 thresholds (int8 shifts scores). By default it gets the
+fp32 model's **operating point** (``match_thresholds``): on the same validation photos and every tile
+of them shown as camera views, the cut on its own scores that disagrees least with the fp32 model's
+decisions at the fp32 thresholds (ties: the cut nearest the fp32 one in logit space). The same
+policy rule run again on int8 scores (``--int8-thresholds own``) would re-choose the operating point
+from a handful of borderline images and can land a view or two of false alarms away from fp32's.
 """
 
 from __future__ import annotations
@@ -146,6 +150,68 @@ def clean_threshold_for(labels: Sequence[int] | np.ndarray, scores: Sequence[flo
         by_clean_rate = threshold
     by_margin = 1.0 / (1.0 + math.exp(-(_logit(threshold) - HYSTERESIS_LOGIT)))
     return float(min(max(by_margin, by_clean_rate), threshold))
+
+
+def match_cut(reference_flags: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray,
+              near: float) -> tuple[float, int]:
+    """The cut ``t`` on ``scores`` (flag ``score >= t``) that disagrees least with ``reference_flags``
+    and the number of disagreements; among equally good cuts the one nearest ``near`` in logit space.
+    Cuts sit halfway (logit) between neighbouring scores, as the policy's thresholds do."""
+    d = np.asarray(reference_flags, dtype=bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if d.size != s.size or s.size == 0:
+        raise DatasetError(f"matching thresholds: expected as many reference decisions as scores, found {d.size} and {s.size}")
+    if not np.all(np.isfinite(s)):
+        raise DatasetError("matching thresholds: scores must be finite")
+    order = np.argsort(s, kind="mergesort")
+    s_sorted, d_sorted = s[order], d[order]
+    starts = np.r_[0, np.nonzero(np.diff(s_sorted))[0] + 1]  # first index of each distinct score
+    # cut k flags s_sorted[starts[k]:]; one more cut above everything flags nothing
+    flagged_before = np.r_[0, np.cumsum(d_sorted)]  # reference-flagged among the i lowest scores
+    idx = np.r_[starts, s.size]
+    n_flag = int(d.sum())
+    # flagged by the reference but under the cut, plus clean for the reference but at/above it
+    disagree = flagged_before[idx] + ((s.size - idx) - (n_flag - flagged_before[idx]))
+    cuts = []
+    for i in idx:
+        if i == 0:
+            cuts.append(float(s_sorted[0]))
+        elif i == s.size:
+            cuts.append(float(min(1.0, np.nextafter(s_sorted[-1], np.inf))))
+        else:
+            cuts.append(_between(float(s_sorted[i - 1]), float(s_sorted[i])))
+    best = int(disagree.min())
+    ties = [k for k in range(len(cuts)) if disagree[k] == best]
+    k = min(ties, key=lambda j: abs(_logit(cuts[j]) - _logit(near)))
+    return cuts[k], best
+
+
+@dataclass(frozen=True)
+class MatchedThresholds:
+    """A model's thresholds matched to a reference model's decisions (see ``match_thresholds``)."""
+
+    threshold: float
+    clean_threshold: float
+    reference_threshold: float
+    reference_clean_threshold: float
+    n: int  # scores compared (photos and tiles)
+    disagree: int  # at the detection threshold
+    disagree_clean: int  # at the clean-again threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def match_thresholds(reference_scores: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray,
+                     reference_threshold: float, reference_clean_threshold: float) -> MatchedThresholds:
+    """Thresholds for ``scores`` that reproduce the reference model's decisions on the same inputs:
+    flagged (``>= reference_threshold``) and clean again (``< reference_clean_threshold``)."""
+    r = np.asarray(reference_scores, dtype=np.float64).ravel()
+    t, bad = match_cut(r >= reference_threshold, scores, reference_threshold)
+    c, bad_c = match_cut(r >= reference_clean_threshold, scores, reference_clean_threshold)
+    return MatchedThresholds(threshold=t, clean_threshold=min(c, t), reference_threshold=float(reference_threshold),
+                             reference_clean_threshold=float(reference_clean_threshold), n=int(r.size),
+                             disagree=bad, disagree_clean=bad_c)
 
 
 def check_policy(target_precision: float | None, max_fpr: float | None) -> None:

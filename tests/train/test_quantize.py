@@ -67,7 +67,7 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
     from detector.train.thresholds import choose_thresholds
 
     result = export_model(run.checkpoint, run.root / "models" / "q.onnx", int8=True, calib=[str(run.calib_dir)],
-                          progress=False, threshold_level="photo")
+                          progress=False, threshold_level="photo", int8_thresholds="own")
     path = run.root / "models" / "q-int8.onnx"
     assert result.int8 is not None and result.int8.path == path and path.is_file()
     onnx.checker.check_model(str(path))
@@ -106,7 +106,7 @@ def test_int8_view_level_thresholds_come_from_its_own_view_scores(run):
     from detector.train.viewlevel import score_views
 
     result = export_model(run.checkpoint, run.root / "models" / "qv.onnx", int8=True, calib=[str(run.calib_dir)],
-                          progress=False)
+                          progress=False, int8_thresholds="own")
     assert result.int8 is not None
     meta = read_meta(result.int8.path)
     val = [s for s in load_dataset(f"{run.manifest}::format=manifest") if s.split == "val"]
@@ -115,6 +115,59 @@ def test_int8_view_level_thresholds_come_from_its_own_view_scores(run):
     level = meta.metrics["view_level"]
     assert level["threshold"] == pytest.approx(meta.threshold)
     assert level["false_positives"] == int(((views.scores >= meta.threshold) & (views.labels == 0)).sum())
+
+
+@pytest.mark.train
+def test_int8_thresholds_match_the_fp32_operating_point_by_default(run):
+    """The default int8 thresholds are the cuts on its own scores that reproduce the fp32 model's
+    decisions on the validation photos and every tile of them as views (hand-checked against
+    match_thresholds on the scores the test computes itself)."""
+    import numpy as np
+
+    from detector.data.formats import load_dataset
+    from detector.onnxmodel import read_meta
+    from detector.train.onnx_export import export_model
+    from detector.train.scorers import OnnxScorer, score_samples
+    from detector.train.thresholds import match_thresholds
+    from detector.train.viewlevel import ViewSpec, score_views
+
+    result = export_model(run.checkpoint, run.root / "models" / "qm.onnx", int8=True, calib=[str(run.calib_dir)],
+                          progress=False, threshold_level="photo")
+    assert result.int8 is not None
+    meta, fp32 = read_meta(result.int8.path), read_meta(result.fp32.path)
+    val = [s for s in load_dataset(f"{run.manifest}::format=manifest") if s.split == "val"]
+    scorers = [OnnxScorer(result.fp32.path), OnnxScorer(result.int8.path)]
+    photos = score_samples(val, scorers, progress=False)
+    views = score_views(photos[0].samples, scorers, ViewSpec(min_side_px=0), progress=False)  # 64-px test images
+    every = [np.r_[p.scores, np.concatenate(v.tile_scores)] for p, v in zip(photos, views, strict=True)]
+    expected = match_thresholds(every[0], every[1], fp32.threshold, fp32.clean_threshold)
+    assert meta.threshold == pytest.approx(expected.threshold, abs=1e-6)
+    assert meta.clean_threshold == pytest.approx(expected.clean_threshold, abs=1e-6)
+    record = meta.extra["matched_to_fp32"]
+    assert record["disagree"] == int(np.sum((every[1] >= meta.threshold) != (every[0] >= fp32.threshold)))
+    assert record["n"] == every[0].size and meta.extra["threshold_policy"]["policy"] == "match"
+    assert meta.extra["threshold_policy"]["target"] == pytest.approx(fp32.threshold)
+
+
+@pytest.mark.train
+def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
+    import onnx
+
+    from detector.onnxmodel import read_meta
+    from detector.train.onnx_export import export_model
+
+    result = export_model(run.checkpoint, run.root / "models" / "qc.onnx", int8=True, calib=[str(run.calib_dir)],
+                          progress=False, threshold_level="photo", int8_float_tail="conv")
+    assert result.int8 is not None
+    graph = onnx.load(str(result.int8.path)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    last = convs[-1]
+    weights = {i.name for i in graph.initializer}
+    assert last.input[1] in weights and last.input[1] not in producer  # the head convolution's weights stay float
+    assert producer[convs[0].input[1]].op_type == "DequantizeLinear"  # the rest is int8
+    assert producer[convs[-2].input[1]].op_type == "DequantizeLinear"
+    assert read_meta(result.int8.path).extra["calibration"]["float_tail"] == "conv"
 
 
 @pytest.mark.train

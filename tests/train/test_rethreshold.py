@@ -60,3 +60,41 @@ def test_rethreshold_cli_errors_are_one_line(run, photo_model, tmp_path, monkeyp
     code, _, stderr = run_cli(monkeypatch, capsys, "rethreshold", str(photo_model), "--data",
                               f"{run.manifest}::format=manifest", "--out", str(tmp_path / "x.onnx"))
     assert code == 2 and "no image is at least 360 px" in stderr  # 64-px test images are not camera views
+
+
+def test_rethreshold_match_reproduces_the_reference_decisions(run, photo_model, tmp_path):
+    """Matched to itself, a model keeps every decision: no disagreement, and its new cuts flag exactly
+    what the old thresholds flagged on the photos and the view tiles."""
+    import numpy as np
+
+    from detector.data.formats import load_dataset
+    from detector.onnxmodel import read_meta
+    from detector.train.rethreshold import rethreshold
+    from detector.train.scorers import OnnxScorer, score_samples
+    from detector.train.viewlevel import ViewSpec, score_views
+
+    before = read_meta(photo_model)
+    out = tmp_path / "matched.onnx"
+    rethreshold(photo_model, [f"{run.manifest}::format=manifest"], out=out, min_side_px=0, progress=False,
+                threshold_level="photo", match=photo_model)
+    meta = read_meta(out)
+    record = meta.extra["matched_to"]
+    assert (record["disagree"], record["disagree_clean"]) == (0, 0)
+    assert record["reference_threshold"] == pytest.approx(before.threshold)
+    val = [s for s in load_dataset(f"{run.manifest}::format=manifest") if s.split == "val"]
+    photos = score_samples(val, [OnnxScorer(out)], progress=False)[0]
+    views = score_views(photos.samples, [OnnxScorer(out)], ViewSpec(min_side_px=0), progress=False)[0]
+    every = np.r_[photos.scores, np.concatenate(views.tile_scores)]
+    assert np.array_equal(every >= meta.threshold, every >= before.threshold)
+    assert np.array_equal(every < meta.clean_threshold, every < before.clean_threshold)
+
+
+def test_rethreshold_match_errors_are_one_line(run, photo_model, tmp_path, monkeypatch, capsys):
+    from tests.train.tiny_run import run_cli
+
+    code, _, stderr = run_cli(monkeypatch, capsys, "rethreshold", str(photo_model), "--data",
+                              f"{run.manifest}::format=manifest", "--match", str(photo_model), "--max-fpr", "0.02")
+    assert code == 2 and stderr.strip().count("\n") == 0 and "--match" in stderr
+    code, _, stderr = run_cli(monkeypatch, capsys, "rethreshold", str(photo_model), "--data",
+                              f"{run.manifest}::format=manifest", "--match", str(tmp_path / "nope.onnx"))
+    assert code == 2 and stderr.strip().count("\n") == 0 and "nope.onnx" in stderr

@@ -116,3 +116,59 @@ def test_thresholds_are_probabilities_and_clean_not_above_detect(seed):
 def test_impossible_requests_fail_with_one_line(labels, scores, kwargs, error, match):
     with pytest.raises(error, match=match):
         choose_thresholds(labels, scores, **kwargs)
+
+
+# --- matching another model's operating point (an int8 copy to its fp32 model) ----------------------
+
+@pytest.mark.parametrize(
+    ("flags", "scores", "near", "cut", "disagree"),
+    [
+        # the same order as the reference: the cut falls between the last unflagged and the first flagged
+        ([0, 0, 1, 1], [0.1, 0.2, 0.6, 0.7], 0.5, mid(0.2, 0.6), 0),
+        # one pair swapped: every best cut disagrees once (flag 0.2, 0.6, 0.7 / flag 0.7 only /
+        # flag 0.6, 0.7 disagrees twice); of the two, the one nearest 0.5 in logit space: mid(0.6, 0.7)
+        ([0, 1, 0, 1], [0.1, 0.2, 0.6, 0.7], 0.5, mid(0.6, 0.7), 1),
+        # ... and nearest 0.15: mid(0.1, 0.2)
+        ([0, 1, 0, 1], [0.1, 0.2, 0.6, 0.7], 0.15, mid(0.1, 0.2), 1),
+        # the reference flags nothing: the cut goes above every score
+        ([0, 0, 0], [0.3, 0.1, 0.2], 0.5, None, 0),
+        # the reference flags everything: the lowest score is the cut
+        ([1, 1, 1], [0.3, 0.1, 0.2], 0.5, 0.1, 0),
+        # ties in the scores are one cut: 0.4 twice, one flagged one not -> one disagreement wherever
+        ([0, 1, 1, 0], [0.4, 0.4, 0.8, 0.1], 0.5, mid(0.4, 0.8), 1),
+    ],
+)
+def test_match_cut_reproduces_the_reference_decisions(flags, scores, near, cut, disagree):
+    from detector.train.thresholds import match_cut
+
+    t, bad = match_cut(flags, scores, near)
+    assert bad == disagree
+    if cut is None:
+        assert t > max(scores) and t <= 1.0
+    else:
+        assert t == pytest.approx(cut)
+    flagged = np.asarray(scores) >= t
+    assert int(np.sum(flagged != np.asarray(flags, dtype=bool))) == disagree
+
+
+def test_matched_thresholds_follow_a_shifted_model():
+    """A second model that reads everything a little higher (int8 does shift scores) gets thresholds
+    that give the reference's decisions, not the reference's numbers."""
+    from detector.train.thresholds import match_thresholds
+
+    ref = np.array([0.05, 0.2, 0.3, 0.45, 0.52, 0.56, 0.7, 0.9])
+    shifted = 1 / (1 + np.exp(-(np.log(ref / (1 - ref)) + 0.3)))  # +0.3 logit everywhere, same order
+    m = match_thresholds(ref, shifted, reference_threshold=0.538, reference_clean_threshold=0.3)
+    assert (m.disagree, m.disagree_clean) == (0, 0)
+    assert np.array_equal(shifted >= m.threshold, ref >= 0.538)
+    assert np.array_equal(shifted < m.clean_threshold, ref < 0.3)
+    assert m.threshold > 0.538 and shifted[4] < m.threshold <= shifted[5]
+    assert m.clean_threshold <= m.threshold and m.n == ref.size
+
+
+def test_match_cut_refuses_mismatched_lengths_in_one_line():
+    from detector.train.thresholds import match_cut
+
+    with pytest.raises(DatasetError, match="as many reference decisions as scores") as err:
+        match_cut([0, 1], [0.1, 0.2, 0.3], 0.5)
+    assert "\n" not in str(err.value)

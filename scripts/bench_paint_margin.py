@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Paint margin on the real walls: a one-minute look at how a model reads the real-walls benchmark's pieces.
+
+For each wall of ``scripts/bench_real_walls.py`` (the same held-out clean photos as walls, the same
+held-out graffiti photo painted onto each, the same seeds) this scores the wall picture (no people)
+just before the paint starts and a minute after it is finished, in colour and in the IR look, cut into
+the edge's tiles, and prints per model:
+
+- **paint**: the hottest tile over the piece, after / before (what the edge's baseline gating sees);
+- **wall**: the hottest tile of the clean wall anywhere in the view (a single-frame false alarm the
+  edge's gating must keep quiet);
+- per model, how many pieces read at or above the model's own threshold in colour and in IR, and how
+  many clean walls have a tile at or above it.
+
+It has no passers-by, no temporal logic and no wall model: it says how much room a model leaves the
+edge, not whether the edge alerts. The full run (``bench_real_walls.py --walls 20 --hours 24``, ~30 min
+on 2 cores) decides; this one screens candidates before it.
+
+    .venv/bin/python scripts/bench_paint_margin.py --model models/graffiti-effnetlite0.onnx \\
+        --model runs/v5/graffiti-effnetlite0.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, action="append", help="an ONNX model (repeatable; default: the bundled one)")
+    p.add_argument("--walls", type=int, default=20)
+    p.add_argument("--first", type=int, default=0)
+    p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
+    p.add_argument("--tile-px", type=int, default=320)
+    p.add_argument("--overlap", type=float, default=0.25)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import bench_real_walls as brw
+
+    models = args.model or [REPO / "models" / "graffiti-effnetlite0.onnx"]
+    for m in models:
+        if not m.is_file():
+            print(f"error: --model {m} not found", file=sys.stderr)
+            return 2
+    if not (brw.SHARED / "street-graffiti").is_dir() or not (brw.SHARED / "facades-spb").is_dir():
+        print(f"error: the real photos are not at {brw.SHARED} (street-graffiti, facades-spb)", file=sys.stderr)
+        return 2
+
+    from detector.data.sim.photowall import PhotoWallStream
+    from detector.edge.score import score_image
+    from detector.onnxmodel import ModelSession
+    from detector.preprocess import read_image
+
+    sessions = [ModelSession(m, threads=2) for m in models]
+    walls, paints, posters = brw.pick_sources(args.data)
+    idx = list(range(args.first, min(args.first + args.walls, len(walls))))
+    names = [f"{m.parent.name}/{m.name}" for m in models]
+    print(f"paint margin: {len(idx)} walls; models " + ", ".join(
+        f"[{k}] {n} (threshold {s.meta.threshold:.3f})" for k, (n, s) in enumerate(zip(names, sessions, strict=True))))
+    print("wall  mode   " + "   ".join(f"[{k}] paint after/before  wall" for k in range(len(models))))
+    hit = [[0, 0] for _ in models]  # pieces at/over threshold: colour, IR
+    hot_wall = [[0, 0] for _ in models]
+    for i in idx:
+        stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
+                                 [im for im in (read_image(p) for p in posters[:3]) if im is not None],
+                                 seed=1000 + i, fps=0.2)
+        if not stream.day.paint:
+            continue
+        truth = stream.day.paint[0]
+        x0, y0, x1, y1 = truth.box
+        for m_i, ir in enumerate((False, True)):
+            before = stream.wall_at(truth.start_s - 60, ir=ir)
+            after = stream.wall_at(truth.finished_s + 60, ir=ir)
+            cells = []
+            for k, s in enumerate(sessions):
+                tiles, sb = score_image(s, before, args.tile_px, args.overlap)
+                _, sa = score_image(s, after, args.tile_px, args.overlap)
+                on = [j for j, t in enumerate(tiles)
+                      if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
+                pa, pb, wall = max(sa[j] for j in on), max(sb[j] for j in on), max(sb)
+                hit[k][m_i] += pa >= s.meta.threshold
+                hot_wall[k][m_i] += wall >= s.meta.threshold
+                cells.append(f"{pa:5.2f} / {pb:4.2f}{'*' if pa < s.meta.threshold else ' '}       {wall:4.2f}")
+            print(f"{i:4d}  {'IR    ' if ir else 'colour'} " + "   ".join(cells), flush=True)
+    n = len(idx)
+    print("(* = the piece reads under the model's threshold)")
+    for k, name in enumerate(names):
+        print(f"[{k}] {name}: pieces at/over threshold colour {hit[k][0]}/{n}, IR {hit[k][1]}/{n}; "
+              f"clean walls with a tile at/over it colour {hot_wall[k][0]}/{n}, IR {hot_wall[k][1]}/{n}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
