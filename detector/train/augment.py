@@ -3,6 +3,9 @@
 Why each step exists:
 - partial views: the edge scores overlapping tiles, so graffiti often covers only part of a tile;
   crops that keep graffiti regions (when annotated) model that without mislabelling positives.
+- zoom-out (``zoom_out``, off unless a config sets it): the training photos are mostly close-ups,
+  while a piece on a tunnel wall may fill a fifth of an edge tile; the view is shrunk inside its own
+  mirrored surroundings, for clean and graffiti views alike (so the border carries no label).
 - perspective: cameras look along the wall, so paint is foreshortened.
 - low light, IR greyscale, sensor noise, motion/defocus blur, JPEG artefacts, low resolution:
   what tunnel CCTV frames look like at night and on cheap sensors.
@@ -139,6 +142,19 @@ def _jpeg(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out if out is not None else img
 
 
+def zoom_out(img: np.ndarray, rng: np.random.Generator, min_side: float) -> np.ndarray:
+    """The view shrunk to ``min_side``-0.9 of each side (aspect jittered), at a random place, the rest
+    filled by mirroring it: what a camera further from the wall sees of the same scene. Applied to
+    clean and graffiti views alike, so the mirrored border says nothing about the label."""
+    h, w = img.shape[:2]
+    sh = float(rng.uniform(min_side, 0.9))
+    sw = float(np.clip(sh * rng.uniform(0.8, 1.25), min_side, 0.95))
+    nh, nw = max(8, int(round(h * sh))), max(8, int(round(w * sw)))
+    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    top, left = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+    return cv2.copyMakeBorder(small, top, h - nh - top, left, w - nw - left, cv2.BORDER_REFLECT_101)
+
+
 def augment(img: np.ndarray, label: int, graffiti_boxes: Sequence[Box], rng: np.random.Generator,
             cfg: AugmentConfig, out_px: int, equalised: bool) -> np.ndarray:
     """One augmented training view of a cached uint8 BGR image, ``out_px`` square, uint8 BGR.
@@ -160,6 +176,8 @@ def augment(img: np.ndarray, label: int, graffiti_boxes: Sequence[Box], rng: np.
     out = cv2.resize(crop, (out_px, out_px), interpolation=interp)
     if rng.random() < cfg.hflip:
         out = np.ascontiguousarray(out[:, ::-1])
+    if rng.random() < cfg.zoom_out:
+        out = zoom_out(out, rng, cfg.zoom_out_min)
     if rng.random() < cfg.perspective:
         out = _perspective(out, rng, cfg.perspective_strength)
     if rng.random() < (cfg.deequalize if equalised else cfg.deequalize_other):

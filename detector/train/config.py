@@ -34,6 +34,10 @@ class AugmentConfig:
     defocus: float = setting(0.15, ge=0.0, le=1.0)
     jpeg: float = setting(0.5, ge=0.0, le=1.0)
     downscale: float = setting(0.2, ge=0.0, le=1.0, doc="low-resolution camera: shrink then enlarge")
+    zoom_out: float = setting(0.0, ge=0.0, le=1.0,
+                              doc="show the view smaller inside its own mirrored surroundings (both labels alike), "
+                                  "so paint that fills a fraction of an edge tile is still seen")
+    zoom_out_min: float = setting(0.45, ge=0.1, le=1.0, doc="smallest side of the zoomed-out view, as a fraction")
     deequalize: float = setting(0.8, ge=0.0, le=1.0, doc="undo the CLAHE \"HDR\" look on equalised sources")
     deequalize_other: float = setting(0.15, ge=0.0, le=1.0, doc="also on other sources, so the look itself carries no label")
     equalize_other: float = setting(0.15, ge=0.0, le=1.0, doc="and give other sources the CLAHE look now and then")

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from detector.config import from_mapping  # noqa: E402
 from detector.data.sample import Sample  # noqa: E402
 from detector.errors import ConfigError  # noqa: E402
-from detector.train.augment import _crop_box, augment, deequalize  # noqa: E402
+from detector.train.augment import _crop_box, augment, deequalize, zoom_out  # noqa: E402
 from detector.train.config import AugmentConfig, TrainConfig  # noqa: E402
 from detector.train.data import CachedImage, MixSampler, SourceInfo, sampling_weights  # noqa: E402
 
@@ -71,6 +71,36 @@ def test_crop_keeps_most_of_the_graffiti_region(seed):
     inter = max(0, min(x1, box[2]) - max(x0, box[0])) * max(0, min(y1, box[3]) - max(y0, box[1]))
     assert inter >= 0.99 * (box[2] - box[0]) * (box[3] - box[1])
     assert 0 <= x0 < x1 <= 200 and 0 <= y0 < y1 <= 100
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_zoom_out_shows_the_whole_view_smaller_inside_its_mirror(seed):
+    """A bright square in the middle of the view comes out smaller (by the drawn scale), whole, at one
+    place; the border holds only mirrored copies of the view, never a blank fill."""
+    import cv2
+
+    img = np.full((100, 100, 3), 40, np.uint8)
+    img[40:60, 40:60] = 250
+    out = zoom_out(img, np.random.default_rng(seed), 0.45)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    n, _, stats, _ = cv2.connectedComponentsWithStats((out[:, :, 0] > 200).astype(np.uint8))
+    areas = sorted(stats[1:, cv2.CC_STAT_AREA].tolist(), reverse=True)
+    assert n >= 2 and 0.45 ** 2 * 400 * 0.7 <= areas[0] <= 0.9 * 0.95 * 400 * 1.3  # one square, shrunk
+    assert out.min() >= 40  # mirrored content only
+
+
+def test_zoom_out_is_off_unless_configured_and_takes_both_labels_alike():
+    img = np.random.default_rng(0).integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    plain = AugmentConfig(hflip=0, perspective=0, low_light=0, ir_grey=0, colour_jitter=0, noise=0, motion_blur=0,
+                          defocus=0, jpeg=0, downscale=0, deequalize=0, deequalize_other=0, equalize_other=0,
+                          illumination=0, crop_min_area=1.0, crop_min_area_graffiti=1.0)
+    assert AugmentConfig().zoom_out == 0.0
+    same = augment(img, 0, [], np.random.default_rng(3), plain, 80, equalised=False)
+    zoomed = AugmentConfig(**{**plain.__dict__, "zoom_out": 1.0})
+    for label in (0, 1):
+        out = augment(img, label, [], np.random.default_rng(3), zoomed, 80, equalised=False)
+        assert not np.array_equal(out, same)
+        assert np.array_equal(out, augment(img, 1 - label, [], np.random.default_rng(3), zoomed, 80, equalised=False))
 
 
 def test_deequalize_flattens_contrast():
