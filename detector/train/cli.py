@@ -206,6 +206,8 @@ def export_command(
     calib: list[str] = typer.Option([], "--calib", help="Calibration dataset spec(s) for --int8 (train rows are used)."),
     calib_method: str = typer.Option(
         "minmax", "--calib-method", help="Activation ranges for --int8: minmax | percentile | entropy."),
+    calib_images: int = typer.Option(
+        0, "--calib-images", help="Calibration images for --int8 (0 = 256, a fixed random subset when more)."),
     allow_degraded: bool = typer.Option(
         False, "--allow-degraded", help="Keep an int8 model the guard refuses (recorded in its metadata)."),
     threshold_level: str = typer.Option(
@@ -231,7 +233,8 @@ def export_command(
     result = export_model(checkpoint, out, name=name, version=version, target_precision=target_precision,
                           max_fpr=max_fpr, int8=int8, calib=calib, calib_method=calib_method,
                           allow_degraded=allow_degraded, threshold_level=threshold_level,
-                          int8_thresholds=int8_thresholds, int8_float_tail=int8_float_tail)
+                          int8_thresholds=int8_thresholds, int8_float_tail=int8_float_tail,
+                          calib_images=calib_images)
     for exported in (result.fp32, result.int8):
         if exported is None:
             continue

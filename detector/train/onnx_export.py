@@ -200,6 +200,7 @@ def export_model(
     threshold_level: str = "view",
     int8_thresholds: str = "match",
     int8_float_tail: str = "fc",
+    calib_images: int = 0,
 ) -> ExportResult:
     """Export ``checkpoint`` to ``out`` (and ``<stem>-int8.onnx`` beside it with ``int8``)."""
     from detector.train.checkpoint import load_checkpoint
@@ -222,7 +223,9 @@ def export_model(
 
         if calib_method not in CALIB_METHODS:
             raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {calib_method!r}")
-        calib_samples = calibration_samples(calib)
+        if calib_images < 0:
+            raise ConfigError(f"--calib-images: expected a count >= 1 (0 = the default), found {calib_images}")
+        calib_samples = calibration_samples(calib, **({"max_images": calib_images} if calib_images else {}))
     loaded = load_checkpoint(Path(checkpoint))
     spec = loaded.preprocess
     val = validation_samples(loaded)

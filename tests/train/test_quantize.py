@@ -157,7 +157,7 @@ def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
     from detector.train.onnx_export import export_model
 
     result = export_model(run.checkpoint, run.root / "models" / "qc.onnx", int8=True, calib=[str(run.calib_dir)],
-                          progress=False, threshold_level="photo", int8_float_tail="conv")
+                          progress=False, threshold_level="photo", int8_float_tail="conv", calib_images=8)
     assert result.int8 is not None
     graph = onnx.load(str(result.int8.path)).graph
     producer = {o: n for n in graph.node for o in n.output}
@@ -167,7 +167,8 @@ def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
     assert last.input[1] in weights and last.input[1] not in producer  # the head convolution's weights stay float
     assert producer[convs[0].input[1]].op_type == "DequantizeLinear"  # the rest is int8
     assert producer[convs[-2].input[1]].op_type == "DequantizeLinear"
-    assert read_meta(result.int8.path).extra["calibration"]["float_tail"] == "conv"
+    calibration = read_meta(result.int8.path).extra["calibration"]
+    assert calibration["float_tail"] == "conv" and calibration["images"] == 8  # 8 of the 16 calibration images
 
 
 @pytest.mark.train
