@@ -223,8 +223,15 @@ def export_model(
 
         if calib_method not in CALIB_METHODS:
             raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {calib_method!r}")
+        from detector.train.quantize import CALIB_MAX_IMAGES
+
         if calib_images < 0:
             raise ConfigError(f"--calib-images: expected a count >= 1 (0 = the default), found {calib_images}")
+        if calib_images > CALIB_MAX_IMAGES and calib_method != "minmax":
+            raise ConfigError(
+                f"--calib-images {calib_images}: at most {CALIB_MAX_IMAGES} with --calib-method {calib_method} (its "
+                "histograms hold every activation of every calibration image in memory: tens of MB per image); "
+                "use --calib-method minmax for more images")
         calib_samples = calibration_samples(calib, **({"max_images": calib_images} if calib_images else {}))
     loaded = load_checkpoint(Path(checkpoint))
     spec = loaded.preprocess

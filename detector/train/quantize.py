@@ -32,6 +32,7 @@ from detector.preprocess import PreprocessSpec, preprocess_batch
 CALIB_METHODS = ("minmax", "percentile", "entropy")  # onnxruntime calibrators; minmax is the fast default
 CALIB_MAX_IMAGES = 256  # enough for stable activation ranges; calibration time grows linearly
 CALIB_BATCH = 8
+CALIB_FLUSH = 32  # minmax: calibration batches held before their ranges are merged
 
 
 class QuantizationGuardError(DetectorError):
@@ -211,6 +212,8 @@ def quantize_int8(
                     calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                                       "entropy": CalibrationMethod.Entropy}[method],
                     nodes_to_exclude=exclude,
+                    # minmax merges its ranges every CALIB_FLUSH images, so memory does not grow with --calib-images
+                    extra_options={"CalibMaxIntermediateOutputs": CALIB_FLUSH} if method == "minmax" else {},
                 )
     if reader.used == 0:
         raise DatasetError("--calib: none of the calibration images could be read")

@@ -229,3 +229,15 @@ def test_percentile_calibration_is_recorded_and_unknown_methods_are_refused(run,
         export_model(run.checkpoint, tmp_path / "x.onnx", int8=True, calib=[str(run.calib_dir)], calib_method="max",
                      progress=False)
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.train
+def test_histogram_calibration_refuses_more_images_than_it_can_hold(run):
+    from detector.errors import ConfigError
+    from detector.train.onnx_export import export_model
+
+    with pytest.raises(ConfigError, match=r"--calib-images 1024: at most 256 with --calib-method percentile") as info:
+        export_model(run.checkpoint, run.root / "models" / "big.onnx", int8=True, calib=[str(run.calib_dir)],
+                     calib_method="percentile", calib_images=1024, progress=False)
+    assert "\n" not in str(info.value)
+    assert not (run.root / "models" / "big.onnx").exists()  # refused before any work
