@@ -4,13 +4,14 @@
 On a 1280×720 frame with the default tiling (320 px tiles, overlap 0.25 → 15 tiles), for 1 and 4
 onnxruntime intra-op threads and for the fp32 and (when present) int8 model:
 - ms per frame for the whole per-frame pipeline with the wall model off (motion, health, mask, one
-  resize to model scale, tiles, one batched run, decision) against the raw ``session.run`` on the
-  same tiles — goal: overhead ≤ 15 %;
+  resize to model scale, tiles, batched runs of the edge's ``model.max_batch``, decision) against the
+  raw model runs on the same tiles in the same runs — goal: overhead ≤ 15 %;
 - the wall model (on by default): its own cost per sample (scaling, estimate, change map, gating;
   goal ≤ 10 % of one fp32 model run per frame) and the share of model runs it saves on a quiet and
   on a busy hour of a photo-wall stream (``detector.data.sim.photowall``);
 - int8/fp32 speed ratio and score agreement on the same tiles;
-- peak RSS (goal ≤ 200 MB) and RSS after N frames against after 100 (goal: growth < 5 %);
+- peak RSS (goal ≤ 200 MB) and RSS after N frames against after 100 (goal: growth < 5 %), with all
+  tiles in one run and in runs of ``--max-batch`` (default: the edge's ``model.max_batch``);
 - a paper estimate for a Raspberry Pi 4 and 5 from the model's multiply-accumulates per frame
   (counted from the ONNX graph's Conv/Gemm/MatMul shapes; needs the ``onnx`` package).
 
@@ -144,8 +145,10 @@ def time_pipeline(model_path: Path, threads: int, frames: list[np.ndarray], n: i
     from detector.edge.sources import Frame
     from detector.tiling import cut_tiles, masked_frame
 
-    worker, holder = make_worker(model_path, threads, wall=False)
-    sess = holder.current
+    from detector.edge.config import ModelConfig
+
+    worker, holder = make_worker(model_path, threads, max_batch=ModelConfig().max_batch, wall=False)
+    sess = holder.current  # the raw run below goes in the same runs of <= max_batch tiles as the edge's
     for i in range(3):  # warm up (first runs allocate arenas)
         worker.process(Frame(frames[i % len(frames)], i * 5.0, time.time(), i))
     plan = worker.plan
@@ -259,10 +262,16 @@ def main() -> int:
     ap.add_argument("--threads", default="1,4", help="comma-separated intra-op thread counts")
     ap.add_argument("--timing-frames", type=int, default=30, help="frames timed per configuration")
     ap.add_argument("--frames", type=int, default=10_000, help="frames for the memory-growth run (>= 100)")
-    ap.add_argument("--max-batch", type=int, default=4, help="also measure memory with runs of at most this many tiles")
+    ap.add_argument("--max-batch", type=int, default=None,
+                    help="memory is measured with all tiles in one run and with runs of at most this many tiles "
+                         "(default: the edge's model.max_batch; timing always uses the edge's)")
     ap.add_argument("--wall-hours", type=float, default=1.0, help="hours of quiet and of busy stream for the model-runs-saved figure")
     ap.add_argument("--memory-child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.max_batch is None:
+        from detector.edge.config import ModelConfig
+
+        args.max_batch = ModelConfig().max_batch
     if args.memory_child is not None:
         memory_child(args.memory_child, int(args.threads.split(",")[0]), args.max_batch, max(100, args.frames))
         return 0
@@ -308,7 +317,9 @@ def main() -> int:
     total = max(100, args.frames)
     t_mem = min(threads)
     print(f"\nmemory: fresh process per line, {t_mem} thread(s), {total} frames through the pipeline (goal: peak <= 200 MB, growth < 5 %)")
-    runs = [("fp32", 0)] + ([("fp32", args.max_batch)] if args.max_batch else []) + ([("int8", 0)] if "int8" in models else [])
+    runs = [("fp32", 0)] + ([("fp32", args.max_batch)] if args.max_batch else [])
+    if "int8" in models:
+        runs += [("int8", 0)] + ([("int8", args.max_batch)] if args.max_batch else [])
     for name, mb in runs:
         r = memory_run(models[name], t_mem, mb, total)
         batch = "all tiles in one run" if mb == 0 else f"runs of <= {mb} tiles"

@@ -19,7 +19,7 @@ $G train --config models/recipes/graffiti-effnetlite0-mil.yaml
 #    (any tile of a clean photo shown as a 1280x720 view; --threshold-level view is the default), then evaluate
 #    (photo level and view level; the 320-px synthetic scenes are not camera views: photo level only).
 $G export runs/effnetlite0-mil/best.pt --out runs/mil-model/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
-   --version 2 --max-fpr 0.02 --int8 --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
+   --version 2 --max-fpr 0.02 --int8 --int8-thresholds own --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
 for m in graffiti-effnetlite0 graffiti-effnetlite0-int8; do
   $G eval runs/mil-model/$m.onnx --data "$D/street-graffiti.csv" --split val --out runs/eval/$m-street-val
   $G eval runs/mil-model/$m.onnx --data "$D/facades-spb.csv" --split test --out runs/eval/$m-facades-test

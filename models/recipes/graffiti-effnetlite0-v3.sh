@@ -23,7 +23,7 @@ $G train --config models/recipes/graffiti-effnetlite0-v3.yaml
 # 3. Export (thresholds from the validation split at <= 2 % false positives over whole photos: the edge's
 #    wall model and baseline gating take the place of the view-level rule, see the model card) and evaluate.
 $G export runs/effnetlite0-v3/best.pt --out "$OUT/graffiti-effnetlite0.onnx" --name graffiti-effnetlite0 \
-   --version 3 --max-fpr 0.02 --threshold-level photo --int8 \
+   --version 3 --max-fpr 0.02 --threshold-level photo --int8 --int8-thresholds own \
    --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
 V=v3 source models/recipes/evaluate.sh
 .venv/bin/python scripts/bench_onnx.py "$OUT/graffiti-effnetlite0.onnx" "$OUT/graffiti-effnetlite0-int8.onnx" --threads 1

@@ -25,7 +25,7 @@ $G data mine runs/v3/graffiti-effnetlite0.onnx --data "$D/street-graffiti.csv" \
 #    (thresholds from the validation split at <= 2 % false positives over whole photos) and evaluate.
 $G train --config models/recipes/graffiti-effnetlite0-v5.yaml
 $G export runs/effnetlite0-v5/best.pt --out "$OUT/graffiti-effnetlite0.onnx" --name graffiti-effnetlite0 \
-   --version 5 --max-fpr 0.02 --threshold-level photo --int8 \
+   --version 5 --max-fpr 0.02 --threshold-level photo --int8 --int8-thresholds own \
    --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
 V=v5 source models/recipes/evaluate.sh
 # 4. The operating point on the edge: the real-walls benchmark and the simulated tunnel day.

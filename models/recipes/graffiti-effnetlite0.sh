@@ -15,7 +15,7 @@ $G train --config models/recipes/graffiti-effnetlite0.yaml
 
 # 3. Export (thresholds from the validation split at <= 2 % false positives) and evaluate.
 $G export runs/effnetlite0-default/best.pt --out runs/v1/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
-   --version 1 --max-fpr 0.02 --threshold-level photo --int8 --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
+   --version 1 --max-fpr 0.02 --threshold-level photo --int8 --int8-thresholds own --calib "$D/street-graffiti.csv" --calib "$D/synth.csv" --calib "$D/facades-spb.csv"
 for m in graffiti-effnetlite0 graffiti-effnetlite0-int8; do
   $G eval runs/v1/$m.onnx --data "$D/street-graffiti.csv" --split val --out runs/eval/v1-$m-street-val
   $G eval runs/v1/$m.onnx --data "$D/facades-spb.csv" --split test --out runs/eval/v1-$m-facades-test
