@@ -103,3 +103,30 @@ def test_every_tile_of_a_view_scores_as_on_the_edge(tmp_path: Path, make, expect
 def test_read_meta_reads_the_contract_as_the_session_does(tmp_path: Path) -> None:
     model = redness_model(tmp_path / "m.onnx", threshold=0.6, clean_threshold=0.25)
     assert read_meta(model) == ModelSession(model, threads=1).meta
+
+
+BUNDLED = Path(__file__).resolve().parents[1] / "models" / "graffiti-effnetlite0.onnx"
+
+
+@pytest.mark.skipif(not BUNDLED.is_file(), reason="the bundled model is not in this checkout")
+@pytest.mark.parametrize("max_batch", [1, 4, 5])
+def test_runs_of_at_most_max_batch_tiles_score_exactly_as_one_run(max_batch: int) -> None:
+    """The edge's default runs of <= 5 tiles change no score (so no decision) against one run of all
+    tiles: the bundled network on 11 tiles, an uneven split."""
+    rng = np.random.default_rng(7)
+    tiles = [rng.integers(0, 256, (320, 320, 3), dtype=np.uint8) for _ in range(11)]
+    one = ModelSession(BUNDLED, threads=1, max_batch=0).score(tiles)
+    runs = ModelSession(BUNDLED, threads=1, max_batch=max_batch).score(tiles)
+    assert one.shape == runs.shape == (11,)
+    np.testing.assert_allclose(runs, one, rtol=0, atol=1e-6)
+
+
+def test_the_edge_runs_tiles_in_fives_without_memory_patterns(tmp_path: Path) -> None:
+    from detector.edge.config import ModelConfig
+    from detector.edge.model_holder import ModelHolder
+    from tests.edge.edge_models import redness_model
+
+    assert ModelConfig().max_batch == 5
+    holder = ModelHolder(redness_model(tmp_path / "m.onnx"), 1, max_batch=ModelConfig().max_batch)
+    assert holder.current.max_batch == 5
+    assert holder.current.session.get_session_options().enable_mem_pattern is False
