@@ -105,7 +105,7 @@ def rethreshold(
                 "policy": meta.extra.get("threshold_policy"), "metrics": meta.metrics}
     new_meta = dataclasses.replace(
         meta, threshold=choice.threshold, clean_threshold=choice.clean_threshold, metrics=validation,
-        extra={**meta.extra, "threshold_policy": choice.to_dict(),
+        extra={**{k: v for k, v in meta.extra.items() if k != "matched_to"}, "threshold_policy": choice.to_dict(),
                **({"matched_to": matched} if matched is not None else {}),
                "rethreshold": {"data": list(data), "split": split,
                                "when_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -87,6 +87,11 @@ def test_rethreshold_match_reproduces_the_reference_decisions(run, photo_model, 
     every = np.r_[photos.scores, np.concatenate(views.tile_scores)]
     assert np.array_equal(every >= meta.threshold, every >= before.threshold)
     assert np.array_equal(every < meta.clean_threshold, every < before.clean_threshold)
+    # re-chosen by a policy afterwards, the file no longer claims to match anything
+    again = tmp_path / "policy.onnx"
+    rethreshold(out, [f"{run.manifest}::format=manifest"], out=again, min_side_px=0, progress=False,
+                threshold_level="photo")
+    assert "matched_to" not in read_meta(again).extra
 
 
 def test_rethreshold_match_errors_are_one_line(run, photo_model, tmp_path, monkeypatch, capsys):
