@@ -142,10 +142,9 @@ def make_worker(model_path: Path, threads: int, max_batch: int = 0, wall: bool =
 
 
 def time_pipeline(model_path: Path, threads: int, frames: list[np.ndarray], n: int) -> dict[str, float]:
+    from detector.edge.config import ModelConfig
     from detector.edge.sources import Frame
     from detector.tiling import cut_tiles, masked_frame
-
-    from detector.edge.config import ModelConfig
 
     worker, holder = make_worker(model_path, threads, max_batch=ModelConfig().max_batch, wall=False)
     sess = holder.current  # the raw run below goes in the same runs of <= max_batch tiles as the edge's
