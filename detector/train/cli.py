@@ -221,7 +221,7 @@ def export_command(
     int8_float_tail: str = typer.Option(
         "fc", "--int8-float-tail",
         help="What the int8 copy keeps in float: fc (the classifier) or conv (also the pooling and the last "
-             "convolution: closer to fp32 near the threshold, about 5 % more time)."),
+             "convolution, about 5 % of the multiply-adds)."),
 ) -> None:
     """Export a checkpoint to ONNX with the model contract in its metadata, after a torch/onnxruntime
     parity check on validation images; thresholds are chosen on the validation split.

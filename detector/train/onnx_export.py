@@ -290,9 +290,19 @@ def _choose(scored: Any, scorer: Any, level: str, target_precision: float | None
             loaded: Any, progress: bool) -> tuple[ThresholdChoice, dict[str, Any], Any]:
     """Thresholds by the policy on view scores (``level`` 'view') or photo scores, the view-level
     figures at the chosen threshold (always measured: they go into the metadata) and the view scores."""
+    from detector.train.viewlevel import view_summary
+
+    views, spec = _validation_views(scored, scorer, loaded, progress)
+    source = views if level == "view" else scored
+    choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
+    return choice, view_summary(views, choice.threshold, spec), views
+
+
+def _validation_views(scored: Any, scorer: Any, loaded: Any, progress: bool) -> tuple[Any, Any]:
+    """The validation photos scored as camera views, and the view spec used."""
     import dataclasses
 
-    from detector.train.viewlevel import score_views, view_summary
+    from detector.train.viewlevel import score_views
 
     spec = view_spec_for(loaded)
     views = score_views(scored.samples, [scorer], spec, description="validation as camera views", progress=progress)[0]
@@ -300,9 +310,7 @@ def _choose(scored: Any, scorer: Any, level: str, target_precision: float | None
         spec = dataclasses.replace(spec, min_side_px=0)
         views = score_views(scored.samples, [scorer], spec, description="validation as camera views",
                             progress=progress)[0]
-    source = views if level == "view" else scored
-    choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
-    return choice, view_summary(views, choice.threshold, spec), views
+    return views, spec
 
 
 def matched_choice(ref_photos: Any, ref_views: Any, ref_meta: ModelMeta, photos: Any, views: Any,
@@ -395,14 +403,15 @@ def export_int8(
                                progress=progress)[0]
         matched: dict[str, Any] | None = None
         try:
-            if loaded is not None:
-                choice, view_level, views = _choose(scored, scorer, threshold_level, target_precision, max_fpr,
-                                                    loaded, progress)
-                if match_to is not None:
-                    from detector.train.viewlevel import view_summary
+            if loaded is not None and match_to is not None:
+                from detector.train.viewlevel import view_summary
 
-                    choice, matched = matched_choice(fp32_val, match_to, fp32_meta, scored, views, threshold_level)
-                    view_level = view_summary(views, choice.threshold, view_spec_for(loaded))
+                views, spec = _validation_views(scored, scorer, loaded, progress)
+                choice, matched = matched_choice(fp32_val, match_to, fp32_meta, scored, views, threshold_level)
+                view_level = view_summary(views, choice.threshold, spec)
+            elif loaded is not None:
+                choice, view_level, _ = _choose(scored, scorer, threshold_level, target_precision, max_fpr, loaded,
+                                                progress)
             else:
                 choice = choose_thresholds(scored.labels, scored.scores, target_precision=target_precision,
                                            max_fpr=max_fpr)

@@ -152,8 +152,9 @@ def _head_nodes(model_path: Path, through: str = "fc") -> list[str]:
     ``through="fc"``: up to the last Gemm/MatMul. Quantizing the sigmoid output would limit scores to
     256 levels; the 1280→1 head costs nothing in float, so the logit and the probability stay exact.
     ``through="conv"``: on through the pooling to the last convolution (the 1×1 head convolution of
-    EfficientNet-Lite, about 5 % of the multiply-adds): its 1280 channels are pooled into the logit,
-    and their quantization error is most of the int8 model's disagreement with fp32 near the threshold.
+    EfficientNet-Lite, about 5 % of the multiply-adds), whose 1280 channels are pooled into the logit.
+    Measured on version 3 it changed little (75 instead of 76 of 6,217 validation decisions unlike
+    fp32's): the int8 error is spread through the network, not concentrated at the head.
     """
     import onnx
 
