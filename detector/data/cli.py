@@ -161,9 +161,63 @@ def synth_command(
     typer.echo(f"kinds: {kinds}")
     typer.echo(f"manifest: {summary.manifest}")
 
+
+def paste_command(
+    wall: list[str] = typer.Option(..., "--wall", help="Clean photos to show as camera views (walls). " + _SPEC_HELP
+                                   + " Repeatable."),
+    paint: list[str] = typer.Option(..., "--paint", help="Graffiti images whose crops are pasted as paint, e.g. the "
+                                    "tiles of `graffiti data mine --label graffiti`. Repeatable."),
+    patch: list[str] = typer.Option(None, "--patch", help="Clean images whose crops are pasted as clean patches "
+                                    "(posters, signs, another facade); default: the walls. Repeatable."),
+    out: Path = typer.Option(..., "--out", help="Folder to write: graffiti/*.jpg, clean/*.jpg, manifest.csv and "
+                                                "pasted.png."),
+    n: int = typer.Option(2000, "--n", min=1, help="Windows to write, half with paint, half with a clean patch."),
+    seed: int = typer.Option(0, "--seed", help="The same seed and inputs give the same windows."),
+    split: list[str] = typer.Option(["train"], "--split",
+                                    help="Use the images of this split (repeatable). Using val/test photos would "
+                                         "leak them into training."),
+) -> None:
+    """Real paint on real walls at the edge's tile scale: paste crops of graffiti images onto clean photos shown
+    as camera views and cut a tile-sized window over each; as many windows get a crop of another clean photo
+    instead, so the paste itself carries no label. Only train-split images are used by default.
+
+    Example: graffiti data paste --wall runs/default-data/street-graffiti.csv --wall runs/default-data/facades-spb.csv
+    --paint runs/mined-pos-v3/manifest.csv --out runs/paste --n 2000
+
+    Then train with it: add runs/paste/manifest.csv to the training data.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from detector.data.formats import load_dataset
+    from detector.data.paste import paste_dataset
+    from detector.errors import ConfigError
+
+    bad = sorted(set(split) - {"train", "val", "test"})
+    if bad:
+        raise ConfigError(f"--split {bad[0]}: expected train, val or test")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out}: exists and is not an empty folder; give a new folder")
+    walls = [s for spec in wall for s in _not_empty(load_dataset(spec), spec)]
+    paints = [s for spec in paint for s in _not_empty(load_dataset(spec), spec)]
+    patches = [s for spec in patch for s in _not_empty(load_dataset(spec), spec)] if patch else walls
+    with Progress(TextColumn("paste"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("paste", total=n)
+        summary = paste_dataset(walls, paints, patches, out, n=n, seed=seed, splits=split, progress=False,
+                                on_written=lambda k: bar.update(task, completed=k))
+    for path in summary.unreadable:
+        typer.echo(f"skipped unreadable image: {path}", err=True)
+    typer.echo(f"wrote {summary.made['graffiti']} graffiti + {summary.made['clean']} clean windows over "
+               f"{summary.walls} walls to {out}")
+    typer.echo("masks: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.masks.items()))
+               + "; blends: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.blends.items())))
+    typer.echo(f"manifest: {summary.manifest}")
+    if summary.sheet is not None:
+        typer.echo(f"contact sheet: {summary.sheet}")
+
+
 app = typer.Typer(
-    help="Dataset tools: inspect a dataset, make a group-aware split, render synthetic tunnel scenes, mine hard "
-    "negatives.\n\n"
+    help="Dataset tools: inspect a dataset, make a group-aware split, render synthetic tunnel scenes, paste real "
+    "paint onto real walls, mine hard negatives.\n\n"
     "Example: graffiti data inspect ../shared/datasets/street-graffiti",
     no_args_is_help=True,
 )
@@ -171,5 +225,6 @@ app.command("inspect")(inspect_command)
 app.command("split")(split_command)
 
 app.command("synth")(synth_command)
+app.command("paste")(paste_command)
 # `graffiti data mine` scores with a model: it lives in detector.train.cli and is attached by detector/cli.py
 # (the data subsystem imports nothing of training).
