@@ -208,6 +208,8 @@ def paste_command(
         typer.echo(f"skipped unreadable image: {path}", err=True)
     typer.echo(f"wrote {summary.made['graffiti']} graffiti + {summary.made['clean']} clean windows over "
                f"{summary.walls} walls to {out}")
+    if summary.invisible:
+        typer.echo(f"dropped {summary.invisible} windows where the paste hardly showed (blended into its wall)")
     typer.echo("masks: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.masks.items()))
                + "; blends: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.blends.items())))
     typer.echo(f"manifest: {summary.manifest}")

@@ -45,9 +45,11 @@ class PasteSpec:
     view_px: tuple[int, int] = (1280, 720)
     tile_px: int = 0  # 0 = the edge's default tile
     patch_w: tuple[float, float] = (0.1, 0.35)  # patch width, share of the view's width
-    crop_area: tuple[float, float] = (0.35, 1.0)  # share of the source image the patch shows
+    crop_area: tuple[float, float] = (0.5, 1.0)  # share of the source image the patch shows
     patch_share: float = 0.5  # the window holds at least this share of the patch (its mask) ...
     window_share: float = 0.25  # ... or is at least this full of it
+    min_visible: float = 0.06  # share of the window the paste visibly changed (paint blended into a wall of
+    visible_delta: float = 30.0  # its own colour, or a crop with no paint in it, is no example): |Δ| > delta levels
     graffiti_share: float = 0.5  # share of windows that carry paint (the rest carry a clean patch)
     blend_p: tuple[float, float, float] = (0.6, 0.25, 0.15)  # normal, darken, lighten
 
@@ -61,6 +63,7 @@ class PasteSummary:
     sheet: Path | None = None
     masks: dict[str, int] = field(default_factory=dict)
     blends: dict[str, int] = field(default_factory=dict)
+    invisible: int = 0  # windows dropped: the paste changed too little of them to show anything
 
 
 def as_camera_view(image_bgr: np.ndarray, view_px: tuple[int, int]) -> np.ndarray:
@@ -132,6 +135,12 @@ def compose(rng: np.random.Generator, view: np.ndarray, patch_src: np.ndarray,
     full = np.zeros((vh, vw), np.float32)
     full[y:y + ph, x:x + pw] = m
     return np.clip(out, 0, 255).astype(np.uint8), full, kind, blend
+
+
+def visible_share(after: np.ndarray, before: np.ndarray, delta: float) -> float:
+    """Share of pixels whose largest channel change exceeds ``delta`` levels."""
+    d = np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=2)
+    return float((d > delta).mean())
 
 
 def pick_window(rng: np.random.Generator, mask: np.ndarray, tile: int, patch_share: float, window_share: float,
@@ -221,6 +230,7 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
     rng.shuffle(labels)
     bar = tqdm(total=n, desc="pasting patches onto walls", unit="tile", disable=not progress)
     attempts = 0
+    invisible = 0
     i = 0
     while i < n:
         attempts += 1
@@ -243,6 +253,9 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
             continue
         x0, y0 = at
         window = img[y0:y0 + tile, x0:x0 + tile]
+        if visible_share(window, view[y0:y0 + tile, x0:x0 + tile], spec.visible_delta) < spec.min_visible:
+            invisible += 1  # the same test for both labels: what is pasted must show, whatever it is
+            continue
         word = "graffiti" if label == GRAFFITI else "clean"
         path = dirs[label] / f"paste-{i:05d}.jpg"
         write_jpeg(path, window)
@@ -260,7 +273,7 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
             on_written(i)
     bar.close()
     summary = PasteSummary(made=made, walls=len(walls_used), unreadable=sorted(set(unreadable)), masks=masks,
-                           blends=blends)
+                           blends=blends, invisible=invisible)
     summary.manifest = write_manifest(rows, out_dir / "manifest.csv")
     if sheet_items:
         from detector.data.contact import contact_sheet, write_png

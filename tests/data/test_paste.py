@@ -122,6 +122,21 @@ def test_paste_refuses_a_split_with_nothing_to_paste(photos: dict[str, list[Samp
                       tmp_path / "o", n=4, progress=False)
 
 
+def test_paste_drops_windows_where_the_paste_does_not_show(photos: dict[str, list[Sample]], tmp_path: Path) -> None:
+    """Paint the colour of its wall is no example of either label: such windows are dropped, and when
+    nothing shows at all the run stops with a one-line reason instead of writing mislabelled tiles."""
+    grey = [Sample(_img(tmp_path / f"g{i}.png", (120, 120, 120), i, (80, 80)), GRAFFITI, f"g{i}", "paint", "train")
+            for i in range(2)]
+    flat_walls = [Sample(_img(tmp_path / f"fw{i}.png", (120, 120, 120), i), CLEAN, f"fw{i}", "walls", "train")
+                  for i in range(2)]
+    with pytest.raises(DatasetError, match="could only make 0 of 4 windows"):
+        paste_dataset(flat_walls, grey, photos["patches"], tmp_path / "flat", n=4, seed=0,
+                      spec=PasteSpec(view_px=(640, 360), tile_px=160, graffiti_share=1.0), progress=False)
+    s = paste_dataset(photos["walls"], photos["paint"] + grey, photos["patches"], tmp_path / "mixed", n=16, seed=0,
+                      spec=PasteSpec(view_px=(640, 360), tile_px=160), progress=False)
+    assert s.invisible > 0 and s.made == {"graffiti": 8, "clean": 8}
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "detector", "data", "paste", *args], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
@@ -131,8 +146,10 @@ def test_cli_writes_a_manifest_training_can_read_and_one_line_errors(photos: dic
                                                                      tmp_path: Path) -> None:
     walls = write_manifest(photos["walls"], tmp_path / "walls.csv")
     paint = write_manifest(photos["paint"], tmp_path / "paint.csv")
+    patches = write_manifest(photos["patches"], tmp_path / "patches.csv")
     out = tmp_path / "pasted"
-    r = _cli("--wall", str(walls), "--paint", str(paint), "--out", str(out), "--n", "6", "--seed", "1")
+    r = _cli("--wall", str(walls), "--paint", str(paint), "--patch", str(patches), "--out", str(out), "--n", "6",
+             "--seed", "1")
     assert r.returncode == 0, r.stderr
     assert "wrote 3 graffiti + 3 clean windows" in r.stdout
     assert "skipped unreadable image" in r.stderr and "broken.jpg" in r.stderr
