@@ -40,6 +40,7 @@ def _register() -> None:
         mine_command,
         rethreshold_command,
         runs_app,
+        soup_command,
         train_command,
     )
 
@@ -48,6 +49,7 @@ def _register() -> None:
     app.command("eval")(eval_command)
     app.command("export")(export_command)
     app.command("rethreshold")(rethreshold_command)
+    app.command("soup")(soup_command)
     app.command("demo")(demo_command)
     # Command groups.
     data_app.command("mine")(mine_command)  # scores with a model, so it lives with training

@@ -293,6 +293,27 @@ def rethreshold_command(
     typer.echo(view_lines(v["view_level"]))
 
 
+def soup_command(
+    checkpoints: list[Path] = typer.Argument(..., help="Two or more training checkpoints (.pt) of one architecture, "
+                                             "trained with one validation split; the last one's data record is kept."),
+    out: Path = typer.Option(..., "--out", "-o", help="The averaged checkpoint to write (.pt), for graffiti export."),
+    weight: list[float] = typer.Option([], "--weight", "-w", help="One weight per checkpoint, in order (normalised "
+                                       "to sum 1; default: equal)."),
+) -> None:
+    """Average fine-tuned checkpoints' weights into one ("model soup"): one network, no extra cost on the edge.
+    Layers equal in every checkpoint (the frozen prefix) are kept as they are.
+
+    Example: graffiti soup runs/effnetlite0-v3/best.pt runs/effnetlite0-v5/best.pt --weight 0.85 --weight 0.15 --out runs/soup/best.pt
+
+    Then: graffiti export runs/soup/best.pt --out models/soup.onnx --threshold-level photo
+    """
+    from detector.train.soup import make_soup
+
+    s = make_soup(checkpoints, weight, out)
+    mix = ", ".join(f"{p} x {w:.3f}" for p, w in zip(checkpoints, s.weights, strict=True))
+    typer.echo(f"wrote {s.out}: {mix}; {s.tensors_mixed} tensors averaged, {s.tensors_same} equal in all (kept)")
+
+
 # --------------------------------------------------------------------------- graffiti runs ...
 runs_app = typer.Typer(help="Training runs: compare run folders side by side.\n\nExample: graffiti runs compare runs/*",
                   no_args_is_help=True)
