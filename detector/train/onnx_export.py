@@ -227,11 +227,10 @@ def export_model(
 
         if calib_images < 0:
             raise ConfigError(f"--calib-images: expected a count >= 1 (0 = the default), found {calib_images}")
-        if calib_images > CALIB_MAX_IMAGES and calib_method != "minmax":
+        if calib_images > CALIB_MAX_IMAGES:
             raise ConfigError(
-                f"--calib-images {calib_images}: at most {CALIB_MAX_IMAGES} with --calib-method {calib_method} (its "
-                "histograms hold every activation of every calibration image in memory: tens of MB per image); "
-                "use --calib-method minmax for more images")
+                f"--calib-images {calib_images}: at most {CALIB_MAX_IMAGES} with --calib-method {calib_method} "
+                "(calibration holds every activation of every calibration image in memory: tens of MB per image)")
         calib_samples = calibration_samples(calib, **({"max_images": calib_images} if calib_images else {}))
     loaded = load_checkpoint(Path(checkpoint))
     spec = loaded.preprocess

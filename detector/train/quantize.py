@@ -32,7 +32,6 @@ from detector.preprocess import PreprocessSpec, preprocess_batch
 CALIB_METHODS = ("minmax", "percentile", "entropy")  # onnxruntime calibrators; minmax is the fast default
 CALIB_MAX_IMAGES = 256  # enough for stable activation ranges; calibration time grows linearly
 CALIB_BATCH = 8
-CALIB_FLUSH = 32  # minmax: calibration batches held before their ranges are merged
 
 
 class QuantizationGuardError(DetectorError):
@@ -213,8 +212,8 @@ def quantize_int8(
                     calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                                       "entropy": CalibrationMethod.Entropy}[method],
                     nodes_to_exclude=exclude,
-                    # minmax merges its ranges every CALIB_FLUSH images, so memory does not grow with --calib-images
-                    extra_options={"CalibMaxIntermediateOutputs": CALIB_FLUSH} if method == "minmax" else {},
+                    # No CalibMaxIntermediateOutputs: onnxruntime 1.32's minmax calibrator drops the batches it
+                    # flushes instead of merging their ranges (a multiple of the flush size left no data at all).
                 )
     if reader.used == 0:
         raise DatasetError("--calib: none of the calibration images could be read")

@@ -241,3 +241,29 @@ def test_histogram_calibration_refuses_more_images_than_it_can_hold(run):
                      calib_method="percentile", calib_images=1024, progress=False)
     assert "\n" not in str(info.value)
     assert not (run.root / "models" / "big.onnx").exists()  # refused before any work
+
+
+@pytest.mark.train
+def test_minmax_calibration_uses_every_image_of_the_default_256(run, tmp_path):
+    """Regression: with onnxruntime's CalibMaxIntermediateOutputs=32, its minmax calibrator dropped each
+    full group of 32 batches (of 8 images) instead of merging their ranges, so the default 256 images
+    left no data at all ("No data is collected") and other counts calibrated on the remainder only."""
+    from detector.onnxmodel import read_meta
+    from detector.train.onnx_export import export_model
+    from tests.train.tiny_run import write_images
+
+    write_images(tmp_path / "calib256", 128, seed=7)  # 256 small walls, clean and graffiti
+    result = export_model(run.checkpoint, run.root / "models" / "q256.onnx", int8=True,
+                          calib=[str(tmp_path / "calib256")], progress=False, threshold_level="photo")
+    assert result.int8 is not None
+    assert read_meta(result.int8.path).extra["calibration"]["images"] == 256
+
+
+@pytest.mark.train
+def test_minmax_calibration_refuses_more_images_than_it_can_hold(run):
+    from detector.errors import ConfigError
+    from detector.train.onnx_export import export_model
+
+    with pytest.raises(ConfigError, match=r"--calib-images 1024: at most 256 with --calib-method minmax"):
+        export_model(run.checkpoint, run.root / "models" / "big2.onnx", int8=True, calib=[str(run.calib_dir)],
+                     calib_images=1024, progress=False)
