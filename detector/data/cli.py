@@ -189,7 +189,7 @@ def paste_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from detector.data.formats import load_dataset
-    from detector.data.paste import paste_dataset
+    from detector.data.paste import paste_dataset, paste_pools
     from detector.errors import ConfigError
 
     bad = sorted(set(split) - {"train", "val", "test"})
@@ -200,6 +200,7 @@ def paste_command(
     walls = [s for spec in wall for s in _not_empty(load_dataset(spec), spec)]
     paints = [s for spec in paint for s in _not_empty(load_dataset(spec), spec)]
     patches = [s for spec in patch for s in _not_empty(load_dataset(spec), spec)] if patch else walls
+    paste_pools(walls, paints, patches, split)  # a missing label or split fails before the progress bar
     with Progress(TextColumn("paste"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("paste", total=n)
         summary = paste_dataset(walls, paints, patches, out, n=n, seed=seed, splits=split, progress=False,

@@ -168,6 +168,26 @@ def pick_window(rng: np.random.Generator, mask: np.ndarray, tile: int, patch_sha
     return None
 
 
+def paste_pools(walls: Sequence[Sample], paint: Sequence[Sample], patches: Sequence[Sample],
+                splits: Sequence[str] = ("train",)) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """The walls, paint and clean patches that may be used; DatasetError (one line) when one is empty."""
+    keep = set(splits)
+    pools = ([s for s in walls if s.label == CLEAN and (s.split or "") in keep],
+             [s for s in paint if s.label == GRAFFITI and (s.split or "") in keep],
+             [s for s in patches if s.label == CLEAN and (s.split or "") in keep])
+    for (what, option, want, label), given, pool in zip(
+            (("walls", "--wall", "clean", CLEAN), ("paint", "--paint", "graffiti", GRAFFITI),
+             ("clean patches", "--patch", "clean", CLEAN)), (walls, paint, patches), pools, strict=True):
+        if pool:
+            continue
+        if not any(s.label == label for s in given):
+            raise DatasetError(f"{option}: no {want} images at all for the {what} (the {what} must be {want})")
+        have = sorted({s.split or "(none)" for s in given if s.label == label})
+        raise DatasetError(f"{option}: no {want} images in split(s) {', '.join(splits)} for the {what} (they are "
+                           f"in: {', '.join(have)}); give --split, or split the dataset first")
+    return pools
+
+
 def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Sequence[Sample], out_dir: Path, *,
                   n: int, seed: int = 0, spec: PasteSpec | None = None, splits: Sequence[str] = ("train",),
                   progress: bool = True, on_written: Callable[[int], None] | None = None) -> PasteSummary:
@@ -184,15 +204,7 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
     from detector.tiling import DEFAULT_TILE_PX
 
     spec = spec or PasteSpec()
-    keep = set(splits)
-    wall_pool = [s for s in walls if s.label == CLEAN and (s.split or "") in keep]
-    paint_pool = [s for s in paint if s.label == GRAFFITI and (s.split or "") in keep]
-    patch_pool = [s for s in patches if s.label == CLEAN and (s.split or "") in keep]
-    for what, pool, want in (("walls", wall_pool, "clean"), ("paint", paint_pool, "graffiti"),
-                             ("clean patches", patch_pool, "clean")):
-        if not pool:
-            raise DatasetError(f"no {want} images in split(s) {', '.join(splits)} for the {what}; "
-                               f"give --split, or split the dataset first")
+    wall_pool, paint_pool, patch_pool = paste_pools(walls, paint, patches, splits)
     if n <= 0:
         raise DatasetError(f"--n must be at least 1 (got {n})")
     tile = spec.tile_px or int(DEFAULT_TILE_PX)

@@ -117,7 +117,7 @@ def test_paste_writes_windows_whose_label_is_what_the_patch_shows(photos: dict[s
 
 
 def test_paste_refuses_a_split_with_nothing_to_paste(photos: dict[str, list[Sample]], tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="no graffiti images in split"):
+    with pytest.raises(DatasetError, match="--paint: no graffiti images in split"):
         paste_dataset(photos["walls"], [p for p in photos["paint"] if p.split == "val"], photos["patches"],
                       tmp_path / "o", n=4, progress=False)
 
