@@ -12,22 +12,10 @@ set -euo pipefail
 G=".venv/bin/graffiti"
 D=runs/default-data
 OUT=${OUT:-runs/v7}  # OUT=models would replace the bundled files
-mkdir -p "$D" "$OUT" runs/v3
+mkdir -p "$D" "$OUT"
 
-# 1. Data and version 3 (data 3 min, training 6 min, export 1 min).
-source models/recipes/data.sh
-source models/recipes/hardneg.sh
-$G train --config models/recipes/graffiti-effnetlite0-v3.yaml
-$G export runs/effnetlite0-v3/best.pt --out runs/v3/graffiti-effnetlite0.onnx --name graffiti-effnetlite0 \
-   --version 3 --max-fpr 0.02 --threshold-level photo
-
-# 2. Version 5: mine the training photos with version 3 as camera views (its hottest clean tiles, each
-#    graffiti photo's hottest tile), train (2 min once version 3's feature cache exists).
-$G data mine runs/v3/graffiti-effnetlite0.onnx --data "$D/facades-spb.csv" --data "$D/street-graffiti.csv" \
-   --out runs/mined-v3 --n 1200 --per-photo 3
-$G data mine runs/v3/graffiti-effnetlite0.onnx --data "$D/street-graffiti.csv" \
-   --out runs/mined-pos-v3 --n 2000 --per-photo 1 --label graffiti
-$G train --config models/recipes/graffiti-effnetlite0-v5.yaml
+# 1-2. Data, version 3, the mining and version 5 (models/recipes/v5-train.sh).
+source models/recipes/v5-train.sh
 
 # 3. The soup, exported (thresholds from the validation split at <= 2 % false positives over whole photos;
 #    the int8 copy's thresholds matched to fp32's decisions), evaluated.
