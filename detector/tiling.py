@@ -44,6 +44,20 @@ class TilePlan:
     fully_watched: bool = True  # True when nothing needs painting (no watch/ignore polygons apply)
 
 
+def stretch_to_view(image_bgr: np.ndarray, view_px: tuple[int, int]) -> np.ndarray:
+    """A photo stretched to a camera view of ``view_px`` (width, height), as a camera sees a wall: BGR,
+    area resize when shrinking, linear when enlarging (evaluation's views and generated training walls)."""
+    import cv2
+
+    if image_bgr.ndim == 2:
+        image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
+    h, w = image_bgr.shape[:2]
+    if (w, h) == tuple(view_px):
+        return image_bgr
+    interp = cv2.INTER_AREA if w >= view_px[0] and h >= view_px[1] else cv2.INTER_LINEAR
+    return cv2.resize(image_bgr, (int(view_px[0]), int(view_px[1])), interpolation=interp)
+
+
 def _axis_starts(lo: int, hi: int, size: int, stride: int) -> list[int]:
     """Tile start positions covering [lo, hi) with tiles of ``size``; the last one is flush with hi."""
     if hi - lo <= size:

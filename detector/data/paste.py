@@ -66,17 +66,6 @@ class PasteSummary:
     invisible: int = 0  # windows dropped: the paste changed too little of them to show anything
 
 
-def as_camera_view(image_bgr: np.ndarray, view_px: tuple[int, int]) -> np.ndarray:
-    """A photo stretched to the camera view, as the evaluation's views are (area resize when shrinking)."""
-    import cv2
-
-    h, w = image_bgr.shape[:2]
-    if (w, h) == tuple(view_px):
-        return image_bgr
-    interp = cv2.INTER_AREA if w >= view_px[0] and h >= view_px[1] else cv2.INTER_LINEAR
-    return cv2.resize(image_bgr, tuple(view_px), interpolation=interp)
-
-
 def patch_mask(rng: np.random.Generator, h: int, w: int, kind: str) -> np.ndarray:
     """A float mask in [0, 1] of shape (h, w): a feathered rectangle, a soft ellipse or a blob."""
     import cv2
@@ -201,7 +190,7 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
     from detector.data.contact import write_jpeg
     from detector.data.manifest import write_manifest
     from detector.preprocess import read_image
-    from detector.tiling import DEFAULT_TILE_PX
+    from detector.tiling import DEFAULT_TILE_PX, stretch_to_view
 
     spec = spec or PasteSpec()
     wall_pool, paint_pool, patch_pool = paste_pools(walls, paint, patches, splits)
@@ -218,7 +207,7 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
             img = read_image(str(p))
             if img is None:
                 unreadable.append(p)
-            elif img.ndim == 2:
+            elif img.ndim == 2:  # a greyscale patch source (walls are made BGR by stretch_to_view)
                 img = np.repeat(img[..., None], 3, axis=2)
             cache[p] = img
             if len(cache) > 256:  # bounded: photos are re-read rather than all kept
@@ -258,7 +247,7 @@ def paste_dataset(walls: Sequence[Sample], paint: Sequence[Sample], patches: Seq
         wall_img, src_img = load(wall_s), load(src_s)
         if wall_img is None or src_img is None:
             continue
-        view = as_camera_view(wall_img, spec.view_px)
+        view = stretch_to_view(wall_img, spec.view_px)
         img, mask, kind, blend = compose(rng, view, src_img, spec)
         at = pick_window(rng, mask, tile, spec.patch_share, spec.window_share)
         if at is None:

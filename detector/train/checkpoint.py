@@ -99,6 +99,12 @@ def save_checkpoint(
         "git_rev": git_rev,
         "extra": dict(extra or {}),
     }
+    return write_checkpoint_dict(path, payload)
+
+
+def write_checkpoint_dict(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint dict atomically (temp file + rename), so a killed run never leaves a torn file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(payload, tmp)

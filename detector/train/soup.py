@@ -16,7 +16,6 @@ model) of the ingredient listed last: list the one trained on the most data last
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,11 @@ class SoupSummary:
     tensors_same: int  # tensors equal in every ingredient (the frozen prefix)
 
 
-def _val_rows(ckpt: dict[str, Any], path: Path) -> frozenset[tuple[str, str]] | None:
-    """The (path, label) rows of the validation split the checkpoint was trained with; None when the
-    checkpoint records no split manifest."""
+def _val_rows(ckpt: dict[str, Any], path: Path) -> frozenset[tuple[str, int]] | None:
+    """The (image path, label) rows of the validation split the checkpoint was trained with; None when
+    the checkpoint records no split manifest."""
+    from detector.data.manifest import read_manifest
+
     manifest = (ckpt.get("data") or {}).get("manifest")
     if not manifest:
         return None
@@ -43,15 +44,14 @@ def _val_rows(ckpt: dict[str, Any], path: Path) -> frozenset[tuple[str, str]] | 
     if not mpath.is_file():
         raise CheckpointError(f"{path}: its split manifest {mpath} is not there (needed to check that the "
                               "ingredients share one validation split)")
-    with mpath.open(newline="", encoding="utf-8") as fh:
-        return frozenset((r["path"], r["label"]) for r in csv.DictReader(fh) if r.get("split") == "val")
+    return frozenset((str(s.path), s.label) for s in read_manifest(mpath, check_files=False) if s.split == "val")
 
 
 def make_soup(paths: Sequence[Path], weights: Sequence[float] | None, out: Path) -> SoupSummary:
     """Average the checkpoints' weights (``weights`` normalised to sum 1; default equal) into ``out``."""
     import torch
 
-    from detector.train.checkpoint import FORMAT, read_checkpoint_dict
+    from detector.train.checkpoint import FORMAT, read_checkpoint_dict, write_checkpoint_dict
 
     if len(paths) < 2:
         raise ConfigError(f"a soup needs at least two checkpoints (got {len(paths)})")
@@ -112,12 +112,8 @@ def make_soup(paths: Sequence[Path], weights: Sequence[float] | None, out: Path)
         "extra": {"soup": [{"checkpoint": str(p), "weight": round(x, 6), "epoch": c.get("epoch"),
                             "git_rev": c.get("git_rev")} for p, x, c in zip(paths, w, ckpts, strict=True)]},
     }
-    out = Path(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        torch.save(payload, tmp)
-        tmp.replace(out)
+        out = write_checkpoint_dict(out, payload)
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write the soup ({exc.strerror})") from None
     return SoupSummary(out=out, weights=tuple(w), tensors_mixed=mixed, tensors_same=same)

@@ -58,15 +58,9 @@ class ViewSpec:
 
 def as_view(image_bgr: np.ndarray, spec: ViewSpec) -> np.ndarray:
     """Stretch a photo to the view size (area resize when shrinking, linear when enlarging)."""
-    import cv2
+    from detector.tiling import stretch_to_view
 
-    if image_bgr.ndim == 2:
-        image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
-    h, w = image_bgr.shape[:2]
-    if (w, h) == (spec.width, spec.height):
-        return image_bgr
-    interp = cv2.INTER_AREA if w >= spec.width and h >= spec.height else cv2.INTER_LINEAR
-    return cv2.resize(image_bgr, (spec.width, spec.height), interpolation=interp)
+    return stretch_to_view(image_bgr, (spec.width, spec.height))
 
 
 def view_tiles(image_bgr: np.ndarray, spec: ViewSpec | None = None) -> list[np.ndarray]:
