@@ -89,7 +89,7 @@ class TrainConfig:
     warmup_epochs: float = setting(1.0, ge=0.0)
     label_smoothing: float = setting(0.05, ge=0.0, le=0.4)
     dropout: float = setting(0.3, ge=0.0, le=0.9)
-    freeze_blocks: int = setting(0, ge=0, le=16,
+    freeze_blocks: int = setting(0, ge=0, le=256,  # the architecture's own block count is checked at preflight
                                  doc="keep the stem and this many first blocks at their pretrained values")
     cached_views: int = setting(0, ge=0, le=64, doc=">0 (needs freeze_blocks): augment each image this many times "
                                 "once, cache the frozen layers' output and train the rest on it (several times "

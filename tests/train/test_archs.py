@@ -131,6 +131,17 @@ def test_unknown_or_unusable_names_are_one_line_errors(name, match):
     assert "\n" not in str(info.value)
 
 
+def test_freeze_blocks_is_checked_against_the_architectures_own_depth():
+    """Lite1 has 21 blocks after its stem, Lite0 16: the config accepts 19 for both, preflight decides."""
+    from detector.config import from_mapping
+    from detector.train.config import TrainConfig
+
+    assert from_mapping(TrainConfig, {"arch": "efficientnet_lite1", "freeze_blocks": 19}).freeze_blocks == 19
+    archs.preflight("efficientnet_lite1", "none", 0.1, 64, 19, 2)
+    with pytest.raises(ConfigError, match=r"freeze_blocks: efficientnet_lite0 has 16 blocks after its stem, found 19"):
+        archs.preflight("efficientnet_lite0", "none", 0.1, 64, 19, 2)
+
+
 def test_preflight_checks_blocks_input_size_and_the_cut(tmp_path):
     _timm()
     with pytest.raises(ConfigError, match=r"freeze_blocks: timm:test_resnet has 4 blocks after its stem, found 9"):
