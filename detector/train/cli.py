@@ -25,6 +25,8 @@ def train_command(
     batch_size: int = typer.Option(None, help="Images per step (per process under torchrun; default 32)."),
     lr: float = typer.Option(None, help="Peak AdamW learning rate (default 3e-4)."),
     seed: int = typer.Option(None, help="Seed for split, sampling, augmentation and init (default 0)."),
+    split_seed: int = typer.Option(None, "--split-seed", help="Seed of the splits alone (default: --seed); other "
+                                   "--seed values on one split can be compared and souped."),
     max_minutes: float = typer.Option(None, help="Time box: stop after the epoch when another would not fit."),
     workers: int = typer.Option(None, help="DataLoader worker processes (default 0 = in the main process)."),
     device: str = typer.Option(None, help="cpu, cuda or auto (default)."),
@@ -61,7 +63,7 @@ def train_command(
     overrides = {
         "data": list(data) if data else None, "arch": arch, "weights": weights,
         "init_from": str(init_from) if init_from else None, "out": str(out) if out else None,
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "max_minutes": max_minutes,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "split_seed": split_seed, "max_minutes": max_minutes,
         "workers": workers, "device": device, "freeze_blocks": freeze_blocks, "cached_views": cached_views, "input_px": input_px,
         "val_fraction": val_fraction, "test_fraction": test_fraction, "samples_per_epoch": samples_per_epoch,
         "threads": threads, "track": track, "fraction": fraction, "max_images": max_images,

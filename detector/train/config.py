@@ -99,7 +99,9 @@ class TrainConfig:
     val_fraction: float = setting(0.15, ge=0.0, le=0.9)
     test_fraction: float = setting(0.0, ge=0.0, le=0.9)
     patience: int = setting(4, ge=0, doc="early stopping: epochs without a better validation AUROC")
-    seed: int = setting(0)
+    seed: int = setting(0, doc="initialisation, augmentation and sampling (and the splits, unless split_seed is set)")
+    split_seed: int | None = setting(None, doc="seed of the validation/test splits of sources without committed splits; "
+                                     "unset = seed. Set it to train other seeds on the same splits (and soup them)")
     max_minutes: float = setting(0.0, ge=0.0, doc="0 = no time box; otherwise stop cleanly after the epoch that "
                                  "crosses it")
     workers: int = setting(0, ge=0, le=64)

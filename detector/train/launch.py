@@ -79,7 +79,8 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         from detector.train.archs import preflight
 
         preflight(cfg.arch, cfg.weights, cfg.dropout, cfg.input_px, cfg.freeze_blocks, cfg.cached_views)
-    mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.augment.deequalize_sources)
+    split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+    mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, split_seed, cfg.augment.deequalize_sources)
     if cfg.fraction < 1.0 or cfg.max_images:
         from detector.train.subset import subsample
 

@@ -187,3 +187,21 @@ def test_bad_inputs_are_one_line_errors(tiny, case):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert message in lines[0]
+
+
+def test_split_seed_keeps_the_split_while_the_seed_changes_the_training(tiny, two_epochs):
+    """--split-seed: another --seed on the same validation split (what `graffiti soup` and a seed study need)."""
+
+    def splits(run: Path) -> dict[str, str]:
+        return {row["path"]: row["split"] for row in read_rows(run / "data_manifest.csv")}
+
+    same_split = tiny / "run-split-seed"
+    train(tiny, same_split, "--epochs", "1", "--seed", "4", "--split-seed", "3")
+    other_split = tiny / "run-seed-4"
+    train(tiny, other_split, "--epochs", "1", "--seed", "4")
+    assert splits(same_split) == splits(two_epochs)  # two_epochs: --seed 3
+    assert splits(other_split) != splits(two_epochs)
+    seed_3 = tiny / "run-seed-3-one-epoch"
+    train(tiny, seed_3, "--epochs", "1", "--seed", "3")
+    assert splits(seed_3) == splits(same_split)
+    assert digest(same_split / "last.pt") != digest(seed_3 / "last.pt")  # same split, other training
