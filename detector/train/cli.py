@@ -366,6 +366,9 @@ def mine_command(
     label: str = typer.Option("clean", "--label",
                               help="clean: hard negatives (the hottest tiles of clean photos); graffiti: tile-scale "
                                    "positives (the hottest tile of each graffiti photo, e.g. --per-photo 1)."),
+    sheet_max: int = typer.Option(60, "--sheet-max", min=0,
+                                  help="Tiles on the contact sheet mined.png, hottest first; 0 = every tile, 100 to "
+                                       "a sheet (mined-1.png, ...), to look at all of them before training."),
 ) -> None:
     """Hard negatives between training rounds: score every clean photo as the edge's camera view (1280x720,
     its tiles) and write the hottest tiles as a clean dataset that keeps each photo's group and split.
@@ -400,7 +403,7 @@ def mine_command(
         task = bar.add_task("write", total=n)
         summary = mine_tiles(samples, scorer, out, n=n, per_photo=per_photo, min_score=min_score, splits=split,
                              source=name, label=CLEAN if label == "clean" else GRAFFITI,
-                             on_written=lambda k: bar.update(task, completed=k))
+                             on_written=lambda k: bar.update(task, completed=k), sheet_max=sheet_max)
     for path in summary.unreadable:
         typer.echo(f"skipped unreadable image: {path}", err=True)
     q = ", ".join(f"{k} {v:.3f}" for k, v in summary.score_quantiles.items())
@@ -414,5 +417,7 @@ def mine_command(
     else:
         typer.echo(f"kept no tiles: none scored {min_score:g} or more")
     typer.echo(f"manifest: {summary.manifest}")
-    if summary.sheet is not None:
-        typer.echo(f"contact sheet: {summary.sheet}")
+    if len(summary.sheets) == 1:
+        typer.echo(f"contact sheet: {summary.sheets[0]}")
+    elif summary.sheets:
+        typer.echo(f"contact sheets: {len(summary.sheets)} ({summary.sheets[0]} .. {summary.sheets[-1]})")

@@ -33,6 +33,8 @@ from detector.errors import DatasetError
 
 MINED_SOURCE = "mined"
 MINED_KIND = "mined-tile"
+SHEET_MAX = 60  # tiles on the default contact sheet (the hottest)
+SHEET_PAGE = 100  # tiles per sheet when every tile is shown (sheet_max=0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class MineSummary:
     unreadable: list[Path]
     chosen: list[MinedTile]
     manifest: Path | None = None
-    sheet: Path | None = None
+    sheet: Path | None = None  # the first (hottest) contact sheet
+    sheets: list[Path] = field(default_factory=list)  # every contact sheet written (see ``sheet_max``)
     score_quantiles: dict[str, float] = field(default_factory=dict)  # of every clean tile scored
     too_small: int = 0  # photos under the view's min_side_px (not camera views)
 
@@ -71,9 +74,13 @@ def choose_hottest(tile_scores: Sequence[np.ndarray], n: int, per_photo: int, mi
 def mine_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n: int, per_photo: int = 3,
                min_score: float = 0.0, splits: Sequence[str] = ("train",), source: str = MINED_SOURCE,
                view_spec: Any = None, progress: bool = True, label: int = CLEAN,
-               on_written: Callable[[int], None] | None = None) -> MineSummary:
+               on_written: Callable[[int], None] | None = None, sheet_max: int = SHEET_MAX) -> MineSummary:
     """Score the photos of ``label`` (clean, or graffiti) in ``splits`` as camera views; write the hottest
-    tiles as a dataset of that label."""
+    tiles as a dataset of that label.
+
+    Contact sheets: the ``sheet_max`` hottest tiles in ``mined.png``; ``sheet_max=0`` shows every tile,
+    ``SHEET_PAGE`` to a sheet (``mined-1.png``, ``mined-2.png``, ...), so all of them can be looked at
+    before training: a "clean" photo that shows paint gives its paint as a clean tile."""
     from detector.data.contact import write_jpeg
     from detector.data.manifest import write_manifest
     from detector.preprocess import read_image
@@ -121,7 +128,8 @@ def mine_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n: int,
                 on_written(len(written))
     summary.chosen = [written[(p, t)] for _s, p, t in picked if (p, t) in written]
     summary.manifest = write_manifest(rows, out_dir / "manifest.csv")
-    summary.sheet = _sheet(summary.chosen, out_dir / "mined.png")
+    summary.sheets = _sheets(summary.chosen, out_dir, sheet_max)
+    summary.sheet = summary.sheets[0] if summary.sheets else None
     return summary
 
 
@@ -130,16 +138,23 @@ def _safe(text: str) -> str:
     return keep[:60] or "x"
 
 
-def _sheet(chosen: Sequence[MinedTile], path: Path, limit: int = 60) -> Path | None:
-    """A contact sheet of the hottest mined tiles with their scores (what a student looks at first)."""
+def _sheets(chosen: Sequence[MinedTile], out_dir: Path, sheet_max: int) -> list[Path]:
+    """Contact sheets of the mined tiles, hottest first, each captioned with its score and photo: the
+    ``sheet_max`` hottest in ``mined.png``, or (``sheet_max=0``) every tile over numbered sheets."""
     from detector.data.contact import contact_sheet, write_png
     from detector.preprocess import read_image
 
-    items = []
-    for m in chosen[:limit]:
-        img = read_image(str(m.path)) if m.path is not None else None
-        if img is not None:
-            items.append((img, f"{m.score:.2f} {Path(m.parent.path).stem}"))
-    if not items:
-        return None
-    return write_png(path, contact_sheet(items, cols=10, cell_px=128))
+    shown = list(chosen if sheet_max == 0 else chosen[:sheet_max])
+    page = SHEET_PAGE if sheet_max == 0 else max(1, sheet_max)
+    pages = [shown[i:i + page] for i in range(0, len(shown), page)]
+    written = []
+    for k, tiles in enumerate(pages, start=1):
+        items = []
+        for m in tiles:
+            img = read_image(str(m.path)) if m.path is not None else None
+            if img is not None:
+                items.append((img, f"{m.score:.2f} {Path(m.parent.path).stem}"))
+        if items:
+            name = "mined.png" if len(pages) == 1 else f"mined-{k}.png"
+            written.append(write_png(out_dir / name, contact_sheet(items, cols=10, cell_px=128)))
+    return written

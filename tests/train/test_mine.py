@@ -127,3 +127,35 @@ def test_mine_graffiti_keeps_the_hottest_tile_of_each_graffiti_photo_as_a_positi
     code, _out, err = run_cli(monkeypatch, capsys, "data", "mine", str(model), "--data", str(photos),
                               "--out", str(tmp_path / "p2"), "--label", "mural")
     assert code != 0 and "--label mural: expected clean or graffiti" in err and len(err.strip().splitlines()) == 1
+
+
+def test_mine_sheet_max_0_shows_every_mined_tile_over_numbered_sheets(tmp_path: Path, photos: Path, monkeypatch,
+                                                                      capsys) -> None:
+    """--sheet-max 0: every kept tile on a contact sheet (paged), so a student can look at all of them
+    before training; the default shows the hottest on one sheet."""
+    import cv2
+
+    from detector.train import mine
+
+    model = redness_model(tmp_path / "red.onnx", input_size=(32, 32))
+    monkeypatch.setattr(mine, "SHEET_PAGE", 12)  # 30 tiles (2 photos x 15) -> sheets of 12, 12, 6
+    out = tmp_path / "all"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "data", "mine", str(model), "--data", str(photos),
+                                   "--out", str(out), "--n", "100", "--per-photo", "15", "--min-score", "0.0",
+                                   "--sheet-max", "0")
+    assert code == 0, stderr
+    assert len(read_manifest(out / "manifest.csv")) == 30
+    sheets = sorted(out.glob("mined-*.png"))
+    assert [p.name for p in sheets] == ["mined-1.png", "mined-2.png", "mined-3.png"]
+    assert not (out / "mined.png").exists()
+    heights = [cv2.imread(str(p)).shape[0] for p in sheets]
+    assert heights[0] == heights[1] > heights[2]  # 12 tiles = 2 rows of 10; the last 6 = 1 row
+    assert "contact sheets: 3" in stdout
+
+    few = tmp_path / "few"
+    code, stdout, stderr = run_cli(monkeypatch, capsys, "data", "mine", str(model), "--data", str(photos),
+                                   "--out", str(few), "--n", "100", "--per-photo", "15", "--min-score", "0.0",
+                                   "--sheet-max", "5")
+    assert code == 0, stderr
+    assert (few / "mined.png").is_file() and not list(few.glob("mined-*.png"))
+    assert cv2.imread(str(few / "mined.png")).shape[1] < cv2.imread(str(sheets[0])).shape[1]  # 5 columns, not 10
