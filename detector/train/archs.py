@@ -492,13 +492,12 @@ def _timm_arch(name: str) -> Arch:
 def _register_builtins() -> None:
     from detector.train import builtin_nets as builtin
 
-    for name, net, weights in (("efficientnet_lite0", builtin.EfficientNetLite0, builtin.lite0_package_weights),
-                               ("efficientnet_lite1", builtin.EfficientNetLite1, builtin.lite1_package_weights)):
+    for n, depth in enumerate(builtin.LITE_DEPTH):
         register(Arch(
-            name=name,
-            build=lambda dropout, net=net: net(dropout=dropout),  # type: ignore[misc]
+            name=f"efficientnet_lite{n}",
+            build=lambda dropout, depth=depth: builtin.EfficientNetLite(dropout, depth),  # type: ignore[misc]
             preprocess=builtin.lite_preprocess,
-            weights_file=weights,
+            weights_file=lambda n=n: builtin.lite_package_weights(n),  # type: ignore[misc]
             head_prefix="_fc.",
             stages=builtin.lite_stages_of,
             split=builtin.lite_split,

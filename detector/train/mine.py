@@ -52,7 +52,6 @@ class MineSummary:
     unreadable: list[Path]
     chosen: list[MinedTile]
     manifest: Path | None = None
-    sheet: Path | None = None  # the first (hottest) contact sheet
     sheets: list[Path] = field(default_factory=list)  # every contact sheet written (see ``sheet_max``)
     score_quantiles: dict[str, float] = field(default_factory=dict)  # of every clean tile scored
     too_small: int = 0  # photos under the view's min_side_px (not camera views)
@@ -129,7 +128,6 @@ def mine_tiles(samples: Sequence[Sample], scorer: Any, out_dir: Path, *, n: int,
     summary.chosen = [written[(p, t)] for _s, p, t in picked if (p, t) in written]
     summary.manifest = write_manifest(rows, out_dir / "manifest.csv")
     summary.sheets = _sheets(summary.chosen, out_dir, sheet_max)
-    summary.sheet = summary.sheets[0] if summary.sheets else None
     return summary
 
 
