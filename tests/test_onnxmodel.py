@@ -111,8 +111,8 @@ BUNDLED = Path(__file__).resolve().parents[1] / "models" / "graffiti-effnetlite0
 @pytest.mark.skipif(not BUNDLED.is_file(), reason="the bundled model is not in this checkout")
 @pytest.mark.parametrize("max_batch", [1, 4, 5])
 def test_runs_of_at_most_max_batch_tiles_score_exactly_as_one_run(max_batch: int) -> None:
-    """The edge's default runs of <= 5 tiles change no score (so no decision) against one run of all
-    tiles: the bundled network on 11 tiles, an uneven split."""
+    """The edge's runs of one tile (the default) or of a few change no score (so no decision) against
+    one run of all tiles: the bundled network on 11 tiles, an uneven split."""
     rng = np.random.default_rng(7)
     tiles = [rng.integers(0, 256, (320, 320, 3), dtype=np.uint8) for _ in range(11)]
     one = ModelSession(BUNDLED, threads=1, max_batch=0).score(tiles)
@@ -121,12 +121,37 @@ def test_runs_of_at_most_max_batch_tiles_score_exactly_as_one_run(max_batch: int
     np.testing.assert_allclose(runs, one, rtol=0, atol=1e-6)
 
 
-def test_the_edge_runs_tiles_in_fives_without_memory_patterns(tmp_path: Path) -> None:
+def test_the_edge_runs_one_tile_at_a_time_without_memory_patterns(tmp_path: Path) -> None:
     from detector.edge.config import ModelConfig
     from detector.edge.model_holder import ModelHolder
     from tests.edge.edge_models import redness_model
 
-    assert ModelConfig().max_batch == 5
+    assert ModelConfig().max_batch == 1
     holder = ModelHolder(redness_model(tmp_path / "m.onnx"), 1, max_batch=ModelConfig().max_batch)
-    assert holder.current.max_batch == 5
+    assert holder.current.max_batch == 1
     assert holder.current.session.get_session_options().enable_mem_pattern is False
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:")) / 1024.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc to read the resident size")
+def test_return_freed_memory_gives_freed_heap_back_to_the_system() -> None:
+    from detector.onnxmodel import return_freed_memory
+
+    # 64 MB of 64-kB heap blocks (under glibc's mmap threshold), every other one kept: the heap cannot
+    # shrink from its top, so the freed half stays in the process until it is handed back.
+    blocks = [bytearray(64 * 1024) for _ in range(1_000)]
+    for b in blocks:
+        b[::4096] = b"x" * len(b[::4096])  # touch every page
+    keep = blocks[1::2]
+    del blocks
+    before = _rss_mb()
+    if not return_freed_memory():
+        pytest.skip("this C library has no malloc_trim")
+    after = _rss_mb()
+    assert before - after > 15, (before, after)
+    assert len(keep) == 500
+

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.errors import ModelContractError
-from detector.onnxmodel import ModelSession
+from detector.onnxmodel import ModelSession, return_freed_memory
 
 log = logging.getLogger("detector.edge.model_holder")
 
@@ -99,6 +99,7 @@ class ModelHolder:
     def _load(self, path: Path) -> ModelSession:
         candidate = ModelSession(path, self.threads, self.max_batch)
         verify_model(candidate, self.reference_tiles)
+        return_freed_memory()  # the load's and the verification run's transients
         return candidate
 
     def _fall_back(self, exc: ModelContractError) -> ModelSession:

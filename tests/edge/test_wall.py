@@ -164,6 +164,17 @@ def test_median_of_matches_numpy_lower_median() -> None:
         assert np.array_equal(median_of(stack), want)
 
 
+def test_median_of_a_tall_stack_is_sorted_in_bands_with_the_same_result() -> None:
+    from detector.edge.wall import MEDIAN_BAND_ROWS
+
+    rng = np.random.default_rng(2)
+    for rows in (MEDIAN_BAND_ROWS + 1, 3 * MEDIAN_BAND_ROWS + 7):  # several bands and a short last one
+        stack = rng.integers(0, 256, (9, rows, 11, 3), dtype=np.uint8)
+        got = median_of(stack)
+        assert got.shape == (rows, 11, 3)
+        assert np.array_equal(got, np.sort(stack, axis=0)[4])
+
+
 def test_still_paint_enters_the_wall_after_half_the_ring() -> None:
     wall = WallEstimate(WALL, (H, W))
     clean, painted = texture(), paint(texture(), 100)
