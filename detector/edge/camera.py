@@ -34,7 +34,7 @@ from detector.onnxmodel import return_freed_memory
 from detector.tiling import TilePlan
 
 log = logging.getLogger("detector.edge.camera")
-TRIM_EVERY_S = 5.0  # source seconds between two return_freed_memory() calls of a camera
+TRIM_EVERY_S = 60.0  # source seconds between two return_freed_memory() calls of a camera
 
 SaveFn = Callable[[dict[str, Any] | None, bool], None]  # (snapshot or None: forget it, full) → the runner's state store
 
@@ -238,9 +238,9 @@ class CameraWorker:
     def _maybe_return_memory(self, frame: Frame) -> None:
         """Hand the allocator's freed memory back to the system at most every ``TRIM_EVERY_S``.
 
-        A sample's temporaries (frame copies, tile batches, the slot median) are freed, but glibc keeps
-        them in the process; without this the runner's resident memory settles ~30 MB higher
-        (``scripts/bench_edge.py``). It costs well under a millisecond.
+        Freed temporaries stay in the process under glibc. Once a minute is enough for the rare large
+        ones (a commissioning, a model swap, a switch to IR) not to stay resident; after every sample
+        the next one would fault the same pages in again (``scripts/bench_edge.py``, docs/benchmarks.md).
         """
         now = frame.t_s if not self.source.live else time.monotonic()
         if self._trimmed is None or not 0 <= now - self._trimmed < TRIM_EVERY_S:
