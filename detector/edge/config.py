@@ -201,7 +201,7 @@ class ModelConfig:
     check_interval_s: float = setting(10.0, ge=0.1, le=86400.0,
                                       doc="how often the model file is checked for a replacement")
     max_batch: int = setting(1, ge=0, le=1024, doc="runs of <= n tiles: one tile per run is as fast as runs of 5 and "
-                             "faster than one run of 15, and needs the least memory (fp32: ~30 MB less than runs of 5, "
+                             "faster than one run of 15, and needs the least memory (fp32: ~20 MB less at peak than runs of 5, "
                              "~100 MB less than one run; scores are identical); 0: all tiles of a frame in one run")
 
 

@@ -110,3 +110,18 @@ def test_a_detection_decided_but_not_yet_stored_is_reported_after_the_restart(tm
     b.process(Frame(views[25], 125.0, 1.7e9 + 125.0, 25))
     assert b_events == [("graffiti_detected", event_id("dev", "north", "rec", "graffiti_detected", 120.0, tiles))]
     assert b.events.event_ids == {key: b_events[0][1]}  # its cleaning will refer to it
+
+
+def test_a_camera_hands_freed_memory_back_once_a_minute_of_stream_time(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import detector.edge.camera as camera
+
+    calls: list[int] = []
+    holder = ModelHolder(redness_model(tmp_path / "m.onnx"), threads=1)
+    worker = make_worker(holder, [])
+    monkeypatch.setattr(camera, "return_freed_memory", lambda: calls.append(1) or True)
+    views = frames(60, paint_from=100, paint_until=100)  # 60 samples 5 s apart: 5 minutes of a clean wall
+    for i, img in enumerate(views):
+        worker.process(Frame(img, i * 5.0, 1.7e9 + i * 5.0, i))
+    assert len(calls) == 5  # at 0, 60, 120, 180 and 240 s
+    worker.process(Frame(views[0], 0.0, 1.7e9, 60))  # the stream starts again (a recording rewound)
+    assert len(calls) == 6
