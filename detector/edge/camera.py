@@ -172,8 +172,12 @@ class CameraWorker:
             log.exception("camera %s: saving its state failed", self.name)
         self._light_saved_mono = time.monotonic()
 
+    def _clock(self, frame: Frame) -> float:
+        """The time the periodic jobs go by: the recording's own time, or monotonic time for a live source."""
+        return frame.t_s if not self.source.live else time.monotonic()
+
     def _maybe_save_state(self, frame: Frame) -> None:
-        now = frame.t_s if not self.source.live else time.monotonic()
+        now = self._clock(frame)
         if self._full_saved is None:
             self._full_saved = now
         base = self.judge.baseline if self.judge is not None else None
@@ -242,7 +246,7 @@ class CameraWorker:
         ones (a commissioning, a model swap, a switch to IR) not to stay resident; after every sample
         the next one would fault the same pages in again (``scripts/bench_edge.py``, docs/benchmarks.md).
         """
-        now = frame.t_s if not self.source.live else time.monotonic()
+        now = self._clock(frame)
         if self._trimmed is None or not 0 <= now - self._trimmed < TRIM_EVERY_S:
             self._trimmed = now
             return_freed_memory()
