@@ -37,6 +37,7 @@ def _register() -> None:
     from detector.train.cli import (
         eval_command,
         export_command,
+        import_onnx_command,
         mine_command,
         rethreshold_command,
         runs_app,
@@ -50,6 +51,7 @@ def _register() -> None:
     app.command("export")(export_command)
     app.command("rethreshold")(rethreshold_command)
     app.command("soup")(soup_command)
+    app.command("import-onnx")(import_onnx_command)
     app.command("demo")(demo_command)
     # Command groups.
     data_app.command("mine")(mine_command)  # scores with a model, so it lives with training

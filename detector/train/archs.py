@@ -323,6 +323,17 @@ def freeze(model: nn.Module, arch_name: str, blocks: int) -> list[nn.Module]:
     return mods
 
 
+def hold_batchnorm(model: nn.Module) -> int:
+    """Put every BatchNorm layer of ``model`` in eval mode (statistics kept, not updated; its scale and shift
+    still train). For ``freeze_bn``; call after ``model.train()``. Returns how many layers it held."""
+    held = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+            held += 1
+    return held
+
+
 def split(model: nn.Module, arch_name: str, blocks: int) -> tuple[nn.Module, nn.Module]:
     """(prefix, suffix) with ``suffix(prefix(x)) == model(x)``; both share the model's modules."""
     arch = get_arch(arch_name)

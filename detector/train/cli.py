@@ -295,6 +295,30 @@ def rethreshold_command(
     typer.echo(view_lines(v["view_level"]))
 
 
+def import_onnx_command(
+    model: Path = typer.Argument(..., help="An fp32 ONNX model made by 'graffiti export' (e.g. the bundled "
+                                 "models/graffiti-effnetlite0.onnx)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The checkpoint to write (.pt), for 'graffiti train --from'."),
+) -> None:
+    """Read an exported model's weights back into a training checkpoint, to fine-tune a model you only have
+    as ONNX (the bundled one). Its BatchNorm was folded on export, so training from it keeps the BatchNorm
+    statistics fixed (freeze_bn, set by --from); the rebuilt network is checked against ONNX Runtime.
+
+    Example: graffiti import-onnx models/graffiti-effnetlite0.onnx --out runs/bundled/imported.pt
+
+    Then: graffiti train --config my.yaml --from runs/bundled/imported.pt
+    """
+    from detector.errors import require
+
+    require("torch", "train")
+    from detector.train.onnx_import import import_onnx
+
+    r = import_onnx(model, out)
+    typer.echo(f"wrote {r.path}: {r.arch}, {r.convs} convolutions ({r.batchnorms_folded} with a folded BatchNorm), "
+               f"{r.linears} linear layer(s); scores match ONNX Runtime within {r.max_abs_diff:.1g}; "
+               f"the model's threshold was {r.threshold:.4f}")
+
+
 def soup_command(
     checkpoints: list[Path] = typer.Argument(..., help="Two or more training checkpoints (.pt) of one architecture, "
                                              "trained with one validation split; the last one's data record is kept."),

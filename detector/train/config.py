@@ -94,6 +94,9 @@ class TrainConfig:
     cached_views: int = setting(0, ge=0, le=64, doc=">0 (needs freeze_blocks): augment each image this many times "
                                 "once, cache the frozen layers' output and train the rest on it (several times "
                                 "faster on CPU; see features.py)")
+    freeze_bn: bool = setting(False, doc="keep every BatchNorm layer's statistics (and eval behaviour) while "
+                              "training; needed to fine-tune a model imported from ONNX (graffiti import-onnx), "
+                              "whose BatchNorm was folded into its convolutions, and set for one by --from")
     balance: Literal["sampler", "pos_weight", "none"] = setting("sampler", doc="how clean and graffiti are balanced")
     samples_per_epoch: int = setting(0, ge=0, doc="0 = the number of training images")
     val_fraction: float = setting(0.15, ge=0.0, le=0.9)

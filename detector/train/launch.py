@@ -72,6 +72,12 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         init = load_checkpoint(cfg.init_from)
         cfg.arch = init.arch
         cfg.input_px = init.preprocess.input_size[0]
+        from detector.train.onnx_import import is_bn_folded
+
+        if is_bn_folded(init.raw) and not cfg.freeze_bn:
+            cfg.freeze_bn = True
+            console.print(f"--from {cfg.init_from}: imported from ONNX with its BatchNorm folded into the "
+                          "convolutions; training with freeze_bn (the statistics stay as they are)", highlight=False)
     from detector.train.tracking import check_available
 
     check_available(cfg.track)

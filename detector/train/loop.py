@@ -380,6 +380,10 @@ def _train_epoch(ctx: RunContext, trainee: Trainee, opt: Optimisation, state: Tr
     trainee.net.train()
     for m in trainee.frozen:
         m.eval()
+    if cfg.freeze_bn:
+        from detector.train.archs import hold_batchnorm
+
+        hold_batchnorm(trainee.net)
     total, seen, skip = 0.0, 0, 0
     mid_epoch = state.mid_epoch
     if mid_epoch and int(mid_epoch["epoch"]) == epoch:

@@ -327,6 +327,8 @@ def run_mil_training(cfg: TrainConfig, start: Any, run_dir: Path, console: Any) 
         suffix.train()
         for m in frozen:
             m.eval()
+        if cfg.freeze_bn:
+            archs.hold_batchnorm(suffix)
         order = bag_order_rng.permutation(len(bags)) if len(bags) else np.zeros(0, dtype=np.int64)
         sampler = MixSampler(probs, steps_per_epoch * mil.whole_per_step, cfg.seed, weighted=True) if len(
             train_whole) and mil.whole_per_step else None
