@@ -205,6 +205,22 @@ def import_onnx(onnx_path: Path, out: Path) -> ImportResult:
 
 
 def is_bn_folded(raw: dict[str, Any]) -> bool:
-    """Whether a checkpoint dict was imported from ONNX with its BatchNorms folded (needs freeze_bn)."""
+    """Whether a checkpoint dict holds folded BatchNorms (needs freeze_bn): imported from ONNX, or trained
+    on from such a checkpoint with freeze_bn (its statistics are still the identity's). Read from the
+    weights themselves: every BatchNorm has mean 0 and one variance just under 1 (``1 - eps``), which
+    no BatchNorm that saw data has."""
     extra = raw.get("extra") or {}
-    return bool(isinstance(extra, dict) and extra.get("bn_folded"))
+    if isinstance(extra, dict) and extra.get("bn_folded"):
+        return True
+    state = raw.get("model_state") or {}
+    found = False
+    for key, var in state.items():
+        if not key.endswith("running_var"):
+            continue
+        mean = state.get(key[: -len("var")] + "mean")
+        if mean is None or var.numel() == 0:
+            continue
+        if bool(mean.any()) or not (float(var.min()) == float(var.max()) and 0.99 <= float(var.max()) < 1.0):
+            return False
+        found = True
+    return found

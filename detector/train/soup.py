@@ -24,6 +24,10 @@ from typing import Any
 from detector.errors import CheckpointError, ConfigError
 
 
+def _bn_kind(folded: bool) -> str:
+    return "folded BatchNorm (imported from ONNX, or trained --from such a model)" if folded else "BatchNorm statistics"
+
+
 @dataclass(frozen=True)
 class SoupSummary:
     out: Path
@@ -77,9 +81,19 @@ def make_soup(paths: Sequence[Path], weights: Sequence[float] | None, out: Path)
             if tuple(a[k].shape) != tuple(b[k].shape):
                 raise CheckpointError(f"{p}: tensor {k} has shape {tuple(b[k].shape)}, {first_path}'s "
                                       f"{tuple(a[k].shape)}")
+    from detector.train.onnx_import import is_bn_folded
+
+    folded = [is_bn_folded(c) for c in ckpts]
+    if len(set(folded)) > 1:
+        bad = next(p for p, f in zip(paths, folded, strict=True) if f != folded[0])
+        raise CheckpointError(f"{bad}: has {_bn_kind(not folded[0])}, {first_path} has {_bn_kind(folded[0])}; their "
+                              "weights cannot be averaged (soup an imported model only with runs trained --from it)")
+    # An ingredient that records no split (one imported from ONNX, `graffiti import-onnx`) is not compared;
+    # the others must share theirs.
     vals = [_val_rows(c, Path(p)) for p, c in zip(paths, ckpts, strict=True)]
-    if any(v is not None for v in vals) and len(set(vals)) > 1:
-        bad = next(p for p, v in zip(paths, vals, strict=True) if v != vals[0])
+    recorded = [v for v in vals if v is not None]
+    if len(set(recorded)) > 1:
+        bad = next(p for p, v in zip(paths, vals, strict=True) if v is not None and v != recorded[0])
         raise CheckpointError(f"{bad}: trained with another validation split than {first_path} (export chooses "
                               "the soup's thresholds on that split; train the ingredients with the same val split)")
     state: dict[str, Any] = {}

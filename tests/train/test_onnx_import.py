@@ -17,7 +17,7 @@ pytest.importorskip("onnxruntime")
 from detector.errors import CheckpointError, ModelContractError  # noqa: E402
 from detector.modelmeta import ModelMeta, write_meta  # noqa: E402
 from detector.onnxmodel import ModelSession  # noqa: E402
-from detector.train.checkpoint import load_checkpoint  # noqa: E402
+from detector.train.checkpoint import load_checkpoint, read_checkpoint_dict  # noqa: E402
 from detector.train.onnx_import import import_onnx  # noqa: E402
 from tests.train.tiny_run import run_cli, shared_tiny_run, write_images  # noqa: E402
 
@@ -120,6 +120,33 @@ def test_train_from_an_imported_model_holds_its_batchnorm_and_learns(lite, tmp_p
     assert torch.equal(after[f"{late}.running_var"], before[f"{late}.running_var"])
     assert not torch.equal(after[f"{late}.bias"], before[f"{late}.bias"])  # its shift did train
     assert not torch.equal(after["_fc.weight"], before["_fc.weight"])
+    from detector.train.onnx_import import is_bn_folded
+    from detector.train.soup import make_soup
+
+    trained = read_checkpoint_dict(tmp_path / "run" / "last.pt")
+    assert "bn_folded" not in trained["extra"] and is_bn_folded(trained)  # read from the held statistics
+    # WiSE-FT: the imported model and the run trained from it average (the import records no split)
+    soup = make_soup([imported, tmp_path / "run" / "last.pt"], [0.5, 0.5], tmp_path / "wise.pt")
+    assert soup.tensors_mixed > 0
+    mixed = load_checkpoint(tmp_path / "wise.pt").model.state_dict()
+    assert torch.allclose(mixed["_fc.weight"], 0.5 * before["_fc.weight"] + 0.5 * after["_fc.weight"], atol=1e-6)
+
+
+def test_a_folded_model_is_not_averaged_with_one_that_has_its_statistics(lite, tmp_path):
+    from detector.train.archs import preprocess
+    from detector.train.checkpoint import save_checkpoint
+    from detector.train.onnx_import import is_bn_folded
+    from detector.train.soup import make_soup
+
+    path, original = lite
+    imported = import_onnx(path, tmp_path / "imported.pt").path
+    own = save_checkpoint(tmp_path / "own.pt", model=original, arch="efficientnet_lite0",
+                          preprocess=preprocess("efficientnet_lite0", LITE_PX), optimizer=None, scheduler=None,
+                          epoch=1, metrics={}, config={"dropout": 0.0}, data_info={}, git_rev="test")
+    assert not is_bn_folded(read_checkpoint_dict(own))
+    with pytest.raises(CheckpointError, match=r"own\.pt: has BatchNorm statistics, .*imported\.pt has folded "
+                                              r"BatchNorm .*cannot be averaged"):
+        make_soup([imported, own], [], tmp_path / "bad.pt")
 
 
 def test_hold_batchnorm_leaves_other_layers_training():
