@@ -36,18 +36,29 @@ class SoupSummary:
     tensors_same: int  # tensors equal in every ingredient (the frozen prefix)
 
 
+def _manifest(ckpt: dict[str, Any], path: Path) -> Path | None:
+    """The split manifest the checkpoint's run wrote: as recorded, else beside the checkpoint (a moved run
+    folder, as export finds it); None when it records none."""
+    manifest = (ckpt.get("data") or {}).get("manifest")
+    if not manifest:
+        return None
+    mpath = Path(manifest)
+    if not mpath.is_file() and (path.parent / mpath.name).is_file():
+        mpath = path.parent / mpath.name
+    if not mpath.is_file():
+        raise CheckpointError(f"{path}: its split manifest {mpath} is not there (needed to check that the "
+                              "ingredients share one validation split)")
+    return mpath
+
+
 def _val_rows(ckpt: dict[str, Any], path: Path) -> frozenset[tuple[str, int]] | None:
     """The (image path, label) rows of the validation split the checkpoint was trained with; None when
     the checkpoint records no split manifest."""
     from detector.data.manifest import read_manifest
 
-    manifest = (ckpt.get("data") or {}).get("manifest")
-    if not manifest:
+    mpath = _manifest(ckpt, path)
+    if mpath is None:
         return None
-    mpath = Path(manifest)
-    if not mpath.is_file():
-        raise CheckpointError(f"{path}: its split manifest {mpath} is not there (needed to check that the "
-                              "ingredients share one validation split)")
     return frozenset((str(s.path), s.label) for s in read_manifest(mpath, check_files=False) if s.split == "val")
 
 
@@ -111,6 +122,10 @@ def make_soup(paths: Sequence[Path], weights: Sequence[float] | None, out: Path)
             state[k] = tensors[-1].clone()
             mixed += 1
     last = ckpts[-1]
+    data = dict(last.get("data") or {})
+    found = _manifest(last, Path(paths[-1]))
+    if found is not None:
+        data["manifest"] = str(found)  # where it is now (its run folder may have moved): export reads it
     payload: dict[str, Any] = {
         "format": FORMAT,
         "arch": last["arch"],
@@ -121,7 +136,7 @@ def make_soup(paths: Sequence[Path], weights: Sequence[float] | None, out: Path)
         "metrics": {},
         "config": dict(last.get("config") or {}),
         "preprocess": last["preprocess"],
-        "data": dict(last.get("data") or {}),
+        "data": data,
         "git_rev": str(last.get("git_rev") or ""),
         "extra": {"soup": [{"checkpoint": str(p), "weight": round(x, 6), "epoch": c.get("epoch"),
                             "git_rev": c.get("git_rev")} for p, x, c in zip(paths, w, ckpts, strict=True)]},

@@ -97,3 +97,27 @@ def test_cli_soup_then_export(two_runs: tuple[Path, Path, Path], tmp_path: Path,
     code, out, err = run_cli(monkeypatch, capsys, "soup", str(a), str(tmp_path / "nope.pt"), "--out",
                              str(tmp_path / "x.pt"))
     assert code == 2 and "nope.pt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_moved_run_folder_is_souped_and_exported(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """An ingredient whose run folder was renamed finds its split manifest beside it (as export does), and the
+    soup records where that manifest is now, so the soup exports."""
+    import torch
+
+    from detector.train.onnx_export import export_model
+    from detector.train.soup import make_soup
+
+    a, b, manifest = two_runs
+    moved = manifest.parent.parent / "renamed-run"  # beside the run folder: the manifest's relative paths hold
+    moved.mkdir()
+    shutil.copy(b, moved / "best.pt")
+    shutil.copy(manifest, moved / manifest.name)
+    raw = torch.load(moved / "best.pt", map_location="cpu", weights_only=True)
+    gone = manifest.parent.parent / "old-run" / manifest.name  # where the run wrote it, before the folder was renamed
+    torch.save(dict(raw, data=dict(raw["data"], manifest=str(gone))), moved / "best.pt")
+    make_soup([a, moved / "best.pt"], None, tmp_path / "soup" / "best.pt")
+    soup = torch.load(tmp_path / "soup" / "best.pt", map_location="cpu", weights_only=True)
+    assert soup["data"]["manifest"] == str(moved / manifest.name)
+    exported = export_model(tmp_path / "soup" / "best.pt", tmp_path / "soup.onnx", name="s", version="1",
+                            progress=False, threshold_level="photo")
+    assert exported.fp32.path.is_file()
