@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, default=REPO / "models" / "graffiti-effnetlite0.onnx")
     p.add_argument("--jobs", type=int, default=1, help="walls run in parallel (one process each)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override an edge setting, e.g. --set wall.enabled=false (repeatable)")
+                   help="override an edge setting of the camera, e.g. --set wall.enabled=false, or of its model run, "
+                        "e.g. --set model.max_batch=1 (repeatable)")
     p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
     p.add_argument("--evidence-dir", type=Path, help="write each alert's evidence picture here")
     p.add_argument("--csv", type=Path, help="append one row per wall to this CSV")
@@ -238,6 +239,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --model {args.model} not found", file=sys.stderr)
         return 2
     settings = settings_from(args.set)
+    from detector.demo.inproc import camera_config, model_run_settings
+    from detector.errors import DetectorError
+
+    try:  # a bad --set is one line here, not a traceback from every wall's process
+        model_run_settings(settings.get("model") or {}, 1)
+        camera_config({k: v for k, v in settings.items() if k != "model"})
+    except DetectorError as exc:
+        print(f"error: --set {exc}", file=sys.stderr)
+        return 2
     walls, paints, posters = pick_sources(args.data)
     idx = list(range(args.first, args.first + args.walls))
     if idx[-1] >= len(walls):

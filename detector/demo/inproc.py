@@ -18,6 +18,7 @@ import numpy as np
 
 from detector.data.sim.source import SimSource
 from detector.demo.truth import TimedEvent
+from detector.errors import ConfigError
 
 EPOCH0_S = 1_800_000_000.0  # wall-clock epoch of stream time 0 (any fixed value; events use it)
 ScoresFn = Callable[[float, np.ndarray], None]  # (stream t_s, per-tile scores) after each model run
@@ -74,6 +75,19 @@ def camera_config(settings: dict[str, Any] | None = None) -> Any:
     return cfg.cameras["sim"]
 
 
+def model_run_settings(model: dict[str, Any], threads: int) -> tuple[int, None, int]:
+    """(threads, reference frame, max_batch) for a ModelHolder from an edge ``[model]`` table's overrides,
+    validated like edge.toml (errors name model.<key>). Unset: ``threads`` and all tiles in one run (the
+    scores are the same at any max_batch; one run is the fastest here)."""
+    from detector.edge.config import parse_edge_config
+
+    if "path" in model or "reference_frame" in model:
+        raise ConfigError("model.path / model.reference_frame: give the model file as the benchmark's --model")
+    cfg = parse_edge_config({"device": {"name": "sim-device"}, "model": dict(model),
+                             "cameras": {"sim": {"source": "sim://0"}}}).model
+    return (cfg.threads if "threads" in model else threads), None, (cfg.max_batch if "max_batch" in model else 0)
+
+
 def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = None, start_s: float = 0.0,
                end_s: float | None = None, threads: int = 1, on_scores: ScoresFn | None = None,
                on_event: Callable[[TimedEvent], None] | None = None) -> CameraRun:
@@ -81,8 +95,10 @@ def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = 
     from detector.edge.camera import CameraWorker
     from detector.edge.model_holder import ModelHolder
 
+    settings = dict(settings or {})
+    model_set = settings.pop("model", None) or {}
     cfg = camera_config(settings)
-    holder = ModelHolder(Path(model_path), threads, None, 0)
+    holder = ModelHolder(Path(model_path), *model_run_settings(model_set, threads))
     source = SimSource("sim", stream, start_s, end_s, epoch0_s=EPOCH0_S)
     run = CameraRun()
 

@@ -96,6 +96,23 @@ def test_loiterer_and_passers_by_never_alert_paint_alerts_once_and_cleaning_is_n
     assert not [e for e in run.events if e.type == "commissioning_report"]
 
 
+def test_model_run_settings_reach_the_model_and_leave_the_decisions_alone(model: Path) -> None:
+    """``model.max_batch`` / ``model.threads`` (benchmarks' --set) run the model otherwise, to the same events."""
+    from detector.demo.inproc import model_run_settings
+    from detector.errors import ConfigError
+
+    assert model_run_settings({}, 1) == (1, None, 0)
+    assert model_run_settings({"max_batch": 2, "threads": 3}, 1) == (3, None, 2)
+    with pytest.raises(ConfigError, match=r"model\.max_batch: expected an integer in \[0, 1024\], found -1"):
+        model_run_settings({"max_batch": -1}, 1)
+    with pytest.raises(ConfigError, match=r"model\.path"):
+        model_run_settings({"path": "other.onnx"}, 1)
+    one = run_camera(stream(1400.0), model, SETTINGS)
+    runs_of_two = run_camera(stream(1400.0), model, {**SETTINGS, "model": {"max_batch": 2}})
+    assert [(e.type, e.t_s) for e in runs_of_two.events] == [(e.type, e.t_s) for e in one.events]
+    assert runs_of_two.model_runs == one.model_runs > 0  # tiles scored, in other batches
+
+
 def test_the_same_stream_without_the_wall_model_alerts_on_the_loiterer(model: Path) -> None:
     """The control: per-frame scoring calls the red jacket graffiti (what the wall model fixes)."""
     settings = {**SETTINGS, "wall": {"enabled": False}}
