@@ -76,8 +76,9 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
 
         if is_bn_folded(init.raw) and not cfg.freeze_bn:
             cfg.freeze_bn = True
-            console.print(f"--from {cfg.init_from}: imported from ONNX with its BatchNorm folded into the "
-                          "convolutions; training with freeze_bn (the statistics stay as they are)", highlight=False)
+            console.print(f"--from {cfg.init_from}: its BatchNorm is folded into the convolutions (imported from "
+                          "ONNX, or trained from such a model); training with freeze_bn (the statistics stay as "
+                          "they are)", highlight=False)
     from detector.train.tracking import check_available
 
     check_available(cfg.track)
