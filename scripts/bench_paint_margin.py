@@ -9,8 +9,10 @@ the edge's tiles, and prints per model:
 - **paint**: the hottest tile over the piece, after / before (what the edge's baseline gating sees);
 - **wall**: the hottest tile of the clean wall anywhere in the view (a single-frame false alarm the
   edge's gating must keep quiet);
-- per model, how many pieces read at or above the model's own threshold in colour and in IR, and how
-  many clean walls have a tile at or above it.
+- per model, how many pieces read at or above the model's own threshold in colour and in IR, how
+  many clean walls have a tile at or above it, and its weakest piece as a multiple of the threshold
+  (the room the edge has on the piece it most nearly misses: on walls 20-43 the bundled version 3 reads
+  its weakest at 1.26x, the version-9 candidate at 1.07x, and that candidate missed a goal-run piece).
 
 It has no passers-by, no temporal logic and no wall model: it says how much room a model leaves the
 edge, not whether the edge alerts. By default it looks at walls 20-39 (other held-out walls, other
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print("wall  mode   " + "   ".join(f"[{k}] paint after/before  wall" for k in range(len(models))))
     hit = [[0, 0] for _ in models]  # pieces at/over threshold: colour, IR
     hot_wall = [[0, 0] for _ in models]
+    weakest: list[tuple[float, str]] = [(float("inf"), "-") for _ in models]  # lowest piece score / threshold
     for i in idx:
         stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
                                  [im for im in (read_image(p) for p in posters[:3]) if im is not None],
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                       if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
                 pa, pb, wall = max(sa[j] for j in on), max(sb[j] for j in on), max(sb)
                 hit[k][m_i] += pa >= s.meta.threshold
+                weakest[k] = min(weakest[k], (pa / s.meta.threshold, f"wall {i} {'IR' if ir else 'colour'}"))
                 hot_wall[k][m_i] += wall >= s.meta.threshold
                 cells.append(f"{pa:5.2f} / {pb:4.2f}{'*' if pa < s.meta.threshold else ' '}       {wall:4.2f}")
             print(f"{i:4d}  {'IR    ' if ir else 'colour'} " + "   ".join(cells), flush=True)
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     print("(* = the piece reads under the model's threshold)")
     for k, name in enumerate(names):
         print(f"[{k}] {name}: pieces at/over threshold colour {hit[k][0]}/{n}, IR {hit[k][1]}/{n}; "
-              f"clean walls with a tile at/over it colour {hot_wall[k][0]}/{n}, IR {hot_wall[k][1]}/{n}")
+              f"clean walls with a tile at/over it colour {hot_wall[k][0]}/{n}, IR {hot_wall[k][1]}/{n}; "
+              f"weakest piece {weakest[k][0]:.2f}x the threshold ({weakest[k][1]})")
     return 0
 
 
