@@ -74,7 +74,10 @@ def validation_samples(loaded: Any) -> list[Sample]:
 
     path = checkpoint_manifest(loaded)
     if path is None:
-        raise CheckpointError(f"{loaded.path}: checkpoint does not name its split manifest (data.manifest)")
+        imported = (loaded.raw.get("extra") or {}).get("imported_from")
+        hint = (f" (it was imported from {imported.get('path')}, which keeps no split: train from it with --from, "
+                "or re-threshold that ONNX file with graffiti rethreshold)") if isinstance(imported, dict) else ""
+        raise CheckpointError(f"{loaded.path}: checkpoint does not name its split manifest (data.manifest){hint}")
     if not path.is_file():
         raise DatasetError(f"{loaded.path}: its split manifest {path} is missing; thresholds need the validation split")
     val = [s for s in read_manifest(path) if s.split == "val"]

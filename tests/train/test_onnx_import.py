@@ -84,6 +84,11 @@ def test_imported_lite0_scores_like_its_onnx_file_and_its_original(lite, tmp_pat
     assert loaded.raw["extra"]["bn_folded"] is True
     assert loaded.raw["extra"]["imported_from"]["threshold"] == 0.6
     assert loaded.preprocess.input_size == (LITE_PX, LITE_PX)
+    from detector.train.onnx_export import export_model
+
+    with pytest.raises(CheckpointError, match=r"imported\.pt: .*\(it was imported from .*lite\.onnx, which keeps no "
+                                              r"split: train from it with --from"):
+        export_model(r.path, tmp_path / "again.onnx", progress=False)  # no validation split to threshold on
 
 
 def test_a_torchvision_network_with_biased_convolutions_round_trips(tmp_path_factory, tmp_path):
