@@ -239,12 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --model {args.model} not found", file=sys.stderr)
         return 2
     settings = settings_from(args.set)
-    from detector.demo.inproc import camera_config, model_run_settings
+    from detector.demo.inproc import sim_camera_settings
     from detector.errors import DetectorError
 
     try:  # a bad --set is one line here, not a traceback from every wall's process
-        model_run_settings(settings.get("model") or {}, 1)
-        camera_config({k: v for k, v in settings.items() if k != "model"})
+        sim_camera_settings(settings)
     except DetectorError as exc:
         print(f"error: --set {exc}", file=sys.stderr)
         return 2

@@ -88,6 +88,14 @@ def model_run_settings(model: dict[str, Any], threads: int) -> tuple[int, None, 
     return (cfg.threads if "threads" in model else threads), None, (cfg.max_batch if "max_batch" in model else 0)
 
 
+def sim_camera_settings(settings: dict[str, Any] | None, threads: int = 1) -> tuple[Any, tuple[int, None, int]]:
+    """(camera config, ModelHolder's (threads, reference frame, max_batch)) from a benchmark's settings: the
+    camera's keys, and a ``model`` table for how the model runs; validated like edge.toml."""
+    settings = dict(settings or {})
+    model_set = settings.pop("model", None) or {}
+    return camera_config(settings), model_run_settings(model_set, threads)
+
+
 def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = None, start_s: float = 0.0,
                end_s: float | None = None, threads: int = 1, on_scores: ScoresFn | None = None,
                on_event: Callable[[TimedEvent], None] | None = None) -> CameraRun:
@@ -95,10 +103,8 @@ def run_camera(stream: Any, model_path: Path, settings: dict[str, Any] | None = 
     from detector.edge.camera import CameraWorker
     from detector.edge.model_holder import ModelHolder
 
-    settings = dict(settings or {})
-    model_set = settings.pop("model", None) or {}
-    cfg = camera_config(settings)
-    holder = ModelHolder(Path(model_path), *model_run_settings(model_set, threads))
+    cfg, run_args = sim_camera_settings(settings, threads)
+    holder = ModelHolder(Path(model_path), *run_args)
     source = SimSource("sim", stream, start_s, end_s, epoch0_s=EPOCH0_S)
     run = CameraRun()
 

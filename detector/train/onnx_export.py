@@ -57,12 +57,18 @@ class ExportResult:
 def checkpoint_manifest(loaded: Any) -> Path | None:
     """The split manifest a checkpoint's run wrote: as recorded, else beside the checkpoint (a run
     folder that was moved or a relative path recorded from another working directory)."""
-    manifest = (loaded.data or {}).get("manifest")
+    return recorded_manifest(loaded.data, loaded.path)
+
+
+def recorded_manifest(data: dict[str, Any] | None, checkpoint: Path | str) -> Path | None:
+    """:func:`checkpoint_manifest` from a checkpoint's ``data`` record and its file path (a raw checkpoint
+    dict, as ``graffiti soup`` reads them); None when it records none."""
+    manifest = (data or {}).get("manifest")
     if not manifest:
         return None
     path = Path(manifest)
     if not path.is_file():
-        beside = Path(loaded.path).parent / path.name
+        beside = Path(checkpoint).parent / path.name
         if beside.is_file():
             return beside
     return path

@@ -137,14 +137,12 @@ def _load_into(net: nn.Module, graph: Any, arrays: dict[str, np.ndarray], path: 
     return len(convs), folded, len(linears)
 
 
-def _parity(net: nn.Module, onnx_path: Path, input_size: tuple[int, int]) -> float:
-    """Largest score difference between the rebuilt network and ONNX Runtime on random images."""
+def _parity(net: nn.Module, sess: Any, input_size: tuple[int, int]) -> float:
+    """Largest score difference between the rebuilt network and the ONNX Runtime session on random images."""
     from detector.modelmeta import INPUT_NAME
-    from detector.onnxmodel import open_session
 
     h, w = input_size
     x = np.random.default_rng(0).standard_normal((PARITY_IMAGES, 3, h, w)).astype(np.float32)
-    sess = open_session(onnx_path, threads=0)
     onnx_scores = np.asarray(sess.run(None, {INPUT_NAME: x})[0], dtype=np.float64).reshape(-1)
     net.eval()
     with torch.no_grad():
@@ -154,13 +152,14 @@ def _parity(net: nn.Module, onnx_path: Path, input_size: tuple[int, int]) -> flo
 
 def import_onnx(onnx_path: Path, out: Path) -> ImportResult:
     """Rebuild the fp32 ONNX model at ``onnx_path`` as one of our checkpoints at ``out`` (see the module doc)."""
-    from detector.onnxmodel import read_meta
+    from detector.onnxmodel import meta_from_session, open_session
     from detector.train import archs
     from detector.train.checkpoint import FORMAT, preprocess_to_dict, write_checkpoint_dict
 
     onnx_path, out = Path(onnx_path), Path(out)
     onnx: Any = require("onnx", "train")
-    meta = read_meta(onnx_path)  # one-line errors for a missing file or contract
+    sess = open_session(onnx_path, threads=0)  # one-line errors for a missing or unloadable file
+    meta = meta_from_session(sess, str(onnx_path))  # ... and for a missing contract
     if meta.quantization != "none":
         raise CheckpointError(f"{onnx_path}: a quantised model ({meta.quantization}) cannot be imported for "
                               "training; import the fp32 model it was made from")
@@ -168,19 +167,20 @@ def import_onnx(onnx_path: Path, out: Path) -> ImportResult:
         arch = archs.get_arch(meta.arch)
     except Exception as exc:  # ConfigError: an architecture this install does not know
         raise CheckpointError(f"{onnx_path}: metadata names architecture {meta.arch!r}: {exc}") from None
+    raw = onnx_path.read_bytes()
     try:
-        graph_model = onnx.load(str(onnx_path))
+        graph_model = onnx.load_model_from_string(raw)
     except Exception as exc:
         raise ModelContractError(f"{onnx_path}: not a readable ONNX file ({type(exc).__name__})") from None
     model = archs.build(meta.arch, weights=None, dropout=IMPORT_DROPOUT)
     convs, folded, linears = _load_into(arch.inner(model), graph_model.graph, _arrays(graph_model), onnx_path,
                                         meta.arch)
-    diff = _parity(model, onnx_path, meta.input_size)
+    diff = _parity(model, sess, meta.input_size)
     if not diff <= PARITY_TOLERANCE:
         raise CheckpointError(f"{onnx_path}: the rebuilt {meta.arch} network scores differ from the ONNX model "
                               f"by up to {diff:.2g} (tolerance {PARITY_TOLERANCE:g}); its graph is not one this "
                               "architecture can be read back from")
-    sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    sha = hashlib.sha256(raw).hexdigest()
     payload: dict[str, Any] = {
         "format": FORMAT,
         "arch": meta.arch,

@@ -39,12 +39,11 @@ class SoupSummary:
 def _manifest(ckpt: dict[str, Any], path: Path) -> Path | None:
     """The split manifest the checkpoint's run wrote: as recorded, else beside the checkpoint (a moved run
     folder, as export finds it); None when it records none."""
-    manifest = (ckpt.get("data") or {}).get("manifest")
-    if not manifest:
+    from detector.train.onnx_export import recorded_manifest
+
+    mpath = recorded_manifest(ckpt.get("data"), path)
+    if mpath is None:
         return None
-    mpath = Path(manifest)
-    if not mpath.is_file() and (path.parent / mpath.name).is_file():
-        mpath = path.parent / mpath.name
     if not mpath.is_file():
         raise CheckpointError(f"{path}: its split manifest {mpath} is not there (needed to check that the "
                               "ingredients share one validation split)")
