@@ -7,12 +7,13 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
   one event. With change information (the wall model on), an event's changed area is what its tiles
   show changed while it is *young*: within ``join_s`` of its opening, or of the first sample of
   another colour view (IR/colour, passed in as ``view``), where the same paint looks different. Blocks
-  another open event holds are never taken. A hot group touching an open event joins it (never
+  another open event holds are never taken. A hot group touching an open event — by tile, or through changed
+  blocks that run unbroken from the event's into it (one piece over tiles that are not neighbours) — joins it (never
   reported again) when its changed area is the event's own, or adds only a few blocks
   (``min_new_cells``) where it overlaps the event's, or — while the event is young, or *disturbed*
   (``moved_share`` of its blocks changed in the last minutes or had something standing in front of
   them: a crew at work, people standing, a cleaning under way; see :class:`WallPaint`) — overlaps or
-  nearly touches it (a gap of up to ``join_gap_blocks`` blocks: a fresh piece enters the wall estimate
+  nearly touches it or the change connected to it (a gap of up to ``join_gap_blocks`` blocks: a fresh piece enters the wall estimate
   patchily). A new change further away, or one beside an old piece nobody has touched lately (new
   paint next to a piece nobody has cleaned yet), opens an event of its own. Without change information the rule is by time: within
   ``join_s`` of the event opening;
@@ -164,6 +165,7 @@ class DecisionEngine:
         # render a few blocks differently for good).
         self.stray_fraction = stray_fraction
         self._paint: WallPaint | None = None
+        self._reach_cache: dict[int, set[int]] = {}  # per open event, this sample: see _reach
         self._view: str | None = None  # the colour view the change information is about
         self._view_since: float | None = None  # ... since this source time
 
@@ -275,6 +277,7 @@ class DecisionEngine:
             raise ValueError(f"expected {len(self._tiles)} settled flags, got {len(settled)}")
         self._cells = list(cells) if cells is not None else None
         self._paint = paint if cells is not None else None
+        self._reach_cache = {}
         if self.last_t_s is not None and t_s < self.last_t_s:
             t_s = self.last_t_s  # a clock that steps back must not undo persistence
         self.last_t_s = t_s
@@ -346,7 +349,8 @@ class DecisionEngine:
             for part in self._components(comp - claimed):
                 owner = next(
                     (ev for ev in self._open.values()
-                     if any(self.neighbours[m] & part for m in ev.tiles) and self._same_change(t_s, ev, part)),
+                     if (any(self.neighbours[m] & part for m in ev.tiles) or self._change_reaches(ev, part))
+                     and self._same_change(t_s, ev, part)),
                     None,
                 )
                 if owner is not None:
@@ -387,7 +391,38 @@ class DecisionEngine:
             # the event's paint settled long ago in this view and nobody has touched it lately: a change
             # beside it is new paint
             return False
-        return bool(new & self._grown(ev.cells, self.join_gap_blocks + 1))
+        return bool(new & self._grown(self._reach(ev), self.join_gap_blocks + 1))
+
+    def _reach(self, ev: _Open) -> set[int]:
+        """The event's changed area and every block of change connected to it now, block to block (one piece
+        spanning tiles that are not neighbours: the tile between them may not have been scored hot yet). Not
+        through another open event's blocks. Without the paint now, the event's own area."""
+        if self._paint is None or not ev.cells:
+            return ev.cells
+        cached = self._reach_cache.get(ev.key)
+        if cached is not None:
+            return cached
+        w = self.grid_width
+        free = set(self._paint.now) - self._others_cells(ev)
+        reach = set(ev.cells)
+        stack = list(ev.cells)
+        while stack:
+            r, q = divmod(stack.pop(), w)
+            for dr in (-1, 0, 1):
+                for dq in (-1, 0, 1):
+                    if 0 <= q + dq < w:
+                        c = (r + dr) * w + q + dq
+                        if c in free and c not in reach:
+                            reach.add(c)
+                            stack.append(c)
+        self._reach_cache[ev.key] = reach
+        return reach
+
+    def _change_reaches(self, ev: _Open, part: set[int]) -> bool:
+        """Whether the change of tiles ``part`` is connected to the event's changed area now (see _reach)."""
+        if self._cells is None or self.grid_width <= 0 or self._paint is None or not ev.cells:
+            return False
+        return bool(self._comp_cells(part) & self._grown(self._reach(ev), self.join_gap_blocks))
 
     def _grown(self, cells: Iterable[int], by: int) -> set[int]:
         """Blocks within ``by`` blocks of ``cells`` in every direction."""

@@ -355,6 +355,35 @@ def test_a_hot_tile_joins_the_event_it_borders_not_one_its_group_reaches_through
     assert sum(isinstance(d, Opened) for d in decisions) == 2
 
 
+@pytest.mark.parametrize(("bridge", "events"), [(True, 1), (False, 2)])
+def test_one_piece_across_tiles_that_are_not_neighbours_is_one_event(bridge: bool, events: int) -> None:
+    """Tiles 0-1-2 in a row; 0 and 2 do not touch. A writer paints from tile 0 to tile 2 standing in front of it:
+    tile 0's event opens while painting; tile 2 turns hot while tile 1, between them, has not been read hot yet
+    (its median still filling). When the changed blocks run unbroken from the event's into tile 2 it is the same
+    piece (one alert, real walls: wall 23); with clean wall between them it is a piece of its own."""
+    grid_w = 20
+    tile_cells = [frozenset(r * grid_w + q for r in range(4) for q in range(a, a + 7)) for a in (0, 6, 12)]
+    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0, 2}), frozenset({1})], grid_width=grid_w,
+                            tile_cells=tile_cells)
+    left = frozenset(r * grid_w + q for r in (1, 2) for q in range(1, 6))
+    middle = frozenset(r * grid_w + q for r in (1, 2) for q in range(6, 13))
+    right = frozenset(r * grid_w + q for r in (1, 2) for q in range(13, 18))
+    decisions: list[Decision] = []
+
+    def run(t0: float, t1: float, scores: list[float], now: frozenset[int]) -> float:
+        t, cells = t0, [now & c for c in tile_cells]
+        while t < t1:  # the writer in front: the painted blocks changed lately
+            decisions.extend(engine.update(t, scores, cells, None, "grey", WallPaint(now, now)))
+            t += STEP_S
+        return t
+
+    t = run(0.0, 320.0, [0.9, 0.0, 0.0], left)
+    t = run(t, t + 60.0, [0.9, 0.0, 0.9], left | right | (middle if bridge else frozenset()))
+    assert sum(isinstance(d, Opened) for d in decisions) == events
+    if bridge:
+        assert [sorted(d.added) for d in decisions if isinstance(d, Grown)] == [[2]]
+
+
 def test_a_tile_the_events_paint_left_keeps_counting_across_a_restart() -> None:
     """The tag's paint left the shared tile 10 s before a restart: the restored engine closes the event at
     the same source time as one that never stopped (``cleared_since`` is part of the saved state)."""
