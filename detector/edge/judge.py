@@ -9,7 +9,11 @@ Per camera, on top of the wall estimate (:mod:`detector.edge.wall`):
 - **Gating.** After that a tile counts as graffiti evidence only when its score is at or above the
   threshold, clearly above its own baseline score (``score_margin``), *and* its appearance changed
   structurally from the baseline (``change_fraction`` of its blocks). A pipe that was always there
-  never alerts; paint on a warm tile does. The gated score (the score, or 0) is what the decision
+  never alerts; paint on a warm tile does. The baseline score is the highest the tile read while it
+  looked as commissioned — in any light of the day, over the threshold too when not a block of it had
+  changed — so a clean tile the model reads hot at noon does not alert when a few blocks of it change
+  later (a cleaning's faint ghost, a small sticker); paint there alerts where it reads clearly above that,
+  or through the neighbouring tiles. The gated score (the score, or 0) is what the decision
   engine's median/persistence/hysteresis rules see, so cleaning means "back to the baseline, or
   scoring clean".
 - **Compute in proportion to change.** A tile is scored again only when its wall estimate changed
@@ -340,8 +344,11 @@ class WallJudge:
                 # like the wall more than the paint, or one the model reads clean.
                 gated.append(s)
             else:
-                if not changed and i not in open_tiles:
-                    base.scores[i] = max(float(base.scores[i]), s) if s < threshold else base.scores[i]
+                if not changed and i not in open_tiles and (s < threshold or not self._any_change(i)):
+                    # The tile looks as commissioned: what the model reads there now is the wall's own score
+                    # (the light of another hour). Over the threshold only when not a block changed — a few
+                    # changed blocks under the change gate may be a small tag's first strokes.
+                    base.scores[i] = max(float(base.scores[i]), s)
                 gated.append(0.0)
             if i not in open_tiles:
                 self._hot_modes.pop(i, None)
@@ -378,6 +385,10 @@ class WallJudge:
             gh, gw = self.grid_hw
             standing = _ids(cv2.resize(fore.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) >= 0.2)
         return WallPaint(self._now_ids[1], moved | standing)
+
+    def _any_change(self, i: int) -> bool:
+        """Whether any block of tile ``i`` differs from the baseline now."""
+        return bool(self.changed_blocks.reshape(-1)[self.blocks[i]].any())
 
     def _moved_blocks(self, t_s: float, compare: bool = True) -> frozenset[int] | None:
         """Blocks of the wall estimate that changed structurally in the last ``moved_s`` to 2 × ``moved_s``

@@ -275,6 +275,33 @@ def test_new_paint_on_a_warm_tile_alerts_once() -> None:
     assert t_open - COMMISSIONED_S <= 300  # within 5 minutes of the paint being finished
 
 
+def smudge(img: np.ndarray) -> np.ndarray:
+    """A few blocks of grey on the pipe tile (a cleaning's faint ghost, a small sticker): no graffiti to the scorer."""
+    out = img.copy()
+    out[60:76, 250:266] = (235, 235, 235)
+    return out
+
+
+def test_a_tile_read_hot_later_in_the_day_does_not_alert_when_a_few_blocks_of_it_change() -> None:
+    """Commissioned in the morning when the pipe tile read 0.62; at noon the model reads the same, unchanged
+    tile 0.95. A small change on it later is not paint: the tile's own score had already been that high."""
+    light = {"gain": 0.62}
+
+    def daylight(crop: np.ndarray) -> float:
+        s = score_crop(crop)
+        return light["gain"] if s == 0.7 else s  # the pipe's score follows the light; paint stays 1.0
+
+    h = Harness(scorer=daylight)
+    warm = pipe(texture())
+    h.run(0, COMMISSIONED_S, lambda t: warm)
+    light["gain"] = 0.95
+    h.run(COMMISSIONED_S, COMMISSIONED_S + 1800, lambda t: warm)  # noon: read hot, nothing changed
+    assert h.opened == []
+    h.run(COMMISSIONED_S + 1800, COMMISSIONED_S + 5400, lambda t: smudge(warm))
+    assert h.judge.tile_change[4] >= JUDGE.change_fraction  # the gate sees the change
+    assert h.opened == []
+
+
 def test_new_paint_alerts_and_cleaning_is_noticed_with_a_warm_neighbour() -> None:
     h = Harness()
     warm = pipe(texture())
