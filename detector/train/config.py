@@ -97,6 +97,14 @@ class TrainConfig:
     freeze_bn: bool = setting(False, doc="keep every BatchNorm layer's statistics (and eval behaviour) while "
                               "training; needed to fine-tune a model imported from ONNX (graffiti import-onnx), "
                               "whose BatchNorm was folded into its convolutions, and set for one by --from")
+    keep_sources: list[str] = setting(factory=list,
+                                      doc="sources (their names in data) held rather than labelled: each of their "
+                                          "images is trained not to read lower than the starting model (init_from) "
+                                          "read it, a one-sided distillation (needs init_from and cached_views). For "
+                                          "tiles of graffiti photos, so that hard negatives do not teach the paint "
+                                          "in them as clean")
+    keep_weight: float = setting(1.0, ge=0.0, le=100.0,
+                                 doc="weight of the keep term: keep_weight x max(0, starting logit - logit)")
     balance: Literal["sampler", "pos_weight", "none"] = setting("sampler", doc="how clean and graffiti are balanced")
     samples_per_epoch: int = setting(0, ge=0, doc="0 = the number of training images")
     val_fraction: float = setting(0.15, ge=0.0, le=0.9)
@@ -128,6 +136,9 @@ class TrainConfig:
         if self.mil.enabled and not (self.freeze_blocks and self.cached_views):
             raise ConfigError(f"{dotted}mil.enabled: needs freeze_blocks > 0 and cached_views > 0 "
                               "(MIL trains on cached frozen-prefix features of every tile)")
+        if self.keep_sources and not (self.init_from and self.cached_views):
+            raise ConfigError(f"{dotted}keep_sources: needs init_from (the model whose readings are kept) and "
+                              "cached_views > 0")
         from detector.train.tracking import parse_track
 
         try:

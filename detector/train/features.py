@@ -75,17 +75,47 @@ def build_features(prefix: nn.Module, items: Sequence[CachedImage], spec: Prepro
 class FeatureTrainSet(Dataset):
     """Training items addressed by (index, seed) from MixSampler: the seed picks one cached view."""
 
-    def __init__(self, features: torch.Tensor, labels: Sequence[int], views: int) -> None:
+    def __init__(self, features: torch.Tensor, labels: Sequence[int], views: int,
+                 keep: Sequence[bool] | None = None, teacher: torch.Tensor | None = None) -> None:
         self.features = features
         self.labels = torch.tensor([float(v) for v in labels])
         self.views = views
+        # items held rather than labelled (config keep_sources): their starting logit per cached view
+        self.keep = torch.tensor(list(keep), dtype=torch.bool) if keep is not None else None
+        self.teacher = teacher
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]:
         index, seed = key
-        return self.features[index * self.views + seed % self.views].float(), self.labels[index]
+        row = index * self.views + seed % self.views
+        if self.keep is None or self.teacher is None:
+            return self.features[row].float(), self.labels[index]
+        return self.features[row].float(), self.labels[index], self.keep[index], self.teacher[row]
+
+
+def keep_loss(logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor, teacher: torch.Tensor,
+              weight: float, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy on the labelled items of a batch and, on the held ones (``keep``), a one-sided
+    distillation: ``weight x max(0, teacher - logit)`` — a held item may read hotter than the starting
+    model read it, never colder. Mean over the batch."""
+    from torch.nn import functional as f
+
+    bce = f.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
+    held = weight * torch.relu(teacher.to(logits.dtype) - logits)
+    return torch.where(keep, held, bce).mean()
+
+
+@torch.no_grad()
+def predict_logits(suffix: nn.Module, features: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """Logits of every cached feature row (eval mode), on the CPU in float32."""
+    was_training = suffix.training
+    suffix.eval()
+    out = [suffix(features[i:i + batch].to(device).float().contiguous(memory_format=torch.channels_last)).float().cpu()
+           for i in range(0, len(features), batch)]
+    suffix.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
 
 
 @torch.no_grad()

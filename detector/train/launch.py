@@ -88,6 +88,10 @@ def train_main(config_file: Path | None, overrides: dict[str, Any], resume: Path
         preflight(cfg.arch, cfg.weights, cfg.dropout, cfg.input_px, cfg.freeze_blocks, cfg.cached_views)
     split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     mix = load_mix(cfg.data, cfg.val_fraction, cfg.test_fraction, split_seed, cfg.augment.deequalize_sources)
+    unknown = [k for k in cfg.keep_sources if k not in mix.sources]
+    if unknown:
+        raise ConfigError(f"keep_sources: {', '.join(unknown)} is not a source of data (sources: "
+                          f"{', '.join(sorted(mix.sources))})")
     if cfg.fraction < 1.0 or cfg.max_images:
         from detector.train.subset import subsample
 

@@ -37,7 +37,13 @@ from detector.train.data import (
     split_counts_by_source,
     write_split_manifest,
 )
-from detector.train.features import FeatureTrainSet, build_features, predict_features
+from detector.train.features import (
+    FeatureTrainSet,
+    build_features,
+    keep_loss,
+    predict_features,
+    predict_logits,
+)
 from detector.train.optim import optimizer_and_schedule
 from detector.train.runlog import RunLog, plot_curves, progress_for, write_json, write_metrics_csv
 from detector.train.validation import evaluate_items, selection_key, summarise
@@ -324,10 +330,30 @@ def _build_trainee(ctx: RunContext, start: StartState, data: RunData) -> Trainee
     finally:
         if progress is not None:
             progress.stop()
-    train_set = FeatureTrainSet(train_features, [c.label for c in train_items], cfg.cached_views)
+    keep, teacher = None, None
+    if cfg.keep_sources:
+        keep = [c.sample.source in cfg.keep_sources for c in train_items]
+        teacher = _teacher_logits(ctx, suffix, train_features)
+        log(f"keep: {sum(keep)} training images of {', '.join(cfg.keep_sources)} held at the starting model's "
+            f"readings (weight {cfg.keep_weight:g})")
+    train_set = FeatureTrainSet(train_features, [c.label for c in train_items], cfg.cached_views, keep, teacher)
     net = ddp.wrap(suffix, info)
     log(f"cached {tuple(train_features.shape)} training features ({train_features.numel() * 2 / 1e6:.0f} MB)")
     return Trainee(model, net, frozen, preprocess, train_set, val_features)
+
+
+def _teacher_logits(ctx: RunContext, suffix: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """The starting model's logit of every cached training view (config keep_sources), computed before the
+    first step and kept in the run folder, so a resumed run holds the same readings."""
+    path = ctx.run_dir / "keep_teacher.pt"
+    if path.exists():
+        teacher = torch.load(path, map_location="cpu", weights_only=True)
+        if teacher.shape[0] == features.shape[0]:
+            return teacher  # type: ignore[no-any-return]
+    teacher = predict_logits(suffix, features, ctx.cfg.batch_size * 2, ctx.info.device)
+    if ctx.info.is_main:
+        torch.save(teacher, path)
+    return teacher
 
 
 def _optimisation(ctx: RunContext, start: StartState, data: RunData, trainee: Trainee) -> Optimisation:
@@ -398,11 +424,15 @@ def _train_epoch(ctx: RunContext, trainee: Trainee, opt: Optimisation, state: Tr
         batches = iter(opt.loader)  # creating the iterator draws from torch's RNG
         if skip and state.resume_rng is not None:
             torch.set_rng_state(state.resume_rng)  # the state saved after step `skip`
-        for step, (x, y) in enumerate(batches, start=skip):
-            x = x.to(info.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(info.device)
+        for step, batch in enumerate(batches, start=skip):
+            x = batch[0].to(info.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = batch[1].to(info.device)
             target = y * (1.0 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
-            loss = opt.loss_fn(trainee.net(x), target)
+            if len(batch) == 4:  # held items (keep_sources): never read lower than the starting model
+                loss = keep_loss(trainee.net(x), target, batch[2].to(info.device), batch[3].to(info.device),
+                                 cfg.keep_weight, getattr(opt.loss_fn, "pos_weight", None))
+            else:
+                loss = opt.loss_fn(trainee.net(x), target)
             opt.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             opt.optimizer.step()
