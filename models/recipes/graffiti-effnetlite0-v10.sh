@@ -13,12 +13,7 @@ mkdir -p "$D" runs/v3-import
 # 1. Data, version 3 imported, its mined clean tiles and hottest graffiti tiles: steps 1-3 of version 9's recipe.
 source models/recipes/data.sh
 source models/recipes/hardneg.sh
-git show 7e9b6ef:models/graffiti-effnetlite0.onnx > runs/v3-import/graffiti-effnetlite0-v3.onnx
-$G import-onnx runs/v3-import/graffiti-effnetlite0-v3.onnx --out runs/v3-import/imported.pt
-$G data mine runs/v3-import/graffiti-effnetlite0-v3.onnx --data "$D/facades-spb.csv" --data "$D/street-graffiti.csv" \
-   --out runs/mined-b3 --n 1200 --per-photo 3
-$G data mine runs/v3-import/graffiti-effnetlite0-v3.onnx --data "$D/street-graffiti.csv" \
-   --out runs/mined-pos-b3 --n 2000 --per-photo 1 --label graffiti
+source models/recipes/v3-mined.sh
 # 2. The held source: every tile of every graffiti training photo version 3 reads at >= 0.1 (12,364 tiles), then
 #    one Roboflow copy per photo (the copies of one photo share a group; 4,112 tiles of 322 photos).
 $G data mine runs/v3-import/graffiti-effnetlite0-v3.onnx --data "$D/street-graffiti.csv" \

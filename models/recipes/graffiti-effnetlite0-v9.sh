@@ -15,15 +15,9 @@ mkdir -p "$D" "$OUT" runs/v3-import
 # 1. Data: the shared splits, synthetic sets and hard negatives (as every recipe since version 3).
 source models/recipes/data.sh
 source models/recipes/hardneg.sh
-# 2. Version 3's bundled ONNX file (the last commit that bundled it) as a training checkpoint.
-git show 7e9b6ef:models/graffiti-effnetlite0.onnx > runs/v3-import/graffiti-effnetlite0-v3.onnx
-$G import-onnx runs/v3-import/graffiti-effnetlite0-v3.onnx --out runs/v3-import/imported.pt
-# 3. Its mistakes at the edge's tile scale, mined from the training photos as camera views: its hottest
-#    clean tiles (at most 3 per photo) and each graffiti photo's hottest tile.
-$G data mine runs/v3-import/graffiti-effnetlite0-v3.onnx --data "$D/facades-spb.csv" --data "$D/street-graffiti.csv" \
-   --out runs/mined-b3 --n 1200 --per-photo 3
-$G data mine runs/v3-import/graffiti-effnetlite0-v3.onnx --data "$D/street-graffiti.csv" \
-   --out runs/mined-pos-b3 --n 2000 --per-photo 1 --label graffiti
+# 2-3. Version 3's bundled file as a training checkpoint; its hottest clean tiles and each graffiti photo's
+#      hottest tile, mined from the training photos as camera views.
+source models/recipes/v3-mined.sh
 # 4. Fine-tune it on version 5's data with those tiles (BatchNorm statistics held: freeze_bn), 4 epochs.
 $G train --config models/recipes/graffiti-effnetlite0-v9ft.yaml
 # 5. WiSE-FT: 0.7 x version 3 + 0.3 x its fine-tuned self (the fine-tuned model alone, and 0.5 and 0.4 of it,
