@@ -136,6 +136,8 @@ class TrainConfig:
         if self.mil.enabled and not (self.freeze_blocks and self.cached_views):
             raise ConfigError(f"{dotted}mil.enabled: needs freeze_blocks > 0 and cached_views > 0 "
                               "(MIL trains on cached frozen-prefix features of every tile)")
+        if self.keep_sources and self.mil.enabled:
+            raise ConfigError(f"{dotted}keep_sources: not used by MIL training (mil.enabled); leave one of them out")
         if self.keep_sources and not (self.init_from and self.cached_views):
             raise ConfigError(f"{dotted}keep_sources: needs init_from (the model whose readings are kept) and "
                               "cached_views > 0")

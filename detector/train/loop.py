@@ -333,7 +333,7 @@ def _build_trainee(ctx: RunContext, start: StartState, data: RunData) -> Trainee
     keep, teacher = None, None
     if cfg.keep_sources:
         keep = [c.sample.source in cfg.keep_sources for c in train_items]
-        teacher = _teacher_logits(ctx, suffix, train_features)
+        teacher = _teacher_logits(ctx, suffix, train_features, resumed=start.resume is not None)
         log(f"keep: {sum(keep)} training images of {', '.join(cfg.keep_sources)} held at the starting model's "
             f"readings (weight {cfg.keep_weight:g})")
     train_set = FeatureTrainSet(train_features, [c.label for c in train_items], cfg.cached_views, keep, teacher)
@@ -342,14 +342,20 @@ def _build_trainee(ctx: RunContext, start: StartState, data: RunData) -> Trainee
     return Trainee(model, net, frozen, preprocess, train_set, val_features)
 
 
-def _teacher_logits(ctx: RunContext, suffix: nn.Module, features: torch.Tensor) -> torch.Tensor:
+def _teacher_logits(ctx: RunContext, suffix: nn.Module, features: torch.Tensor, resumed: bool) -> torch.Tensor:
     """The starting model's logit of every cached training view (config keep_sources), computed before the
-    first step and kept in the run folder, so a resumed run holds the same readings."""
+    first step and kept in the run folder: a resumed run's network is no longer the starting model, so it
+    reads them back from there."""
     path = ctx.run_dir / "keep_teacher.pt"
-    if path.exists():
-        teacher = torch.load(path, map_location="cpu", weights_only=True)
-        if teacher.shape[0] == features.shape[0]:
-            return teacher  # type: ignore[no-any-return]
+    if resumed:
+        teacher = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+        if teacher is None or teacher.shape[0] != features.shape[0]:
+            from detector.errors import CheckpointError
+
+            raise CheckpointError(f"{path}: the starting model's readings of the held images (keep_sources) are "
+                                  f"{'missing' if teacher is None else 'for other data'}; a resumed run cannot "
+                                  "recompute them, so start the run again")
+        return teacher  # type: ignore[no-any-return]
     teacher = predict_logits(suffix, features, ctx.cfg.batch_size * 2, ctx.info.device)
     if ctx.info.is_main:
         torch.save(teacher, path)

@@ -103,3 +103,28 @@ def test_keep_needs_a_starting_model_and_known_sources(conflict, monkeypatch, ca
                            str(run.checkpoint), "--data", str(root / "walls"), "--out", str(root / "unknown"))
     assert code != 0 and "keep_sources: held is not a source of data" in err and "Traceback" not in err
     assert not (root / "unknown").exists()
+
+
+def test_a_resumed_run_holds_the_readings_it_started_with(conflict, monkeypatch, capsys):
+    run, root = conflict
+    if not (root / "run-held" / "last.pt").is_file():
+        assert _train(monkeypatch, capsys, run, root, "run-held", "5")[0] == 0
+    monkeypatch.setenv("GRAFFITI_FEATURE_CACHE", "off")
+    saved = torch.load(root / "run-held" / "keep_teacher.pt", weights_only=True)
+    code, out, err = run_cli(monkeypatch, capsys, "train", "--resume", str(root / "run-held"), "--epochs", "4")
+    assert code == 0, err
+    assert "held at the starting model's readings" in out
+    assert torch.equal(torch.load(root / "run-held" / "keep_teacher.pt", weights_only=True), saved)
+    (root / "run-held" / "keep_teacher.pt").unlink()
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", str(root / "run-held"), "--epochs", "5")
+    assert code != 0 and "keep_teacher.pt: the starting model's readings of the held images" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_keep_is_refused_with_mil_training(conflict, monkeypatch, capsys):
+    run, root = conflict
+    cfg = root / "cfg-mil.yaml"
+    cfg.write_text((root / "cfg-5.yaml").read_text(encoding="utf-8") + "mil:\n  enabled: true\n", encoding="utf-8")
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--config", str(cfg), "--from", str(run.checkpoint),
+                           "--data", str(root / "walls"), "--out", str(root / "mil"))
+    assert code != 0 and "keep_sources: not used by MIL training" in err and "Traceback" not in err
