@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +51,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One wall in one mode: per model (hottest tile over the piece after it is finished, the same before the
+    paint started, the hottest tile of the clean wall anywhere in the view)."""
+
+    wall: int
+    ir: bool
+    per_model: list[tuple[float, float, float]]
+
+
+def readings(sessions: list, data: Path, idx: list[int], tile_px: int = 320,  # type: ignore[type-arg]
+             overlap: float = 0.25) -> Iterator[Reading]:
+    """The real-walls benchmark's walls ``idx`` (same photos, seeds and placement as bench_real_walls.py), a
+    minute before the paint starts and a minute after it is finished, colour then IR, read by every model."""
+    import bench_real_walls as brw
+
+    from detector.data.sim.photowall import PhotoWallStream
+    from detector.edge.score import score_image
+    from detector.preprocess import read_image
+
+    walls, paints, posters = brw.pick_sources(data)
+    for i in idx:
+        stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
+                                 [im for im in (read_image(p) for p in posters[:3]) if im is not None],
+                                 seed=1000 + i, fps=0.2)
+        if not stream.day.paint:
+            continue
+        truth = stream.day.paint[0]
+        x0, y0, x1, y1 = truth.box
+        for ir in (False, True):
+            before = stream.wall_at(truth.start_s - 60, ir=ir)
+            after = stream.wall_at(truth.finished_s + 60, ir=ir)
+            per = []
+            for s in sessions:
+                tiles, sb = score_image(s, before, tile_px, overlap)
+                _, sa = score_image(s, after, tile_px, overlap)
+                on = [j for j, t in enumerate(tiles)
+                      if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
+                per.append((max(sa[j] for j in on), max(sb[j] for j in on), max(sb)))
+            yield Reading(i, ir, per)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import bench_real_walls as brw
@@ -62,13 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the real photos are not at {brw.SHARED} (street-graffiti, facades-spb)", file=sys.stderr)
         return 2
 
-    from detector.data.sim.photowall import PhotoWallStream
-    from detector.edge.score import score_image
     from detector.onnxmodel import ModelSession
-    from detector.preprocess import read_image
 
     sessions = [ModelSession(m, threads=2) for m in models]
-    walls, paints, posters = brw.pick_sources(args.data)
+    walls = brw.pick_sources(args.data)[0]
     idx = list(range(args.first, min(args.first + args.walls, len(walls))))
     names = [f"{m.parent.name}/{m.name}" for m in models]
     print(f"paint margin: {len(idx)} walls; models " + ", ".join(
@@ -77,29 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     hit = [[0, 0] for _ in models]  # pieces at/over threshold: colour, IR
     hot_wall = [[0, 0] for _ in models]
     weakest: list[tuple[float, str]] = [(float("inf"), "-") for _ in models]  # lowest piece score / threshold
-    for i in idx:
-        stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
-                                 [im for im in (read_image(p) for p in posters[:3]) if im is not None],
-                                 seed=1000 + i, fps=0.2)
-        if not stream.day.paint:
-            continue
-        truth = stream.day.paint[0]
-        x0, y0, x1, y1 = truth.box
-        for m_i, ir in enumerate((False, True)):
-            before = stream.wall_at(truth.start_s - 60, ir=ir)
-            after = stream.wall_at(truth.finished_s + 60, ir=ir)
-            cells = []
-            for k, s in enumerate(sessions):
-                tiles, sb = score_image(s, before, args.tile_px, args.overlap)
-                _, sa = score_image(s, after, args.tile_px, args.overlap)
-                on = [j for j, t in enumerate(tiles)
-                      if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
-                pa, pb, wall = max(sa[j] for j in on), max(sb[j] for j in on), max(sb)
-                hit[k][m_i] += pa >= s.meta.threshold
-                weakest[k] = min(weakest[k], (pa / s.meta.threshold, f"wall {i} {'IR' if ir else 'colour'}"))
-                hot_wall[k][m_i] += wall >= s.meta.threshold
-                cells.append(f"{pa:5.2f} / {pb:4.2f}{'*' if pa < s.meta.threshold else ' '}       {wall:4.2f}")
-            print(f"{i:4d}  {'IR    ' if ir else 'colour'} " + "   ".join(cells), flush=True)
+    for r in readings(sessions, args.data, idx, args.tile_px, args.overlap):
+        cells = []
+        for k, (s, (pa, pb, wall)) in enumerate(zip(sessions, r.per_model, strict=True)):
+            hit[k][r.ir] += pa >= s.meta.threshold
+            weakest[k] = min(weakest[k], (pa / s.meta.threshold, f"wall {r.wall} {'IR' if r.ir else 'colour'}"))
+            hot_wall[k][r.ir] += wall >= s.meta.threshold
+            cells.append(f"{pa:5.2f} / {pb:4.2f}{'*' if pa < s.meta.threshold else ' '}       {wall:4.2f}")
+        print(f"{r.wall:4d}  {'IR    ' if r.ir else 'colour'} " + "   ".join(cells), flush=True)
     n = len(idx)
     print("(* = the piece reads under the model's threshold)")
     for k, name in enumerate(names):
