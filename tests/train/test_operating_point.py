@@ -72,11 +72,16 @@ def test_one_network_under_two_threshold_policies_meets_at_one_operating_point(m
     assert low_cells[2:] == ref_cells[2:]  # ... at the matched one they are the same model, figure for figure
 
 
-def test_a_missing_model_or_split_without_clean_photos_is_one_line(models, capsys, tmp_path):
+def test_a_missing_model_manifest_or_clean_split_is_one_line(models, capsys, tmp_path):
     run, ref, _ = models
     mod = _script()
     assert mod.main(["--model", str(tmp_path / "nope.onnx"), "--walls", "0"]) == 2
     assert "nope.onnx not found" in capsys.readouterr().err
-    assert mod.main(["--model", str(ref), "--match", f"{run.manifest}:nosuchsplit", "--walls", "0"]) == 2
+    assert mod.main(["--model", str(ref), "--match", f"{run.manifest}:nosuchsplit", "--test", f"{run.manifest}:val",
+                     "--walls", "0"]) == 2
     err = capsys.readouterr().err
     assert "no clean photos in that split" in err and len(err.strip().splitlines()) == 1
+    assert mod.main(["--model", str(ref), "--match", f"{run.manifest}:val", "--test", f"{tmp_path / 'none.csv'}:test",
+                     "--walls", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "none.csv" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
