@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     from detector.errors import DetectorError
     from detector.train.scorers import open_scorer
-    from detector.train.viewlevel import score_views
+    from detector.train.viewlevel import score_views, view_metrics
 
     try:
         match, test = _samples(args.match), _samples(args.test)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         tv = score_views(test, [scorer], description=f"{m.parent.name}: held-out views")[0]
         rows.append({"model": m, "threshold": float(scorer.meta.threshold), "match": mv, "test": tv})
     ref = rows[0]
-    n_fp = int((ref["match"].scores[ref["match"].labels == 0] >= ref["threshold"]).sum())
+    n_fp = view_metrics(ref["match"].labels, ref["match"].scores, ref["threshold"]).false_positives
     for r in rows:
         mv = r["match"]
         r["at"] = threshold_for_false_positives(mv.scores[mv.labels == 0], n_fp)
@@ -110,17 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     print("model | own threshold | matched threshold | matching set: clean views flagged / graffiti views caught | "
           f"held-out {args.test}: clean views flagged | screen pieces at/over (weakest) | clean screen walls with a tile over")
     for k, r in enumerate(rows):
-        mv, tv, t = r["match"], r["test"], r["at"]
-        fp = int((mv.scores[mv.labels == 0] >= t).sum())
-        tp = int((mv.scores[mv.labels == 1] >= t).sum())
-        test_fp = int((tv.scores[tv.labels == 0] >= t).sum())
+        t = r["at"]
+        mv = view_metrics(r["match"].labels, r["match"].scores, t)
+        tv = view_metrics(r["test"].labels, r["test"].scores, t)
         screen = "-"
         if pieces[k]:
             pa = [p for p, _ in pieces[k]]
             screen = (f"{sum(p >= t for p in pa)}/{len(pa)} ({min(pa) / t:.2f}x) | "
                       f"{sum(w >= t for _, w in pieces[k])}/{len(pa)}")
-        print(f"{r['model']} | {r['threshold']:.3f} | {t:.3f} | {fp}/{int((mv.labels == 0).sum())} / "
-              f"{tp}/{int((mv.labels == 1).sum())} | {test_fp}/{int((tv.labels == 0).sum())} | {screen}")
+        print(f"{r['model']} | {r['threshold']:.3f} | {t:.3f} | {mv.false_positives}/{mv.n_clean} / "
+              f"{mv.detected}/{mv.n_graffiti} | {tv.false_positives}/{tv.n_clean} | {screen}")
     return 0
 
 

@@ -72,7 +72,7 @@ def readings(sessions: list, data: Path, idx: list[int], tile_px: int = 320,  # 
     from detector.preprocess import read_image
 
     walls, paints, posters = brw.pick_sources(data)
-    for i in idx:
+    for i in (i for i in idx if i < len(walls)):
         stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
                                  [im for im in (read_image(p) for p in posters[:3]) if im is not None],
                                  seed=1000 + i, fps=0.2)

@@ -121,11 +121,4 @@ def predict_logits(suffix: nn.Module, features: torch.Tensor, batch: int, device
 @torch.no_grad()
 def predict_features(suffix: nn.Module, features: torch.Tensor, batch: int, device: torch.device) -> np.ndarray:
     """P(graffiti) from cached prefix features (eval mode)."""
-    was_training = suffix.training
-    suffix.eval()
-    out = []
-    for start in range(0, len(features), batch):
-        x = features[start:start + batch].to(device).float().contiguous(memory_format=torch.channels_last)
-        out.append(torch.sigmoid(suffix(x)).float().cpu().numpy())
-    suffix.train(was_training)
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    return torch.sigmoid(predict_logits(suffix, features, batch, device)).numpy()
