@@ -10,7 +10,7 @@ import pytest
 from detector.config import from_mapping
 from detector.edge.delivery.config import DeliveryConfig, LocalSinkConfig
 from detector.edge.delivery.sender import Delivery, open_outbox
-from detector.edge.delivery.sinks import LocalSink
+from detector.edge.delivery.sinks import LocalSink, TransientSinkError
 from detector.events import Heartbeat
 from tests.edge.conftest import make_event
 
@@ -36,7 +36,27 @@ def test_event_folder_holds_json_and_evidence(tmp_path: Path) -> None:
     assert folder.parent.name == ev.time[:10]
     assert json.loads((folder / "event.json").read_text())["id"] == ev.id
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "event.json"} == files
-    assert not list((tmp_path / "out" / "events").glob(".tmp-*"))  # nothing half-written left behind
+    assert not list((tmp_path / "out" / ".staging").iterdir())  # nothing half-written left behind
+
+
+def test_a_failed_write_leaves_only_complete_event_folders_under_events(tmp_path: Path) -> None:
+    # a reader polls events/*/*/event.json while the edge writes: the folder being assembled (here one
+    # whose copy fails half way) must never sit under events/, where it could vanish mid-walk
+    sink = LocalSink(LocalSinkConfig(dir=tmp_path / "out"))
+    done, done_files = make_event()
+    sink.send_event(done.to_dict(), on_disk(tmp_path, done_files))
+    ev, files = make_event()
+    paths = on_disk(tmp_path, files)
+    paths["crop.jpg"].unlink()
+    paths["crop.jpg"].mkdir()  # copying a folder as a file fails after the event's folder was started
+    with pytest.raises(TransientSinkError):
+        sink.send_event(ev.to_dict(), paths)
+    events = tmp_path / "out" / "events"
+    days = [p for p in events.iterdir()]
+    assert [p.name for p in days] == [done.time[:10]]  # nothing but day folders under events/
+    assert [p.name for p in event_dirs(tmp_path / "out")] == [p.name for p in days[0].iterdir()]
+    assert all((p / "event.json").is_file() for p in event_dirs(tmp_path / "out"))
+    assert [p.name for p in (tmp_path / "out" / ".staging").iterdir()] == [ev.id]  # the half-made one, aside
 
 
 def test_resending_an_event_does_not_duplicate_it(tmp_path: Path) -> None:
@@ -51,7 +71,7 @@ def test_resending_an_event_does_not_duplicate_it(tmp_path: Path) -> None:
 def test_half_written_temp_folder_from_a_crash_is_replaced(tmp_path: Path) -> None:
     sink = LocalSink(LocalSinkConfig(dir=tmp_path / "out"))
     ev, files = make_event()
-    stale = tmp_path / "out" / "events" / f".tmp-{ev.id}"
+    stale = tmp_path / "out" / ".staging" / ev.id
     stale.mkdir(parents=True)
     (stale / "frame.jpg").write_bytes(b"trunc")
     sink.send_event(ev.to_dict(), on_disk(tmp_path, files))

@@ -163,8 +163,9 @@ def _safe(part: str) -> str:
 class LocalSink:
     """Write each event as a folder ``<dir>/events/<YYYY-MM-DD>/<time>_<camera>_<type>_<id>/``.
 
-    The folder is assembled under a temporary name and renamed into place, so a reader never sees a
-    half-written event; an existing folder for the id means "already delivered". Heartbeats replace
+    The folder is assembled under ``<dir>/.staging/<id>`` and renamed into place, so a reader never
+    sees a half-written event and a reader walking ``events/`` never meets a folder that vanishes
+    under it; an existing folder for the id means "already delivered". Heartbeats replace
     ``<dir>/heartbeat.json`` (atomically). Past ``max_disk_mb`` (default 1 GiB) the oldest event
     folders are removed (the folders are listed once, then tracked in memory).
     """
@@ -188,7 +189,7 @@ class LocalSink:
             if any(day_dir.glob(f"*_{event_id}")):
                 return
             final = day_dir / f"{stamp}_{_safe(str(event['camera']))}_{_safe(str(event['type']))}_{event_id}"
-            tmp = self.root / "events" / f".tmp-{event_id}"
+            tmp = self.root / ".staging" / event_id  # outside events/: nothing there but complete events
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             for name, path in files.items():
