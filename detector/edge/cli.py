@@ -136,10 +136,13 @@ def commission_cmd(
 
 @app.command("score")
 def score_cmd(
-    images: list[Path] = typer.Argument(..., help="Image files to score."),
+    images: list[Path] = typer.Argument(..., help="Image files, or folders (searched recursively for images)."),
     model: Path = typer.Option(None, "--model", "-m", help="ONNX model with the contract (default: the bundled "
                                "models/graffiti-effnetlite0.onnx, found from any folder)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for <image>.heat.png overlays (default: none written)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for <image>.heat.png overlays (default: none written; "
+                             "a folder's images keep their sub-folders there)."),
+    csv_path: Path = typer.Option(None, "--csv", help="Also write one row per image (score, verdict, hottest tile, "
+                                  "heat map, or why it was skipped) to this CSV file."),
     tile_px: int = typer.Option(320, "--tile-px", help="Tile size in image pixels."),
     overlap: float = typer.Option(0.25, "--overlap", help="Tile overlap (fraction)."),
     threads: int = typer.Option(4, "--threads", help="onnxruntime intra-op threads."),
@@ -147,29 +150,59 @@ def score_cmd(
     """Score images tile by tile: max score and verdict per image, and a heat-map PNG with --out.
 
     Example: graffiti edge score wall1.jpg wall2.jpg --model models/graffiti-effnetlite0.onnx --out heat/
+
+    A folder: graffiti edge score photos/ --out heat/ --csv scores.csv
     """
+    import csv
+
     from detector.bundled import model_or_bundled
     from detector.config import check_range
-    from detector.edge.score import ImageScore, score_images
+    from detector.edge.score import ImageScore, expand_images, score_images
+    from detector.errors import ConfigError
     from detector.onnxmodel import ModelSession
 
     check_range(tile_px, "--tile-px", 16, 4096)
     check_range(overlap, "--overlap", 0.0, 0.9)
+    if csv_path is not None and csv_path.is_dir():
+        raise ConfigError(f"--csv {csv_path}: is a folder; expected a CSV file to write")
     session = ModelSession(model_or_bundled(model), threads)
-    bad = 0
-    for path in images:
-        if not path.is_file():  # say what is wrong: a missing file is not an unreadable one
-            bad += 1
-            typer.echo(f"error: {path}: {'is a folder, not an image file' if path.is_dir() else 'not found'}, skipped",
-                       err=True)
-    for r in score_images(session, [p for p in images if p.is_file()], out, tile_px, overlap):
+    found, errors = expand_images(images)
+    for line in errors:
+        typer.echo(f"error: {line}", err=True)
+    rows: list[dict[str, object]] = [{"path": str(e.path), "error": e.reason} for e in errors]
+    counts = {"graffiti": 0, "clean": 0}
+    bad = len(errors)
+    for r in score_images(session, [p for p, _ in found], out, tile_px, overlap, heat_names=[n for _, n in found]):
         if isinstance(r, ImageScore):
             heat = f"  heat map: {r.heatmap_path}" if r.heatmap_path else ""
             typer.echo(f"{r.path}: max {r.max_score:.3f} over {len(r.tiles)} tile(s) → {r.verdict} "
                        f"(threshold {r.threshold:.3f}){heat}")
+            counts[r.verdict] += 1
+            hottest = r.tiles[r.tile_scores.index(r.max_score)].xyxy if r.tiles else ()
+            rows.append({"path": str(r.path), "max_score": f"{r.max_score:.4f}", "verdict": r.verdict,
+                         "threshold": f"{r.threshold:.4f}", "tiles": len(r.tiles),
+                         "hot_tiles": sum(s >= r.threshold for s in r.tile_scores),
+                         "hottest_tile_xyxy": " ".join(str(v) for v in hottest),
+                         "heat_map": str(r.heatmap_path or "")})
         else:
             bad += 1
             typer.echo(f"error: {r}", err=True)
+            rows.append({"path": str(r.path), "error": r.reason})
+    if len(found) + len(errors) > 1:
+        typer.echo(f"{counts['graffiti'] + counts['clean']} image(s) scored: {counts['graffiti']} graffiti, "
+                   f"{counts['clean']} clean; {bad} skipped or failed")
+    if csv_path is not None:
+        fields = ["path", "max_score", "verdict", "threshold", "tiles", "hot_tiles", "hottest_tile_xyxy",
+                  "heat_map", "error"]
+        try:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(csv_path, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=fields, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+        except OSError as exc:
+            raise ConfigError(f"--csv {csv_path}: cannot write ({exc.strerror or exc})") from None
+        typer.echo(f"wrote {csv_path} ({len(rows)} row(s))")
     if bad:
         raise typer.Exit(1)
 

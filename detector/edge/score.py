@@ -7,6 +7,7 @@ hot tiles boxed — a quick way to see what the model reacts to.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,17 @@ class ImageScore:
     @property
     def verdict(self) -> str:
         return "graffiti" if self.max_score >= self.threshold else "clean"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An argument or image that gave no score, and why (printed as ``<path>: <reason>``)."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 def heat_overlay(image_bgr: np.ndarray, tiles: list[Tile], scores: list[float], threshold: float,
@@ -80,28 +92,60 @@ def score_image(model: ModelSession, image_bgr: np.ndarray, tile_px: int, overla
     return plan.tiles, [float(s) for s in scores]
 
 
+def expand_images(args: list[Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+    """The image files named by ``args`` (files as given, folders searched recursively for image types, in
+    name order), each with the name its heat map gets (``<stem>`` for a file, the path under the folder for
+    a folder's images; a repeated name gets ``-2``, ``-3``…), and one error line per argument that names
+    nothing to score."""
+    from detector.data.names import IMAGE_EXTENSIONS, is_image
+
+    found: list[tuple[Path, Path]] = []
+    errors: list[Skipped] = []
+    for arg in args:
+        if arg.is_file():
+            found.append((arg, Path(arg.stem)))
+        elif arg.is_dir():
+            inside = sorted(p for p in arg.rglob("*") if p.is_file() and is_image(p))
+            if not inside:
+                errors.append(Skipped(arg, f"no image files in this folder (looked for "
+                                           f"{', '.join(sorted(IMAGE_EXTENSIONS))}), skipped"))
+            found.extend((p, p.relative_to(arg).with_suffix("")) for p in inside)
+        else:
+            errors.append(Skipped(arg, "not found, skipped"))
+    seen: dict[Path, int] = {}
+    named: list[tuple[Path, Path]] = []
+    for path, name in found:
+        seen[name] = seen.get(name, 0) + 1
+        named.append((path, name if seen[name] == 1 else name.with_name(f"{name.name}-{seen[name]}")))
+    return named, errors
+
+
 def score_images(model: ModelSession, paths: list[Path], out_dir: Path | None, tile_px: int = 320,
-                 overlap: float = 0.25, threshold: float | None = None) -> list[ImageScore | str]:
-    """Score each image; unreadable ones give an error string instead of a result (and no crash)."""
+                 overlap: float = 0.25, threshold: float | None = None,
+                 heat_names: list[Path] | None = None) -> Iterator[ImageScore | Skipped]:
+    """Score each image in turn; unreadable ones give a ``Skipped`` instead of a result (and no crash).
+
+    With ``out_dir`` each heat map is ``out_dir/<name>.heat.png``, the name from ``heat_names`` (default the
+    image's stem)."""
     import cv2
 
     from detector.preprocess import read_image
 
     thr = model.meta.threshold if threshold is None else threshold
-    results: list[ImageScore | str] = []
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    for path in paths:
+    names = heat_names if heat_names is not None else [Path(p.stem) for p in paths]
+    for path, name in zip(paths, names, strict=True):
         img = read_image(str(path))
         if img is None:
-            results.append(f"{path}: unreadable or truncated image, skipped")
+            yield Skipped(path, "unreadable or truncated image, skipped")
             continue
         tiles, scores = score_image(model, img, tile_px, overlap)
         heat_path = None
         if out_dir is not None:
-            heat_path = out_dir / f"{path.stem}.heat.png"
+            heat_path = out_dir / name.parent / f"{name.name}.heat.png"
+            heat_path.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(heat_path), heat_overlay(img, tiles, scores, thr)):
-                results.append(f"{heat_path}: could not write the heat map")
+                yield Skipped(heat_path, "could not write the heat map")
                 heat_path = None
-        results.append(ImageScore(path, max(scores) if scores else 0.0, thr, tiles, scores, heat_path))
-    return results
+        yield ImageScore(path, max(scores) if scores else 0.0, thr, tiles, scores, heat_path)

@@ -71,3 +71,42 @@ def test_score_with_a_model_without_contract_is_a_one_line_error(tmp_path: Path)
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "no graffiti metadata contract" in res.stderr
+
+
+def test_a_folder_is_scored_recursively_with_its_heat_maps_and_a_csv_row_per_image(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx", threshold=0.5)
+    photos = tmp_path / "photos"
+    (photos / "north").mkdir(parents=True)
+    (photos / "south").mkdir()
+    cv2.imwrite(str(photos / "north" / "wall.png"), paint(wall(200, 100), (0, 0, 100, 100)))
+    cv2.imwrite(str(photos / "south" / "wall.png"), wall(200, 100))  # the same name in another sub-folder
+    (photos / "south" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    (photos / "notes.txt").write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    out, table = tmp_path / "heat", tmp_path / "scores.csv"
+    res = CliRunner().invoke(app, ["edge", "score", str(photos), str(tmp_path / "empty"), "--model", str(model),
+                                   "--out", str(out), "--csv", str(table), "--tile-px", "100", "--threads", "1"])
+    assert res.exit_code == 1, res.output  # something was skipped, and said so
+    assert "empty: no image files in this folder" in res.output and "broken.jpg: unreadable" in res.output
+    assert "2 image(s) scored: 1 graffiti, 1 clean; 2 skipped or failed" in res.output
+    assert (out / "north" / "wall.heat.png").is_file() and (out / "south" / "wall.heat.png").is_file()
+    import csv
+    rows = {Path(r["path"]).relative_to(tmp_path).as_posix(): r for r in csv.DictReader(table.open())}
+    assert set(rows) == {"photos/north/wall.png", "photos/south/wall.png", "photos/south/broken.jpg", "empty"}
+    north, south = rows["photos/north/wall.png"], rows["photos/south/wall.png"]
+    assert north["verdict"] == "graffiti" and north["hot_tiles"] == "1" and north["hottest_tile_xyxy"] == "0 0 100 100"
+    assert south["verdict"] == "clean" and float(south["max_score"]) < 0.5 and south["error"] == ""
+    assert Path(north["heat_map"]) == out / "north" / "wall.heat.png"
+    assert rows["photos/south/broken.jpg"]["error"].startswith("unreadable") and not rows["empty"]["verdict"]
+
+
+def test_two_files_with_one_name_get_two_heat_maps(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        cv2.imwrite(str(tmp_path / d / "x.png"), wall(64, 64))
+    res = CliRunner().invoke(app, ["edge", "score", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
+                                   "--model", str(model), "--out", str(tmp_path / "heat"), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "heat").iterdir()) == ["x-2.heat.png", "x.heat.png"]
