@@ -4,13 +4,17 @@ Shared by the edge (which scores the tiles) and evaluation (which shows a photo 
 the same way), so it lives outside both.
 
 Small tags on a wide view would vanish if the whole frame were shrunk to 224 px, so the watched
-area is covered by ``tile_px`` squares (default 320 frame pixels, overlap 0.25) that are each resized
-to the model input. Pixels outside the watch polygons or inside ignore polygons are painted grey
+area is covered by ``tile_px`` squares (overlap 0.25) that are each resized to the model input. By
+default a tile covers the same share of the frame at any resolution (:func:`tile_px_for`: a ninth of
+its area, 320 px at 1280×720, 480 px at 1920×1080): the model's operating point was measured on
+1280×720 views cut into 320-px tiles, and 320-px tiles on a 1080p frame see a smaller patch of wall
+and flag about four times as many clean views. Pixels outside the watch polygons or inside ignore polygons are painted grey
 before scoring, so a passer-by's face or a ceiling light never reaches the model.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +23,17 @@ import numpy as np
 MASK_GREY = 128  # fill value for masked pixels (a neutral mid-grey)
 DEFAULT_TILE_PX = 320  # the edge's default tile (frame pixels); evaluation cuts camera views the same way
 DEFAULT_OVERLAP = 0.25
+REFERENCE_FRAME = (1280, 720)  # the camera view the default tile (and the models' view-level figures) refer to
+DEFAULT_TILE_SHARE = DEFAULT_TILE_PX ** 2 / (REFERENCE_FRAME[0] * REFERENCE_FRAME[1])  # a tile's area / the frame's: 1/9
+
+
+def tile_px_for(frame_size: tuple[int, int], tile_px: int | None = None, share: float = DEFAULT_TILE_SHARE) -> int:
+    """The tile size for a frame: ``tile_px`` when given, else the square whose area is ``share`` of the
+    frame's (320 px at 1280×720, 480 at 1920×1080, 185 at 640×480), at least 16 px."""
+    if tile_px:
+        return int(tile_px)
+    w, h = frame_size
+    return max(16, int(round(math.sqrt(float(w) * float(h) * share))))
 
 
 @dataclass(frozen=True)

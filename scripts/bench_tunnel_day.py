@@ -83,7 +83,7 @@ class ScoreLog:
         from detector.tiling import plan_tiles
 
         cfg = camera_config(settings)
-        boxes = [t.xyxy for t in plan_tiles(stream.size, cfg.tiling.tile_px, cfg.tiling.overlap, cfg.watch,
+        boxes = [t.xyxy for t in plan_tiles(stream.size, cfg.tiling.tile_for(stream.size), cfg.tiling.overlap, cfg.watch,
                                             cfg.ignore).tiles]
         timeline, empty = stream.timeline, person_free(stream)
 
@@ -156,7 +156,7 @@ def replay(args: argparse.Namespace, settings: dict) -> int:  # type: ignore[typ
     for seed, by_t in sorted(samples.items()):
         stream = TunnelStream(seed, 86400.0, args.fps, size, script="day")
         watch = [] if args.whole_frame else wall_polygons(stream)
-        plan = plan_tiles(size, cfg.tiling.tile_px, cfg.tiling.overlap, watch, cfg.ignore)
+        plan = plan_tiles(size, cfg.tiling.tile_for(size), cfg.tiling.overlap, watch, cfg.ignore)
         engine = DecisionEngine(params, plan.neighbours)
         events, opened = [], {}
         times = sorted(by_t)

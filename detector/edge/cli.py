@@ -61,7 +61,7 @@ def check_config_cmd(config: Path = typer.Argument(..., help="edge.toml or edge.
                f"sinks: {', '.join(sinks)}")
     for name, cam in cfg.cameras.items():
         thr = "model" if cam.decision.threshold is None else f"{cam.decision.threshold:g}"
-        typer.echo(f"  {name}: {redact_url(cam.source)} every {cam.interval_s:g} s, tiles {cam.tiling.tile_px} px, "
+        typer.echo(f"  {name}: {redact_url(cam.source)} every {cam.interval_s:g} s, {cam.tiling.describe()}, "
                    f"threshold {thr}, watch {len(cam.watch)} / ignore {len(cam.ignore)} / accepted "
                    f"{len(cam.accepted)} polygon(s)")
         w = cam.wall
@@ -143,7 +143,8 @@ def score_cmd(
                              "a folder's images keep their sub-folders there)."),
     csv_path: Path = typer.Option(None, "--csv", help="Also write one row per image (score, verdict, hottest tile, "
                                   "heat map, or why it was skipped) to this CSV file."),
-    tile_px: int = typer.Option(320, "--tile-px", help="Tile size in image pixels."),
+    tile_px: int = typer.Option(None, "--tile-px", help="Tile size in image pixels (default: sized to each image "
+                                "as the edge sizes a frame's, a ninth of its area: 320 px at 1280x720)."),
     overlap: float = typer.Option(0.25, "--overlap", help="Tile overlap (fraction)."),
     threads: int = typer.Option(4, "--threads", help="onnxruntime intra-op threads."),
 ) -> None:
@@ -161,7 +162,8 @@ def score_cmd(
     from detector.errors import ConfigError
     from detector.onnxmodel import ModelSession
 
-    check_range(tile_px, "--tile-px", 16, 4096)
+    if tile_px is not None:
+        check_range(tile_px, "--tile-px", 16, 4096)
     check_range(overlap, "--overlap", 0.0, 0.9)
     if csv_path is not None and csv_path.is_dir():
         raise ConfigError(f"--csv {csv_path}: is a folder; expected a CSV file to write")

@@ -22,7 +22,7 @@ from detector.config import from_mapping, json_schema, read_config_file, rule_er
 from detector.edge.delivery.config import DeliveryConfig
 from detector.errors import ConfigError
 from detector.events import NAME_PATTERN  # the one device/camera name rule (they go into topics and paths)
-from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_PX
+from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SHARE, tile_px_for
 
 Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 
@@ -31,9 +31,22 @@ Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 class TilingConfig:
     """Overlapping square tiles cut from the watched area; each is resized to the model input."""
 
-    tile_px: int = setting(DEFAULT_TILE_PX, ge=16, le=4096,
-                           doc="square tiles of this many frame pixels, each scaled to the model input")
+    tile_px: int | None = setting(None, ge=16, le=4096,
+                                  doc="square tiles of this many frame pixels, each scaled to the model input; unset: "
+                                      "sized to the frame by tile_share (320 px at 1280x720, 480 at 1920x1080)")
+    tile_share: float = setting(DEFAULT_TILE_SHARE, gt=0.0, le=1.0,
+                                doc="without tile_px, each tile's area as a share of the frame's (1/9: the "
+                                    "1280x720 view in 320-px tiles the model's threshold was measured on)")
     overlap: float = setting(DEFAULT_OVERLAP, ge=0.0, le=0.9, doc="fraction of tile_px shared by neighbouring tiles")
+
+    def tile_for(self, frame_size: tuple[int, int]) -> int:
+        """The tile size (frame pixels) for frames of ``frame_size`` (width, height)."""
+        return tile_px_for(frame_size, self.tile_px, self.tile_share)
+
+    def describe(self) -> str:
+        if self.tile_px:
+            return f"tiles {self.tile_px} px"
+        return f"tiles sized to the frame ({self.tile_for((1280, 720))} px at 1280x720)"
 
 
 @dataclass

@@ -88,6 +88,7 @@ class SamplePipeline:
         self.motion = MotionDetector(cfg.motion)
         self.health = HealthMonitor(cfg.health)
         self.plan: TilePlan | None = None
+        self.tile_px = cfg.tiling.tile_for((1280, 720))  # set from the first frame's size (_prepare)
         self.engine: DecisionEngine | None = None
         self.judge: WallJudge | None = None
         self.privacy: np.ndarray | None = None
@@ -193,7 +194,8 @@ class SamplePipeline:
         if self.plan is None or self.plan.frame_size != frame_size or self.engine is None:
             if self.plan is not None:
                 log.warning("camera %s: frame size changed to %dx%d; decision state restarts", self.name, *frame_size)
-            self.plan = plan_tiles(frame_size, c.tiling.tile_px, c.tiling.overlap, c.watch, c.ignore)
+            self.tile_px = c.tiling.tile_for(frame_size)
+            self.plan = plan_tiles(frame_size, self.tile_px, c.tiling.overlap, c.watch, c.ignore)
             self.privacy = polygon_mask(frame_size, c.ignore) if c.ignore else None
             self.judge = self._make_judge(frame_size, model)
             grid_w = self.judge.grid_hw[1] if self.judge is not None else 0
@@ -205,7 +207,7 @@ class SamplePipeline:
             if self.on_new_plan is not None:
                 self.on_new_plan()
             log.info("camera %s: %dx%d frames, %d tiles of %d px", self.name, *frame_size, len(self.plan.tiles),
-                     c.tiling.tile_px)
+                     self.tile_px)
         if model is not self._model:
             self.engine.params = decision_params(c, model)
             self._model = model
@@ -223,7 +225,7 @@ class SamplePipeline:
         return self.plan, self.engine
 
     def _model_scale(self, model: ModelSession) -> float:
-        return model.spec.input_size[1] / float(self.cfg.tiling.tile_px)
+        return model.spec.input_size[1] / float(self.tile_px)
 
     def _make_judge(self, frame_size: tuple[int, int], model: ModelSession) -> WallJudge | None:
         wc = self.cfg.wall

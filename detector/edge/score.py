@@ -1,6 +1,7 @@
 """``graffiti edge score``: score single images the way the runner does, and draw a heat map.
 
-Each image is tiled exactly like a camera frame (default 320 px tiles, overlap 0.25), all tiles go
+Each image is tiled exactly like a camera frame (by default tiles sized to the image, a ninth of its area —
+320 px at 1280×720 — overlap 0.25), all tiles go
 through one model run, and the per-tile scores are painted as a colour map over the image with the
 hot tiles boxed — a quick way to see what the model reacts to.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.onnxmodel import ModelSession
-from detector.tiling import Tile, cut_tiles, plan_tiles
+from detector.tiling import Tile, cut_tiles, plan_tiles, tile_px_for
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,11 @@ def heat_overlay(image_bgr: np.ndarray, tiles: list[Tile], scores: list[float], 
     return np.hstack([out, strip])
 
 
-def score_image(model: ModelSession, image_bgr: np.ndarray, tile_px: int, overlap: float) -> tuple[list[Tile], list[float]]:
+def score_image(model: ModelSession, image_bgr: np.ndarray, tile_px: int | None,
+                overlap: float) -> tuple[list[Tile], list[float]]:
+    """Tile scores of one image cut like a camera frame (``tile_px`` None: sized to the image, as the edge does)."""
     h, w = image_bgr.shape[:2]
-    plan = plan_tiles((w, h), tile_px, overlap)
+    plan = plan_tiles((w, h), tile_px_for((w, h), tile_px), overlap)
     scores = model.score(cut_tiles(image_bgr, plan))
     return plan.tiles, [float(s) for s in scores]
 
@@ -120,7 +123,7 @@ def expand_images(args: list[Path]) -> tuple[list[tuple[Path, Path]], list[Skipp
     return named, errors
 
 
-def score_images(model: ModelSession, paths: list[Path], out_dir: Path | None, tile_px: int = 320,
+def score_images(model: ModelSession, paths: list[Path], out_dir: Path | None, tile_px: int | None = None,
                  overlap: float = 0.25, threshold: float | None = None,
                  heat_names: list[Path] | None = None) -> Iterator[ImageScore | Skipped]:
     """Score each image in turn; unreadable ones give a ``Skipped`` instead of a result (and no crash).

@@ -46,8 +46,10 @@ class ViewSpec:
     min_side_px: int = 0  # photos with a shorter side below this are skipped (a 320-px scene is one tile, not a view)
 
     def resolved(self) -> ViewSpec:
-        tile_px, overlap = edge_tiling()
-        return ViewSpec(self.width, self.height, self.tile_px or tile_px,
+        from detector.tiling import tile_px_for
+
+        _, overlap = edge_tiling()
+        return ViewSpec(self.width, self.height, tile_px_for((self.width, self.height), self.tile_px or None),
                         overlap if self.overlap < 0 else self.overlap, self.min_side_px)
 
     def to_dict(self) -> dict[str, Any]:

@@ -63,7 +63,9 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
 def test_defaults_apply_when_sections_are_absent(tmp_path: Path) -> None:
     cfg = parse_edge_config({"device": {"name": "d1"}, "cameras": {"a": {"source": "0"}}}, tmp_path)
     cam = cfg.cameras["a"]
-    assert (cam.interval_s, cam.tiling.tile_px, cam.tiling.overlap, cam.decision.window) == (5.0, 320, 0.25, 10)
+    assert (cam.interval_s, cam.tiling.tile_px, cam.tiling.overlap, cam.decision.window) == (5.0, None, 0.25, 10)
+    # unset tile_px: tiles sized to the frame, a ninth of its area
+    assert [cam.tiling.tile_for(s) for s in ((1280, 720), (1920, 1080), (640, 480), (3840, 2160))] == [320, 480, 185, 960]
     # No models/ beside the config: the bundled model is used.
     assert cfg.model.threads == 4 and cfg.model.path.name == "graffiti-effnetlite0.onnx" and cfg.model.path.is_file()
     assert cfg.device.heartbeat_interval_s == 60.0 and cfg.review.accepted_regions_poll_s == 300.0

@@ -109,3 +109,27 @@ def test_a_covered_lens_is_one_tamper_report(holder: ModelHolder) -> None:
     reports = [s.tamper for s in samples if s.tamper is not None]
     assert len(reports) == 1 and "dark" in reports[0].reasons
     assert p.health.tampered and not samples[-1].clean_view
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (640, 480)])
+def test_without_tile_px_the_tiles_are_sized_to_the_frame(holder: ModelHolder, size: tuple[int, int]) -> None:
+    # the model's operating point was measured on 1280x720 views in 320-px tiles: a 1080p camera gets the same
+    # cut of its wall (480-px tiles, the same 5 x 3 grid), not 40 smaller tiles
+    cfg = CameraConfig(source="rec", interval_s=5, wall=WallConfig(enabled=True, slot_s=5, slots=3, commission_s=10))
+    p = SamplePipeline("north", cfg, holder)
+    w, h = size
+    for i in range(3):
+        step(p, wall(w, h), i)
+    assert p.plan is not None
+    sizes = {(t.xyxy[2] - t.xyxy[0], t.xyxy[3] - t.xyxy[1]) for t in p.plan.tiles}
+    expected = {(1280, 720): 320, (1920, 1080): 480, (640, 480): 185}[size]
+    assert sizes == {(expected, expected)} and p.tile_px == expected
+    if size != (640, 480):
+        assert len(p.plan.tiles) == 15
+    assert p.judge is not None and p._scale == pytest.approx(holder.current.spec.input_size[1] / expected)
+
+
+def test_an_explicit_tile_px_wins_over_the_frame_size(holder: ModelHolder) -> None:
+    p = SamplePipeline("north", CameraConfig(source="rec", interval_s=5, tiling=TilingConfig(tile_px=320)), holder)
+    step(p, wall(1920, 1080), 0)
+    assert p.plan is not None and {t.xyxy[2] - t.xyxy[0] for t in p.plan.tiles} == {320} and len(p.plan.tiles) == 40

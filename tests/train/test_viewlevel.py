@@ -16,12 +16,12 @@ def test_a_photo_becomes_the_edges_tiles_of_a_1280x720_view():
     from detector.tiling import plan_tiles
 
     cfg = TilingConfig()
-    expected = plan_tiles((1280, 720), cfg.tile_px, cfg.overlap).tiles
+    expected = plan_tiles((1280, 720), cfg.tile_for((1280, 720)), cfg.overlap).tiles
     photo = np.zeros((400, 400, 3), dtype=np.uint8)
     photo[:, :200] = 255  # left half white: the first tile column is white after the stretch
     tiles = view_tiles(photo)
     assert len(tiles) == len(expected) == 15  # 5 columns x 3 rows of 320 px at overlap 0.25
-    assert all(t.shape == (cfg.tile_px, cfg.tile_px, 3) for t in tiles)
+    assert all(t.shape == (320, 320, 3) for t in tiles)
     assert tiles[0].min() == 255 and tiles[4].max() == 0  # top-left tile white, top-right tile black
 
 
@@ -30,7 +30,9 @@ def test_the_view_spec_follows_the_edge_tiling_defaults():
 
     d = ViewSpec().to_dict()
     assert d["view_px"] == [1280, 720]
-    assert (d["tile_px"], d["overlap"]) == (TilingConfig().tile_px, TilingConfig().overlap)
+    assert (d["tile_px"], d["overlap"]) == (TilingConfig().tile_for((1280, 720)), TilingConfig().overlap)
+    # another view size is cut as the edge cuts a frame of that size (tiles sized to it)
+    assert ViewSpec(1920, 1080).to_dict()["tile_px"] == TilingConfig().tile_for((1920, 1080)) == 480
 
 
 # Each row: tile scores of one photo's view. The photo-level score (whole photo) is not used here.
