@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hours", type=float, default=24.0)
     p.add_argument("--start-hour", type=float, default=0.0, help="where in the simulated day to start (0-24)")
     p.add_argument("--interval-s", type=float, default=5.0)
+    p.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH",
+                   help="camera frame size (default 1280x720); the edge sizes its tiles to it unless --set tiling.tile_px=N")
     p.add_argument("--model", type=Path, default=REPO / "models" / "graffiti-effnetlite0.onnx")
     p.add_argument("--jobs", type=int, default=1, help="walls run in parallel (one process each)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -57,6 +59,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--evidence-dir", type=Path, help="write each alert's evidence picture here")
     p.add_argument("--csv", type=Path, help="append one row per wall to this CSV")
     return p.parse_args(argv)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+    if w < 160 or h < 120:
+        raise argparse.ArgumentTypeError(f"--size {text}: expected at least 160x120")
+    return w, h
 
 
 def settings_from(pairs: list[str]) -> dict:  # type: ignore[type-arg]
@@ -161,7 +173,8 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
     wall_img, paint_img = read_image(wall), read_image(paint)
     poster_imgs = [im for im in (read_image(p) for p in posters) if im is not None]
     assert wall_img is not None and paint_img is not None, (wall, paint)
-    stream = PhotoWallStream(wall_img, [paint_img], poster_imgs, seed=1000 + index, fps=1.0 / args.interval_s)
+    stream = PhotoWallStream(wall_img, [paint_img], poster_imgs, seed=1000 + index, fps=1.0 / args.interval_s,
+                             size=args.size)
     settings = {"interval_s": args.interval_s, **settings}
     res = WallResult(index, Path(wall).name, args.hours)
     start = args.start_hour * 3600.0
