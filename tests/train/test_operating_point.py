@@ -4,27 +4,20 @@ clean views on a matching set), so a model's own threshold policy does not decid
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.scripts_loader import load_script
 
 pytestmark = pytest.mark.train
 
 pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_operating_point.py"
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_operating_point", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_operating_point"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_operating_point")
 
 
 def test_the_matched_threshold_flags_exactly_that_many_clean_views():

@@ -4,25 +4,18 @@ sizes, in fixed tiles or tiles sized to the frame as the edge cuts them by defau
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.scripts_loader import load_script
 
 pytestmark = pytest.mark.train
 
 pytest.importorskip("torch")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_tile_size.py"
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_tile_size", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_tile_size"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_tile_size")
 
 
 def test_a_view_is_a_size_and_a_tile_or_auto():
