@@ -95,6 +95,10 @@ def eval_command(
     views: bool = typer.Option(
         True, "--views/--no-views",
         help="Also score each photo as an edge camera view (1280x720, the edge's tiles; view score = hottest tile)."),
+    view_size: str = typer.Option(
+        None, "--view-size",
+        help="Camera view size WIDTHxHEIGHT for the view level, e.g. 1920x1080 (tiles sized to it, as the edge "
+             "cuts such a frame; default 1280x720)."),
 ) -> None:
     """Evaluate a model on datasets: AUROC, AP, precision/recall/F1 and confusion at the threshold,
     calibration, per-source/kind/group breakdown, curves, worst-mistake contact sheets, report.json.
@@ -107,7 +111,8 @@ def eval_command(
         from detector.train.eval_compare import compare_models, markdown_table
 
         compared = compare_models(models, data, out_dir=out, split=split, threshold=threshold,
-                                  target_precision=target_precision, max_fpr=max_fpr, batch_size=batch_size)
+                                  target_precision=target_precision, max_fpr=max_fpr, batch_size=batch_size,
+                                  view_size=_view_size(view_size))
         typer.echo(markdown_table(compared.rows))
         typer.echo(f"comparison: {compared.files['md']} (one report folder per model under {compared.out_dir})")
         return
@@ -115,7 +120,7 @@ def eval_command(
     from detector.train.evaluation import evaluate
 
     result = evaluate(model, data, split=split, out_dir=out, threshold=threshold, target_precision=target_precision,
-                      max_fpr=max_fpr, batch_size=batch_size, views=views)
+                      max_fpr=max_fpr, batch_size=batch_size, views=views, view_size=_view_size(view_size))
     print_summary(result.report)
     typer.echo(f"report: {result.out_dir / 'report.json'}")
 
@@ -170,6 +175,21 @@ def print_summary(report: dict[str, Any]) -> None:
     if report.get("in_training_split"):
         console.print(f"[yellow]warning: {report['in_training_split']} evaluated image(s) are in this "
                       "checkpoint's training split; use its validation split for honest figures[/yellow]")
+
+
+def _view_size(text: str | None) -> tuple[int, int] | None:
+    """``--view-size WIDTHxHEIGHT`` as (width, height); a malformed one is a one-line error."""
+    if text is None:
+        return None
+    from detector.errors import ConfigError
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--view-size {text}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+    if not (160 <= w <= 8192 and 120 <= h <= 8192):
+        raise ConfigError(f"--view-size {text}: expected a camera frame between 160x120 and 8192x8192")
+    return w, h
 
 
 def _rate(k: int, n: int) -> str:

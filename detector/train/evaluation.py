@@ -182,11 +182,14 @@ def evaluate(
     batch_size: int = 16,
     progress: bool = True,
     views: bool = True,
+    view_size: tuple[int, int] | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``data`` (dataset specs); without data, a checkpoint's own val split.
 
     ``target_precision``/``max_fpr`` choose the policy for ``report["suggested_thresholds"]``: the
     thresholds this data would give (how far the model's own threshold is from what these images need).
+    ``view_size`` (width, height): show each photo as a camera view of that size, cut into tiles sized to it
+    as the edge cuts such a frame (default 1280x720, the size the models' figures are measured at).
     """
     from detector.train.thresholds import check_policy
 
@@ -233,10 +236,12 @@ def evaluate(
     report.update(build_report(scored, used))
     report["suggested_thresholds"] = suggest_thresholds(scored.labels, scored.scores, target_precision, max_fpr)
     if views:  # the question the edge asks: any tile of the photo shown as a camera view over the threshold
+        from detector.train.viewlevel import ViewSpec
         from detector.train.viewreport import view_report
 
+        spec = ViewSpec(*view_size) if view_size else None
         report["view_level"], views_csv = view_report(scorer, scored.samples, used, target_precision, max_fpr, out,
-                                                      progress)
+                                                      progress, spec)
     from detector.train.kindfp import false_positives_by_kind
 
     view_by_kind = report["view_level"].get("by_kind") if views else None

@@ -12,6 +12,7 @@ from detector.data.sample import Sample
 from detector.train.thresholds import suggest_thresholds
 from detector.train.viewlevel import (
     ViewScores,
+    ViewSpec,
     hottest_clean_views,
     score_views,
     view_breakdown,
@@ -33,10 +34,12 @@ def write_view_csv(scored: ViewScores, path: Path) -> Path:
 
 
 def view_report(scorer: Any, samples: Sequence[Sample], threshold: float, target_precision: float | None,
-                max_fpr: float | None, out_dir: Path, progress: bool = True) -> tuple[dict[str, Any], Path]:
-    """Score ``samples`` as camera views; the report section and the written views.csv."""
-    scored = score_views(samples, [scorer], description="scoring camera views", progress=progress)[0]
-    section = view_summary(scored, threshold)
+                max_fpr: float | None, out_dir: Path, progress: bool = True,
+                spec: ViewSpec | None = None) -> tuple[dict[str, Any], Path]:
+    """Score ``samples`` as camera views (``spec``: the view size and tiles, default the edge's 1280x720 view);
+    the report section and the written views.csv."""
+    scored = score_views(samples, [scorer], spec, description="scoring camera views", progress=progress)[0]
+    section = view_summary(scored, threshold, spec)
     section["by_kind"] = view_breakdown(scored, threshold, "kind")  # eval only: the model metadata stays short
     section["hottest_clean_views"] = hottest_clean_views(scored, HOTTEST_N, threshold)
     section["suggested_thresholds"] = suggest_thresholds(scored.labels, scored.scores, target_precision, max_fpr)

@@ -189,3 +189,21 @@ def test_cli_eval_prints_a_summary_and_errors_are_one_line(run, onnx_model, tmp_
     code, _, stderr = run_cli(monkeypatch, capsys, "eval", str(_onnx_without_contract(run, tmp_path)),
                               "--data", str(run.val_dir))
     assert code == 2 and stderr.strip().count("\n") == 0 and "no graffiti metadata contract" in stderr
+
+
+def test_view_size_shows_the_photos_as_that_camera_cuts_them(run, onnx_model, tmp_path, monkeypatch, capsys):
+    from tests.train.tiny_run import run_cli
+
+    code, stdout, _ = run_cli(monkeypatch, capsys, "eval", str(onnx_model), "--data", str(run.val_dir),
+                              "--out", str(tmp_path / "hd"), "--view-size", "1920x1080")
+    assert code == 0, stdout
+    assert "view level (each photo as a 1920x1080 camera view, 480-px tiles" in stdout
+    view = json.loads((tmp_path / "hd" / "report.json").read_text())["view_level"]
+    assert view["view"]["view_px"] == [1920, 1080] and view["view"]["tile_px"] == 480
+    assert view["tiles_per_view"] == 15  # the same grid as 1280x720 in 320-px tiles
+    with open(tmp_path / "hd" / "views.csv", newline="") as fh:
+        assert {row["tiles"] for row in csv.DictReader(fh)} == {"15"}
+    for bad, words in (("1920", "expected WIDTHxHEIGHT"), ("100x100", "expected a camera frame between 160x120")):
+        code, _, stderr = run_cli(monkeypatch, capsys, "eval", str(onnx_model), "--data", str(run.val_dir),
+                                  "--out", str(tmp_path / "bad"), "--view-size", bad)
+        assert code == 2 and stderr.strip().count("\n") == 0 and f"--view-size {bad}: {words}" in stderr
