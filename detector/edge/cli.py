@@ -150,6 +150,9 @@ def score_cmd(
 ) -> None:
     """Score images tile by tile: max score and verdict per image, and a heat-map PNG with --out.
 
+    The verdict is the edge's: any tile at or over the model's threshold. Each line also gives the whole image
+    scored as one model input (the photo-level score `graffiti eval` reports), for photos rather than camera frames.
+
     Example: graffiti edge score wall1.jpg wall2.jpg --model models/graffiti-effnetlite0.onnx --out heat/
 
     A folder: graffiti edge score photos/ --out heat/ --csv scores.csv
@@ -177,12 +180,14 @@ def score_cmd(
     for r in score_images(session, [p for p, _ in found], out, tile_px, overlap, heat_names=[n for _, n in found]):
         if isinstance(r, ImageScore):
             heat = f"  heat map: {r.heatmap_path}" if r.heatmap_path else ""
+            whole = "" if r.whole_score is None else f"; whole image {r.whole_score:.3f}"
             typer.echo(f"{r.path}: max {r.max_score:.3f} over {len(r.tiles)} tile(s) → {r.verdict} "
-                       f"(threshold {r.threshold:.3f}){heat}")
+                       f"(threshold {r.threshold:.3f}){whole}{heat}")
             counts[r.verdict] += 1
             hottest = r.tiles[r.tile_scores.index(r.max_score)].xyxy if r.tiles else ()
             rows.append({"path": str(r.path), "max_score": f"{r.max_score:.4f}", "verdict": r.verdict,
                          "threshold": f"{r.threshold:.4f}", "tiles": len(r.tiles),
+                         "whole_image_score": "" if r.whole_score is None else f"{r.whole_score:.4f}",
                          "hot_tiles": sum(s >= r.threshold for s in r.tile_scores),
                          "hottest_tile_xyxy": " ".join(str(v) for v in hottest),
                          "heat_map": str(r.heatmap_path or "")})
@@ -195,7 +200,7 @@ def score_cmd(
                    f"{counts['clean']} clean; {bad} skipped or failed")
     if csv_path is not None:
         fields = ["path", "max_score", "verdict", "threshold", "tiles", "hot_tiles", "hottest_tile_xyxy",
-                  "heat_map", "error"]
+                  "whole_image_score", "heat_map", "error"]
         try:
             csv_path.parent.mkdir(parents=True, exist_ok=True)
             with open(csv_path, "w", newline="") as fh:

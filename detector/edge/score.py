@@ -26,6 +26,7 @@ class ImageScore:
     tiles: list[Tile]
     tile_scores: list[float]
     heatmap_path: Path | None
+    whole_score: float | None = None  # the whole image as one model input (what photo-level evaluation scores)
 
     @property
     def verdict(self) -> str:
@@ -144,6 +145,7 @@ def score_images(model: ModelSession, paths: list[Path], out_dir: Path | None, t
             yield Skipped(path, "unreadable or truncated image, skipped")
             continue
         tiles, scores = score_image(model, img, tile_px, overlap)
+        whole = float(model.score([img])[0])
         heat_path = None
         if out_dir is not None:
             heat_path = out_dir / name.parent / f"{name.name}.heat.png"
@@ -151,4 +153,4 @@ def score_images(model: ModelSession, paths: list[Path], out_dir: Path | None, t
             if not cv2.imwrite(str(heat_path), heat_overlay(img, tiles, scores, thr)):
                 yield Skipped(heat_path, "could not write the heat map")
                 heat_path = None
-        yield ImageScore(path, max(scores) if scores else 0.0, thr, tiles, scores, heat_path)
+        yield ImageScore(path, max(scores) if scores else 0.0, thr, tiles, scores, heat_path, whole)

@@ -27,6 +27,9 @@ def test_score_prints_verdicts_and_writes_heat_maps(tmp_path: Path) -> None:
     lines = res.output.strip().splitlines()
     assert "clean.png" in lines[0] and "→ clean" in lines[0]
     assert "tagged.png" in lines[1] and "→ graffiti" in lines[1] and "max 1.000" in lines[1]
+    # the whole image as one input: the small patch is diluted under the threshold (why the edge scores tiles)
+    whole = {ln.split(":")[0].rsplit("/", 1)[-1]: float(ln.split("whole image ")[1].split()[0]) for ln in lines[:2]}
+    assert whole["clean.png"] < 0.05 and 0.05 < whole["tagged.png"] < 0.5
     heat = cv2.imread(str(out / "tagged.heat.png"))
     assert heat is not None and heat.shape[:2] == (240, 320 + 56)  # the image, then its colour bar
     bar = heat[:, 320:]
@@ -95,6 +98,7 @@ def test_a_folder_is_scored_recursively_with_its_heat_maps_and_a_csv_row_per_ima
     assert set(rows) == {"photos/north/wall.png", "photos/south/wall.png", "photos/south/broken.jpg", "empty"}
     north, south = rows["photos/north/wall.png"], rows["photos/south/wall.png"]
     assert north["verdict"] == "graffiti" and north["hot_tiles"] == "1" and north["hottest_tile_xyxy"] == "0 0 100 100"
+    assert float(north["whole_image_score"]) < float(north["max_score"])  # half the image painted, diluted
     assert south["verdict"] == "clean" and float(south["max_score"]) < 0.5 and south["error"] == ""
     assert Path(north["heat_map"]) == out / "north" / "wall.heat.png"
     assert rows["photos/south/broken.jpg"]["error"].startswith("unreadable") and not rows["empty"]["verdict"]
