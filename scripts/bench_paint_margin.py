@@ -23,6 +23,7 @@ on 2 cores) decides; this one screens candidates before it.
     .venv/bin/python scripts/bench_paint_margin.py --model models/graffiti-effnetlite0.onnx \\
         --model runs/v5/graffiti-effnetlite0.onnx            # walls 20-39
     .venv/bin/python scripts/bench_paint_margin.py --first 0 --walls 20   # the goal run's walls
+    .venv/bin/python scripts/bench_paint_margin.py --size 1920x1080      # a 1080p camera (480-px tiles, as the edge)
 """
 
 from __future__ import annotations
@@ -46,9 +47,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="first wall (default 20: the goal run of bench_real_walls.py uses walls 0-19; screening "
                         "candidates on those would tune the model to the benchmark)")
     p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
-    p.add_argument("--tile-px", type=int, default=320)
+    p.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH",
+                   help="camera frame size (default 1280x720, as bench_real_walls.py)")
+    p.add_argument("--tile-px", type=int, default=None,
+                   help="tile size in frame pixels (default: sized to the frame as the edge does, 320 at 1280x720)")
     p.add_argument("--overlap", type=float, default=0.25)
     return p.parse_args(argv)
+
+
+def _size(text: str) -> tuple[int, int]:
+    import bench_real_walls as brw
+
+    return brw._size(text)
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,8 @@ class Reading:
     per_model: list[tuple[float, float, float]]
 
 
-def readings(sessions: list, data: Path, idx: list[int], tile_px: int = 320,  # type: ignore[type-arg]
-             overlap: float = 0.25) -> Iterator[Reading]:
+def readings(sessions: list, data: Path, idx: list[int], tile_px: int | None = None,  # type: ignore[type-arg]
+             overlap: float = 0.25, size: tuple[int, int] = (1280, 720)) -> Iterator[Reading]:
     """The real-walls benchmark's walls ``idx`` (same photos, seeds and placement as bench_real_walls.py), a
     minute before the paint starts and a minute after it is finished, colour then IR, read by every model."""
     import bench_real_walls as brw
@@ -70,12 +80,14 @@ def readings(sessions: list, data: Path, idx: list[int], tile_px: int = 320,  # 
     from detector.data.sim.photowall import PhotoWallStream
     from detector.edge.score import score_image
     from detector.preprocess import read_image
+    from detector.tiling import tile_px_for
 
+    tile_px = tile_px_for(size, tile_px)
     walls, paints, posters = brw.pick_sources(data)
     for i in (i for i in idx if i < len(walls)):
         stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
                                  [im for im in (read_image(p) for p in posters[:3]) if im is not None],
-                                 seed=1000 + i, fps=0.2)
+                                 seed=1000 + i, fps=0.2, size=size)
         if not stream.day.paint:
             continue
         truth = stream.day.paint[0]
@@ -112,13 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     walls = brw.pick_sources(args.data)[0]
     idx = list(range(args.first, min(args.first + args.walls, len(walls))))
     names = [f"{m.parent.name}/{m.name}" for m in models]
-    print(f"paint margin: {len(idx)} walls; models " + ", ".join(
+    from detector.tiling import tile_px_for
+
+    w, h = args.size
+    print(f"paint margin: {len(idx)} walls, {w}x{h} frames, {tile_px_for(args.size, args.tile_px)}-px tiles; models " + ", ".join(
         f"[{k}] {n} (threshold {s.meta.threshold:.3f})" for k, (n, s) in enumerate(zip(names, sessions, strict=True))))
     print("wall  mode   " + "   ".join(f"[{k}] paint after/before  wall" for k in range(len(models))))
     hit = [[0, 0] for _ in models]  # pieces at/over threshold: colour, IR
     hot_wall = [[0, 0] for _ in models]
     weakest: list[tuple[float, str]] = [(float("inf"), "-") for _ in models]  # lowest piece score / threshold
-    for r in readings(sessions, args.data, idx, args.tile_px, args.overlap):
+    for r in readings(sessions, args.data, idx, args.tile_px, args.overlap, args.size):
         cells = []
         for k, (s, (pa, pb, wall)) in enumerate(zip(sessions, r.per_model, strict=True)):
             hit[k][r.ir] += pa >= s.meta.threshold

@@ -36,6 +36,7 @@ from detector.edge.sources import Frame
 from detector.edge.wall import ChangeParams, WallParams
 from detector.onnxmodel import ModelSession
 from detector.tiling import (
+    REFERENCE_FRAME,
     TilePlan,
     cut_tiles,
     masked_frame,
@@ -208,6 +209,11 @@ class SamplePipeline:
                 self.on_new_plan()
             log.info("camera %s: %dx%d frames, %d tiles of %d px", self.name, *frame_size, len(self.plan.tiles),
                      self.tile_px)
+            if frame_size[0] * frame_size[1] < REFERENCE_FRAME[0] * REFERENCE_FRAME[1]:
+                log.warning("camera %s: %dx%d frames are smaller than the %dx%d the model's operating point was "
+                            "measured on; small pieces read weaker (at 640x360, 2 of 24 real-wall pieces in IR read "
+                            "under the threshold): use a camera mode of at least %dx%d", self.name, *frame_size,
+                            *REFERENCE_FRAME, *REFERENCE_FRAME)
         if model is not self._model:
             self.engine.params = decision_params(c, model)
             self._model = model

@@ -112,7 +112,8 @@ def test_a_covered_lens_is_one_tamper_report(holder: ModelHolder) -> None:
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (640, 480)])
-def test_without_tile_px_the_tiles_are_sized_to_the_frame(holder: ModelHolder, size: tuple[int, int]) -> None:
+def test_without_tile_px_the_tiles_are_sized_to_the_frame(holder: ModelHolder, size: tuple[int, int],
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     # the model's operating point was measured on 1280x720 views in 320-px tiles: a 1080p camera gets the same
     # cut of its wall (480-px tiles, the same 5 x 3 grid), not 40 smaller tiles
     cfg = CameraConfig(source="rec", interval_s=5, wall=WallConfig(enabled=True, slot_s=5, slots=3, commission_s=10))
@@ -127,6 +128,11 @@ def test_without_tile_px_the_tiles_are_sized_to_the_frame(holder: ModelHolder, s
     if size != (640, 480):
         assert len(p.plan.tiles) == 15
     assert p.judge is not None and p._scale == pytest.approx(holder.current.spec.input_size[1] / expected)
+    # a camera under 1280x720 is told once that small pieces read weaker there; 720p and up are not
+    small = [r.getMessage() for r in caplog.records if "smaller than the 1280x720" in r.getMessage()]
+    assert small == (["camera north: 640x480 frames are smaller than the 1280x720 the model's operating point was "
+                      "measured on; small pieces read weaker (at 640x360, 2 of 24 real-wall pieces in IR read under "
+                      "the threshold): use a camera mode of at least 1280x720"] if size == (640, 480) else [])
 
 
 def test_an_explicit_tile_px_wins_over_the_frame_size(holder: ModelHolder) -> None:
