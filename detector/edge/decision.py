@@ -5,8 +5,10 @@ Graffiti stays; people, bikes, headlights and shadows pass. So one high score is
   must reach ``threshold`` ("hot"), continuously for ``confirm_s`` ("confirmed");
 - hot tiles that touch form one group (connected components), so a piece spanning several tiles is
   one event. With change information (the wall model on), an event's changed area is what its tiles
-  show changed while it is *young*: within ``join_s`` of its opening, or of the first sample of
-  another colour view (IR/colour, passed in as ``view``), where the same paint looks different. Blocks
+  show changed while it is *young* — and the change connected to it block to block in its tiles'
+  neighbours (the rest of the piece, where a tile has not read hot yet): within ``join_s`` of its
+  opening, or of the first sample of another colour view (IR/colour, passed in as ``view``), where the
+  same paint looks different. Blocks
   another open event holds are never taken. A hot group touching an open event — by tile, or through changed
   blocks that run unbroken from the event's into it (one piece over tiles that are not neighbours) — joins it (never
   reported again) when its changed area is the event's own, or adds only a few blocks
@@ -335,6 +337,7 @@ class DecisionEngine:
             for ev in self._open.values():
                 if self._young(t_s, ev):
                     ev.cells |= self._comp_cells(ev.tiles) - self._others_cells(ev)
+                    ev.cells |= self._young_reach(ev)
         claimed = set().union(*(ev.tiles for ev in self._open.values())) if self._open else set()
         for comp in self._components(hot):
             # An event's own hot tiles: a change there beside its paint joins its area when it is the same
@@ -366,6 +369,21 @@ class DecisionEngine:
                     claimed |= part
                     out.append(opened)
         return out
+
+    def _young_reach(self, ev: _Open) -> set[int]:
+        """The change connected block to block to a young event's, in its tiles and their neighbours: the
+        rest of the same piece where it reaches into a tile the model has not read hot yet. Taken while the
+        event is young, so that tile turning hot later (in another light, an hour on) joins the event instead
+        of being new paint beside an old piece; paint that appears later beside the piece is still new."""
+        if self._paint is None or self.tile_cells is None or not ev.cells:
+            return set()
+        near: set[int] = set()
+        for i in ev.tiles:
+            for j in self.neighbours[i] | {i}:
+                near |= self.tile_cells[j]
+        reach = self._reach(ev) & near
+        self._reach_cache.pop(ev.key, None)  # the event's area grows now: its reach is recomputed when asked
+        return reach
 
     def _comp_cells(self, comp: Iterable[int]) -> set[int]:
         if self._cells is None:

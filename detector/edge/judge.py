@@ -331,9 +331,11 @@ class WallJudge:
                     self._hot_modes.setdefault(i, set()).add(self.wall.mode or "")
                     hot_now.append(i)
             elif changed and i in open_tiles and self._hot_modes.get(i) and \
-                    (self.wall.mode or "") not in self._hot_modes[i]:
+                    (self.wall.mode or "") not in self._hot_modes[i] and self._holds_from_other_mode(i):
                 # Paint seen hot in the other colour mode and still there (changed) in this one, where the
                 # model reads it lower: the event stays open; only this mode's own evidence may close it.
+                # "Still there" means a real part of it (``paint_hold`` of the blocks that were paint when it
+                # was hot): a stroke the crew missed as the light changed does not hold the event all night.
                 gated.append(threshold)
             elif changed and i in open_tiles and clean_threshold is not None and s >= clean_threshold \
                     and self._holds_as_painted(i):
@@ -459,6 +461,19 @@ class WallJudge:
         as_painted = ~structural_change(self.wall.grey(), pic, self.change)
         self._still_share = self._tile_fractions(blocks & as_painted & self.changed_blocks)
         self._paint_share = self._tile_fractions(blocks)
+
+    def _holds_from_other_mode(self, i: int) -> bool:
+        """Whether tile ``i``'s change now covers ``paint_hold`` of the blocks that were paint when the
+        tile was hot in another colour mode (True when that picture is not known, e.g. after a restart)."""
+        shares = []
+        for mode in self._hot_modes.get(i, ()):
+            snap = self._painted.get(mode)
+            if snap is not None and snap[1].shape == self.changed_blocks.shape:
+                shares.append(float(snap[1].reshape(-1)[self.blocks[i]].mean()) if self.blocks[i].size else 0.0)
+        if not shares:
+            return True
+        p = self.params
+        return float(self.tile_change[i]) >= max(p.change_fraction, p.paint_hold * max(shares))
 
     def _holds_as_painted(self, i: int) -> bool:
         if self._still_share is None or self._paint_share is None:

@@ -275,6 +275,27 @@ def test_a_change_beside_an_old_undisturbed_event_is_new_paint(
     assert opened == events
 
 
+def test_a_tile_of_the_same_piece_read_hot_an_hour_later_joins_its_event() -> None:
+    """One piece over tiles 0 and 1 (its changed blocks run unbroken from one into the other); the model
+    reads only tile 0 hot at first. An hour later, nobody near it, tile 1 reads hot too (another light): its
+    change is the piece's own, taken into the event while it was young, so it joins — no second alert.
+    (Found on the real-walls benchmark, wall 45, 2026-12-01.)"""
+    engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
+    piece = _blocks(range(2, 10))  # cols 2-9: tile 0 holds 0-6, tile 1 holds 5-11
+    cells = [piece & TILE_CELLS[0], piece & TILE_CELLS[1]]
+    paint = WallPaint(now=piece, moved=frozenset())
+    decisions: list[Decision] = []
+    t = 0.0
+    while t < 3600.0:
+        decisions += engine.update(t, [0.9, 0.3], cells, None, "grey", paint)
+        t += STEP_S
+    for _ in range(40):
+        decisions += engine.update(t, [0.9, 0.9], cells, None, "grey", paint)
+        t += STEP_S
+    assert sum(isinstance(d, Opened) for d in decisions) == 1
+    assert any(isinstance(d, Grown) for d in decisions)
+
+
 def test_without_knowing_what_changed_lately_a_change_beside_an_old_event_joins_it() -> None:
     """Not known what changed lately (just after a restart, or no wall model details): the safe side, one alert."""
     engine = DecisionEngine(SETTLED, [frozenset({1}), frozenset({0})], grid_width=GRID_W, tile_cells=TILE_CELLS)
