@@ -22,7 +22,7 @@ from detector.config import from_mapping, json_schema, read_config_file, rule_er
 from detector.edge.delivery.config import DeliveryConfig
 from detector.errors import ConfigError
 from detector.events import NAME_PATTERN  # the one device/camera name rule (they go into topics and paths)
-from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SHARE, tile_px_for
+from detector.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SHARE, REFERENCE_FRAME, tile_px_for
 
 Polygon = list[tuple[float, float]]  # frame pixels, (x, y) corners in order
 
@@ -46,7 +46,8 @@ class TilingConfig:
     def describe(self) -> str:
         if self.tile_px:
             return f"tiles {self.tile_px} px"
-        return f"tiles sized to the frame ({self.tile_for((1280, 720))} px at 1280x720)"
+        w, h = REFERENCE_FRAME
+        return f"tiles sized to the frame ({self.tile_for(REFERENCE_FRAME)} px at {w}x{h})"
 
 
 @dataclass

@@ -89,7 +89,7 @@ class SamplePipeline:
         self.motion = MotionDetector(cfg.motion)
         self.health = HealthMonitor(cfg.health)
         self.plan: TilePlan | None = None
-        self.tile_px = cfg.tiling.tile_for((1280, 720))  # set from the first frame's size (_prepare)
+        self.tile_px = cfg.tiling.tile_for(REFERENCE_FRAME)  # set from the first frame's size (_prepare)
         self.engine: DecisionEngine | None = None
         self.judge: WallJudge | None = None
         self.privacy: np.ndarray | None = None

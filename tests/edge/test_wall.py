@@ -156,6 +156,17 @@ def alerted_at_night(x: int = 100, settled_s: float | None = None) -> tuple[Harn
     return h, greenish(texture())
 
 
+def commissioned_in_both_modes() -> tuple[Harness, np.ndarray, np.ndarray]:
+    """A camera commissioned in colour, then in IR, and back in colour at ``3 * COMMISSIONED_S``; with the
+    colour (greenish) and IR views of its wall."""
+    h = Harness()
+    colour, grey = greenish(texture()), texture(ir=True)
+    h.run(0, COMMISSIONED_S, lambda t: colour)
+    h.run(COMMISSIONED_S, 2 * COMMISSIONED_S, lambda t: grey)  # the IR view is commissioned too
+    h.run(2 * COMMISSIONED_S, 3 * COMMISSIONED_S, lambda t: colour)
+    return h, colour, grey
+
+
 def test_median_of_matches_numpy_lower_median() -> None:
     rng = np.random.default_rng(1)
     for n in (1, 3, 5, 8, 9):
@@ -334,13 +345,7 @@ def test_a_rejected_region_stays_quiet_until_it_changes() -> None:
 
 
 def test_a_colour_switch_does_not_duplicate_an_open_event() -> None:
-    h = Harness()
-    colour = texture().copy()
-    colour[..., 1] = np.clip(colour[..., 1].astype(int) + 30, 0, 255).astype(np.uint8)  # a greenish wall
-    grey = texture(ir=True)
-    h.run(0, COMMISSIONED_S, lambda t: colour)
-    h.run(COMMISSIONED_S, 2 * COMMISSIONED_S, lambda t: grey)  # the IR view is commissioned too
-    h.run(2 * COMMISSIONED_S, 3 * COMMISSIONED_S, lambda t: colour)
+    h, colour, grey = commissioned_in_both_modes()
     t = 3 * COMMISSIONED_S
     h.run(t, t + 1200, lambda t: paint(colour, 120, 60))
     assert len(h.opened) == 1
@@ -356,11 +361,7 @@ def test_a_piece_cleaned_as_night_falls_closes_in_ir_though_a_stroke_of_it_is_le
     of being held open all night. (Found on the real-walls benchmark, wall 41, 2026-12-01.)"""
     import cv2
 
-    h = Harness()
-    colour, grey = greenish(texture()), texture(ir=True)
-    h.run(0, COMMISSIONED_S, lambda t: colour)
-    h.run(COMMISSIONED_S, 2 * COMMISSIONED_S, lambda t: grey)  # the IR view is commissioned too
-    h.run(2 * COMMISSIONED_S, 3 * COMMISSIONED_S, lambda t: colour)
+    h, colour, grey = commissioned_in_both_modes()
     t = 3 * COMMISSIONED_S
     h.run(t, t + 1800, lambda t: paint(colour, 120, 60))
     assert len(h.opened) == 1
