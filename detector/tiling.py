@@ -36,6 +36,25 @@ def tile_px_for(frame_size: tuple[int, int], tile_px: int | None = None, share: 
     return max(16, int(round(math.sqrt(float(w) * float(h) * share))))
 
 
+MIN_FRAME = (160, 120)
+MAX_FRAME = (8192, 8192)
+
+
+def parse_frame_size(text: str, option: str = "--size") -> tuple[int, int]:
+    """``1280x720`` (or ``1280×720``) → (1280, 720), for every option that names a camera frame size;
+    anything else, or a frame outside 160×120..8192×8192, is a ConfigError naming ``option``."""
+    from detector.errors import ConfigError
+
+    parts = str(text).strip().lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"{option} {text}: expected WIDTHxHEIGHT, e.g. 1920x1080")
+    w, h = int(parts[0]), int(parts[1])
+    if not (MIN_FRAME[0] <= w <= MAX_FRAME[0] and MIN_FRAME[1] <= h <= MAX_FRAME[1]):
+        raise ConfigError(f"{option} {text}: expected a camera frame between "
+                          f"{MIN_FRAME[0]}x{MIN_FRAME[1]} and {MAX_FRAME[0]}x{MAX_FRAME[1]}")
+    return w, h
+
+
 @dataclass(frozen=True)
 class Tile:
     index: int

@@ -62,13 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _size(text: str) -> tuple[int, int]:
+    from detector.errors import ConfigError
+    from detector.tiling import parse_frame_size
+
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size {text}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
-    if w < 160 or h < 120:
-        raise argparse.ArgumentTypeError(f"--size {text}: expected at least 160x120")
-    return w, h
+        return parse_frame_size(text, "--size")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def settings_from(pairs: list[str]) -> dict:  # type: ignore[type-arg]

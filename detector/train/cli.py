@@ -179,17 +179,9 @@ def print_summary(report: dict[str, Any]) -> None:
 
 def _view_size(text: str | None) -> tuple[int, int] | None:
     """``--view-size WIDTHxHEIGHT`` as (width, height); a malformed one is a one-line error."""
-    if text is None:
-        return None
-    from detector.errors import ConfigError
+    from detector.tiling import parse_frame_size
 
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--view-size {text}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
-    if not (160 <= w <= 8192 and 120 <= h <= 8192):
-        raise ConfigError(f"--view-size {text}: expected a camera frame between 160x120 and 8192x8192")
-    return w, h
+    return None if text is None else parse_frame_size(text, "--view-size")
 
 
 def _rate(k: int, n: int) -> str:

@@ -134,7 +134,7 @@ def test_bad_stream_settings_name_the_option(kwargs: dict, option: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["--minutes", "0"], "error: --minutes must be greater than 0, got 0"),
-     (["--minutes", "1", "--size", "big"], "error: --size must look like WIDTHxHEIGHT (e.g. 1280x720), got 'big'"),
+     (["--minutes", "1", "--size", "big"], "error: --size big: expected WIDTHxHEIGHT, e.g. 1920x1080"),
      (["--minutes", "inf"], "error: --minutes must be at most 10080 (a week), got inf"),
      (["--minutes", "1e9"], "error: --minutes must be at most 10080 (a week), got 1e+09")],
     ids=["zero-minutes", "bad-size", "infinite-minutes", "huge-minutes"],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.tiling import MASK_GREY, cut_tiles, masked_frame, plan_tiles, tiles_in_regions
+from detector.errors import ConfigError
+from detector.tiling import MASK_GREY, cut_tiles, masked_frame, parse_frame_size, plan_tiles, tiles_in_regions
 
 Box = tuple[int, int, int, int]
 
@@ -127,3 +128,20 @@ def test_scaled_tiles_fall_back_to_frame_scale_for_tiles_of_several_sizes() -> N
     plan = TilePlan((200, 100), [Tile(0, (0, 0, 100, 100)), Tile(1, (100, 0, 200, 60))], np.full((100, 200), 255, np.uint8))
     tiles = scaled_tiles(frame, plan, (50, 50))
     assert [t.shape[:2] for t in tiles] == [(100, 100), (60, 100)]
+
+
+@pytest.mark.parametrize(("text", "size"), [("1280x720", (1280, 720)), ("1920X1080", (1920, 1080)),
+                                            ("640×360", (640, 360)), (" 160x120 ", (160, 120))])
+def test_frame_sizes_are_read_in_every_spelling_a_user_types(text: str, size: tuple[int, int]) -> None:
+    assert parse_frame_size(text) == size
+
+
+@pytest.mark.parametrize(("text", "words"), [("1920", "expected WIDTHxHEIGHT"), ("axb", "expected WIDTHxHEIGHT"),
+                                             ("1280x720x3", "expected WIDTHxHEIGHT"), ("-5x100", "expected WIDTHxHEIGHT"),
+                                             ("100x100", "between 160x120 and 8192x8192"),
+                                             ("9000x720", "between 160x120 and 8192x8192")])
+def test_a_malformed_frame_size_is_one_error_naming_the_option(text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_frame_size(text, "--view-size")
+    message = str(info.value)
+    assert message.startswith(f"--view-size {text}: ") and words in message and "\n" not in message

@@ -15,10 +15,9 @@ FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 def parse_size(text: str) -> tuple[int, int]:
     """``1280x720`` → (1280, 720); ConfigError naming --size otherwise."""
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ConfigError(f"--size must look like WIDTHxHEIGHT (e.g. 1280x720), got {text!r}")
-    return int(parts[0]), int(parts[1])
+    from detector.tiling import parse_frame_size
+
+    return parse_frame_size(text, "--size")
 
 
 @dataclass(frozen=True)
