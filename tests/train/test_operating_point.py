@@ -78,3 +78,79 @@ def test_a_missing_model_manifest_or_clean_split_is_one_line(models, capsys, tmp
                      "--walls", "0"]) == 2
     err = capsys.readouterr().err
     assert "none.csv" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+
+def _bias_shifted(ref, out):
+    """The same network with its last one-element bias raised by one: another model that scores differently."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(ref))
+    bias = [t for t in model.graph.initializer if numpy_helper.to_array(t).size == 1 and "bias" in t.name][-1]
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) + 1.0, bias.name))
+    onnx.save(model, str(out))
+    return out
+
+
+def test_the_ensemble_scores_the_mean_of_its_networks_and_of_each_tile_mirrored(models, tmp_path):
+    import onnxruntime as ort
+
+    from detector.onnxmodel import read_meta
+    from detector.preprocess import preprocess_batch, read_image
+
+    run, ref, _ = models
+    other = _bias_shifted(ref, tmp_path / "other.onnx")
+    script = load_script("ensemble_model")
+    assert script.main([str(tmp_path / "flip.onnx"), "--model", str(ref), "--flip"]) == 0
+    assert script.main([str(tmp_path / "two.onnx"), "--model", str(ref), "--model", str(other)]) == 0
+    assert script.main([str(tmp_path / "both.onnx"), "--model", str(ref), "--model", str(other), "--flip"]) == 0
+    assert script.main([str(tmp_path / "odds.onnx"), "--model", str(ref), "--model", str(other), "--mean", "logit"]) == 0
+    meta, original = read_meta(tmp_path / "both.onnx"), read_meta(ref)
+    assert meta.threshold == original.threshold and meta.extra["ensemble"]["files"] == ["op-ref.onnx", "other.onnx"]
+    walls = sorted(p for p in run.calib_dir.rglob("*") if p.suffix.lower() in (".png", ".jpg"))[:6]
+    x = preprocess_batch([read_image(str(p)) for p in walls], original.preprocess_spec())
+    mirror = np.ascontiguousarray(x[..., ::-1])
+
+    def score(path, batch):
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["score"], {"input": batch})[0]
+
+    a, a_m, b, b_m = score(ref, x), score(ref, mirror), score(other, x), score(other, mirror)
+    assert not np.allclose(a, a_m) and not np.allclose(a, b)  # each average differs from its parts: the test can tell
+    assert score(tmp_path / "flip.onnx", x).shape == (len(walls),)
+    assert np.allclose(score(tmp_path / "flip.onnx", x), (a + a_m) / 2, atol=1e-5)
+    assert np.allclose(score(tmp_path / "two.onnx", x), (a + b) / 2, atol=1e-5)
+    assert np.allclose(score(tmp_path / "both.onnx", x), (a + a_m + b + b_m) / 4, atol=1e-5)
+    pa, pb = (np.clip(v.astype(np.float64), 1e-6, 1 - 1e-6) for v in (a, b))
+    logit = (np.log(pa / (1 - pa)) + np.log(pb / (1 - pb))) / 2
+    assert np.allclose(score(tmp_path / "odds.onnx", x), 1 / (1 + np.exp(-logit)), atol=1e-4)
+
+
+def test_the_ensemble_refuses_models_it_cannot_average_in_one_line(models, tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    from detector.modelmeta import write_meta
+    from detector.onnxmodel import read_meta
+
+    _, ref, _ = models
+    bare = tmp_path / "bare.onnx"
+    node = helper.make_node("Identity", ["input"], ["score"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(bare))
+    wide = tmp_path / "wide.onnx"
+    model = onnx.load(str(ref))
+    write_meta(model, dataclasses.replace(read_meta(ref), mean=(0.5, 0.5, 0.5)))
+    onnx.save(model, str(wide))
+    out = str(tmp_path / "out.onnx")
+    cases = (
+        ([out, "--model", str(bare), "--flip"], "bare.onnx: ONNX model has no graffiti metadata"),
+        ([out, "--model", str(ref), "--model", str(wide)], "wide.onnx: preprocessing"),
+        ([out, "--model", str(ref)], "--model: give two or more models, or one with --flip"),
+        ([out, "--model", str(tmp_path / "none.onnx"), "--flip"], "none.onnx: no such model file"),
+    )
+    for argv, expected in cases:
+        with pytest.raises(SystemExit) as info:
+            load_script("ensemble_model").main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert info.value.code == 2 and expected in err[-1]
+        assert not (tmp_path / "out.onnx").exists()
