@@ -41,7 +41,10 @@ def combine(models: list[Path], out: Path, flip: bool = False, mean: str = "prob
     loaded: list[Any] = []
     metas: list[ModelMeta] = []
     for path in models:
-        model = onnx.load(str(path))
+        try:
+            model = onnx.load(str(path))
+        except Exception as exc:  # protobuf's DecodeError and kin: not a model file
+            raise ModelContractError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
         meta = ModelMeta.from_props({p.key: p.value for p in model.metadata_props}, source=str(path))
         if len(model.graph.input) != 1 or len(model.graph.output) != 1:
             raise ModelContractError(f"{path}: expected one input and one output, found "

@@ -137,6 +137,7 @@ def test_the_ensemble_refuses_models_it_cannot_average_in_one_line(models, tmp_p
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])])
     onnx.save(helper.make_model(graph), str(bare))
+    (tmp_path / "notes.txt").write_text("not a model\n")
     wide = tmp_path / "wide.onnx"
     model = onnx.load(str(ref))
     write_meta(model, dataclasses.replace(read_meta(ref), mean=(0.5, 0.5, 0.5)))
@@ -147,6 +148,7 @@ def test_the_ensemble_refuses_models_it_cannot_average_in_one_line(models, tmp_p
         ([out, "--model", str(ref), "--model", str(wide)], "wide.onnx: preprocessing"),
         ([out, "--model", str(ref)], "--model: give two or more models, or one with --flip"),
         ([out, "--model", str(tmp_path / "none.onnx"), "--flip"], "none.onnx: no such model file"),
+        ([out, "--model", str(tmp_path / "notes.txt"), "--flip"], "notes.txt: not an ONNX model"),
     )
     for argv, expected in cases:
         with pytest.raises(SystemExit) as info:
