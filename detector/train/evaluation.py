@@ -143,13 +143,15 @@ def build_report(scored: ScoredSamples, threshold: float) -> dict[str, Any]:
 
 
 
-def _write_scores_csv(scored: ScoredSamples, path: Path) -> Path:
+def _write_scores_csv(scored: ScoredSamples, threshold: float, path: Path) -> Path:
+    """One row per image: its exact score (every digit: a score just under the threshold must not read as over
+    it) and whether it is flagged at ``threshold``."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["path", "label", "score", "source", "kind", "group", "split"])
+        w.writerow(["path", "label", "score", "flagged", "source", "kind", "group", "split"])
         for sample, score in zip(scored.samples, scored.scores, strict=True):
-            w.writerow([sample.path, sample.label_name, f"{score:.6f}", sample.source, sample.kind or "",
-                        sample.group, sample.split or ""])
+            w.writerow([sample.path, sample.label_name, repr(float(score)), int(float(score) >= threshold),
+                        sample.source, sample.kind or "", sample.group, sample.split or ""])
     return path
 
 
@@ -247,7 +249,7 @@ def evaluate(
     view_by_kind = report["view_level"].get("by_kind") if views else None
     report["false_positives_by_kind"] = [r.to_dict() for r in false_positives_by_kind(report["by_kind"], view_by_kind)]
     files = write_figures(scored, report, used, out)
-    files["scores"] = _write_scores_csv(scored, out / "scores.csv")
+    files["scores"] = _write_scores_csv(scored, used, out / "scores.csv")
     if views:
         files["view_scores"] = views_csv
     report["files"] = {k: p.name for k, p in files.items()}

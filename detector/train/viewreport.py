@@ -23,13 +23,16 @@ HOTTEST_N = 18
 
 
 
-def write_view_csv(scored: ViewScores, path: Path) -> Path:
+def write_view_csv(scored: ViewScores, threshold: float, path: Path) -> Path:
+    """One row per photo shown as a camera view: its hottest tile's exact score (every digit, as in scores.csv)
+    and whether the view is flagged at ``threshold``."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["path", "label", "view_score", "hottest_tile", "tiles", "source", "kind", "split"])
+        w.writerow(["path", "label", "view_score", "flagged", "hottest_tile", "tiles", "source", "kind", "split"])
         for sample, tiles in zip(scored.samples, scored.tile_scores, strict=True):
-            w.writerow([sample.path, sample.label_name, f"{float(tiles.max()):.6f}", int(tiles.argmax()), tiles.size,
-                        sample.source, sample.kind or "", sample.split or ""])
+            hottest = float(tiles.max())
+            w.writerow([sample.path, sample.label_name, repr(hottest), int(hottest >= threshold), int(tiles.argmax()),
+                        tiles.size, sample.source, sample.kind or "", sample.split or ""])
     return path
 
 
@@ -43,4 +46,4 @@ def view_report(scorer: Any, samples: Sequence[Sample], threshold: float, target
     section["by_kind"] = view_breakdown(scored, threshold, "kind")  # eval only: the model metadata stays short
     section["hottest_clean_views"] = hottest_clean_views(scored, HOTTEST_N, threshold)
     section["suggested_thresholds"] = suggest_thresholds(scored.labels, scored.scores, target_precision, max_fpr)
-    return section, write_view_csv(scored, out_dir / "views.csv")
+    return section, write_view_csv(scored, threshold, out_dir / "views.csv")

@@ -87,6 +87,7 @@ def test_report_folder_holds_json_and_every_figure(run, onnx_model, tmp_path):
         rows = list(csv.DictReader(fh))
     flagged = sum(float(r["view_score"]) >= meta.threshold for r in rows if r["label"] == "clean")
     assert len(rows) == 24 and flagged == view["false_positives"]
+    assert sum(int(r["flagged"]) for r in rows if r["label"] == "clean") == view["false_positives"]
     worst_fp = report["worst_false_positives"]
     assert len(worst_fp) == 12 and worst_fp[0]["score"] >= worst_fp[-1]["score"]
     assert sum(r["flagged"] for r in worst_fp) == m["fp"]  # every clean image is listed, flagged ones first
@@ -207,3 +208,29 @@ def test_view_size_shows_the_photos_as_that_camera_cuts_them(run, onnx_model, tm
         code, _, stderr = run_cli(monkeypatch, capsys, "eval", str(onnx_model), "--data", str(run.val_dir),
                                   "--out", str(tmp_path / "bad"), "--view-size", bad)
         assert code == 2 and stderr.strip().count("\n") == 0 and f"--view-size {bad}: {words}" in stderr
+
+
+def test_score_tables_keep_every_digit_so_a_score_under_the_threshold_never_reads_over_it(tmp_path):
+    """Regression (CI, 2026-12-01): views.csv wrote 6 decimals, so a clean view 3e-8 under the threshold read as
+    over it, and the CSV disagreed with the report's false-positive count."""
+    import numpy as np
+
+    from detector.data.sample import Sample
+    from detector.train.evaluation import _write_scores_csv
+    from detector.train.scorers import ScoredSamples
+    from detector.train.viewlevel import ViewScores
+    from detector.train.viewreport import write_view_csv
+
+    threshold = 0.5
+    under = float(np.nextafter(np.float32(threshold), np.float32(0)))  # 0.49999997
+    samples = [Sample(tmp_path / f"{i}.png", 0, f"g{i}", "hand") for i in range(3)]
+    scores = np.array([under, threshold, 0.25], dtype=np.float32)
+    with open(_write_scores_csv(ScoredSamples(samples, scores), threshold, tmp_path / "s.csv"), newline="") as fh:
+        photo = list(csv.DictReader(fh))
+    views = ViewScores(samples, [np.array([0.1, s], dtype=np.float32) for s in scores])
+    with open(write_view_csv(views, threshold, tmp_path / "v.csv"), newline="") as fh:
+        view = list(csv.DictReader(fh))
+    for rows, column in ((photo, "score"), (view, "view_score")):
+        assert [float(r[column]) for r in rows] == [under, threshold, 0.25]  # read back exactly
+        assert [r["flagged"] for r in rows] == ["0", "1", "0"]
+    assert [r["hottest_tile"] for r in view] == ["1", "1", "1"]
