@@ -54,9 +54,12 @@ def combine(models: list[Path], out: Path, flip: bool = False, mean: str = "prob
                                      f"{metas[0].preprocess_spec()}; only models with the same input can be averaged")
         loaded.append(model)
         metas.append(meta)
+    def default_opset(model: Any) -> int:
+        return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
     first = loaded[0]
     x, y = first.graph.input[0].name, first.graph.output[0].name
-    opset = max(o.version for o in first.opset_import if o.domain in ("", "ai.onnx"))
+    opset = default_opset(first)
     feed = "ens_feed" if flip else x
     nodes: list[Any] = []
     inits: list[Any] = []
@@ -72,10 +75,13 @@ def combine(models: list[Path], out: Path, flip: bool = False, mean: str = "prob
                                                 const("ens_w_axis", [3], np.int64), const("ens_step", [-1], np.int64)],
                                       ["ens_mirror"]))
         nodes.append(helper.make_node("Concat", [x, "ens_mirror"], [feed], axis=0))
+    if mean == "logit":  # each network's log(p / (1 - p)), p kept off 0 and 1
+        const("ens_lo", [1e-6], np.float32)
+        const("ens_hi", [1 - 1e-6], np.float32)
+        const("ens_one", [1.0], np.float32)
     scores = []
     for i, model in enumerate(loaded):
-        version = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-        if version != opset:
+        if default_opset(model) != opset:
             model = onnx.version_converter.convert_version(model, opset)
         prefixed = compose.add_prefix(model, f"m{i}_")
         graph = prefixed.graph
@@ -85,12 +91,7 @@ def combine(models: list[Path], out: Path, flip: bool = False, mean: str = "prob
         nodes.extend(graph.node)
         inits.extend(graph.initializer)
         infos.extend(graph.value_info)
-        if mean == "logit":  # log(p / (1 - p)), p kept off 0 and 1
-            eps = 1e-6
-            if i == 0:
-                const("ens_lo", [eps], np.float32)
-                const("ens_hi", [1 - eps], np.float32)
-                const("ens_one", [1.0], np.float32)
+        if mean == "logit":
             nodes.append(helper.make_node("Clip", [src_out, "ens_lo", "ens_hi"], [f"ens_p{i}"]))
             nodes.append(helper.make_node("Sub", ["ens_one", f"ens_p{i}"], [f"ens_q{i}"]))
             nodes.append(helper.make_node("Div", [f"ens_p{i}", f"ens_q{i}"], [f"ens_odds{i}"]))

@@ -80,7 +80,6 @@ def test_a_missing_model_manifest_or_clean_split_is_one_line(models, capsys, tmp
     assert "none.csv" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-
 def _bias_shifted(ref, out):
     """The same network with its last one-element bias raised by one: another model that scores differently."""
     from onnx import numpy_helper
