@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
@@ -71,18 +73,26 @@ class Reading:
     per_model: list[tuple[float, float, float]]
 
 
-def readings(sessions: list, data: Path, idx: list[int], tile_px: int | None = None,  # type: ignore[type-arg]
-             overlap: float = 0.25, size: tuple[int, int] = (1280, 720)) -> Iterator[Reading]:
-    """The real-walls benchmark's walls ``idx`` (same photos, seeds and placement as bench_real_walls.py), a
-    minute before the paint starts and a minute after it is finished, colour then IR, read by every model."""
+@dataclass(frozen=True)
+class WallFrames:
+    """One wall in one mode: the wall picture a minute before the paint starts and a minute after it is finished,
+    and the piece's box in frame pixels."""
+
+    wall: int
+    ir: bool
+    before: np.ndarray
+    after: np.ndarray
+    box: tuple[int, int, int, int]
+
+
+def wall_frames(data: Path, idx: list[int], size: tuple[int, int] = (1280, 720)) -> Iterator[WallFrames]:
+    """The real-walls benchmark's walls ``idx`` (same photos, seeds and placement as bench_real_walls.py), before
+    and after their piece, colour then IR."""
     import bench_real_walls as brw
 
     from detector.data.sim.photowall import PhotoWallStream
-    from detector.edge.score import score_image
     from detector.preprocess import read_image
-    from detector.tiling import tile_px_for
 
-    tile_px = tile_px_for(size, tile_px)
     walls, paints, posters = brw.pick_sources(data)
     for i in (i for i in idx if i < len(walls)):
         stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
@@ -91,18 +101,29 @@ def readings(sessions: list, data: Path, idx: list[int], tile_px: int | None = N
         if not stream.day.paint:
             continue
         truth = stream.day.paint[0]
-        x0, y0, x1, y1 = truth.box
         for ir in (False, True):
-            before = stream.wall_at(truth.start_s - 60, ir=ir)
-            after = stream.wall_at(truth.finished_s + 60, ir=ir)
-            per = []
-            for s in sessions:
-                tiles, sb = score_image(s, before, tile_px, overlap)
-                _, sa = score_image(s, after, tile_px, overlap)
-                on = [j for j, t in enumerate(tiles)
-                      if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
-                per.append((max(sa[j] for j in on), max(sb[j] for j in on), max(sb)))
-            yield Reading(i, ir, per)
+            yield WallFrames(i, ir, stream.wall_at(truth.start_s - 60, ir=ir), stream.wall_at(truth.finished_s + 60, ir=ir),
+                             tuple(truth.box))  # type: ignore[arg-type]
+
+
+def readings(sessions: list, data: Path, idx: list[int], tile_px: int | None = None,  # type: ignore[type-arg]
+             overlap: float = 0.25, size: tuple[int, int] = (1280, 720)) -> Iterator[Reading]:
+    """The walls ``idx`` a minute before the paint starts and a minute after it is finished, colour then IR, read
+    by every model."""
+    from detector.edge.score import score_image
+    from detector.tiling import tile_px_for
+
+    tile_px = tile_px_for(size, tile_px)
+    for wf in wall_frames(data, idx, size):
+        x0, y0, x1, y1 = wf.box
+        per = []
+        for s in sessions:
+            tiles, sb = score_image(s, wf.before, tile_px, overlap)
+            _, sa = score_image(s, wf.after, tile_px, overlap)
+            on = [j for j, t in enumerate(tiles)
+                  if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
+            per.append((max(sa[j] for j in on), max(sb[j] for j in on), max(sb)))
+        yield Reading(wf.wall, wf.ir, per)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,3 +155,44 @@ def test_the_ensemble_refuses_models_it_cannot_average_in_one_line(models, tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert info.value.code == 2 and expected in err[-1]
         assert not (tmp_path / "out.onnx").exists()
+
+
+def test_a_context_crop_is_centred_on_its_tile_inside_the_frame_or_the_whole_view():
+    box = load_script("bench_context").context_box
+    assert box((480, 200, 800, 520), (1280, 720), 2.0) == (320, 40, 960, 680)  # centred, twice the side
+    assert box((0, 0, 320, 320), (1280, 720), 2.0) == (0, 0, 640, 640)  # moved inside at a corner
+    assert box((960, 400, 1280, 720), (1280, 720), 1.5) == (800, 240, 1280, 720)
+    assert box((480, 200, 800, 520), (1280, 720), 3.0) == (160, 0, 1120, 720)  # cut to the frame's height
+    assert box((480, 200, 800, 520), (1280, 720), 0) == (0, 0, 1280, 720)
+
+
+def test_the_context_rules_combine_a_tiles_score_with_its_surroundings():
+    mod = load_script("bench_context")
+    reading = {"tile": np.array([0.9, 0.2]), 2.0: np.array([0.1, 0.8])}
+    table = mod.rules([2.0], ["min", "gmean", "mean"])
+    assert list(table["tile alone"](reading)) == [0.9, 0.2]
+    assert table["min(tile, 2x context)"](reading) == pytest.approx([0.1, 0.2])
+    assert table["gmean(tile, 2x context)"](reading) == pytest.approx([0.3, 0.4])
+    assert table["mean(tile, 2x context)"](reading) == pytest.approx([0.5, 0.5])
+
+
+def test_the_context_bench_reads_every_rule_at_the_reference_operating_point(models, capsys):
+    run, ref, _ = models
+    mod = load_script("bench_context")
+    args = ["--match", f"{run.manifest}:val", "--test", f"{run.manifest}:train", "--walls", "0"]
+    assert mod.main(["--model", str(ref), "--context", "2", "--context", "0", "--combine", "min", *args]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in ln.split("|")] for ln in out.splitlines() if ln.startswith(str(run.root))]
+    assert [r[1] for r in rows] == ["tile alone", "min(tile, 2x context)", "min(tile, whole view)"]
+    n_fp = int(out.split("flags ", 1)[1].split(" clean views", 1)[0])
+    for r in rows:  # each rule at its own matched threshold flags the reference's count of clean matching views
+        assert int(r[3].split("/")[0]) == n_fp
+    # the tiles alone are the reference model as bench_operating_point reads it (another code path): same threshold,
+    # same held-out count
+    assert _script().main(["--model", str(ref), *args]) == 0
+    op = [[c.strip() for c in ln.split("|")] for ln in capsys.readouterr().out.splitlines()
+          if ln.startswith(str(run.root))][0]
+    assert rows[0][2] == op[2] and rows[0][4] == op[4]
+    assert mod.main(["--model", str(ref), "--context", "0.5", "--walls", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--context 0.5" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""A second look around each tile: does scoring a tile's surroundings separate shop lettering from paint?
+
+Every candidate trained so far trades clean views for real pieces along one curve (models/MODEL_CARD.md). This
+asks whether the *same* network, shown more of the wall around a tile, tells the two apart where the tile alone
+cannot: a shop sign's surroundings are a shop front, which the model reads as clean as a whole photo (held-out
+facades: 1 of 180 whole photos over the threshold, 17 of 180 views with a tile over it).
+
+For each tile of a camera view (the edge's 320-px tiles of 1280x720) the model also scores a *context crop*: a
+square ``K`` times the tile's side centred on it (moved inside the frame, cut to the frame where it is larger),
+or with ``K = 0`` the whole view. A tile's combined score is ``min``, geometric mean (``gmean``) or ``mean`` of
+its own score and its context's; a view's score is the hottest combined tile. As in
+``bench_operating_point.py``, every rule is then read at one operating point: the threshold at which it flags as
+many clean views of the matching set (street validation) as the first model's tiles alone do at that model's own
+threshold; printed per rule: graffiti views caught there, held-out clean views flagged (facades test), and the
+paint-margin screen's pieces (walls 20-43, colour and IR, the hottest combined tile over the piece) at or over it.
+
+    .venv/bin/python scripts/bench_context.py --model models/graffiti-effnetlite0.onnx --context 1.5 --context 2 \\
+        --context 0 --walls 24        # 2026-12-02: 6 minutes on 2 cores
+
+Only the tiles over a threshold would need the second look on the edge, so the cost is small there; this script
+scores every context crop (to read every rule at every threshold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+Box = tuple[int, int, int, int]
+
+COMBINE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "min": np.minimum,
+    "gmean": lambda t, c: np.sqrt(np.clip(t, 0.0, None) * np.clip(c, 0.0, None)),
+    "mean": lambda t, c: (t + c) / 2.0,
+}
+
+
+def context_box(tile: Box, frame_size: tuple[int, int], k: float) -> Box:
+    """The square ``k`` times ``tile``'s side centred on it, moved inside the frame (cut to the frame's width or
+    height where it is larger); ``k = 0``: the whole frame."""
+    w_f, h_f = frame_size
+    if k == 0:
+        return (0, 0, w_f, h_f)
+    x0, y0, x1, y1 = tile
+    side = max(x1 - x0, y1 - y0) * k
+    w, h = int(round(min(side, w_f))), int(round(min(side, h_f)))
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    a = int(round(min(max(cx - w / 2.0, 0.0), w_f - w)))
+    b = int(round(min(max(cy - h / 2.0, 0.0), h_f - h)))
+    return (a, b, a + w, b + h)
+
+
+def score_frame(model, frame: np.ndarray, ks: Sequence[float], tile_px: int = 320,  # type: ignore[no-untyped-def]
+                overlap: float = 0.25) -> tuple[list, dict[object, np.ndarray]]:
+    """The frame's tiles and, per tile, its own score (key ``"tile"``) and each context's (key ``k``); a context
+    crop shared by several tiles is scored once."""
+    from detector.tiling import cut_tiles, plan_tiles
+
+    h, w = frame.shape[:2]
+    plan = plan_tiles((w, h), tile_px, overlap)
+    boxes = {k: [context_box(t.xyxy, (w, h), k) for t in plan.tiles] for k in ks}
+    unique = sorted({b for bs in boxes.values() for b in bs})
+    crops = cut_tiles(frame, plan) + [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in unique]
+    scores = np.asarray(model.score(crops), dtype=np.float64)
+    n = len(plan.tiles)
+    at = {b: n + i for i, b in enumerate(unique)}
+    out: dict[object, np.ndarray] = {"tile": scores[:n]}
+    for k in ks:
+        out[k] = np.asarray([scores[at[b]] for b in boxes[k]])
+    return plan.tiles, out
+
+
+def rules(ks: Sequence[float], combines: Sequence[str]) -> dict[str, Callable[[dict], np.ndarray]]:  # type: ignore[type-arg]
+    """Name → per-tile combined score of one frame's readings (``score_frame``'s dict)."""
+    out: dict[str, Callable[[dict], np.ndarray]] = {"tile alone": lambda r: r["tile"]}  # type: ignore[type-arg]
+    for k in ks:
+        for c in combines:
+            name = f"{c}(tile, {'whole view' if k == 0 else f'{k:g}x context'})"
+            out[name] = _combined(k, COMBINE[c])
+    return out
+
+
+def _combined(k: float, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[dict], np.ndarray]:  # type: ignore[type-arg]
+    return lambda r: f(r["tile"], r[k])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, action="append", help="an ONNX model (repeatable; default: the bundled one)")
+    p.add_argument("--context", type=float, action="append",
+                   help="context side as a multiple of the tile's (repeatable; 0 = the whole view; default 2)")
+    p.add_argument("--combine", action="append", choices=sorted(COMBINE),
+                   help="how a tile's score and its context's combine (repeatable; default min and gmean)")
+    p.add_argument("--match", default="runs/default-data/street-graffiti.csv:val",
+                   help="MANIFEST:SPLIT whose clean views set the false-positive count (default street validation)")
+    p.add_argument("--test", default="runs/default-data/facades-spb.csv:test",
+                   help="MANIFEST:SPLIT of held-out views read at the matched thresholds (default facades test)")
+    p.add_argument("--walls", type=int, default=24, help="paint-margin walls (0 = no screen)")
+    p.add_argument("--first", type=int, default=20, help="first paint-margin wall (default 20, as bench_paint_margin)")
+    p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    models = args.model or [REPO / "models" / "graffiti-effnetlite0.onnx"]
+    ks = args.context or [2.0]
+    if any(k != 0 and k < 1 for k in ks):
+        print(f"error: --context {min(ks):g}: expected 0 (the whole view) or a multiple of the tile of at least 1",
+              file=sys.stderr)
+        return 2
+    for m in models:
+        if not m.is_file():
+            print(f"error: --model {m} not found", file=sys.stderr)
+            return 2
+    import bench_operating_point as bop
+
+    from detector.errors import DetectorError
+    from detector.onnxmodel import ModelSession
+    from detector.preprocess import read_image
+    from detector.train.viewlevel import ViewSpec, as_view
+
+    try:
+        match, test = bop._samples(args.match), bop._samples(args.test)
+    except (DetectorError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not any(s.label == 0 for s in match):
+        print(f"error: --match {args.match}: no clean photos in that split", file=sys.stderr)
+        return 2
+    spec = ViewSpec().resolved()
+    table = rules(ks, args.combine or ["min", "gmean"])
+    for mi, path in enumerate(models):
+        model = ModelSession(path, threads=2)
+        views: dict[str, tuple[np.ndarray, list[dict]]] = {}  # type: ignore[type-arg]
+        for name, samples in (("match", match), ("test", test)):
+            labels, per = [], []
+            for s in samples:
+                img = read_image(str(s.path))
+                if img is None:
+                    print(f"warning: {s.path}: unreadable, skipped", file=sys.stderr)
+                    continue
+                labels.append(s.label)
+                per.append(score_frame(model, as_view(img, spec), ks, spec.tile_px, spec.overlap)[1])
+            views[name] = (np.asarray(labels), per)
+        screen = []
+        if args.walls:
+            import bench_paint_margin as bpm
+
+            for wf in bpm.wall_frames(args.data, list(range(args.first, args.first + args.walls))):
+                tiles, after = score_frame(model, wf.after, ks, spec.tile_px, spec.overlap)
+                before = score_frame(model, wf.before, ks, spec.tile_px, spec.overlap)[1]
+                x0, y0, x1, y1 = wf.box
+                on = np.asarray([t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3] for t in tiles])
+                screen.append((after, before, on))
+        ly, lper = views["match"]
+        if mi == 0:
+            n_fp = int(sum(float(r["tile"].max()) >= model.meta.threshold for r, y in zip(lper, ly, strict=True) if y == 0))
+            print(f"operating point: each rule at the threshold that flags {n_fp} clean views of {args.match} "
+                  f"(what {path} flags with its tiles alone at its own {model.meta.threshold:.3f})")
+            print("model | rule | matched threshold | matching set: clean views flagged / graffiti views caught | "
+                  "held-out clean views flagged | "
+                  "screen pieces at/over (weakest) | clean screen walls with a tile over")
+        ty, tper = views["test"]
+        for name, f in table.items():
+            sv = np.asarray([float(f(r).max()) for r in lper])
+            t = bop.threshold_for_false_positives(sv[ly == 0], n_fp)
+            tv = np.asarray([float(f(r).max()) for r in tper])
+            cells = [str(path), name, f"{t:.3f}", f"{int((sv[ly == 0] >= t).sum())}/{int((ly == 0).sum())} / "
+                     f"{int((sv[ly == 1] >= t).sum())}/{int((ly == 1).sum())}",
+                     f"{int((tv[ty == 0] >= t).sum())}/{int((ty == 0).sum())}"]
+            if screen:
+                pa = np.asarray([float(f(a)[on].max()) for a, _, on in screen])
+                wb = np.asarray([float(f(b).max()) for _, b, _ in screen])
+                cells += [f"{int((pa >= t).sum())}/{len(pa)} ({pa.min() / t:.2f}x)", f"{int((wb >= t).sum())}/{len(wb)}"]
+            else:
+                cells += ["-", "-"]
+            print(" | ".join(cells), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
