@@ -210,6 +210,7 @@ def export_model(
     int8_thresholds: str = "match",
     int8_float_tail: str = "fc",
     calib_images: int = 0,
+    int8_reduce_range: bool = True,
 ) -> ExportResult:
     """Export ``checkpoint`` to ``out`` (and ``<stem>-int8.onnx`` beside it with ``int8``)."""
     from detector.train.checkpoint import load_checkpoint
@@ -290,7 +291,7 @@ def export_model(
                                   allow_degraded=allow_degraded, progress=progress,
                                   threshold_level=threshold_level, loaded=loaded,
                                   match_to=views if int8_thresholds == "match" else None,
-                                  float_tail=int8_float_tail)
+                                  float_tail=int8_float_tail, reduce_range=int8_reduce_range)
     return result
 
 
@@ -383,6 +384,7 @@ def export_int8(
     loaded: Any = None,
     match_to: Any = None,
     float_tail: str = "fc",
+    reduce_range: bool = True,
 ) -> ExportedModel:
     """Quantize the written fp32 model, choose its thresholds on validation (with ``match_to``, the fp32
     model's view scores: matched to the fp32 operating point; without, by the policy), guard, write
@@ -398,7 +400,7 @@ def export_int8(
     try:
         try:
             used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress,
-                                 float_tail=float_tail)
+                                 float_tail=float_tail, reduce_range=reduce_range)
         except DetectorError:
             raise
         except Exception as exc:  # onnxruntime.quantization fails in many ways on unusual graphs
@@ -451,7 +453,8 @@ def export_int8(
                 "allow_degraded": bool(allow_degraded),
                 "degraded": not guard.passed,
                 "calibration": {"specs": list(calib_specs), "images": used, "method": calib_method, "format": "QDQ",
-                                "weights": "int8 per-channel", "activations": "uint8", "float_tail": float_tail},
+                                "weights": "int8 per-channel" + (", 7-bit range" if reduce_range else ""),
+                                "reduce_range": bool(reduce_range), "activations": "uint8", "float_tail": float_tail},
                 "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
             },
         )

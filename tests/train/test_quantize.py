@@ -41,6 +41,16 @@ def run(tmp_path_factory):
     return shared_tiny_run(tmp_path_factory)
 
 
+def _max_abs_int8_weight(path):
+    """The largest |value| among an int8 model's int8 initializers (its quantized weights)."""
+    import onnx
+    from onnx import numpy_helper
+
+    arrays = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+              if t.data_type == onnx.TensorProto.INT8]
+    return max(int(np.abs(a.astype(np.int16)).max()) for a in arrays if a.size)
+
+
 def _uniform_calibration(root, value):
     """Calibration images that are one flat colour: activation ranges come out far too narrow.
 
@@ -79,6 +89,9 @@ def test_int8_export_writes_its_own_thresholds_and_quantization_tag(run):
     assert meta.extra["allow_degraded"] is True and meta.extra["degraded"] is (not meta.extra["guard"]["passed"])
     assert meta.extra["calibration"]["images"] == 16
     assert meta.extra["fp32_model"]["file"] == "q.onnx"
+    # 7-bit weights by default: no uint8 x int8 pair of products can saturate a 16-bit sum on CPUs without VNNI
+    assert meta.extra["calibration"]["reduce_range"] is True
+    assert 0 < _max_abs_int8_weight(path) <= 64
     assert (meta.input_size, meta.mean, meta.git_rev) == (fp32.input_size, fp32.mean, fp32.git_rev)
 
     graph = onnx.load(str(path)).graph
@@ -160,7 +173,7 @@ def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
 
     result = export_model(run.checkpoint, run.root / "models" / "qc.onnx", int8=True, calib=[str(run.calib_dir)],
                           progress=False, threshold_level="photo", int8_float_tail="conv", calib_images=8,
-                          allow_degraded=True)
+                          allow_degraded=True, int8_reduce_range=False)
     assert result.int8 is not None
     graph = onnx.load(str(result.int8.path)).graph
     producer = {o: n for n in graph.node for o in n.output}
@@ -172,6 +185,8 @@ def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
     assert producer[convs[-2].input[1]].op_type == "DequantizeLinear"
     calibration = read_meta(result.int8.path).extra["calibration"]
     assert calibration["float_tail"] == "conv" and calibration["images"] == 8  # 8 of the 16 calibration images
+    # --int8-full-range: per-channel symmetric weights use all 8 bits (each channel's largest weight is +-127)
+    assert calibration["reduce_range"] is False and _max_abs_int8_weight(result.int8.path) == 127
 
 
 @pytest.mark.train
@@ -271,3 +286,35 @@ def test_minmax_calibration_refuses_more_images_than_it_can_hold(run):
     with pytest.raises(ConfigError, match=r"--calib-images 1024: at most 256 with --calib-method minmax"):
         export_model(run.checkpoint, run.root / "models" / "big2.onnx", int8=True, calib=[str(run.calib_dir)],
                      calib_images=1024, progress=False)
+
+
+@pytest.mark.train
+def test_an_onnx_model_is_quantized_at_the_fp32_operating_point_by_the_script(run, tmp_path, capsys):
+    """scripts/quantize_model.py: the int8 copy of an exported fp32 file (no checkpoint needed), 7-bit weights,
+    the contract copied with the int8 tag, thresholds matched to the fp32 model on the validation split."""
+    from detector.modelmeta import file_sha256
+    from detector.onnxmodel import read_meta
+    from detector.train.onnx_export import export_model
+    from tests.scripts_loader import load_script
+
+    fp32 = export_model(run.checkpoint, tmp_path / "f.onnx", progress=False, threshold_level="photo").fp32.path
+    out = tmp_path / "f-int8.onnx"
+    script = load_script("quantize_model")
+    data = f"{run.manifest}::format=manifest"
+    assert script.main([str(fp32), "--out", str(out), "--calib", str(run.calib_dir), "--data", data,
+                        "--min-side", "0"]) == 0  # 64-px test images: every one a view
+    meta, ref = read_meta(out), read_meta(fp32)
+    assert meta.quantization == "int8-static" and (meta.input_size, meta.mean) == (ref.input_size, ref.mean)
+    assert meta.extra["calibration"]["reduce_range"] is True and 0 < _max_abs_int8_weight(out) <= 64
+    assert meta.extra["fp32_model"] == {"file": "f.onnx", "sha256": file_sha256(fp32)}
+    assert meta.extra["threshold_policy"]["policy"] == "match"
+    assert meta.extra["matched_to"]["reference_file"] == str(fp32)
+    assert f"threshold {meta.threshold:.4f}" in capsys.readouterr().out
+    # refusals are one line: an int8 input, writing over the fp32 file, a calibration folder without images
+    for argv, expected in (([str(out), "--out", str(tmp_path / "g.onnx")], "expected an fp32 model"),
+                           ([str(fp32), "--out", str(fp32)], "not over, the fp32 model"),
+                           ([str(fp32), "--out", str(tmp_path / "h.onnx"), "--calib-method", "magic"], "--calib-method")):
+        assert script.main([*argv, "--calib", str(run.calib_dir), "--data", data]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "g.onnx").exists() and not (tmp_path / "h.onnx").exists()
