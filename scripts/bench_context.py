@@ -100,13 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="context side as a multiple of the tile's (repeatable; 0 = the whole view; default 2)")
     p.add_argument("--combine", action="append", choices=sorted(COMBINE),
                    help="how a tile's score and its context's combine (repeatable; default min and gmean)")
-    p.add_argument("--match", default="runs/default-data/street-graffiti.csv:val",
-                   help="MANIFEST:SPLIT whose clean views set the false-positive count (default street validation)")
-    p.add_argument("--test", default="runs/default-data/facades-spb.csv:test",
-                   help="MANIFEST:SPLIT of held-out views read at the matched thresholds (default facades test)")
-    p.add_argument("--walls", type=int, default=24, help="paint-margin walls (0 = no screen)")
-    p.add_argument("--first", type=int, default=20, help="first paint-margin wall (default 20, as bench_paint_margin)")
-    p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
+    import bench_operating_point as bop
+
+    bop.add_set_args(p)
     return p.parse_args(argv)
 
 
@@ -124,19 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     import bench_operating_point as bop
 
-    from detector.errors import DetectorError
     from detector.onnxmodel import ModelSession
     from detector.preprocess import read_image
     from detector.train.viewlevel import ViewSpec, as_view
 
-    try:
-        match, test = bop._samples(args.match), bop._samples(args.test)
-    except (DetectorError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    sets = bop.load_sets(args)
+    if sets is None:
         return 2
-    if not any(s.label == 0 for s in match):
-        print(f"error: --match {args.match}: no clean photos in that split", file=sys.stderr)
-        return 2
+    match, test = sets
     spec = ViewSpec().resolved()
     table = rules(ks, args.combine or ["min", "gmean"])
     for mi, path in enumerate(models):

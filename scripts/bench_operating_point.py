@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, action="append", required=True,
                    help="an ONNX model (repeatable); the first is the reference")
+    add_set_args(p)
+    return p.parse_args(argv)
+
+
+def add_set_args(p: argparse.ArgumentParser) -> None:
+    """The matching set, the held-out set and the paint-margin screen (shared with bench_context.py)."""
     p.add_argument("--match", default="runs/default-data/street-graffiti.csv:val",
                    help="MANIFEST:SPLIT whose clean views set the false-positive count (default street validation)")
     p.add_argument("--test", default="runs/default-data/facades-spb.csv:test",
@@ -52,7 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--walls", type=int, default=24, help="paint-margin walls (0 = no screen)")
     p.add_argument("--first", type=int, default=20, help="first paint-margin wall (default 20, as bench_paint_margin)")
     p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
-    return p.parse_args(argv)
 
 
 def _samples(spec: str) -> list:  # type: ignore[type-arg]
@@ -65,24 +70,34 @@ def _samples(spec: str) -> list:  # type: ignore[type-arg]
     return [s for s in rows if not split or s.split == split]
 
 
+def load_sets(args: argparse.Namespace) -> tuple[list, list] | None:  # type: ignore[type-arg]
+    """The --match and --test samples, or None after a one-line error (unreadable manifest, no clean photos)."""
+    from detector.errors import DetectorError
+
+    try:
+        match, test = _samples(args.match), _samples(args.test)
+    except (DetectorError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if not any(s.label == 0 for s in match):
+        print(f"error: --match {args.match}: no clean photos in that split", file=sys.stderr)
+        return None
+    return match, test
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for m in args.model:
         if not m.is_file():
             print(f"error: --model {m} not found", file=sys.stderr)
             return 2
-    from detector.errors import DetectorError
     from detector.train.scorers import open_scorer
     from detector.train.viewlevel import score_views, view_metrics
 
-    try:
-        match, test = _samples(args.match), _samples(args.test)
-    except (DetectorError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    sets = load_sets(args)
+    if sets is None:
         return 2
-    if not any(s.label == 0 for s in match):
-        print(f"error: --match {args.match}: no clean photos in that split", file=sys.stderr)
-        return 2
+    match, test = sets
     rows = []
     for m in args.model:
         scorer = open_scorer(m)
