@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             for wf in bpm.wall_frames(args.data, list(range(args.first, args.first + args.walls))):
                 tiles, after = score_frame(model, wf.after, ks, spec.tile_px, spec.overlap)
                 before = score_frame(model, wf.before, ks, spec.tile_px, spec.overlap)[1]
-                x0, y0, x1, y1 = wf.box
-                on = np.asarray([t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3] for t in tiles])
-                screen.append((after, before, on))
+                screen.append((after, before, np.asarray(wf.on_piece(tiles))))
         ly, lper = views["match"]
         if mi == 0:
             n_fp = int(sum(float(r["tile"].max()) >= model.meta.threshold for r, y in zip(lper, ly, strict=True) if y == 0))

@@ -84,6 +84,11 @@ class WallFrames:
     after: np.ndarray
     box: tuple[int, int, int, int]
 
+    def on_piece(self, tiles: list) -> list[bool]:  # type: ignore[type-arg]
+        """Per tile: whether it overlaps the piece's box."""
+        x0, y0, x1, y1 = self.box
+        return [t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3] for t in tiles]
+
 
 def wall_frames(data: Path, idx: list[int], size: tuple[int, int] = (1280, 720)) -> Iterator[WallFrames]:
     """The real-walls benchmark's walls ``idx`` (same photos, seeds and placement as bench_real_walls.py), before
@@ -115,13 +120,11 @@ def readings(sessions: list, data: Path, idx: list[int], tile_px: int | None = N
 
     tile_px = tile_px_for(size, tile_px)
     for wf in wall_frames(data, idx, size):
-        x0, y0, x1, y1 = wf.box
         per = []
         for s in sessions:
             tiles, sb = score_image(s, wf.before, tile_px, overlap)
             _, sa = score_image(s, wf.after, tile_px, overlap)
-            on = [j for j, t in enumerate(tiles)
-                  if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3]]
+            on = [j for j, hit in enumerate(wf.on_piece(tiles)) if hit]
             per.append((max(sa[j] for j in on), max(sb[j] for j in on), max(sb)))
         yield Reading(wf.wall, wf.ir, per)
 

@@ -60,8 +60,14 @@ def _run(args: argparse.Namespace) -> int:
     from detector.errors import ConfigError
     from detector.modelmeta import file_sha256
     from detector.onnxmodel import read_meta
-    from detector.train.onnx_export import FLOAT_TAILS, _save_with_meta
-    from detector.train.quantize import CALIB_MAX_IMAGES, CALIB_METHODS, calibration_samples, quantize_int8
+    from detector.train.onnx_export import (
+        FLOAT_TAILS,
+        _save_with_meta,
+        _tmp_path,
+        calibration_record,
+        int8_calibration,
+    )
+    from detector.train.quantize import quantize_int8
     from detector.train.rethreshold import rethreshold
 
     src, out = args.model, args.out
@@ -69,28 +75,22 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{src}: expected an exported fp32 ONNX model (.onnx) that exists")
     if out.suffix.lower() != ".onnx" or out.resolve() == src.resolve():
         raise ConfigError(f"--out {out}: expected a new .onnx path beside, not over, the fp32 model")
-    if args.calib_method not in CALIB_METHODS:
-        raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {args.calib_method!r}")
     if args.float_tail not in FLOAT_TAILS:
         raise ConfigError(f"--float-tail: expected one of {', '.join(FLOAT_TAILS)}, found {args.float_tail!r}")
-    if not 0 <= args.calib_images <= CALIB_MAX_IMAGES:
-        raise ConfigError(f"--calib-images: expected 0 (the default) to {CALIB_MAX_IMAGES}, found {args.calib_images}")
     meta = read_meta(src)
     if meta.quantization != "none":
         raise ConfigError(f"{src}: expected an fp32 model, found quantization {meta.quantization!r}")
-    calib = calibration_samples(args.calib, **({"max_images": args.calib_images} if args.calib_images else {}))
+    calib = int8_calibration(args.calib, args.calib_method, args.calib_images)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.quantizing.onnx")
+    tmp = _tmp_path(out)
     try:
         used = quantize_int8(src, tmp, calib, meta.preprocess_spec(), method=args.calib_method,
                              float_tail=args.float_tail, reduce_range=not args.full_range)
         int8_meta = dataclasses.replace(
             meta, quantization="int8-static", created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             extra={**meta.extra,
-                   "calibration": {"specs": list(args.calib), "images": used, "method": args.calib_method,
-                                   "format": "QDQ", "weights": "int8 per-channel" + ("" if args.full_range else ", 7-bit range"),
-                                   "reduce_range": not args.full_range, "activations": "uint8",
-                                   "float_tail": args.float_tail},
+                   "calibration": calibration_record(args.calib, used, args.calib_method, args.float_tail,
+                                                     not args.full_range),
                    "fp32_model": {"file": src.name, "sha256": file_sha256(src)}},
         )
         _save_with_meta(tmp, out, int8_meta)

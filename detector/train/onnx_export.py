@@ -229,19 +229,7 @@ def export_model(
         raise ConfigError(f"--int8-float-tail: expected one of {', '.join(FLOAT_TAILS)}, found {int8_float_tail!r}")
     calib_samples: list[Sample] = []
     if int8:  # read the calibration set first: a bad --calib should fail before any work is done
-        from detector.train.quantize import CALIB_METHODS, calibration_samples
-
-        if calib_method not in CALIB_METHODS:
-            raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {calib_method!r}")
-        from detector.train.quantize import CALIB_MAX_IMAGES
-
-        if calib_images < 0:
-            raise ConfigError(f"--calib-images: expected a count >= 1 (0 = the default), found {calib_images}")
-        if calib_images > CALIB_MAX_IMAGES:
-            raise ConfigError(
-                f"--calib-images {calib_images}: at most {CALIB_MAX_IMAGES} with --calib-method {calib_method} "
-                "(calibration holds every activation of every calibration image in memory: tens of MB per image)")
-        calib_samples = calibration_samples(calib, **({"max_images": calib_images} if calib_images else {}))
+        calib_samples = int8_calibration(calib, calib_method, calib_images)
     loaded = load_checkpoint(Path(checkpoint))
     spec = loaded.preprocess
     val = validation_samples(loaded)
@@ -368,6 +356,29 @@ def int8_path(fp32_path: Path) -> Path:
     return fp32_path.with_name(f"{fp32_path.stem}-int8.onnx")
 
 
+def int8_calibration(calib: Sequence[str], calib_method: str, calib_images: int) -> list[Sample]:
+    """Check the calibration options (one-line errors) and read the calibration samples."""
+    from detector.train.quantize import CALIB_MAX_IMAGES, CALIB_METHODS, calibration_samples
+
+    if calib_method not in CALIB_METHODS:
+        raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {calib_method!r}")
+    if calib_images < 0:
+        raise ConfigError(f"--calib-images: expected a count >= 1 (0 = the default), found {calib_images}")
+    if calib_images > CALIB_MAX_IMAGES:
+        raise ConfigError(
+            f"--calib-images {calib_images}: at most {CALIB_MAX_IMAGES} with --calib-method {calib_method} "
+            "(calibration holds every activation of every calibration image in memory: tens of MB per image)")
+    return calibration_samples(calib, **({"max_images": calib_images} if calib_images else {}))
+
+
+def calibration_record(specs: Sequence[str], used: int, method: str, float_tail: str,
+                       reduce_range: bool) -> dict[str, Any]:
+    """How an int8 copy was calibrated, as its metadata's ``extra.calibration`` records it."""
+    return {"specs": list(specs), "images": used, "method": method, "format": "QDQ",
+            "weights": "int8 per-channel" + (", 7-bit range" if reduce_range else ""),
+            "reduce_range": bool(reduce_range), "activations": "uint8", "float_tail": float_tail}
+
+
 def export_int8(
     fp32_path: Path,
     fp32_meta: ModelMeta,
@@ -452,9 +463,7 @@ def export_int8(
                 "guard": guard.to_dict(),
                 "allow_degraded": bool(allow_degraded),
                 "degraded": not guard.passed,
-                "calibration": {"specs": list(calib_specs), "images": used, "method": calib_method, "format": "QDQ",
-                                "weights": "int8 per-channel" + (", 7-bit range" if reduce_range else ""),
-                                "reduce_range": bool(reduce_range), "activations": "uint8", "float_tail": float_tail},
+                "calibration": calibration_record(calib_specs, used, calib_method, float_tail, reduce_range),
                 "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
             },
         )
