@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calib-method", default="minmax", help="minmax (default) | percentile | entropy")
     p.add_argument("--calib-images", type=int, default=0, help="calibration images (0 = 256)")
     p.add_argument("--float-tail", default="fc", help="kept in float: fc (default) or conv")
+    p.add_argument("--float-front", type=int, default=None,
+                   help="convolutions from the input kept in float (default as graffiti export: 3)")
     return p.parse_args(argv)
 
 
@@ -62,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     from detector.onnxmodel import read_meta
     from detector.train.onnx_export import (
         FLOAT_TAILS,
+        INT8_FLOAT_FRONT,
         _save_with_meta,
         _tmp_path,
         calibration_record,
@@ -77,6 +80,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: expected a new .onnx path beside, not over, the fp32 model")
     if args.float_tail not in FLOAT_TAILS:
         raise ConfigError(f"--float-tail: expected one of {', '.join(FLOAT_TAILS)}, found {args.float_tail!r}")
+    float_front = INT8_FLOAT_FRONT if args.float_front is None else args.float_front
+    if float_front < 0:
+        raise ConfigError(f"--float-front: expected a number of convolutions >= 0, found {float_front}")
     meta = read_meta(src)
     if meta.quantization != "none":
         raise ConfigError(f"{src}: expected an fp32 model, found quantization {meta.quantization!r}")
@@ -85,12 +91,12 @@ def _run(args: argparse.Namespace) -> int:
     tmp = _tmp_path(out)
     try:
         used = quantize_int8(src, tmp, calib, meta.preprocess_spec(), method=args.calib_method,
-                             float_tail=args.float_tail, reduce_range=not args.full_range)
+                             float_tail=args.float_tail, reduce_range=not args.full_range, float_front=float_front)
         int8_meta = dataclasses.replace(
             meta, quantization="int8-static", created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             extra={**meta.extra,
                    "calibration": calibration_record(args.calib, used, args.calib_method, args.float_tail,
-                                                     not args.full_range),
+                                                     not args.full_range, float_front),
                    "fp32_model": {"file": src.name, "sha256": file_sha256(src)}},
         )
         _save_with_meta(tmp, out, int8_meta)

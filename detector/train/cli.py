@@ -236,6 +236,10 @@ def export_command(
         "fc", "--int8-float-tail",
         help="What the int8 copy keeps in float: fc (the classifier) or conv (also the pooling and the last "
              "convolution, about 5 % of the multiply-adds)."),
+    int8_float_front: int = typer.Option(
+        3, "--int8-float-front", min=0,
+        help="How many convolutions from the input the int8 copy keeps in float (default 3: EfficientNet-Lite0's stem "
+             "and block 0, where int8 loses most on low-contrast IR views, for a few per cent of the multiply-adds); 0: none."),
     int8_full_range: bool = typer.Option(
         False, "--int8-full-range",
         help="Quantize the int8 copy's weights on the full 8 bits instead of 7: a little finer on CPUs with VNNI or "
@@ -252,7 +256,8 @@ def export_command(
                           max_fpr=max_fpr, int8=int8, calib=calib, calib_method=calib_method,
                           allow_degraded=allow_degraded, threshold_level=threshold_level,
                           int8_thresholds=int8_thresholds, int8_float_tail=int8_float_tail,
-                          calib_images=calib_images, int8_reduce_range=not int8_full_range)
+                          calib_images=calib_images, int8_reduce_range=not int8_full_range,
+                          int8_float_front=int8_float_front)
     for exported in (result.fp32, result.int8):
         if exported is None:
             continue

@@ -192,6 +192,9 @@ def _tmp_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.{os.getpid()}.tmp")
 
 
+INT8_FLOAT_FRONT = 3  # int8: the first convolutions kept in float (EfficientNet-Lite0: the stem and block 0)
+
+
 def export_model(
     checkpoint: Path | str,
     out: Path | str,
@@ -211,6 +214,7 @@ def export_model(
     int8_float_tail: str = "fc",
     calib_images: int = 0,
     int8_reduce_range: bool = True,
+    int8_float_front: int = INT8_FLOAT_FRONT,
 ) -> ExportResult:
     """Export ``checkpoint`` to ``out`` (and ``<stem>-int8.onnx`` beside it with ``int8``)."""
     from detector.train.checkpoint import load_checkpoint
@@ -227,6 +231,8 @@ def export_model(
         raise ConfigError(f"--int8-thresholds: expected one of {', '.join(INT8_THRESHOLDS)}, found {int8_thresholds!r}")
     if int8_float_tail not in FLOAT_TAILS:
         raise ConfigError(f"--int8-float-tail: expected one of {', '.join(FLOAT_TAILS)}, found {int8_float_tail!r}")
+    if int8_float_front < 0:
+        raise ConfigError(f"--int8-float-front: expected a number of convolutions >= 0, found {int8_float_front}")
     calib_samples: list[Sample] = []
     if int8:  # read the calibration set first: a bad --calib should fail before any work is done
         calib_samples = int8_calibration(calib, calib_method, calib_images)
@@ -279,7 +285,8 @@ def export_model(
                                   allow_degraded=allow_degraded, progress=progress,
                                   threshold_level=threshold_level, loaded=loaded,
                                   match_to=views if int8_thresholds == "match" else None,
-                                  float_tail=int8_float_tail, reduce_range=int8_reduce_range)
+                                  float_tail=int8_float_tail, reduce_range=int8_reduce_range,
+                                  float_front=int8_float_front)
     return result
 
 
@@ -372,11 +379,12 @@ def int8_calibration(calib: Sequence[str], calib_method: str, calib_images: int)
 
 
 def calibration_record(specs: Sequence[str], used: int, method: str, float_tail: str,
-                       reduce_range: bool) -> dict[str, Any]:
+                       reduce_range: bool, float_front: int = 0) -> dict[str, Any]:
     """How an int8 copy was calibrated, as its metadata's ``extra.calibration`` records it."""
     return {"specs": list(specs), "images": used, "method": method, "format": "QDQ",
             "weights": "int8 per-channel" + (", 7-bit range" if reduce_range else ""),
-            "reduce_range": bool(reduce_range), "activations": "uint8", "float_tail": float_tail}
+            "reduce_range": bool(reduce_range), "activations": "uint8", "float_tail": float_tail,
+            "float_front_convs": int(float_front)}
 
 
 def export_int8(
@@ -396,6 +404,7 @@ def export_int8(
     match_to: Any = None,
     float_tail: str = "fc",
     reduce_range: bool = True,
+    float_front: int = INT8_FLOAT_FRONT,
 ) -> ExportedModel:
     """Quantize the written fp32 model, choose its thresholds on validation (with ``match_to``, the fp32
     model's view scores: matched to the fp32 operating point; without, by the policy), guard, write
@@ -411,7 +420,7 @@ def export_int8(
     try:
         try:
             used = quantize_int8(fp32_path, tmp, calib, spec, method=calib_method, progress=progress,
-                                 float_tail=float_tail, reduce_range=reduce_range)
+                                 float_tail=float_tail, reduce_range=reduce_range, float_front=float_front)
         except DetectorError:
             raise
         except Exception as exc:  # onnxruntime.quantization fails in many ways on unusual graphs
@@ -463,7 +472,8 @@ def export_int8(
                 "guard": guard.to_dict(),
                 "allow_degraded": bool(allow_degraded),
                 "degraded": not guard.passed,
-                "calibration": calibration_record(calib_specs, used, calib_method, float_tail, reduce_range),
+                "calibration": calibration_record(calib_specs, used, calib_method, float_tail, reduce_range,
+                                                  float_front),
                 "fp32_model": {"file": fp32_path.name, "sha256": file_sha256(fp32_path)},
             },
         )

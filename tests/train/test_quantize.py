@@ -54,8 +54,9 @@ def _max_abs_int8_weight(path):
 def _uniform_calibration(root, value):
     """Calibration images that are one flat colour: activation ranges come out far too narrow.
 
-    Black (0) calibration of the seed-0 tiny model gave int8 AUROC 0.58 and recall 0.17 against
-    fp32 1.0 / 1.0 when this was written (measured with scripts like tests/train/tiny_run.py)."""
+    Black (0) calibration of the seed-0 tiny model, every convolution in int8 (``int8_float_front=0``), gave int8
+    AUROC 0.58 and recall 0.17 against fp32 1.0 / 1.0 when this was written (measured with scripts like
+    tests/train/tiny_run.py); with the default first three convolutions in float it stayed within the guard."""
     import cv2
 
     folder = root / f"flat{value}" / "clean"
@@ -165,7 +166,7 @@ def test_int8_thresholds_match_the_fp32_operating_point_by_default(run):
 
 
 @pytest.mark.train
-def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
+def test_float_tail_conv_and_float_front_keep_those_convolutions_in_float(run):
     import onnx
 
     from detector.onnxmodel import read_meta
@@ -173,20 +174,38 @@ def test_float_tail_conv_keeps_the_head_convolution_in_float(run):
 
     result = export_model(run.checkpoint, run.root / "models" / "qc.onnx", int8=True, calib=[str(run.calib_dir)],
                           progress=False, threshold_level="photo", int8_float_tail="conv", calib_images=8,
-                          allow_degraded=True, int8_reduce_range=False)
+                          allow_degraded=True, int8_reduce_range=False, int8_float_front=2)
     assert result.int8 is not None
     graph = onnx.load(str(result.int8.path)).graph
     producer = {o: n for n in graph.node for o in n.output}
     convs = [n for n in graph.node if n.op_type == "Conv"]
-    last = convs[-1]
     weights = {i.name for i in graph.initializer}
-    assert last.input[1] in weights and last.input[1] not in producer  # the head convolution's weights stay float
-    assert producer[convs[0].input[1]].op_type == "DequantizeLinear"  # the rest is int8
+
+    def in_float(conv):
+        return conv.input[1] in weights and conv.input[1] not in producer
+
+    assert in_float(convs[-1])  # the head convolution's weights stay float
+    assert in_float(convs[0]) and in_float(convs[1])  # so do the first two from the input (--int8-float-front 2)
+    assert producer[convs[2].input[1]].op_type == "DequantizeLinear"  # the rest is int8
     assert producer[convs[-2].input[1]].op_type == "DequantizeLinear"
     calibration = read_meta(result.int8.path).extra["calibration"]
     assert calibration["float_tail"] == "conv" and calibration["images"] == 8  # 8 of the 16 calibration images
+    assert calibration["float_front_convs"] == 2
     # --int8-full-range: per-channel symmetric weights use all 8 bits (each channel's largest weight is +-127)
     assert calibration["reduce_range"] is False and _max_abs_int8_weight(result.int8.path) == 127
+
+
+@pytest.mark.train
+def test_float_front_out_of_range_is_one_config_error(run):
+    from detector.errors import ConfigError
+    from detector.train.onnx_export import export_model
+
+    with pytest.raises(ConfigError, match=r"--int8-float-front: expected a number of convolutions >= 0, found -1"):
+        export_model(run.checkpoint, run.root / "models" / "neg.onnx", int8=True, calib=[str(run.calib_dir)],
+                     int8_float_front=-1, progress=False)
+    with pytest.raises(ConfigError, match=r"--int8-float-front: the model has \d+ convolutions, found 10000"):
+        export_model(run.checkpoint, run.root / "models" / "many.onnx", int8=True, calib=[str(run.calib_dir)],
+                     int8_float_front=10000, calib_images=4, progress=False, threshold_level="photo")
 
 
 @pytest.mark.train
@@ -196,7 +215,8 @@ def test_guard_refuses_a_degraded_int8_model_with_the_figures(run):
 
     out = run.root / "models" / "bad.onnx"
     with pytest.raises(QuantizationGuardError, match=r"int8 model refused.*vs fp32.*--allow-degraded") as info:
-        export_model(run.checkpoint, out, int8=True, calib=[_uniform_calibration(run.root, 0)], progress=False)
+        export_model(run.checkpoint, out, int8=True, calib=[_uniform_calibration(run.root, 0)], progress=False,
+                     int8_float_front=0)
     assert "\n" not in str(info.value)
     assert out.is_file()  # the fp32 model is fine and stays
     assert not (run.root / "models" / "bad-int8.onnx").exists()
@@ -208,7 +228,8 @@ def test_allow_degraded_keeps_the_model_and_records_it(run):
     from detector.train.onnx_export import export_model
 
     result = export_model(run.checkpoint, run.root / "models" / "deg.onnx", int8=True,
-                          calib=[_uniform_calibration(run.root, 0)], allow_degraded=True, progress=False)
+                          calib=[_uniform_calibration(run.root, 0)], allow_degraded=True, progress=False,
+                          int8_float_front=0)
     meta = read_meta(result.int8.path)
     assert meta.extra["allow_degraded"] is True and meta.extra["degraded"] is True
     assert meta.extra["guard"]["failures"]
@@ -306,6 +327,7 @@ def test_an_onnx_model_is_quantized_at_the_fp32_operating_point_by_the_script(ru
     meta, ref = read_meta(out), read_meta(fp32)
     assert meta.quantization == "int8-static" and (meta.input_size, meta.mean) == (ref.input_size, ref.mean)
     assert meta.extra["calibration"]["reduce_range"] is True and 0 < _max_abs_int8_weight(out) <= 64
+    assert meta.extra["calibration"]["float_front_convs"] == 3  # the default, as graffiti export's
     assert meta.extra["fp32_model"] == {"file": "f.onnx", "sha256": file_sha256(fp32)}
     assert meta.extra["threshold_policy"]["policy"] == "match"
     assert meta.extra["matched_to"]["reference_file"] == str(fp32)
@@ -313,8 +335,19 @@ def test_an_onnx_model_is_quantized_at_the_fp32_operating_point_by_the_script(ru
     # refusals are one line: an int8 input, writing over the fp32 file, a calibration folder without images
     for argv, expected in (([str(out), "--out", str(tmp_path / "g.onnx")], "expected an fp32 model"),
                            ([str(fp32), "--out", str(fp32)], "not over, the fp32 model"),
-                           ([str(fp32), "--out", str(tmp_path / "h.onnx"), "--calib-method", "magic"], "--calib-method")):
+                           ([str(fp32), "--out", str(tmp_path / "h.onnx"), "--calib-method", "magic"], "--calib-method"),
+                           ([str(fp32), "--out", str(tmp_path / "h.onnx"), "--float-front", "-2"], "--float-front")):
         assert script.main([*argv, "--calib", str(run.calib_dir), "--data", data]) == 2
         err = capsys.readouterr().err
         assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "g.onnx").exists() and not (tmp_path / "h.onnx").exists()
+
+
+def test_export_cli_and_quantize_script_default_to_the_same_float_front():
+    import inspect
+
+    from detector.train.cli import export_command
+    from detector.train.onnx_export import INT8_FLOAT_FRONT
+
+    option = inspect.signature(export_command).parameters["int8_float_front"].default
+    assert option.default == INT8_FLOAT_FRONT == 3
