@@ -379,7 +379,7 @@ def int8_calibration(calib: Sequence[str], calib_method: str, calib_images: int)
 
 
 def calibration_record(specs: Sequence[str], used: int, method: str, float_tail: str,
-                       reduce_range: bool, float_front: int = 0) -> dict[str, Any]:
+                       reduce_range: bool, float_front: int) -> dict[str, Any]:
     """How an int8 copy was calibrated, as its metadata's ``extra.calibration`` records it."""
     return {"specs": list(specs), "images": used, "method": method, "format": "QDQ",
             "weights": "int8 per-channel" + (", 7-bit range" if reduce_range else ""),

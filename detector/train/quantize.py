@@ -145,7 +145,7 @@ class _ImageReader:
         self._it = None
 
 
-def _head_nodes(model_path: Path, through: str = "fc") -> list[str]:
+def _head_nodes(graph: Any, through: str = "fc") -> list[str]:
     """Names of the nodes kept in float, walking back from the 'score' output.
 
     ``through="fc"``: up to the last Gemm/MatMul. Quantizing the sigmoid output would limit scores to
@@ -155,11 +155,8 @@ def _head_nodes(model_path: Path, through: str = "fc") -> list[str]:
     Measured on version 3 it changed little (75 instead of 76 of 6,217 validation decisions unlike
     fp32's): the int8 error is spread through the network, not concentrated at the head.
     """
-    import onnx
-
     from detector.modelmeta import OUTPUT_NAME
 
-    graph = onnx.load(str(model_path), load_external_data=False).graph
     producer = {out: node for node in graph.node for out in node.output}
     names: list[str] = []
     tensor = OUTPUT_NAME
@@ -176,7 +173,7 @@ def _head_nodes(model_path: Path, through: str = "fc") -> list[str]:
     return [n for n in names if n]
 
 
-def _front_nodes(model_path: Path, n: int) -> list[str]:
+def _front_nodes(graph: Any, n: int) -> list[str]:
     """Names of the first ``n`` convolutions from the input, kept in float.
 
     Where the int8 error comes from, measured on version 3 (7-bit weights, minmax calibration, every tile of
@@ -190,12 +187,7 @@ def _front_nodes(model_path: Path, n: int) -> list[str]:
     """
     if n < 0:
         raise ConfigError(f"--int8-float-front: expected a number of convolutions >= 0, found {n}")
-    if n == 0:
-        return []
-    import onnx
-
-    convs = [node.name for node in onnx.load(str(model_path), load_external_data=False).graph.node
-             if node.op_type == "Conv"]
+    convs = [node.name for node in graph.node if node.op_type == "Conv"]
     if n > len(convs):
         raise ConfigError(f"--int8-float-front: the model has {len(convs)} convolutions, found {n}")
     return convs[:n]
@@ -222,6 +214,7 @@ def quantize_int8(
     if method not in CALIB_METHODS:
         raise ConfigError(f"--calib-method: expected one of {', '.join(CALIB_METHODS)}, found {method!r}")
     require("onnxruntime", "edge")
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -231,7 +224,8 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="graffiti-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
-        exclude = _head_nodes(prepared, float_tail) + _front_nodes(prepared, float_front)
+        graph = onnx.load(str(prepared), load_external_data=False).graph
+        exclude = _head_nodes(graph, float_tail) + _front_nodes(graph, float_front)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, disable=not progress, transient=True, console=progress_console()) as bar:
             task = bar.add_task("int8 calibration", total=len(calib))
