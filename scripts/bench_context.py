@@ -59,16 +59,32 @@ def context_box(tile: Box, frame_size: tuple[int, int], k: float) -> Box:
     return (a, b, a + w, b + h)
 
 
+def shifted_boxes(tile: Box, frame_size: tuple[int, int], f: float) -> list[Box]:
+    """The tile moved by ``f`` times its side left, right, up and down, each moved back inside the frame (at the
+    frame's edge an outward look is the tile itself)."""
+    w_f, h_f = frame_size
+    x0, y0, x1, y1 = tile
+    w, h = x1 - x0, y1 - y0
+    d = int(round(f * max(w, h)))
+    out = []
+    for dx, dy in ((-d, 0), (d, 0), (0, -d), (0, d)):
+        a = min(max(x0 + dx, 0), w_f - w)
+        b = min(max(y0 + dy, 0), h_f - h)
+        out.append((a, b, a + w, b + h))
+    return out
+
+
 def score_frame(model, frame: np.ndarray, ks: Sequence[float], tile_px: int = 320,  # type: ignore[no-untyped-def]
-                overlap: float = 0.25) -> tuple[list, dict[object, np.ndarray]]:
-    """The frame's tiles and, per tile, its own score (key ``"tile"``) and each context's (key ``k``); a context
-    crop shared by several tiles is scored once."""
+                overlap: float = 0.25, shifts: Sequence[float] = ()) -> tuple[list, dict[object, np.ndarray]]:
+    """The frame's tiles and, per tile, its own score (key ``"tile"``), each context's (key ``k``) and each shift's
+    four looks (key ``("shift", f)``, one row per tile); a crop shared by several tiles is scored once."""
     from detector.tiling import cut_tiles, plan_tiles
 
     h, w = frame.shape[:2]
     plan = plan_tiles((w, h), tile_px, overlap)
     boxes = {k: [context_box(t.xyxy, (w, h), k) for t in plan.tiles] for k in ks}
-    unique = sorted({b for bs in boxes.values() for b in bs})
+    looks = {f: [shifted_boxes(t.xyxy, (w, h), f) for t in plan.tiles] for f in shifts}
+    unique = sorted({b for bs in boxes.values() for b in bs} | {b for ls in looks.values() for bs in ls for b in bs})
     crops = cut_tiles(frame, plan) + [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in unique]
     scores = np.asarray(model.score(crops), dtype=np.float64)
     n = len(plan.tiles)
@@ -76,17 +92,29 @@ def score_frame(model, frame: np.ndarray, ks: Sequence[float], tile_px: int = 32
     out: dict[object, np.ndarray] = {"tile": scores[:n]}
     for k in ks:
         out[k] = np.asarray([scores[at[b]] for b in boxes[k]])
+    for f in shifts:
+        out[("shift", f)] = np.asarray([[scores[at[b]] for b in bs] for bs in looks[f]])
     return plan.tiles, out
 
 
-def rules(ks: Sequence[float], combines: Sequence[str]) -> dict[str, Callable[[dict], np.ndarray]]:  # type: ignore[type-arg]
+def rules(ks: Sequence[float], combines: Sequence[str],  # type: ignore[type-arg]
+          shifts: Sequence[float] = ()) -> dict[str, Callable[[dict], np.ndarray]]:
     """Name → per-tile combined score of one frame's readings (``score_frame``'s dict)."""
     out: dict[str, Callable[[dict], np.ndarray]] = {"tile alone": lambda r: r["tile"]}  # type: ignore[type-arg]
     for k in ks:
         for c in combines:
             name = f"{c}(tile, {'whole view' if k == 0 else f'{k:g}x context'})"
             out[name] = _combined(k, COMBINE[c])
+    for f in shifts:
+        for red in ("mean", "median", "min"):
+            for c in combines:
+                out[f"{c}(tile, {red} of 4 looks shifted {f:g} tile)"] = _shifted(f, red, COMBINE[c])
     return out
+
+
+def _shifted(f: float, red: str, c: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[dict], np.ndarray]:  # type: ignore[type-arg]
+    reduce = {"mean": np.mean, "median": np.median, "min": np.min}[red]
+    return lambda r: c(r["tile"], reduce(r[("shift", f)], axis=1))
 
 
 def _combined(k: float, f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[dict], np.ndarray]:  # type: ignore[type-arg]
@@ -98,6 +126,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, action="append", help="an ONNX model (repeatable; default: the bundled one)")
     p.add_argument("--context", type=float, action="append",
                    help="context side as a multiple of the tile's (repeatable; 0 = the whole view; default 2)")
+    p.add_argument("--shift", type=float, action="append", default=[],
+                   help="also look at each tile moved by this share of its side left, right, up and down "
+                        "(repeatable; e.g. 0.25), combined with the tile as mean, median or min of the four looks")
     p.add_argument("--combine", action="append", choices=sorted(COMBINE),
                    help="how a tile's score and its context's combine (repeatable; default min and gmean)")
     import bench_operating_point as bop
@@ -109,7 +140,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     models = args.model or [REPO / "models" / "graffiti-effnetlite0.onnx"]
-    ks = args.context or [2.0]
+    ks = args.context if args.context is not None else ([] if args.shift else [2.0])
+    if any(not 0 < f < 1 for f in args.shift):
+        print(f"error: --shift {max(args.shift):g}: expected a share of the tile's side between 0 and 1", file=sys.stderr)
+        return 2
     if any(k != 0 and k < 1 for k in ks):
         print(f"error: --context {min(ks):g}: expected 0 (the whole view) or a multiple of the tile of at least 1",
               file=sys.stderr)
@@ -129,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     match, test = sets
     spec = ViewSpec().resolved()
-    table = rules(ks, args.combine or ["min", "gmean"])
+    table = rules(ks, args.combine or ["min", "gmean"], args.shift)
     for mi, path in enumerate(models):
         model = ModelSession(path, threads=2)
         views: dict[str, tuple[np.ndarray, list[dict]]] = {}  # type: ignore[type-arg]
@@ -141,15 +175,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"warning: {s.path}: unreadable, skipped", file=sys.stderr)
                     continue
                 labels.append(s.label)
-                per.append(score_frame(model, as_view(img, spec), ks, spec.tile_px, spec.overlap)[1])
+                per.append(score_frame(model, as_view(img, spec), ks, spec.tile_px, spec.overlap, args.shift)[1])
             views[name] = (np.asarray(labels), per)
         screen = []
         if args.walls:
             import bench_paint_margin as bpm
 
             for wf in bpm.wall_frames(args.data, list(range(args.first, args.first + args.walls))):
-                tiles, after = score_frame(model, wf.after, ks, spec.tile_px, spec.overlap)
-                before = score_frame(model, wf.before, ks, spec.tile_px, spec.overlap)[1]
+                tiles, after = score_frame(model, wf.after, ks, spec.tile_px, spec.overlap, args.shift)
+                before = score_frame(model, wf.before, ks, spec.tile_px, spec.overlap, args.shift)[1]
                 screen.append((after, before, np.asarray(wf.on_piece(tiles))))
         ly, lper = views["match"]
         if mi == 0:

@@ -176,6 +176,25 @@ def test_the_context_rules_combine_a_tiles_score_with_its_surroundings():
     assert table["mean(tile, 2x context)"](reading) == pytest.approx([0.5, 0.5])
 
 
+def test_a_shifted_look_moves_the_tile_by_a_share_of_its_side_and_stays_inside_the_frame():
+    looks = load_script("bench_context").shifted_boxes
+    assert looks((480, 200, 800, 520), (1280, 720), 0.25) == [
+        (400, 200, 720, 520), (560, 200, 880, 520), (480, 120, 800, 440), (480, 280, 800, 600)]
+    # at the frame's corner the outward looks are the tile itself; the inward ones move
+    assert looks((0, 0, 320, 320), (1280, 720), 0.5) == [
+        (0, 0, 320, 320), (160, 0, 480, 320), (0, 0, 320, 320), (0, 160, 320, 480)]
+
+
+def test_the_shift_rules_reduce_the_four_looks_then_combine_with_the_tile():
+    mod = load_script("bench_context")
+    reading = {"tile": np.array([0.9, 0.16]), ("shift", 0.25): np.array([[0.1, 0.1, 0.9, 0.5], [0.64, 0.04, 0.0, 1.0]])}
+    table = mod.rules([], ["min", "gmean"], [0.25])
+    assert table["min(tile, mean of 4 looks shifted 0.25 tile)"](reading) == pytest.approx([0.4, 0.16])
+    assert table["min(tile, median of 4 looks shifted 0.25 tile)"](reading) == pytest.approx([0.3, 0.16])
+    assert table["gmean(tile, min of 4 looks shifted 0.25 tile)"](reading) == pytest.approx([0.3, 0.0])
+    assert table["gmean(tile, median of 4 looks shifted 0.25 tile)"](reading) == pytest.approx([np.sqrt(0.27), np.sqrt(0.16 * 0.34)])
+
+
 def test_the_context_bench_reads_every_rule_at_the_reference_operating_point(models, capsys):
     run, ref, _ = models
     mod = load_script("bench_context")
@@ -196,3 +215,13 @@ def test_the_context_bench_reads_every_rule_at_the_reference_operating_point(mod
     assert mod.main(["--model", str(ref), "--context", "0.5", "--walls", "0"]) == 2
     err = capsys.readouterr().err
     assert "--context 0.5" in err and len(err.strip().splitlines()) == 1
+    # shifted looks alone (no context unless asked): the tile alone plus 3 reductions x 1 combination
+    assert mod.main(["--model", str(ref), "--shift", "0.25", "--combine", "min", *args]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in ln.split("|")] for ln in out.splitlines() if ln.startswith(str(run.root))]
+    assert [r[1] for r in rows] == ["tile alone", "min(tile, mean of 4 looks shifted 0.25 tile)",
+                                    "min(tile, median of 4 looks shifted 0.25 tile)", "min(tile, min of 4 looks shifted 0.25 tile)"]
+    assert all(int(r[3].split("/")[0]) == n_fp for r in rows)
+    assert mod.main(["--model", str(ref), "--shift", "1.5", "--walls", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--shift 1.5" in err and len(err.strip().splitlines()) == 1
