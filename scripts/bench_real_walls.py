@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=REPO / "runs" / "default-data")
     p.add_argument("--evidence-dir", type=Path, help="write each alert's evidence picture here")
     p.add_argument("--csv", type=Path, help="append one row per wall to this CSV")
+    p.add_argument("--web", action="store_true",
+                   help="a spider's web spun across a corner of the lens one night (lit by the IR lamp, swaying; "
+                        "not part of the goal run): alerts on it count as false, marked 'web'")
     return p.parse_args(argv)
 
 
@@ -174,7 +177,7 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
     poster_imgs = [im for im in (read_image(p) for p in posters) if im is not None]
     assert wall_img is not None and paint_img is not None, (wall, paint)
     stream = PhotoWallStream(wall_img, [paint_img], poster_imgs, seed=1000 + index, fps=1.0 / args.interval_s,
-                             size=args.size)
+                             size=args.size, web=getattr(args, "web", False))
     settings = {"interval_s": args.interval_s, **settings}
     res = WallResult(index, Path(wall).name, args.hours)
     start = args.start_hour * 3600.0
@@ -195,7 +198,9 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
                         and truth.start_s <= ev.t_s <= truth.cleaned_s + 900)
             label = f"{ev.t_s / 3600:.2f}h {tuple(int(v) for v in ev.bbox or ())} score {ev.score}"
             if not on_paint:
-                res.false_alerts.append(label)
+                on_web = any(ev.bbox is not None and overlaps(ev.bbox, wb.box(stream.size))
+                             and wb.start_s <= ev.t_s <= wb.gone_s + 900 for wb in stream.day.webs)
+                res.false_alerts.append(label + (" web" if on_web else ""))
             elif first_id is None:
                 first_id = ev.id
                 res.detect_delay_s = ev.t_s - truth.finished_s  # type: ignore[union-attr]
@@ -266,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: only {len(walls)} held-out walls", file=sys.stderr)
         return 2
     print(f"real walls: {len(idx)} walls x {args.hours:g} h, sample every {args.interval_s:g} s, model "
-          f"{args.model.name}, settings {settings or 'defaults'}", flush=True)
+          f"{args.model.name}, settings {settings or 'defaults'}{', a web on the lens one night' if args.web else ''}",
+          flush=True)
     t0 = time.perf_counter()
     jobs = [(i, walls[i], paints[i % len(paints)], posters[i * 3 % len(posters):i * 3 % len(posters) + 3])
             for i in idx]

@@ -66,12 +66,34 @@ class Sweep:
     direction: int
 
 
+@dataclass(frozen=True)
+class Web:
+    """A spider's web spun across a corner of the camera's housing, in front of the lens: out of focus, faint by
+    day, lit bright by the camera's own IR lamp at night, swaying in the draught. Built over ``start_s`` to
+    ``built_s``, torn away at ``gone_s``."""
+
+    start_s: float
+    built_s: float
+    gone_s: float
+    corner: int  # 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right
+    radius_px: float
+    seed: int
+
+    def box(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The frame box the web covers (sway included)."""
+        w, h = size
+        r = int(self.radius_px) + 8
+        x1, y1 = (0 if self.corner in (0, 2) else w - r), (0 if self.corner in (0, 1) else h - r)
+        return (x1, y1, x1 + r, y1 + r)
+
+
 @dataclass
 class WallDay:
     people: list[Person] = field(default_factory=list)
     paint: list[Paint] = field(default_factory=list)
     fixtures: list[Fixture] = field(default_factory=list)
     sweeps: list[Sweep] = field(default_factory=list)
+    webs: list[Web] = field(default_factory=list)
 
 
 def is_ir(t_s: float) -> bool:
@@ -169,6 +191,45 @@ def plan_day(rng: np.random.Generator, size: tuple[int, int], n_paint_sources: i
     return day
 
 
+def plan_web(seed: int, size: tuple[int, int], duration_s: float = DAY_S, clock0_s: float = 0.0) -> Web | None:
+    """A web spun one night of the day (an rng of its own, so the rest of the day is the same with or without
+    it); None when the stream holds no night hour."""
+    rng = np.random.default_rng([seed, 9797])
+    nights = [t for t in np.arange(0.0, max(duration_s - 3 * 3600.0, 0.0), 600.0) if is_ir(clock0_s + t)]
+    if not nights:
+        return None
+    start = float(rng.choice(nights)) + float(rng.uniform(0, 600))
+    built = start + float(rng.uniform(20, 60)) * 60.0
+    gone = min(duration_s, built + float(rng.uniform(6, 30)) * 3600.0)
+    corner = int(rng.choice([0, 1, 0, 1, 2, 3]))  # mostly under the housing's top
+    return Web(start, built, gone, corner, float(rng.uniform(0.25, 0.5)) * size[1], int(rng.integers(1 << 30)))
+
+
+def render_web(web: Web, progress: float) -> np.ndarray:
+    """The web's silk as a float32 mask (0..1), ``radius_px`` square with its anchor at the top-left, blurred as
+    something a few centimetres from a lens focused on the wall is. ``progress`` 0..1: radials first, then the
+    spiral from the outside in."""
+    import cv2
+
+    r = int(web.radius_px)
+    rng = np.random.default_rng(web.seed)
+    canvas = np.zeros((r + 8, r + 8), np.float32)
+    n_rad = int(rng.integers(7, 12))
+    angles = np.sort(rng.uniform(0.05, np.pi / 2 - 0.05, n_rad))
+    lens = r * rng.uniform(0.75, 1.0, n_rad)
+    rad_part = min(1.0, progress / 0.3)
+    for a, ln in zip(angles[: max(1, int(round(n_rad * rad_part)))], lens, strict=False):
+        cv2.line(canvas, (0, 0), (int(ln * np.cos(a)), int(ln * np.sin(a))), 1.0, 2, cv2.LINE_AA)
+    turns = int(rng.integers(10, 18))
+    spiral = max(0.0, (progress - 0.3) / 0.7)
+    for k in range(int(round(turns * spiral))):
+        f = 0.95 - 0.8 * k / turns
+        pts = np.array([(int(ln * f * np.cos(a)), int(ln * f * np.sin(a))) for a, ln in zip(angles, lens, strict=True)],
+                       np.int32)
+        cv2.polylines(canvas, [pts], False, 0.8, 1, cv2.LINE_AA)
+    return cv2.GaussianBlur(canvas, (0, 0), 2.2)
+
+
 def _soft_ellipse(h: int, w: int, feather: float = 0.12) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     r = np.sqrt(((xx + 0.5) / w * 2 - 1) ** 2 + ((yy + 0.5) / h * 2 - 1) ** 2)
@@ -194,7 +255,7 @@ class PhotoWallStream:
 
     def __init__(self, wall_bgr: np.ndarray, paint_photos: list[np.ndarray], fixture_photos: list[np.ndarray],
                  seed: int, duration_s: float = DAY_S, size: tuple[int, int] = (1280, 720), fps: float = 1.0,
-                 day: WallDay | None = None, busy: float = 1.0, clock0_s: float = 0.0) -> None:
+                 day: WallDay | None = None, busy: float = 1.0, clock0_s: float = 0.0, web: bool = False) -> None:
         self.clock0_s = clock0_s  # time of day at t_s = 0 (lighting and IR follow the clock)
         self.size = size
         self.fps = fps
@@ -205,6 +266,10 @@ class PhotoWallStream:
         rng = np.random.default_rng([seed, 4242])
         self.day = day if day is not None else plan_day(rng, size, len(paint_photos), len(fixture_photos),
                                                         duration_s, busy, clock0_s)
+        if web and day is None:
+            planned = plan_web(seed, size, duration_s, clock0_s)
+            self.day.webs = [planned] if planned is not None else []
+        self._web_masks: dict[tuple[int, int], np.ndarray] = {}
         self._paints = paint_photos
         self._fixture_photos = fixture_photos
         noise = [np.clip(rng.normal(0, 3.0, (h, w, 3)), -40, 40) for _ in range(4)]
@@ -253,6 +318,28 @@ class PhotoWallStream:
             out = _ir(out)
         _ = (w, h)
         self._wall_cache = (k, out)
+        return out
+
+    def _draw_web(self, img: np.ndarray, j: int, web: Web, t_s: float) -> np.ndarray:
+        """The web in front of everything: lit by the IR lamp at night, a faint grey by day; it sways a few px."""
+        step = int(np.clip((t_s - web.start_s) / max(web.built_s - web.start_s, 1.0), 0.0, 1.0) * 10)
+        mask = self._web_masks.get((j, step))
+        if mask is None:
+            mask = self._web_masks[(j, step)] = render_web(web, step / 10.0)
+        h, w = img.shape[:2]
+        rng = np.random.default_rng([web.seed, int(t_s // 5)])
+        dx, dy = (int(v) for v in np.round(rng.normal(0, 1.5, 2)))
+        m = np.roll(mask, (dy, dx), axis=(0, 1))
+        if web.corner in (1, 3):
+            m = m[:, ::-1]
+        if web.corner in (2, 3):
+            m = m[::-1, :]
+        mh, mw = m.shape
+        x1, y1 = (0 if web.corner in (0, 2) else w - mw), (0 if web.corner in (0, 1) else h - mh)
+        lit = 170.0 if is_ir(self.clock0_s + t_s) else 30.0
+        out = img.copy()
+        region = out[y1:y1 + mh, x1:x1 + mw].astype(np.float32)
+        out[y1:y1 + mh, x1:x1 + mw] = np.clip(region + m[..., None] * lit, 0, 255).astype(np.uint8)
         return out
 
     def _draw_fixture(self, img: np.ndarray, f: Fixture) -> None:
@@ -367,5 +454,8 @@ class PhotoWallStream:
                 img = np.clip(img.astype(np.float32) * beam[None, :, None], 0, 255).astype(np.uint8)
         if abs(gain - 1.0) > 1e-3:
             img = cv2.convertScaleAbs(img, alpha=gain, beta=0.0)
+        for j, web in enumerate(self.day.webs):
+            if web.start_s <= t_s < web.gone_s:
+                img = self._draw_web(img, j, web, t_s)
         up, down = self._noise[int(t_s * 7919) % 4 + (4 if is_ir(self.clock0_s + t_s) else 0)]
         return cv2.subtract(cv2.add(img, up), down)
