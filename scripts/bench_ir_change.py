@@ -48,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     grid = (h // cp.block_px, w // cp.block_px)
     blocks = [tile_blocks(tuple(int(round(v * scale)) for v in t.xyxy), grid, cp.block_px) for t in plan.tiles]
     walls, paints, posters = brw.pick_sources(args.data)
-    fixtures = [im for im in (read_image(q) for q in posters[:3]) if im is not None]
 
     def grey(img):  # type: ignore[no-untyped-def]
         return cv2.cvtColor(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
 
     lowest = float("inf")
     for i in range(args.first, min(args.first + args.walls, len(walls))):
+        fixtures = [im for im in (read_image(q) for q in brw.wall_posters(posters, i)) if im is not None]
         stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])], fixtures,
                                  seed=1000 + i, fps=0.2)
         if not stream.day.paint:

@@ -101,7 +101,7 @@ def wall_frames(data: Path, idx: list[int], size: tuple[int, int] = (1280, 720))
     walls, paints, posters = brw.pick_sources(data)
     for i in (i for i in idx if i < len(walls)):
         stream = PhotoWallStream(read_image(walls[i]), [read_image(paints[i % len(paints)])],
-                                 [im for im in (read_image(p) for p in posters[:3]) if im is not None],
+                                 [im for im in (read_image(p) for p in brw.wall_posters(posters, i)) if im is not None],
                                  seed=1000 + i, fps=0.2, size=size)
         if not stream.day.paint:
             continue

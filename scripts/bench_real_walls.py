@@ -243,6 +243,12 @@ def _person_in_box(stream, img, bbox, t_s) -> bool:  # type: ignore[no-untyped-d
     return any(p.kind != "bike" and overlaps(tuple(map(float, box)), bbox) for p, box in stream.people_at(best_t))
 
 
+def wall_posters(posters: list[str], index: int) -> list[str]:
+    """The legal-poster photos of wall ``index`` (three; bench_paint_margin.py draws the same walls with them)."""
+    k = index * 3 % len(posters)
+    return posters[k:k + 3]
+
+
 def fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:+.0f} s"
 
@@ -274,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.model.name}, settings {settings or 'defaults'}{', a web on the lens one night' if args.web else ''}",
           flush=True)
     t0 = time.perf_counter()
-    jobs = [(i, walls[i], paints[i % len(paints)], posters[i * 3 % len(posters):i * 3 % len(posters) + 3])
-            for i in idx]
+    jobs = [(i, walls[i], paints[i % len(paints)], wall_posters(posters, i)) for i in idx]
     results: list[WallResult] = []
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
