@@ -61,3 +61,13 @@ def test_the_web_is_built_in_steps_radials_first() -> None:
     assert web is not None
     silk = [float(render_web(web, p).sum()) for p in (0.0, 0.2, 0.5, 1.0)]
     assert silk[0] > 0 and silk == sorted(silk) and silk[3] > 1.5 * silk[1]
+
+
+def test_a_swaying_web_moves_without_wrapping_round() -> None:
+    from detector.data.sim.photowall import _shifted
+
+    m = np.zeros((5, 5), np.float32)
+    m[0, 0], m[4, 4] = 1.0, 2.0
+    assert _shifted(m, 1, 1)[1, 1] == 1.0 and _shifted(m, 1, 1).sum() == 1.0  # the far corner moved out
+    assert _shifted(m, -1, -1)[3, 3] == 2.0 and _shifted(m, -1, -1).sum() == 2.0
+    assert np.array_equal(_shifted(m, 0, 0), m)

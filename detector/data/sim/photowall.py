@@ -7,7 +7,8 @@ it) onto it progressively, as a writer would, to be cleaned hours later by a cre
 ghost). Around that, a day happens: passers-by and groups in lettered and printed clothes, loiterers
 standing 1-10 minutes who shift their weight now and then, parked bikes, headlight sweeps, an IR
 (greyscale) night, daylight that changes, a legal poster (another real photo in a frame) and a
-printed notice put up for good, and sensor noise.
+printed notice put up for good, and sensor noise. On request (``web=True``) a spider's web across a corner of the
+lens one night, lit by the camera's IR lamp (:func:`plan_web`).
 
 ``frame_at(t_s)`` renders one sample on demand; what the wall shows is cached and only people,
 lights and noise are drawn per sample, so a camera-day sampled every 5 s costs seconds to render.
@@ -230,6 +231,14 @@ def render_web(web: Web, progress: float) -> np.ndarray:
     return cv2.GaussianBlur(canvas, (0, 0), 2.2)
 
 
+def _shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``mask`` moved by (dy, dx) px, zeros where nothing moved in (no wrapping round)."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = mask[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
 def _soft_ellipse(h: int, w: int, feather: float = 0.12) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     r = np.sqrt(((xx + 0.5) / w * 2 - 1) ** 2 + ((yy + 0.5) / h * 2 - 1) ** 2)
@@ -329,7 +338,7 @@ class PhotoWallStream:
         h, w = img.shape[:2]
         rng = np.random.default_rng([web.seed, int(t_s // 5)])
         dx, dy = (int(v) for v in np.round(rng.normal(0, 1.5, 2)))
-        m = np.roll(mask, (dy, dx), axis=(0, 1))
+        m = _shifted(mask, dy, dx)
         if web.corner in (1, 3):
             m = m[:, ::-1]
         if web.corner in (2, 3):
