@@ -42,21 +42,25 @@ sys.path.insert(0, str(REPO))
 PI_GMACS = {"Raspberry Pi 4 (4× A72 1.8 GHz)": (7.0, 12.0), "Raspberry Pi 5 (4× A76 2.4 GHz)": (20.0, 50.0)}
 
 
-def rss_mb() -> float:
+def _status_mb() -> dict[str, float]:
+    """The memory lines of /proc/self/status (``VmRSS``, ``VmHWM``, ``RssAnon``, ``RssFile``, ...) in MB."""
+    out: dict[str, float] = {}
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+            key, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                out[key] = int(rest.split()[0]) / 1024.0
+    return out
+
+
+def rss_mb() -> float:
+    return _status_mb().get("VmRSS", float("nan"))
 
 
 def peak_rss_mb() -> float:
     """This process's RSS high-water mark (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = _status_mb().get("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def rss_parts_mb() -> tuple[float, float]:
@@ -64,14 +68,8 @@ def rss_parts_mb() -> tuple[float, float]:
     of either: the memory run samples them after every frame. File-backed pages are the libraries and the model
     file, which the system can drop and read again; how many of them stay resident depends on the page cache (a
     freshly installed library reads higher until the cache is dropped), so the anonymous peak is the steady one."""
-    anon = file = 0.0
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                anon = int(line.split()[1]) / 1024.0
-            elif line.startswith(("RssFile:", "RssShmem:")):
-                file += int(line.split()[1]) / 1024.0
-    return anon, file
+    st = _status_mb()
+    return st.get("RssAnon", 0.0), st.get("RssFile", 0.0) + st.get("RssShmem", 0.0)
 
 
 def count_macs(path: Path) -> int | None:

@@ -177,7 +177,7 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
     poster_imgs = [im for im in (read_image(p) for p in posters) if im is not None]
     assert wall_img is not None and paint_img is not None, (wall, paint)
     stream = PhotoWallStream(wall_img, [paint_img], poster_imgs, seed=1000 + index, fps=1.0 / args.interval_s,
-                             size=args.size, web=getattr(args, "web", False))
+                             size=args.size, web=args.web)
     settings = {"interval_s": args.interval_s, **settings}
     res = WallResult(index, Path(wall).name, args.hours)
     start = args.start_hour * 3600.0

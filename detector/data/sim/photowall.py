@@ -335,7 +335,6 @@ class PhotoWallStream:
         mask = self._web_masks.get((j, step))
         if mask is None:
             mask = self._web_masks[(j, step)] = render_web(web, step / 10.0)
-        h, w = img.shape[:2]
         rng = np.random.default_rng([web.seed, int(t_s // 5)])
         dx, dy = (int(v) for v in np.round(rng.normal(0, 1.5, 2)))
         m = _shifted(mask, dy, dx)
@@ -343,12 +342,11 @@ class PhotoWallStream:
             m = m[:, ::-1]
         if web.corner in (2, 3):
             m = m[::-1, :]
-        mh, mw = m.shape
-        x1, y1 = (0 if web.corner in (0, 2) else w - mw), (0 if web.corner in (0, 1) else h - mh)
+        x1, y1, x2, y2 = web.box(self.size)  # the mask's own size: radius + 8 px each way
         lit = 170.0 if is_ir(self.clock0_s + t_s) else 30.0
         out = img.copy()
-        region = out[y1:y1 + mh, x1:x1 + mw].astype(np.float32)
-        out[y1:y1 + mh, x1:x1 + mw] = np.clip(region + m[..., None] * lit, 0, 255).astype(np.uint8)
+        region = out[y1:y2, x1:x2].astype(np.float32)
+        out[y1:y2, x1:x2] = np.clip(region + m[..., None] * lit, 0, 255).astype(np.uint8)
         return out
 
     def _draw_fixture(self, img: np.ndarray, f: Fixture) -> None:
