@@ -35,6 +35,7 @@ def _register() -> None:
     from detector.edge.cli import app as edge_app
     from detector.review.cli import app as review_app
     from detector.train.cli import (
+        bank_command,
         eval_command,
         export_command,
         import_onnx_command,
@@ -50,6 +51,7 @@ def _register() -> None:
     app.command("eval")(eval_command)
     app.command("export")(export_command)
     app.command("rethreshold")(rethreshold_command)
+    app.command("bank")(bank_command)
     app.command("soup")(soup_command)
     app.command("import-onnx")(import_onnx_command)
     app.command("demo")(demo_command)

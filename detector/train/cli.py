@@ -316,6 +316,47 @@ def rethreshold_command(
     typer.echo(view_lines(v["view_level"]))
 
 
+def bank_command(
+    model: Path = typer.Argument(..., help="An exported ONNX model (.onnx), fp32 or int8, without a bank yet."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="Training photos for the bank (its --split) and their "
+                                                             "validation split for the new thresholds (repeat)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The banked model to write (.onnx)."),
+    split: str = typer.Option("train", "--split", help="Which split of --data fills the bank (never the one you "
+                                                         "evaluate on)."),
+    k: int = typer.Option(5, "--k", help="Neighbours that vote."),
+    clean_min: float = typer.Option(0.05, "--clean-min", help="Tiles of clean photos the model reads at or above "
+                                                               "this join the clean bank."),
+    hot: float = typer.Option(0.9, "--hot", help="Tiles of graffiti photos the model reads at or above this join "
+                                                  "the paint bank."),
+    min_side: int = typer.Option(360, "--min-side", help="Only photos at least this many px on the shorter side "
+                                 "fill the bank and choose view-level thresholds (smaller scenes are not views)."),
+    max_fpr: float = typer.Option(None, "--max-fpr", help="Threshold policy on the validation split (default 0.02)."),
+    target_precision: float = typer.Option(None, "--target-precision", help="Or: lowest threshold with this precision."),
+    threshold_level: str = typer.Option("photo", "--threshold-level", help="photo (default, as the bundled model) "
+                                                                           "or view."),
+) -> None:
+    """Give a model a memory of clean walls: every tile of the clean training photos (and the hot tiles of the
+    graffiti ones) kept in the model's own feature space; a tile's score becomes min(score, share of paint among
+    its k nearest bank tiles). Thresholds are re-chosen on the validation split.
+
+    Example: graffiti bank models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --out runs/bank/graffiti-effnetlite0-bank.onnx
+    """
+    from detector.train.bank import bank_model
+
+    bank, result = bank_model(model, data, out, split=split, k=k, clean_min=clean_min, hot=hot, min_side_px=min_side,
+                              max_fpr=max_fpr, target_precision=target_precision, threshold_level=threshold_level,
+                              threshold_min_side_px=min_side)
+    i = bank.info
+    v = result.validation
+    typer.echo(f"bank: {i['clean_tiles']} clean tiles (score >= {i['clean_min']:g}) and {i['paint_tiles']} paint "
+               f"tiles (score >= {i['hot']:g}) from {i['photos']} photos of split {split!r}, k={i['k']}")
+    typer.echo(f"wrote {result.path}: threshold {result.previous['threshold']:.4f} -> {result.meta.threshold:.4f}, "
+               f"clean {result.previous['clean_threshold']:.4f} -> {result.meta.clean_threshold:.4f} "
+               f"({threshold_level} level); photo level on val: n={v['n']} AUROC {_fmt(v['auroc'])} "
+               f"recall {_fmt(v['recall'])} FPR {_fmt(v['fpr'])}")
+    typer.echo(view_lines(v["view_level"]))
+
+
 def import_onnx_command(
     model: Path = typer.Argument(..., help="An fp32 ONNX model made by 'graffiti export' (e.g. the bundled "
                                  "models/graffiti-effnetlite0.onnx)."),
