@@ -37,6 +37,14 @@ from detector.errors import ConfigError, DatasetError, require
 SCORE = "score"
 _PASS_THROUGH = {"Sigmoid", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
 BANK_PREFIX = "clean_bank/"
+BANK_DTYPES = ("int8", "float32")
+
+
+def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row on its own symmetric int8 scale: ``row ≈ q * scale``; returns (q int8 [M, D], scale [M])."""
+    scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
+    q = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale.astype(np.float32)
 
 
 def feature_tensor(graph: Any) -> str:
@@ -207,9 +215,14 @@ def build_bank(model: Path, data: Sequence[str], *, split: str = "train", k: int
     return Bank(clean=clean, paint=paint, k=int(k), info=info)
 
 
-def attach_bank(model: Path, bank: Bank, out: Path) -> Path:
+def attach_bank(model: Path, bank: Bank, out: Path, dtype: str = "int8") -> Path:
     """Write ``model`` with the bank's vote folded into its ``score`` output, to ``out`` (metadata:
-    ``extra.clean_bank``). The thresholds are left as they were; :func:`bank_model` re-chooses them."""
+    ``extra.clean_bank``). The thresholds are left as they were; :func:`bank_model` re-chooses them.
+
+    ``dtype``: how the bank is stored — ``int8`` (default: a quarter of the memory; similarities from an integer
+    matrix product, see :func:`quantize_rows`) or ``float32``."""
+    if dtype not in BANK_DTYPES:
+        raise ConfigError(f"--bank-dtype: expected one of {', '.join(BANK_DTYPES)}, found {dtype!r}")
     onnx: Any = require("onnx", "train")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -229,14 +242,32 @@ def attach_bank(model: Path, bank: Bank, out: Path) -> Path:
     labels = np.concatenate([np.zeros(len(bank.clean)), np.ones(len(bank.paint))]).astype(np.float32)
     p = BANK_PREFIX
     g.initializer.extend([
-        numpy_helper.from_array(np.ascontiguousarray(table.T), p + "tiles_T"),
         numpy_helper.from_array(labels, p + "is_paint"),
         numpy_helper.from_array(np.asarray([bank.k], dtype=np.int64), p + "k"),
         numpy_helper.from_array(np.full(bank.k, 1.0 / bank.k, dtype=np.float32), p + "mean_k"),
     ])
+    g.node.append(helper.make_node("LpNormalization", [feature], [p + "unit"], name=p + "unit", axis=1, p=2))
+    if dtype == "float32":
+        g.initializer.append(numpy_helper.from_array(np.ascontiguousarray(table.T), p + "tiles_T"))
+        g.node.append(helper.make_node("MatMul", [p + "unit", p + "tiles_T"], [p + "similarity"], name=p + "similarity"))
+    else:
+        # int8: each bank tile on its own scale (symmetric, 127 = its largest |component|), the query quantized per
+        # run (uint8, its own scale and zero point: one factor for every similarity of a row, so the ranking is kept).
+        q, scale = quantize_rows(table)
+        g.initializer.extend([
+            numpy_helper.from_array(np.ascontiguousarray(q.T), p + "tiles_T_int8"),
+            numpy_helper.from_array(np.zeros(len(scale), dtype=np.int8), p + "tiles_zero"),
+            numpy_helper.from_array(scale.astype(np.float32), p + "tiles_scale"),
+        ])
+        g.node.extend([
+            helper.make_node("DynamicQuantizeLinear", [p + "unit"], [p + "unit_q", p + "unit_scale", p + "unit_zero"],
+                             name=p + "quantize"),
+            helper.make_node("MatMulInteger", [p + "unit_q", p + "tiles_T_int8", p + "unit_zero", p + "tiles_zero"],
+                             [p + "dot_int"], name=p + "dot"),
+            helper.make_node("Cast", [p + "dot_int"], [p + "dot"], name=p + "dot_float", to=TensorProto.FLOAT),
+            helper.make_node("Mul", [p + "dot", p + "tiles_scale"], [p + "similarity"], name=p + "similarity"),
+        ])
     g.node.extend([
-        helper.make_node("LpNormalization", [feature], [p + "unit"], name=p + "unit", axis=1, p=2),
-        helper.make_node("MatMul", [p + "unit", p + "tiles_T"], [p + "similarity"], name=p + "similarity"),
         helper.make_node("TopK", [p + "similarity", p + "k"], [p + "nearest_sim", p + "nearest"], name=p + "nearest",
                          axis=-1, largest=1, sorted=1),
         helper.make_node("Gather", [p + "is_paint", p + "nearest"], [p + "nearest_is_paint"], name=p + "labels", axis=0),
@@ -247,7 +278,7 @@ def attach_bank(model: Path, bank: Bank, out: Path) -> Path:
     for o in g.output:
         if o.name == SCORE:
             o.type.tensor_type.elem_type = TensorProto.FLOAT
-    new_meta = dataclasses.replace(meta, extra={**meta.extra, "clean_bank": bank.info})
+    new_meta = dataclasses.replace(meta, extra={**meta.extra, "clean_bank": {**bank.info, "dtype": dtype}})
     write_meta(proto, new_meta)
     onnx.checker.check_model(proto)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +295,7 @@ def attach_bank(model: Path, bank: Bank, out: Path) -> Path:
 def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split: str = "train", val_split: str = "val",
                k: int = 5, clean_min: float = 0.05, hot: float = 0.9, min_side_px: int = 0,
                max_fpr: float | None = None, target_precision: float | None = None, threshold_level: str = "photo",
-               threshold_min_side_px: int | None = None, progress: bool = True) -> tuple[Bank, Any]:
+               threshold_min_side_px: int | None = None, dtype: str = "int8", progress: bool = True) -> tuple[Bank, Any]:
     """Build the bank from ``data``'s ``split``, fold it into ``model`` → ``out``, re-choose thresholds on
     ``val_split`` (the policy given, default the model's own threshold level at ≤ 2 % false positives)."""
     from detector.train.rethreshold import rethreshold
@@ -277,9 +308,11 @@ def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split
         raise ConfigError(f"--out {out}: expected a new file, not the model itself (its bank is read from it)")
     if not data:
         raise DatasetError("give --data DATASET: the training photos for the bank and their validation split")
+    if dtype not in BANK_DTYPES:
+        raise ConfigError(f"--bank-dtype: expected one of {', '.join(BANK_DTYPES)}, found {dtype!r}")
     bank = build_bank(model, data, split=split, k=k, clean_min=clean_min, hot=hot, min_side_px=min_side_px,
                       progress=progress)
-    attach_bank(model, bank, out)
+    attach_bank(model, bank, out, dtype)
     result = rethreshold(out, data, split=val_split, max_fpr=max_fpr, target_precision=target_precision,
                          threshold_level=threshold_level, progress=progress,
                          min_side_px=DEFAULT_MIN_SIDE_PX if threshold_min_side_px is None else threshold_min_side_px)

@@ -334,6 +334,7 @@ def bank_command(
     target_precision: float = typer.Option(None, "--target-precision", help="Or: lowest threshold with this precision."),
     threshold_level: str = typer.Option("photo", "--threshold-level", help="photo (default, as the bundled model) "
                                                                            "or view."),
+    bank_dtype: str = typer.Option("int8", "--bank-dtype", help="int8 (default, a quarter of the memory) or float32."),
 ) -> None:
     """Give a model a memory of clean walls: every tile of the clean training photos (and the hot tiles of the
     graffiti ones) kept in the model's own feature space; a tile's score becomes min(score, share of paint among
@@ -345,7 +346,7 @@ def bank_command(
 
     bank, result = bank_model(model, data, out, split=split, k=k, clean_min=clean_min, hot=hot, min_side_px=min_side,
                               max_fpr=max_fpr, target_precision=target_precision, threshold_level=threshold_level,
-                              threshold_min_side_px=min_side)
+                              threshold_min_side_px=min_side, dtype=bank_dtype)
     i = bank.info
     v = result.validation
     typer.echo(f"bank: {i['clean_tiles']} clean tiles (score >= {i['clean_min']:g}) and {i['paint_tiles']} paint "

@@ -62,8 +62,9 @@ def test_feature_tensor_refuses_a_graph_without_a_linear_layer():
         feature_tensor(g)
 
 
-def test_graph_score_is_min_of_network_score_and_numpy_vote(model, tiles, tmp_path):
-    from detector.onnxmodel import ModelSession
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_graph_score_is_min_of_network_score_and_numpy_vote(model, tiles, tmp_path, dtype):
+    from detector.onnxmodel import ModelSession, read_meta
     from detector.train.bank import Bank, FeatureSession, attach_bank
 
     fs = FeatureSession(model)
@@ -75,12 +76,26 @@ def test_graph_score_is_min_of_network_score_and_numpy_vote(model, tiles, tmp_pa
     norm = np.linalg.norm
     bank = Bank(clean=clean / norm(clean, axis=1, keepdims=True), paint=paint / norm(paint, axis=1, keepdims=True),
                 k=3, info={"k": 3})
-    out = attach_bank(model, bank, tmp_path / "banked.onnx")
+    out = attach_bank(model, bank, tmp_path / "banked.onnx", dtype)
+    assert read_meta(out).extra["clean_bank"]["dtype"] == dtype
     got = ModelSession(out).score(tiles)
     want = np.minimum(s, bank.vote(f))
     assert np.allclose(got, want, atol=1e-5)
-    assert not np.allclose(got, s)  # the first six are near clean tiles only: their scores drop
-    assert np.allclose(got[:6], 0.0, atol=1e-6) or bank.vote(f)[:6].max() > 0
+    assert not np.allclose(got, s)  # some tiles' nearest bank tiles are clean: their scores drop
+
+
+def test_int8_rows_keep_the_similarity_ranking():
+    from detector.train.bank import quantize_rows, unit
+
+    rng = np.random.default_rng(3)
+    table = unit(rng.normal(size=(200, 64)).astype(np.float32))
+    q, scale = quantize_rows(table)
+    assert q.dtype == np.int8 and np.abs(q).max() == 127
+    assert np.allclose(q * scale[:, None], table, atol=scale.max())
+    query = unit(rng.normal(size=(20, 64)).astype(np.float32))
+    exact = np.argsort(-(query @ table.T), axis=1)[:, :5]
+    approx = np.argsort(-(query @ (q * scale[:, None]).T), axis=1)[:, :5]
+    assert np.mean(exact == approx) > 0.9
 
 
 def test_a_tile_that_is_in_the_clean_bank_is_quietened_and_one_in_the_paint_bank_keeps_its_score(model, tiles,
@@ -91,6 +106,7 @@ def test_a_tile_that_is_in_the_clean_bank_is_quietened_and_one_in_the_paint_bank
     s, f = FeatureSession(model)(tiles)
     far = -f[:1]  # opposite direction: never a nearest neighbour of a real tile
     quiet = ModelSession(attach_bank(model, Bank(clean=f, paint=far, k=1, info={}), tmp_path / "q.onnx")).score(tiles)
+    # (both with the default int8 bank: a tile identical to a bank tile is its own nearest neighbour)
     loud = ModelSession(attach_bank(model, Bank(clean=far, paint=f, k=1, info={}), tmp_path / "l.onnx")).score(tiles)
     assert np.allclose(quiet, 0.0, atol=1e-6)
     assert np.allclose(loud, s, atol=1e-5)
