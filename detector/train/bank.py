@@ -14,7 +14,8 @@ every benchmark read it as before (``extra.clean_bank`` in the metadata says wha
 
 The bank is added as graph nodes (LpNormalization → MatMul with the bank → TopK → Gather of the bank's labels
 → mean → Min with the network's score), so nothing else has to know about it. Thresholds are then re-chosen on
-the validation split (``graffiti rethreshold``'s code): the vote changes the scores they were chosen on.
+the validation split (``graffiti rethreshold``'s code) only when asked (``thresholds="policy"``): by default the
+network's thresholds are kept and what they give now is recorded.
 
 numpy, onnx and onnxruntime only (no torch): a student can bank a model they only have as ONNX.
 """
@@ -38,6 +39,7 @@ SCORE = "score"
 _PASS_THROUGH = {"Sigmoid", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
 BANK_PREFIX = "clean_bank/"
 BANK_DTYPES = ("int8", "float32")
+THRESHOLD_MODES = ("keep", "policy")
 
 
 def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,9 +297,16 @@ def attach_bank(model: Path, bank: Bank, out: Path, dtype: str = "int8") -> Path
 def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split: str = "train", val_split: str = "val",
                k: int = 5, clean_min: float = 0.05, hot: float = 0.9, min_side_px: int = 0,
                max_fpr: float | None = None, target_precision: float | None = None, threshold_level: str = "photo",
-               threshold_min_side_px: int | None = None, dtype: str = "int8", progress: bool = True) -> tuple[Bank, Any]:
-    """Build the bank from ``data``'s ``split``, fold it into ``model`` → ``out``, re-choose thresholds on
-    ``val_split`` (the policy given, default the model's own threshold level at ≤ 2 % false positives)."""
+               threshold_min_side_px: int | None = None, dtype: str = "int8", thresholds: str = "keep",
+               progress: bool = True) -> tuple[Bank, Any]:
+    """Build the bank from ``data``'s ``split``, fold it into ``model`` → ``out``, and record on ``val_split``
+    what the thresholds give now.
+
+    ``thresholds``: ``keep`` (default) keeps the network's thresholds, so the bank only vetoes: a tile flags when
+    the network flags it *and* enough of its neighbours are paint (k=5 at a threshold of 0.54: three of five).
+    ``policy`` re-chooses them by the policy given (default ≤ 2 % false positives at ``threshold_level``); the
+    vote is a step function of k, and a policy that takes the lowest threshold meeting its target lands on a
+    step (k=3 on the bundled model: 0.0002), which leaves the edge's clean-again hysteresis no band."""
     from detector.train.rethreshold import rethreshold
     from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX
 
@@ -310,10 +319,14 @@ def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split
         raise DatasetError("give --data DATASET: the training photos for the bank and their validation split")
     if dtype not in BANK_DTYPES:
         raise ConfigError(f"--bank-dtype: expected one of {', '.join(BANK_DTYPES)}, found {dtype!r}")
+    if thresholds not in THRESHOLD_MODES:
+        raise ConfigError(f"--thresholds: expected one of {', '.join(THRESHOLD_MODES)}, found {thresholds!r}")
+    if thresholds == "keep" and (max_fpr is not None or target_precision is not None):
+        raise ConfigError("--thresholds keep: a policy (--max-fpr/--target-precision) needs --thresholds policy")
     bank = build_bank(model, data, split=split, k=k, clean_min=clean_min, hot=hot, min_side_px=min_side_px,
                       progress=progress)
     attach_bank(model, bank, out, dtype)
     result = rethreshold(out, data, split=val_split, max_fpr=max_fpr, target_precision=target_precision,
-                         threshold_level=threshold_level, progress=progress,
+                         threshold_level=threshold_level, progress=progress, keep=thresholds == "keep",
                          min_side_px=DEFAULT_MIN_SIDE_PX if threshold_min_side_px is None else threshold_min_side_px)
     return bank, result

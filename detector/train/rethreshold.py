@@ -24,7 +24,7 @@ from typing import Any
 from detector.errors import ConfigError, DatasetError, require
 from detector.modelmeta import ModelMeta
 from detector.train.onnx_export import THRESHOLD_LEVELS, validation_summary
-from detector.train.thresholds import check_policy, choose_thresholds
+from detector.train.thresholds import check_policy, choose_thresholds, kept_thresholds
 from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX, ViewSpec, score_views, view_summary
 
 
@@ -48,13 +48,17 @@ def rethreshold(
     min_side_px: int = DEFAULT_MIN_SIDE_PX,
     progress: bool = True,
     match: Path | str | None = None,
+    keep: bool = False,
 ) -> RethresholdResult:
-    """Re-choose ``model``'s thresholds on ``data`` (its validation split) and write ``out`` (default: in place)."""
+    """Re-choose ``model``'s thresholds on ``data`` (its validation split) and write ``out`` (default: in place).
+    ``keep``: keep the model's thresholds and only record what they give on ``data`` (its scores changed)."""
     from detector.modelmeta import write_meta
     from detector.train.evaluation import load_samples
     from detector.train.scorers import OnnxScorer, score_samples
 
     check_policy(target_precision, max_fpr)
+    if keep and (match is not None or target_precision is not None or max_fpr is not None):
+        raise ConfigError("keeping the model's thresholds: give no policy (--max-fpr/--target-precision) or --match")
     if match is not None and (target_precision is not None or max_fpr is not None):
         raise ConfigError("--match: give either --match REFERENCE or a policy (--max-fpr/--target-precision), not both")
     if threshold_level not in THRESHOLD_LEVELS:
@@ -94,6 +98,9 @@ def rethreshold(
 
         choice, matched = matched_choice(scored[1], viewed[1], scorers[1].meta, photos, views, threshold_level)
         matched["reference_file"] = str(match)
+    elif keep:
+        source = views if threshold_level == "view" else photos
+        choice = kept_thresholds(source.labels, source.scores, meta.threshold, meta.clean_threshold)
     else:
         source = views if threshold_level == "view" else photos
         choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)

@@ -52,7 +52,7 @@ class ThresholdChoice:
 
     threshold: float
     clean_threshold: float
-    policy: str  # "max_fpr" | "target_precision"
+    policy: str  # "max_fpr" | "target_precision" | "kept" (the model's own, not chosen here)
     target: float  # the F or P asked for
     precision: float | None  # on validation, at ``threshold``
     recall: float | None
@@ -254,6 +254,16 @@ def choose_thresholds(
         n_graffiti=int(y.sum()),
         n_clean=int(y.size - y.sum()),
     )
+
+
+def kept_thresholds(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, threshold: float,
+                    clean_threshold: float) -> ThresholdChoice:
+    """No choice: the given thresholds, with what they give on these scores (policy ``kept``)."""
+    y, s = _validate(labels, scores)
+    precision, recall, fpr = _rates(y, s, threshold)
+    return ThresholdChoice(threshold=float(threshold), clean_threshold=float(clean_threshold), policy="kept",
+                           target=float(threshold), precision=precision, recall=recall, fpr=fpr,
+                           n_graffiti=int(y.sum()), n_clean=int(y.size - y.sum()))
 
 
 def suggest_thresholds(labels: np.ndarray, scores: np.ndarray, target_precision: float | None,

@@ -122,20 +122,29 @@ def test_select_bank_keeps_warm_clean_tiles_and_hot_paint_tiles():
     assert np.array_equal(clean, feats[[1, 2]]) and np.array_equal(paint, feats[[4, 5]])
 
 
-def test_bank_model_end_to_end_rethresholds_and_records_the_bank(run, model, tmp_path):
+@pytest.mark.parametrize("thresholds", ["keep", "policy"])
+def test_bank_model_end_to_end_records_the_bank_and_its_thresholds(run, model, tmp_path, thresholds):
     from detector.onnxmodel import ModelSession, read_meta
     from detector.train.bank import bank_model
 
     data = [f"{run.manifest}::format=manifest"]
     out = tmp_path / "banked.onnx"
     bank, result = bank_model(model, data, out, k=3, clean_min=0.0, hot=0.5, min_side_px=0,
-                              threshold_min_side_px=0, progress=False)
-    meta = read_meta(out)
+                              threshold_min_side_px=0, thresholds=thresholds, progress=False)
+    meta, before = read_meta(out), read_meta(model)
     info = meta.extra["clean_bank"]
     assert info["split"] == "train" and info["k"] == 3
     assert info["clean_tiles"] == len(bank.clean) > 0 and info["paint_tiles"] == len(bank.paint) > 0
-    assert meta.extra["rethreshold"]["previous"]["threshold"] == pytest.approx(read_meta(model).threshold)
+    assert meta.extra["rethreshold"]["previous"]["threshold"] == pytest.approx(before.threshold)
     assert meta.threshold == pytest.approx(result.meta.threshold)
+    policy = meta.extra["threshold_policy"]
+    if thresholds == "keep":  # the network's thresholds, with what they give on the banked scores
+        assert (meta.threshold, meta.clean_threshold) == (before.threshold, before.clean_threshold)
+        assert policy["policy"] == "kept"
+        assert policy["fpr"] == pytest.approx(result.validation["fpr"])  # measured on the banked scores
+    else:
+        assert policy["policy"] == "max_fpr" and policy["target"] == pytest.approx(0.02)
+        assert policy["fpr"] <= 0.02
     session = ModelSession(out)  # the edge's loader reads it
     assert session.meta.extra["clean_bank"]["dim"] == bank.clean.shape[1]
     from detector.errors import ConfigError
@@ -157,5 +166,11 @@ def test_bank_cli_errors_are_one_line(run, model, tmp_path, monkeypatch, capsys)
         code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data,
                                   "--out", str(tmp_path / "b.onnx"), *args)
         assert code == 2 and stderr.strip().count("\n") == 0 and word in stderr, (args, stderr)
+    code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(tmp_path / "b.onnx"),
+                              "--max-fpr", "0.05")
+    assert code == 2 and stderr.strip().count("\n") == 0 and "--thresholds policy" in stderr, stderr
+    code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(tmp_path / "b.onnx"),
+                              "--thresholds", "lowest")
+    assert code == 2 and stderr.strip().count("\n") == 0 and "--thresholds" in stderr, stderr
     code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(model))
     assert code == 2 and stderr.strip().count("\n") == 0 and "--out" in stderr

@@ -172,3 +172,14 @@ def test_match_cut_refuses_mismatched_lengths_in_one_line():
     with pytest.raises(DatasetError, match="as many reference decisions as scores") as err:
         match_cut([0, 1], [0.1, 0.2, 0.3], 0.5)
     assert "\n" not in str(err.value)
+
+
+def test_kept_thresholds_are_not_chosen_but_measured():
+    from detector.train.thresholds import kept_thresholds
+
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.6, 0.0, 0.9, 0.55, 0.4, 0.7]
+    c = kept_thresholds(labels, scores, 0.5, 0.3)
+    assert (c.threshold, c.clean_threshold, c.policy) == (0.5, 0.3, "kept")
+    assert c.fpr == pytest.approx(1 / 4) and c.recall == pytest.approx(3 / 4) and c.precision == pytest.approx(3 / 4)
+    assert (c.n_graffiti, c.n_clean) == (4, 4)
