@@ -124,33 +124,23 @@ def read_views(fs: FeatureSession, samples: Sequence[Sample], *, min_side_px: in
                description: str = "bank: reading tiles", progress: bool = True) -> ViewFeatures:
     """Cut each photo into the edge's tiles of a camera view and read them; unreadable photos are reported
     by :func:`build_bank`'s caller and skipped."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from detector.train.viewlevel import ViewSpec, for_each_view
 
-    from detector.preprocess import read_image
-    from detector.train.scorers import progress_console
-    from detector.train.viewlevel import ViewSpec, view_tiles
+    labels: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    feats: list[np.ndarray] = []
 
-    spec = ViewSpec(min_side_px=min_side_px)
-    labels, scores, feats, bad, small, photos = [], [], [], [], 0, 0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True, console=progress_console()) as bar:
-        task = bar.add_task(description, total=len(samples))
-        for s in samples:
-            img = read_image(str(s.path))
-            if img is None:
-                bad.append(Path(s.path))
-            elif min(img.shape[:2]) < min_side_px:
-                small += 1
-            else:
-                sc, f = fs(view_tiles(img, spec))
-                labels.append(np.full(len(sc), int(s.label)))
-                scores.append(sc)
-                feats.append(f)
-                photos += 1
-            bar.advance(task)
+    def visit(s: Sample, tiles: list[np.ndarray]) -> None:
+        sc, f = fs(tiles)
+        labels.append(np.full(len(sc), int(s.label)))
+        scores.append(sc)
+        feats.append(f)
+
+    bad, small = for_each_view(samples, ViewSpec(min_side_px=min_side_px), visit, description=description,
+                               progress=progress)
     if not scores:
         return ViewFeatures(np.zeros(0, int), np.zeros(0, np.float32), np.zeros((0, 0), np.float32), 0, bad, small)
-    return ViewFeatures(np.concatenate(labels), np.concatenate(scores), np.concatenate(feats), photos, bad, small)
+    return ViewFeatures(np.concatenate(labels), np.concatenate(scores), np.concatenate(feats), len(scores), bad, small)
 
 
 @dataclass

@@ -14,7 +14,7 @@ training cuts its bags with the same function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,20 +94,40 @@ class ViewScores:
         return np.asarray([float(t.max()) if t.size else 0.0 for t in self.tile_scores], dtype=np.float64)
 
 
-def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpec | None = None, *,
-                batch_tiles: int = 60, description: str = "scoring views", progress: bool = True) -> list[ViewScores]:
-    """Score every photo as a camera view with each scorer (images decoded and cut once)."""
+def for_each_view(samples: Sequence[Sample], spec: ViewSpec | None, visit: Callable[[Sample, list[np.ndarray]], None],
+                  *, description: str, progress: bool = True) -> tuple[list[Path], int]:
+    """Decode each photo once, cut it into the edge's tiles of a camera view and hand them to ``visit``, with a
+    progress bar; returns the unreadable photos (skipped; the caller reports them) and how many were smaller than
+    ``spec.min_side_px`` (not shown as views)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from detector.train.scorers import progress_console
 
+    min_side = (spec or ViewSpec()).min_side_px
+    bad: list[Path] = []
+    small = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=True, console=progress_console()) as bar:
+        task = bar.add_task(description, total=len(samples))
+        for s in samples:
+            img = read_image(str(s.path))
+            if img is None:
+                bad.append(Path(s.path))
+            elif min(img.shape[:2]) < min_side:
+                small += 1
+            else:
+                visit(s, view_tiles(img, spec))
+            bar.advance(task)
+    return bad, small
+
+
+def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpec | None = None, *,
+                batch_tiles: int = 60, description: str = "scoring views", progress: bool = True) -> list[ViewScores]:
+    """Score every photo as a camera view with each scorer (images decoded and cut once)."""
     if not scorers:
         return []
     pre = scorers[0].preprocess
-    min_side = (spec or ViewSpec()).min_side_px
     kept: list[Sample] = []
-    bad: list[Path] = []
-    small = 0
     per: list[list[np.ndarray]] = [[] for _ in scorers]
     pending: list[np.ndarray] = []
     counts: list[int] = []
@@ -125,24 +145,15 @@ def score_views(samples: Sequence[Sample], scorers: Sequence[Any], spec: ViewSpe
         pending.clear()
         counts.clear()
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=True, console=progress_console()) as bar:
-        task = bar.add_task(description, total=len(samples))
-        for s in samples:
-            img = read_image(str(s.path))
-            if img is None:
-                bad.append(Path(s.path))
-            elif min(img.shape[:2]) < min_side:
-                small += 1
-            else:
-                tiles = view_tiles(img, spec)
-                kept.append(s)
-                pending.extend(tiles)
-                counts.append(len(tiles))
-                if len(pending) >= batch_tiles:
-                    flush()
-            bar.advance(task)
-        flush()
+    def visit(s: Sample, tiles: list[np.ndarray]) -> None:
+        kept.append(s)
+        pending.extend(tiles)
+        counts.append(len(tiles))
+        if len(pending) >= batch_tiles:
+            flush()
+
+    bad, small = for_each_view(samples, spec, visit, description=description, progress=progress)
+    flush()
     return [ViewScores(samples=list(kept), tile_scores=p, unreadable=list(bad), skipped_small=small) for p in per]
 
 
