@@ -98,12 +98,10 @@ def rethreshold(
 
         choice, matched = matched_choice(scored[1], viewed[1], scorers[1].meta, photos, views, threshold_level)
         matched["reference_file"] = str(match)
-    elif keep:
-        source = views if threshold_level == "view" else photos
-        choice = kept_thresholds(source.labels, source.scores, meta.threshold, meta.clean_threshold)
     else:
         source = views if threshold_level == "view" else photos
-        choice = choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
+        choice = kept_thresholds(source.labels, source.scores, meta.threshold, meta.clean_threshold) if keep else \
+            choose_thresholds(source.labels, source.scores, target_precision=target_precision, max_fpr=max_fpr)
     runtime = f"onnxruntime {'int8' if meta.quantization != 'none' else 'fp32'}"
     validation = validation_summary(photos.labels, photos.scores, photos.samples, choice, runtime)
     validation["threshold_level"] = threshold_level

@@ -53,7 +53,7 @@ class ThresholdChoice:
     threshold: float
     clean_threshold: float
     policy: str  # "max_fpr" | "target_precision" | "kept" (the model's own, not chosen here)
-    target: float  # the F or P asked for
+    target: float  # the F or P asked for; for "kept", the threshold itself
     precision: float | None  # on validation, at ``threshold``
     recall: float | None
     fpr: float | None
