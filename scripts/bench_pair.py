@@ -121,13 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import bench_operating_point as bop
 
+    from detector.errors import DetectorError
     from detector.onnxmodel import read_meta
 
     sets = bop.load_sets(args)
     if sets is None:
         return 2
-    ref = tile_scores(args.model, args, sets, args.cache)
-    t_ref = float(read_meta(args.model).threshold)
+    try:
+        t_ref = float(read_meta(args.model).threshold)
+        for partner in args.partner:  # every file is a graffiti model before anything is scored
+            read_meta(partner)
+        ref = tile_scores(args.model, args, sets, args.cache)
+    except DetectorError as exc:  # not an exported graffiti model: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ly = ref["match"]["labels"]
     n_fp = int(sum(float(t.max()) >= t_ref for t, y in zip(ref["match"]["tiles"], ly, strict=True) if y == 0))
     print(f"operating point: each rule at the reference threshold tA that flags {n_fp} clean views of {args.match} "
@@ -135,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     print("partner | tB | tA | matching set: clean views flagged / graffiti views caught | held-out clean views flagged | "
           "screen pieces at/over (weakest) | clean screen walls with a tile over")
     for partner in args.partner:
-        other = tile_scores(partner, args, sets, args.cache)
+        try:
+            other = tile_scores(partner, args, sets, args.cache)
+        except DetectorError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if len(other["match"]["labels"]) != len(ly) or len(other["test"]["labels"]) != len(ref["test"]["labels"]):
             print(f"error: {partner}: read a different number of views than {args.model}", file=sys.stderr)
             return 2

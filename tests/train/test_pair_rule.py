@@ -76,3 +76,15 @@ def test_a_missing_partner_or_bad_grid_is_one_line(tiny, capsys, tmp_path):
     assert mod.main(["--model", str(ref), "--partner", str(ref), "--tb", "1.5", "--walls", "0"]) == 2
     err = capsys.readouterr().err
     assert "--tb 1.5" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_partner_that_is_not_a_model_is_one_line_before_anything_is_scored(tiny, capsys, tmp_path):
+    run, ref = tiny
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    assert _script().main(["--model", str(ref), "--partner", str(junk), "--walls", "0",
+                           "--match", f"{run.manifest}:val", "--test", f"{run.manifest}:train",
+                           "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "junk.onnx" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "cache").exists()  # the reference was not scored first
