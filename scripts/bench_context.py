@@ -198,15 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             sv = np.asarray([float(f(r).max()) for r in lper])
             t = bop.threshold_for_false_positives(sv[ly == 0], n_fp)
             tv = np.asarray([float(f(r).max()) for r in tper])
-            cells = [str(path), name, f"{t:.3f}", f"{int((sv[ly == 0] >= t).sum())}/{int((ly == 0).sum())} / "
-                     f"{int((sv[ly == 1] >= t).sum())}/{int((ly == 1).sum())}",
-                     f"{int((tv[ty == 0] >= t).sum())}/{int((ty == 0).sum())}"]
+            cells = [str(path), name, f"{t:.3f}"]
             if screen:
                 pa = np.asarray([float(f(a)[on].max()) for a, _, on in screen])
                 wb = np.asarray([float(f(b).max()) for _, b, _ in screen])
-                cells += [f"{int((pa >= t).sum())}/{len(pa)} ({pa.min() / t:.2f}x)", f"{int((wb >= t).sum())}/{len(wb)}"]
+                cells += bop.rule_cells(t, (sv, ly), (tv, ty), pa, wb)
             else:
-                cells += ["-", "-"]
+                cells += bop.rule_cells(t, (sv, ly), (tv, ty))
             print(" | ".join(cells), flush=True)
     return 0
 

@@ -41,6 +41,21 @@ def threshold_for_false_positives(clean_scores: np.ndarray, n: int) -> float:
     return float((s[n - 1] + s[n]) / 2.0)
 
 
+def rule_cells(t: float, match: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+               pieces: np.ndarray | None = None, walls: np.ndarray | None = None) -> list[str]:
+    """The figures of one rule at threshold ``t`` (shared by bench_context.py and bench_pair.py): clean views
+    flagged / graffiti views caught on the matching set, held-out clean views flagged, and (with the screen's
+    readings) pieces at or over ``t`` with the weakest as a multiple of it, and clean walls with a tile over it.
+    ``match`` and ``test`` are (view scores, labels)."""
+    (sv, ly), (tv, ty) = match, test
+    cells = [f"{int((sv[ly == 0] >= t).sum())}/{int((ly == 0).sum())} / {int((sv[ly == 1] >= t).sum())}/{int((ly == 1).sum())}",
+             f"{int((tv[ty == 0] >= t).sum())}/{int((ty == 0).sum())}"]
+    if pieces is None or walls is None or not len(pieces):
+        return cells + ["-", "-"]
+    weakest = max(float(pieces.min()), 0.0) / t if t > 0 else float("nan")
+    return cells + [f"{int((pieces >= t).sum())}/{len(pieces)} ({weakest:.2f}x)", f"{int((walls >= t).sum())}/{len(walls)}"]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, action="append", required=True,

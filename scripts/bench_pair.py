@@ -159,18 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             ta = match_threshold(sv[ly == 0], n_fp)
             ty = ref["test"]["labels"]
             tv = np.asarray([rule(a, b) for a, b in zip(ref["test"]["tiles"], other["test"]["tiles"], strict=True)])
-            cells = [name, "-" if tb < 0 else f"{tb:g}", f"{ta:.3f}",
-                     f"{int((sv[ly == 0] >= ta).sum())}/{int((ly == 0).sum())} / "
-                     f"{int((sv[ly == 1] >= ta).sum())}/{int((ly == 1).sum())}",
-                     f"{int((tv[ty == 0] >= ta).sum())}/{int((ty == 0).sum())}"]
+            cells = [name, "-" if tb < 0 else f"{tb:g}", f"{ta:.3f}"]
             frames = list(zip(ref["screen"]["frames"], other["screen"]["frames"], strict=True))
-            if frames:
-                pa = np.asarray([rule(ra[on], pa_[on]) for (ra, _, on), (pa_, _, _) in frames])
-                wb = np.asarray([rule(rb, pb) for (_, rb, _), (_, pb, _) in frames])
-                weakest = max(float(pa.min()), 0.0) / ta if ta > 0 else float("nan")
-                cells += [f"{int((pa >= ta).sum())}/{len(pa)} ({weakest:.2f}x)", f"{int((wb >= ta).sum())}/{len(wb)}"]
-            else:
-                cells += ["-", "-"]
+            pa = np.asarray([rule(ra[on], pa_[on]) for (ra, _, on), (pa_, _, _) in frames])
+            wb = np.asarray([rule(rb, pb) for (_, rb, _), (_, pb, _) in frames])
+            cells += bop.rule_cells(ta, (sv, ly), (tv, ty), pa, wb)
             print(" | ".join(cells), flush=True)
     return 0
 

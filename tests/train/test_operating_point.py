@@ -31,6 +31,17 @@ def test_the_matched_threshold_flags_exactly_that_many_clean_views():
         t_for(np.array([]), 1)
 
 
+def test_one_rules_figures_count_clean_views_graffiti_views_and_screen_readings_at_the_threshold():
+    cells = _script().rule_cells
+    match = (np.array([0.9, 0.2, 0.6, 0.7]), np.array([0, 0, 1, 1]))
+    test = (np.array([0.1, 0.55, 0.5]), np.array([0, 0, 0]))
+    assert cells(0.5, match, test) == ["1/2 / 2/2", "1/3", "-", "-"]
+    pieces, walls = np.array([0.25, 1.0]), np.array([0.6, 0.1])
+    assert cells(0.5, match, test, pieces, walls) == ["1/2 / 2/2", "1/3", "1/2 (0.50x)", "1/2"]
+    # a piece no tile of which passes a rule reads -inf: its weakest figure is 0, not a negative multiple
+    assert cells(0.5, match, test, np.array([float("-inf"), 0.8]), walls)[2] == "1/2 (0.00x)"
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The tiny network twice: with its exported threshold, and with a much lower one in its metadata."""
