@@ -35,9 +35,9 @@ def test_one_rules_figures_count_clean_views_graffiti_views_and_screen_readings_
     cells = _script().rule_cells
     match = (np.array([0.9, 0.2, 0.6, 0.7]), np.array([0, 0, 1, 1]))
     test = (np.array([0.1, 0.55, 0.5]), np.array([0, 0, 0]))
-    assert cells(0.5, match, test) == ["1/2 / 2/2", "1/3", "-", "-"]
+    assert cells(0.5, match, test) == ["1/2 / 2/2", "2/3", "-", "-"]  # at or over the threshold: 0.5 counts
     pieces, walls = np.array([0.25, 1.0]), np.array([0.6, 0.1])
-    assert cells(0.5, match, test, pieces, walls) == ["1/2 / 2/2", "1/3", "1/2 (0.50x)", "1/2"]
+    assert cells(0.5, match, test, pieces, walls) == ["1/2 / 2/2", "2/3", "1/2 (0.50x)", "1/2"]
     # a piece no tile of which passes a rule reads -inf: its weakest figure is 0, not a negative multiple
     assert cells(0.5, match, test, np.array([float("-inf"), 0.8]), walls)[2] == "1/2 (0.00x)"
 
