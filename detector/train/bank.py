@@ -8,12 +8,14 @@ L2-normalised) are compared by cosine similarity with a **clean bank** — every
 photo shown as a camera view, the way the edge cuts a frame, that the model reads at or above ``clean_min``
 (colder tiles cannot be what it mistakes) — and a **paint bank**, the tiles of graffiti training photos it
 reads at or above ``hot``. The share of paint among the ``k`` nearest is the vote, and the model's score
-becomes ``min(score, vote)``: a tile whose nearest training tiles are clean walls is quietened; a tile
-among paint keeps its own score. Only the score output changes: the edge, ``graffiti eval``, the int8 file and
+becomes ``min(score, max(vote, floor))`` with ``floor`` just under the alert threshold: a hot tile whose nearest
+training tiles are clean walls cannot raise an alert, a tile the network reads under the threshold keeps its
+score (so the edge's "clean again" side is the network's alone), and a tile among paint keeps its own score.
+(``veto="score"``, the first rule, has no floor: ``min(score, vote)``.) Only the score output changes: the edge, ``graffiti eval``, the int8 file and
 every benchmark read it as before (``extra.clean_bank`` in the metadata says what is in the bank).
 
 The bank is added as graph nodes (LpNormalization → MatMul with the bank → TopK → Gather of the bank's labels
-→ mean → Min with the network's score), so nothing else has to know about it. Thresholds are then re-chosen on
+→ mean → Max with the floor → Min with the network's score), so nothing else has to know about it. Thresholds are then re-chosen on
 the validation split (``graffiti rethreshold``'s code) only when asked (``thresholds="policy"``): by default the
 network's thresholds are kept and what they give now is recorded.
 
@@ -40,6 +42,16 @@ _PASS_THROUGH = {"Sigmoid", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Ident
 BANK_PREFIX = "clean_bank/"
 BANK_DTYPES = ("int8", "float32")
 THRESHOLD_MODES = ("keep", "policy")
+VETO_MODES = ("alert", "score")
+
+
+def just_below(threshold: float) -> float:
+    """The largest float32 score under ``threshold``: a tile held there is in the edge's hysteresis band (it cannot
+    raise an alert, and keeps an open event open), whatever the float64 threshold's last digits."""
+    f = np.float32(threshold)
+    while float(f) >= threshold:
+        f = np.nextafter(f, np.float32(0.0))
+    return float(f)
 
 
 def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,12 +219,18 @@ def build_bank(model: Path, data: Sequence[str], *, split: str = "train", k: int
     return Bank(clean=clean, paint=paint, k=int(k), info=info)
 
 
-def attach_bank(model: Path, bank: Bank, out: Path, dtype: str = "int8") -> Path:
+def attach_bank(model: Path, bank: Bank, out: Path, dtype: str = "int8", floor: float = 0.0) -> Path:
     """Write ``model`` with the bank's vote folded into its ``score`` output, to ``out`` (metadata:
     ``extra.clean_bank``). The thresholds are left as they were; :func:`bank_model` re-chooses them.
 
     ``dtype``: how the bank is stored — ``int8`` (default: a quarter of the memory; similarities from an integer
-    matrix product, see :func:`quantize_rows`) or ``float32``."""
+    matrix product, see :func:`quantize_rows`) or ``float32``.
+
+    ``floor``: with 0 the score is ``min(network, vote)``; otherwise ``min(network, max(vote, floor))`` — the vote
+    can hold a tile down to ``floor`` and no lower (:func:`bank_model` puts it just under the alert threshold, so
+    the bank vetoes alerts and never makes a tile the network reads warm look clean)."""
+    if not 0.0 <= floor < 1.0:
+        raise ConfigError(f"bank floor: expected a score in [0, 1), found {floor:g}")
     if dtype not in BANK_DTYPES:
         raise ConfigError(f"--bank-dtype: expected one of {', '.join(BANK_DTYPES)}, found {dtype!r}")
     onnx: Any = require("onnx", "train")
@@ -264,13 +282,21 @@ def attach_bank(model: Path, bank: Bank, out: Path, dtype: str = "int8") -> Path
                          axis=-1, largest=1, sorted=1),
         helper.make_node("Gather", [p + "is_paint", p + "nearest"], [p + "nearest_is_paint"], name=p + "labels", axis=0),
         helper.make_node("MatMul", [p + "nearest_is_paint", p + "mean_k"], [p + "vote"], name=p + "vote"),
-        helper.make_node("Min", [net, p + "vote"], [SCORE], name=p + "score"),
     ])
+    vote = p + "vote"
+    if floor > 0.0:
+        g.initializer.append(numpy_helper.from_array(np.asarray(floor, dtype=np.float32), p + "floor"))
+        g.node.append(helper.make_node("Max", [vote, p + "floor"], [p + "held_vote"], name=p + "floor"))
+        vote = p + "held_vote"
+    g.node.append(helper.make_node("Min", [net, vote], [SCORE], name=p + "score"))
     del g.value_info[:]  # shapes recomputed by the runtime; stale entries would name the renamed tensor
     for o in g.output:
         if o.name == SCORE:
             o.type.tensor_type.elem_type = TensorProto.FLOAT
-    new_meta = dataclasses.replace(meta, extra={**meta.extra, "clean_bank": {**bank.info, "dtype": dtype}})
+    rule = ("score = min(network score, max(share of paint among the k nearest bank tiles, floor))" if floor > 0
+            else "score = min(network score, share of paint among the k nearest bank tiles)")
+    info = {**bank.info, "dtype": dtype, "veto": "alert" if floor > 0 else "score", "floor": float(floor), "rule": rule}
+    new_meta = dataclasses.replace(meta, extra={**meta.extra, "clean_bank": info})
     write_meta(proto, new_meta)
     onnx.checker.check_model(proto)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -288,7 +314,7 @@ def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split
                k: int = 5, clean_min: float = 0.05, hot: float = 0.9, min_side_px: int = 0,
                max_fpr: float | None = None, target_precision: float | None = None, threshold_level: str = "photo",
                threshold_min_side_px: int | None = None, dtype: str = "int8", thresholds: str = "keep",
-               progress: bool = True) -> tuple[Bank, Any]:
+               veto: str = "alert", progress: bool = True) -> tuple[Bank, Any]:
     """Build the bank from ``data``'s ``split``, fold it into ``model`` → ``out``, and record on ``val_split``
     what the thresholds give now.
 
@@ -296,7 +322,12 @@ def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split
     the network flags it *and* enough of its neighbours are paint (k=5 at a threshold of 0.54: three of five).
     ``policy`` re-chooses them by the policy given (default ≤ 2 % false positives at ``threshold_level``); the
     vote is a step function of k, and a policy that takes the lowest threshold meeting its target lands on a
-    step (k=3 on the bundled model: 0.0002), which leaves the edge's clean-again hysteresis no band."""
+    step (k=3 on the bundled model: 0.0002), which leaves the edge's clean-again hysteresis no band.
+
+    ``veto``: ``alert`` (default, with kept thresholds) holds a tile the vote quietens just under the alert
+    threshold (:func:`just_below`), so the bank can stop an alert but never closes an event the network still reads
+    in the hysteresis band; ``score`` lets the vote take a tile down to 0 (the rule of 2026-12-03, which read a
+    real piece clean hours early on the edge's real-walls benchmark, and the only one ``policy`` can use)."""
     from detector.train.rethreshold import rethreshold
     from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX
 
@@ -313,9 +344,16 @@ def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split
         raise ConfigError(f"--thresholds: expected one of {', '.join(THRESHOLD_MODES)}, found {thresholds!r}")
     if thresholds == "keep" and (max_fpr is not None or target_precision is not None):
         raise ConfigError("--thresholds keep: a policy (--max-fpr/--target-precision) needs --thresholds policy")
+    if veto not in VETO_MODES:
+        raise ConfigError(f"--veto: expected one of {', '.join(VETO_MODES)}, found {veto!r}")
+    if veto == "alert" and thresholds == "policy":
+        raise ConfigError("--veto alert holds a tile just under the network's own threshold; --thresholds policy "
+                          "re-chooses it, so use --veto score with it")
     bank = build_bank(model, data, split=split, k=k, clean_min=clean_min, hot=hot, min_side_px=min_side_px,
                       progress=progress)
-    attach_bank(model, bank, out, dtype)
+    from detector.onnxmodel import read_meta
+
+    attach_bank(model, bank, out, dtype, floor=just_below(read_meta(model).threshold) if veto == "alert" else 0.0)
     result = rethreshold(out, data, split=val_split, max_fpr=max_fpr, target_precision=target_precision,
                          threshold_level=threshold_level, progress=progress, keep=thresholds == "keep",
                          min_side_px=DEFAULT_MIN_SIDE_PX if threshold_min_side_px is None else threshold_min_side_px)

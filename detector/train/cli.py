@@ -337,11 +337,15 @@ def bank_command(
     bank_dtype: str = typer.Option("int8", "--bank-dtype", help="int8 (default, a quarter of the memory) or float32."),
     thresholds: str = typer.Option("keep", "--thresholds", help="keep (default: the network's thresholds; the bank "
                                    "only vetoes) or policy (re-chosen by --max-fpr/--target-precision)."),
+    veto: str = typer.Option("alert", "--veto", help="alert (default: a quietened tile is held just under the "
+                             "threshold, so the bank stops alerts but never reads a warm tile clean) or score (down to "
+                             "0; needed with --thresholds policy)."),
 ) -> None:
     """Give a model a memory of clean walls: every tile of the clean training photos (and the hot tiles of the
-    graffiti ones) kept in the model's own feature space; a tile's score becomes min(score, share of paint among
-    its k nearest bank tiles). The network's thresholds are kept (--thresholds policy re-chooses them); what they
-    give is measured on the validation split.
+    graffiti ones) kept in the model's own feature space; a hot tile whose k nearest bank tiles are mostly clean
+    is held just under the threshold (score = min(score, max(share of paint among them, just under the
+    threshold))). The network's thresholds are kept (--thresholds policy re-chooses them, with --veto score); what
+    they give is measured on the validation split.
 
     Example: graffiti bank models/graffiti-effnetlite0.onnx --data runs/default-data/street-graffiti.csv --data runs/default-data/facades-spb.csv --out runs/bank/graffiti-effnetlite0-bank.onnx
     """
@@ -349,11 +353,12 @@ def bank_command(
 
     bank, result = bank_model(model, data, out, split=split, k=k, clean_min=clean_min, hot=hot, min_side_px=min_side,
                               max_fpr=max_fpr, target_precision=target_precision, threshold_level=threshold_level,
-                              threshold_min_side_px=min_side, dtype=bank_dtype, thresholds=thresholds)
+                              threshold_min_side_px=min_side, dtype=bank_dtype, thresholds=thresholds, veto=veto)
     i = bank.info
     v = result.validation
+    held = f", a vetoed tile held at {result.meta.extra['clean_bank']['floor']:.4f}" if veto == "alert" else ""
     typer.echo(f"bank: {i['clean_tiles']} clean tiles (score >= {i['clean_min']:g}) and {i['paint_tiles']} paint "
-               f"tiles (score >= {i['hot']:g}) from {i['photos']} photos of split {split!r}, k={i['k']}")
+               f"tiles (score >= {i['hot']:g}) from {i['photos']} photos of split {split!r}, k={i['k']}{held}")
     typer.echo(f"wrote {result.path}: threshold {result.previous['threshold']:.4f} -> {result.meta.threshold:.4f}, "
                f"clean {result.previous['clean_threshold']:.4f} -> {result.meta.clean_threshold:.4f} "
                f"({'kept' if thresholds == 'keep' else threshold_level + ' level'}); photo level on val: n={v['n']} AUROC {_fmt(v['auroc'])} "

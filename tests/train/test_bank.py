@@ -1,7 +1,7 @@
 """``graffiti bank``: a nearest-neighbour vote over clean and paint training tiles folded into the ONNX score.
 
-The graph's score must equal min(network score, share of paint among the k nearest bank tiles) computed in
-numpy from the same features; the banks hold what the thresholds say; the banked model reads as a normal model
+The graph's score must equal min(network score, max(share of paint among the k nearest bank tiles, floor))
+computed in numpy from the same features; the banks hold what the thresholds say; the banked model reads as a normal model
 (edge session, re-chosen thresholds, metadata); user mistakes are one-line errors."""
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def test_feature_tensor_refuses_a_graph_without_a_linear_layer():
         feature_tensor(g)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "int8"])
-def test_graph_score_is_min_of_network_score_and_numpy_vote(model, tiles, tmp_path, dtype):
+@pytest.mark.parametrize("dtype,floor", [("float32", 0.0), ("int8", 0.0), ("int8", 0.4)])
+def test_graph_score_is_min_of_network_score_and_numpy_vote(model, tiles, tmp_path, dtype, floor):
     from detector.onnxmodel import ModelSession, read_meta
     from detector.train.bank import Bank, FeatureSession, attach_bank
 
@@ -76,12 +76,16 @@ def test_graph_score_is_min_of_network_score_and_numpy_vote(model, tiles, tmp_pa
     norm = np.linalg.norm
     bank = Bank(clean=clean / norm(clean, axis=1, keepdims=True), paint=paint / norm(paint, axis=1, keepdims=True),
                 k=3, info={"k": 3})
-    out = attach_bank(model, bank, tmp_path / "banked.onnx", dtype)
-    assert read_meta(out).extra["clean_bank"]["dtype"] == dtype
+    out = attach_bank(model, bank, tmp_path / "banked.onnx", dtype, floor=floor)
+    info = read_meta(out).extra["clean_bank"]
+    assert info["dtype"] == dtype and info["floor"] == pytest.approx(floor)
+    assert info["veto"] == ("alert" if floor else "score")
     got = ModelSession(out).score(tiles)
-    want = np.minimum(s, bank.vote(f))
+    want = np.minimum(s, np.maximum(bank.vote(f), floor))
     assert np.allclose(got, want, atol=1e-5)
     assert not np.allclose(got, s)  # some tiles' nearest bank tiles are clean: their scores drop
+    # ... and never under the floor unless the network itself reads them there
+    assert np.all((got >= floor - 1e-6) | np.isclose(got, s, atol=1e-5))
 
 
 def test_int8_rows_keep_the_similarity_ranking():
@@ -110,6 +114,20 @@ def test_a_tile_that_is_in_the_clean_bank_is_quietened_and_one_in_the_paint_bank
     loud = ModelSession(attach_bank(model, Bank(clean=far, paint=f, k=1, info={}), tmp_path / "l.onnx")).score(tiles)
     assert np.allclose(quiet, 0.0, atol=1e-6)
     assert np.allclose(loud, s, atol=1e-5)
+    # vetoing the alert only: a quietened tile is held at the floor, one the network reads under it keeps its score
+    held = ModelSession(attach_bank(model, Bank(clean=f, paint=far, k=1, info={}), tmp_path / "h.onnx",
+                                    floor=0.5)).score(tiles)
+    assert np.allclose(held, np.minimum(s, 0.5), atol=1e-6)
+    assert (s > 0.5).any() and (s < 0.5).any()  # both cases happen on these tiles
+
+
+def test_just_below_is_the_largest_float32_score_under_the_threshold():
+    from detector.train.bank import just_below
+
+    for t in (0.5376995265089832, 0.5, 0.3, 1e-3):
+        b = just_below(t)
+        assert b < t and np.float32(b) == b
+        assert float(np.nextafter(np.float32(b), np.float32(1.0))) >= t  # the next float32 up is at or over it
 
 
 def test_select_bank_keeps_warm_clean_tiles_and_hot_paint_tiles():
@@ -130,7 +148,8 @@ def test_bank_model_end_to_end_records_the_bank_and_its_thresholds(run, model, t
     data = [f"{run.manifest}::format=manifest"]
     out = tmp_path / "banked.onnx"
     bank, result = bank_model(model, data, out, k=3, clean_min=0.0, hot=0.5, min_side_px=0,
-                              threshold_min_side_px=0, thresholds=thresholds, progress=False)
+                              threshold_min_side_px=0, thresholds=thresholds,
+                              veto="alert" if thresholds == "keep" else "score", progress=False)
     meta, before = read_meta(out), read_meta(model)
     info = meta.extra["clean_bank"]
     assert info["split"] == "train" and info["k"] == 3
@@ -140,6 +159,7 @@ def test_bank_model_end_to_end_records_the_bank_and_its_thresholds(run, model, t
     policy = meta.extra["threshold_policy"]
     if thresholds == "keep":  # the network's thresholds, with what they give on the banked scores
         assert (meta.threshold, meta.clean_threshold) == (before.threshold, before.clean_threshold)
+        assert info["veto"] == "alert" and before.clean_threshold < info["floor"] < before.threshold
         assert policy["policy"] == "kept"
         assert policy["fpr"] == pytest.approx(result.validation["fpr"])  # measured on the banked scores
     else:
@@ -169,6 +189,12 @@ def test_bank_cli_errors_are_one_line(run, model, tmp_path, monkeypatch, capsys)
     code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(tmp_path / "b.onnx"),
                               "--max-fpr", "0.05")
     assert code == 2 and stderr.strip().count("\n") == 0 and "--thresholds policy" in stderr, stderr
+    code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(tmp_path / "b.onnx"),
+                              "--thresholds", "policy")
+    assert code == 2 and stderr.strip().count("\n") == 0 and "--veto score" in stderr, stderr
+    code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(tmp_path / "b.onnx"),
+                              "--veto", "maybe")
+    assert code == 2 and stderr.strip().count("\n") == 0 and "--veto" in stderr, stderr
     code, _, stderr = run_cli(monkeypatch, capsys, "bank", str(model), "--data", data, "--out", str(tmp_path / "b.onnx"),
                               "--thresholds", "lowest")
     assert code == 2 and stderr.strip().count("\n") == 0 and "--thresholds" in stderr, stderr
