@@ -10,13 +10,13 @@ photo shown as a camera view, the way the edge cuts a frame, that the model read
 reads at or above ``hot``. The share of paint among the ``k`` nearest is the vote, and the model's score
 becomes ``min(score, max(vote, floor))`` with ``floor`` just under the alert threshold: a hot tile whose nearest
 training tiles are clean walls cannot raise an alert, a tile the network reads under the threshold keeps its
-score (so the edge's "clean again" side is the network's alone), and a tile among paint keeps its own score.
-(``veto="score"``, the first rule, has no floor: ``min(score, vote)``.) Only the score output changes: the edge, ``graffiti eval``, the int8 file and
-every benchmark read it as before (``extra.clean_bank`` in the metadata says what is in the bank).
+score, and a tile among paint keeps its own score. (``veto="score"``, the first rule, has no floor:
+``min(score, vote)``; both flag the same tiles at the threshold.) Only the score output changes: the edge,
+``graffiti eval``, the int8 file and every benchmark read it as before (``extra.clean_bank`` in the metadata says what is in the bank).
 
 The bank is added as graph nodes (LpNormalization → MatMul with the bank → TopK → Gather of the bank's labels
-→ mean → Max with the floor → Min with the network's score), so nothing else has to know about it. Thresholds are then re-chosen on
-the validation split (``graffiti rethreshold``'s code) only when asked (``thresholds="policy"``): by default the
+→ mean → Max with the floor → Min with the network's score), so nothing else has to know about it. Thresholds
+are then re-chosen on the validation split (``graffiti rethreshold``'s code) only when asked (``thresholds="policy"``): by default the
 network's thresholds are kept and what they give now is recorded.
 
 numpy, onnx and onnxruntime only (no torch): a student can bank a model they only have as ONNX.
@@ -46,8 +46,8 @@ VETO_MODES = ("alert", "score")
 
 
 def just_below(threshold: float) -> float:
-    """The largest float32 score under ``threshold``: a tile held there is in the edge's hysteresis band (it cannot
-    raise an alert, and keeps an open event open), whatever the float64 threshold's last digits."""
+    """The largest float32 score under ``threshold``, whatever the float64 threshold's last digits: a tile held
+    there cannot raise an alert."""
     f = np.float32(threshold)
     while float(f) >= threshold:
         f = np.nextafter(f, np.float32(0.0))
@@ -228,7 +228,7 @@ def attach_bank(model: Path, bank: Bank, out: Path, dtype: str = "int8", floor: 
 
     ``floor``: with 0 the score is ``min(network, vote)``; otherwise ``min(network, max(vote, floor))`` — the vote
     can hold a tile down to ``floor`` and no lower (:func:`bank_model` puts it just under the alert threshold, so
-    the bank vetoes alerts and never makes a tile the network reads warm look clean)."""
+    the vote acts only on tiles the network reads at or over the threshold)."""
     if not 0.0 <= floor < 1.0:
         raise ConfigError(f"bank floor: expected a score in [0, 1), found {floor:g}")
     if dtype not in BANK_DTYPES:
@@ -325,9 +325,10 @@ def bank_model(model: Path | str, data: Sequence[str], out: Path | str, *, split
     step (k=3 on the bundled model: 0.0002), which leaves the edge's clean-again hysteresis no band.
 
     ``veto``: ``alert`` (default, with kept thresholds) holds a tile the vote quietens just under the alert
-    threshold (:func:`just_below`), so the bank can stop an alert but never closes an event the network still reads
-    in the hysteresis band; ``score`` lets the vote take a tile down to 0 (the rule of 2026-12-03, which read a
-    real piece clean hours early on the edge's real-walls benchmark, and the only one ``policy`` can use)."""
+    threshold (:func:`just_below`), so the vote acts only on tiles the network reads at or over it; ``score``
+    lets the vote take a tile down to 0 (the first rule, and the only one ``policy`` can use). Both flag the same
+    tiles; on the edge's real-walls benchmark both read wall 16's piece clean at the same second, hours early (the
+    edge holds an open piece by how the wall looked when its tile was last hot, and a vetoed tile is not hot)."""
     from detector.train.rethreshold import rethreshold
     from detector.train.viewlevel import DEFAULT_MIN_SIDE_PX
 

@@ -338,8 +338,8 @@ def bank_command(
     thresholds: str = typer.Option("keep", "--thresholds", help="keep (default: the network's thresholds; the bank "
                                    "only vetoes) or policy (re-chosen by --max-fpr/--target-precision)."),
     veto: str = typer.Option("alert", "--veto", help="alert (default: a quietened tile is held just under the "
-                             "threshold, so the bank stops alerts but never reads a warm tile clean) or score (down to "
-                             "0; needed with --thresholds policy)."),
+                             "threshold; tiles under it keep the network's score) or score (down to 0; needed with "
+                             "--thresholds policy). Both flag the same tiles."),
 ) -> None:
     """Give a model a memory of clean walls: every tile of the clean training photos (and the hot tiles of the
     graffiti ones) kept in the model's own feature space; a hot tile whose k nearest bank tiles are mostly clean
