@@ -97,6 +97,26 @@ def score_frame(model, frame: np.ndarray, ks: Sequence[float], tile_px: int = 32
     return plan.tiles, out
 
 
+def screen_frames(model, args: argparse.Namespace, ks: Sequence[float] = (),  # type: ignore[no-untyped-def]
+                  shifts: Sequence[float] = ()) -> list[tuple[dict, dict, np.ndarray]]:  # type: ignore[type-arg]
+    """The paint-margin screen's walls ``args.first`` .. (``args.walls`` of them; none with 0) read by ``model``:
+    per wall and mode, ``score_frame``'s readings after the piece and before it, and which tiles overlap the piece
+    (shared with bench_pair.py)."""
+    import bench_paint_margin as bpm
+
+    from detector.train.viewlevel import ViewSpec
+
+    if not args.walls:
+        return []
+    spec = ViewSpec().resolved()
+    out = []
+    for wf in bpm.wall_frames(args.data, list(range(args.first, args.first + args.walls))):
+        tiles, after = score_frame(model, wf.after, ks, spec.tile_px, spec.overlap, shifts)
+        before = score_frame(model, wf.before, ks, spec.tile_px, spec.overlap, shifts)[1]
+        out.append((after, before, np.asarray(wf.on_piece(tiles))))
+    return out
+
+
 def rules(ks: Sequence[float], combines: Sequence[str],  # type: ignore[type-arg]
           shifts: Sequence[float] = ()) -> dict[str, Callable[[dict], np.ndarray]]:
     """Name → per-tile combined score of one frame's readings (``score_frame``'s dict)."""
@@ -177,14 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 labels.append(s.label)
                 per.append(score_frame(model, as_view(img, spec), ks, spec.tile_px, spec.overlap, args.shift)[1])
             views[name] = (np.asarray(labels), per)
-        screen = []
-        if args.walls:
-            import bench_paint_margin as bpm
-
-            for wf in bpm.wall_frames(args.data, list(range(args.first, args.first + args.walls))):
-                tiles, after = score_frame(model, wf.after, ks, spec.tile_px, spec.overlap, args.shift)
-                before = score_frame(model, wf.before, ks, spec.tile_px, spec.overlap, args.shift)[1]
-                screen.append((after, before, np.asarray(wf.on_piece(tiles))))
+        screen = screen_frames(model, args, ks, args.shift)
         ly, lper = views["match"]
         if mi == 0:
             n_fp = int(sum(float(r["tile"].max()) >= model.meta.threshold for r, y in zip(lper, ly, strict=True) if y == 0))

@@ -82,7 +82,6 @@ def tile_scores(model_path: Path, args: argparse.Namespace, sets: tuple[list, li
         with np.load(path, allow_pickle=True) as z:
             return {k: z[k].item() for k in z.files}
     import bench_context as bc
-    import bench_paint_margin as bpm
 
     from detector.onnxmodel import ModelSession
     from detector.train.scorers import open_scorer
@@ -96,14 +95,8 @@ def tile_scores(model_path: Path, args: argparse.Namespace, sets: tuple[list, li
         for bad in vs.unreadable:
             print(f"warning: {bad}: unreadable, skipped", file=sys.stderr)
         out[name] = {"labels": np.asarray([s.label for s in vs.samples]), "tiles": list(vs.tile_scores)}
-    model = ModelSession(model_path, threads=2)
-    screen = []
-    if args.walls:
-        for wf in bpm.wall_frames(args.data, list(range(args.first, args.first + args.walls))):
-            tiles, after = bc.score_frame(model, wf.after, [], spec.tile_px, spec.overlap)
-            before = bc.score_frame(model, wf.before, [], spec.tile_px, spec.overlap)[1]
-            screen.append((after["tile"], before["tile"], np.asarray(wf.on_piece(tiles))))
-    out["screen"] = {"frames": screen}
+    screen = bc.screen_frames(ModelSession(model_path, threads=2), args)
+    out["screen"] = {"frames": [(after["tile"], before["tile"], on) for after, before, on in screen]}
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{k: np.asarray(v, dtype=object) for k, v in out.items()})
     return out
@@ -141,30 +134,34 @@ def main(argv: list[str] | None = None) -> int:
           f"(what {args.model} flags alone at its own {t_ref:.3f})")
     print("partner | tB | tA | matching set: clean views flagged / graffiti views caught | held-out clean views flagged | "
           "screen pieces at/over (weakest) | clean screen walls with a tile over")
+    ty = ref["test"]["labels"]
+
+    def row(name: str, tb: float, other: dict) -> None:  # type: ignore[type-arg]
+        """One rule's figures: the reference alone (``tb < 0``) or AND ``other`` at ``tb``."""
+        def rule(a: np.ndarray, b: np.ndarray) -> float:
+            return float(a.max()) if tb < 0 else and_scores(a, b, tb)
+
+        sv = np.asarray([rule(a, b) for a, b in zip(ref["match"]["tiles"], other["match"]["tiles"], strict=True)])
+        ta = match_threshold(sv[ly == 0], n_fp)
+        tv = np.asarray([rule(a, b) for a, b in zip(ref["test"]["tiles"], other["test"]["tiles"], strict=True)])
+        frames = list(zip(ref["screen"]["frames"], other["screen"]["frames"], strict=True))
+        pa = np.asarray([rule(ra[on], pb_[on]) for (ra, _, on), (pb_, _, _) in frames])
+        wb = np.asarray([rule(rb, pb) for (_, rb, _), (_, pb, _) in frames])
+        cells = [name, "-" if tb < 0 else f"{tb:g}", f"{ta:.3f}", *bop.rule_cells(ta, (sv, ly), (tv, ty), pa, wb)]
+        print(" | ".join(cells), flush=True)
+
+    row("(reference alone)", -1.0, ref)
     for partner in args.partner:
         try:
             other = tile_scores(partner, args, sets, args.cache)
         except DetectorError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        if len(other["match"]["labels"]) != len(ly) or len(other["test"]["labels"]) != len(ref["test"]["labels"]):
+        if len(other["match"]["labels"]) != len(ly) or len(other["test"]["labels"]) != len(ty):
             print(f"error: {partner}: read a different number of views than {args.model}", file=sys.stderr)
             return 2
-        rows = [("(reference alone)", -1.0)] + [(str(partner), tb) for tb in grid]
-        for name, tb in rows:
-            def rule(a: np.ndarray, b: np.ndarray, tb: float = tb) -> float:
-                return float(a.max()) if tb < 0 else and_scores(a, b, tb)
-
-            sv = np.asarray([rule(a, b) for a, b in zip(ref["match"]["tiles"], other["match"]["tiles"], strict=True)])
-            ta = match_threshold(sv[ly == 0], n_fp)
-            ty = ref["test"]["labels"]
-            tv = np.asarray([rule(a, b) for a, b in zip(ref["test"]["tiles"], other["test"]["tiles"], strict=True)])
-            cells = [name, "-" if tb < 0 else f"{tb:g}", f"{ta:.3f}"]
-            frames = list(zip(ref["screen"]["frames"], other["screen"]["frames"], strict=True))
-            pa = np.asarray([rule(ra[on], pa_[on]) for (ra, _, on), (pa_, _, _) in frames])
-            wb = np.asarray([rule(rb, pb) for (_, rb, _), (_, pb, _) in frames])
-            cells += bop.rule_cells(ta, (sv, ly), (tv, ty), pa, wb)
-            print(" | ".join(cells), flush=True)
+        for tb in grid:
+            row(str(partner), tb, other)
     return 0
 
 

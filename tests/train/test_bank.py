@@ -24,12 +24,9 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(run):
-    from detector.train.onnx_export import export_model
+    from tests.train.tiny_run import photo_model
 
-    out = run.root / "models" / "bank-photo.onnx"
-    if not out.is_file():
-        export_model(run.checkpoint, out, progress=False, threshold_level="photo")
-    return out
+    return photo_model(run)
 
 
 @pytest.fixture(scope="module")

@@ -47,13 +47,10 @@ def models(tmp_path_factory):
     """The tiny network twice: with its exported threshold, and with a much lower one in its metadata."""
     from detector.modelmeta import write_meta
     from detector.onnxmodel import read_meta
-    from detector.train.onnx_export import export_model
-    from tests.train.tiny_run import shared_tiny_run
+    from tests.train.tiny_run import photo_model, shared_tiny_run
 
     run = shared_tiny_run(tmp_path_factory)
-    ref = run.root / "models" / "op-ref.onnx"
-    if not ref.is_file():
-        export_model(run.checkpoint, ref, progress=False, threshold_level="photo")
+    ref = photo_model(run, "op-ref.onnx")  # the name the ensemble test checks
     low = run.root / "models" / "op-low.onnx"
     graph = onnx.load(str(ref))
     meta = read_meta(ref)

@@ -41,14 +41,10 @@ def test_the_matched_threshold_ignores_views_the_partner_never_passes():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from detector.train.onnx_export import export_model
-    from tests.train.tiny_run import shared_tiny_run
+    from tests.train.tiny_run import photo_model, shared_tiny_run
 
     run = shared_tiny_run(tmp_path_factory)
-    ref = run.root / "models" / "pair-ref.onnx"
-    if not ref.is_file():
-        export_model(run.checkpoint, ref, progress=False, threshold_level="photo")
-    return run, ref
+    return run, photo_model(run)
 
 
 def test_a_partner_that_passes_every_tile_is_the_reference_alone(tiny, capsys, tmp_path):

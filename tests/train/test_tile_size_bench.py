@@ -28,13 +28,10 @@ def test_a_view_is_a_size_and_a_tile_or_auto():
 
 
 def test_tiles_sized_to_the_frame_cut_a_1080p_view_as_a_720p_one(tmp_path_factory, capsys):
-    from detector.train.onnx_export import export_model
-    from tests.train.tiny_run import shared_tiny_run
+    from tests.train.tiny_run import photo_model, shared_tiny_run
 
     run = shared_tiny_run(tmp_path_factory)
-    model = run.root / "models" / "op-ref.onnx"
-    if not model.is_file():
-        export_model(run.checkpoint, model, progress=False, threshold_level="photo")
+    model = photo_model(run, "op-ref.onnx")
     assert _script().main(["--model", str(model), "--set", f"{run.manifest}:val", "--view", "1280x720:auto",
                            "--view", "1280x720:320", "--view", "1920x1080:auto", "--view", "1920x1080:320"]) == 0
     rows = {}

@@ -154,6 +154,17 @@ def shared_tiny_run(tmp_path_factory) -> TinyRun:
                    val_dir=root / "val", calib_dir=root / "calib")
 
 
+def photo_model(run: TinyRun, name: str = "photo.onnx") -> Path:
+    """The tiny run exported once per session with photo-level thresholds (``models/<name>`` under its root), for
+    the tests that only read a model."""
+    from detector.train.onnx_export import export_model
+
+    out = run.root / "models" / name
+    if not out.is_file():
+        export_model(run.checkpoint, out, progress=False, threshold_level="photo")
+    return out
+
+
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run the real console entry point (``graffiti ...``) in-process; returns (exit code, stdout, stderr)."""
     from detector.cli import main
