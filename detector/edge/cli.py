@@ -171,7 +171,9 @@ def score_cmd(
     if csv_path is not None and csv_path.is_dir():
         raise ConfigError(f"--csv {csv_path}: is a folder; expected a CSV file to write")
     session = ModelSession(model_or_bundled(model), threads)
-    found, errors = expand_images(images)
+    found, errors, notes = expand_images(images)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     for line in errors:
         typer.echo(f"error: {line}", err=True)
     rows: list[dict[str, object]] = [{"path": str(e.path), "error": e.reason} for e in errors]

@@ -8,6 +8,7 @@ hot tiles boxed — a quick way to see what the model reacts to.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,24 +97,43 @@ def score_image(model: ModelSession, image_bgr: np.ndarray, tile_px: int | None,
     return plan.tiles, [float(s) for s in scores]
 
 
-def expand_images(args: list[Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+def expand_images(args: list[Path]) -> tuple[list[tuple[Path, Path]], list[Skipped], list[str]]:
     """The image files named by ``args`` (files as given, folders searched recursively for image types, in
     name order), each with the name its heat map gets (``<stem>`` for a file, the path under the folder for
-    a folder's images; a repeated name gets ``-2``, ``-3``…), and one error line per argument that names
-    nothing to score."""
+    a folder's images; a repeated name gets ``-2``, ``-3``…), one error line per argument or link that names
+    nothing to score, and one note per folder that holds files of other types (not scored, but not silently:
+    a user who put GIFs or RAW files there should know they were passed over)."""
     from detector.data.names import IMAGE_EXTENSIONS, is_image
 
     found: list[tuple[Path, Path]] = []
     errors: list[Skipped] = []
+    notes: list[str] = []
     for arg in args:
         if arg.is_file():
             found.append((arg, Path(arg.stem)))
         elif arg.is_dir():
-            inside = sorted(p for p in arg.rglob("*") if p.is_file() and is_image(p))
+            inside: list[Path] = []
+            others: dict[str, int] = {}
+            for p in sorted(arg.rglob("*")):
+                if any(part.startswith(".") for part in p.relative_to(arg).parts):
+                    continue  # hidden files and folders (.DS_Store, .git) are nobody's photos
+                if p.is_file() and is_image(p):
+                    inside.append(p)
+                elif p.is_symlink() and not p.exists():
+                    errors.append(Skipped(p, f"broken link (to {os.readlink(p)}), skipped"))
+                elif p.is_file():
+                    kind = p.suffix.lower() or "(no extension)"
+                    others[kind] = others.get(kind, 0) + 1
+            if others:
+                kinds = ", ".join(f"{k} ×{n}" for k, n in sorted(others.items()))
+                notes.append(f"{arg}: {sum(others.values())} other file(s) not scored, not an image type "
+                             f"({kinds}); image types: {', '.join(sorted(IMAGE_EXTENSIONS))}")
             if not inside:
                 errors.append(Skipped(arg, f"no image files in this folder (looked for "
                                            f"{', '.join(sorted(IMAGE_EXTENSIONS))}), skipped"))
             found.extend((p, p.relative_to(arg).with_suffix("")) for p in inside)
+        elif arg.is_symlink():
+            errors.append(Skipped(arg, f"broken link (to {os.readlink(arg)}), skipped"))
         else:
             errors.append(Skipped(arg, "not found, skipped"))
     seen: dict[Path, int] = {}
@@ -121,7 +141,7 @@ def expand_images(args: list[Path]) -> tuple[list[tuple[Path, Path]], list[Skipp
     for path, name in found:
         seen[name] = seen.get(name, 0) + 1
         named.append((path, name if seen[name] == 1 else name.with_name(f"{name.name}-{seen[name]}")))
-    return named, errors
+    return named, errors, notes
 
 
 def score_images(model: ModelSession, paths: list[Path], out_dir: Path | None, tile_px: int | None = None,

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from detector.data.names import IMAGE_EXTENSIONS
 from detector.frames import Frame, Source, SourceError, registered_factory
 
 __all__ = ["Frame", "FolderSource", "LiveCapture", "Source", "SourceError", "VideoFileSource", "open_source",
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # imported where used: OpenCV only when a camera or file is o
 
 log = logging.getLogger("detector.edge.sources")
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".ts"}
 
 
@@ -261,7 +261,7 @@ class FolderSource(Source):
         try:
             with os.scandir(self.path) as it:
                 for e in it:
-                    if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES and not e.name.startswith("."):
+                    if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS and not e.name.startswith("."):
                         try:
                             out.append((e.stat().st_mtime, e.name))
                         except OSError:
@@ -342,6 +342,6 @@ def open_source(name: str, spec: str, watch_folders: bool, reconnect_initial_s: 
     path = Path(s)
     if path.is_dir() or (not path.suffix and not path.exists()):
         return FolderSource(name, path, watch=watch_folders)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise SourceError(f"camera {name}: source {s} is a single image; use a folder of images or 'graffiti edge score'")
     return VideoFileSource(name, path)

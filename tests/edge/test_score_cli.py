@@ -114,3 +114,28 @@ def test_two_files_with_one_name_get_two_heat_maps(tmp_path: Path) -> None:
                                    "--model", str(model), "--out", str(tmp_path / "heat"), "--threads", "1"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "heat").iterdir()) == ["x-2.heat.png", "x.heat.png"]
+
+
+def test_a_folder_says_which_files_it_passed_over_and_reports_broken_links(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "wall.png"), wall(64, 64))
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "clip.gif").write_bytes(b"GIF89a")
+    (photos / "raw.gif").write_bytes(b"GIF89a")
+    (photos / ".DS_Store").write_bytes(b"\0")  # hidden: nobody's photo, not even worth a note
+    (photos / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "link.png").symlink_to(tmp_path / "nowhere.png")
+    table = tmp_path / "scores.csv"
+    res = CliRunner().invoke(app, ["edge", "score", str(photos), str(tmp_path / "link.png"), "--model", str(model),
+                                   "--csv", str(table), "--threads", "1"])
+    assert res.exit_code == 1, res.output
+    assert (f"note: {photos}: 3 other file(s) not scored, not an image type (.gif ×2, .txt ×1)" in res.output)
+    assert f"gone.jpg: broken link (to {tmp_path / 'nowhere.jpg'}), skipped" in res.output
+    assert f"link.png: broken link (to {tmp_path / 'nowhere.png'}), skipped" in res.output
+    assert "1 image(s) scored: 0 graffiti, 1 clean; 2 skipped or failed" in res.output
+    import csv
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(table.open())}
+    assert set(rows) == {"wall.png", "gone.jpg", "link.png"}
+    assert rows["gone.jpg"]["error"].startswith("broken link")
