@@ -36,6 +36,7 @@ class DuplicatePair:
     distance_bits: int
     cross_split: bool
     cross_group: bool
+    cross_label: bool = False  # one labelled clean, the other graffiti: for an exact pair, one label is wrong
 
 
 @dataclass
@@ -61,6 +62,7 @@ class InspectReport:
     phash_max_distance_bits: int
     duplicates_crossing_splits: int
     duplicates_crossing_groups: int
+    duplicates_crossing_labels: int = 0
     contact_sheets: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -173,6 +175,7 @@ def inspect_dataset(samples: Sequence[Sample], *, name: str, out_dir: Path | Non
         phash_max_distance_bits=phash_max_distance_bits,
         duplicates_crossing_splits=sum(p.cross_split for p in all_pairs),
         duplicates_crossing_groups=sum(p.cross_group for p in all_pairs),
+        duplicates_crossing_labels=sum(p.cross_label for p in all_pairs),
     )
     if out_dir is not None:
         per_sheet = sheet_max if sheet_max > 0 else SHEET_COLS * 10
@@ -185,7 +188,7 @@ def inspect_dataset(samples: Sequence[Sample], *, name: str, out_dir: Path | Non
                 sheet = write_png(out_dir / f"contact-{lab_name}{suffix}.png",
                                   contact_sheet(items, cols=SHEET_COLS, cell_px=SHEET_CELL_PX))
                 report.contact_sheets.append(str(sheet))
-        leaks = [p for p in all_pairs if p.cross_group or p.cross_split][:32]
+        leaks = [p for p in all_pairs if p.cross_group or p.cross_split or p.cross_label][:32]
         if leaks:
             by_name = {show(s): s for s in samples}
             items = []
@@ -212,6 +215,7 @@ def _duplicates(samples: Sequence[Sample], sha: list[str], hashes: np.ndarray, r
             a=show(a), b=show(b), exact=exact, distance_bits=bits,
             cross_split=bool(a.split and b.split and a.split != b.split),
             cross_group=a.group != b.group,
+            cross_label=a.label != b.label,
         )
 
     by_sha: dict[str, list[int]] = defaultdict(list)
@@ -252,6 +256,7 @@ def print_report(report: InspectReport) -> None:
         (f"near-duplicate pairs (pHash ≤ {report.phash_max_distance_bits} bits)", str(len(report.near_duplicates))),
         ("duplicate pairs crossing groups", str(report.duplicates_crossing_groups)),
         ("duplicate pairs crossing splits", str(report.duplicates_crossing_splits)),
+        ("duplicate pairs with different labels", str(report.duplicates_crossing_labels)),
     ]
     for what, value in rows:
         summary.add_row(what, value)
@@ -268,7 +273,11 @@ def print_report(report: InspectReport) -> None:
         console.print(f"unreadable: {path}", markup=False)
     if len(report.unreadable) > 20:
         console.print(f"... and {len(report.unreadable) - 20} more in report.json")
-    leaks = [p for p in report.exact_duplicates + report.near_duplicates if p.cross_group or p.cross_split]
+    # Same bytes under two labels: one of them is wrong, and training would learn both. Listed first.
+    for p in [p for p in report.exact_duplicates if p.cross_label][:20]:
+        console.print(f"same image labelled clean and graffiti: {p.a} ~ {p.b}", markup=False)
+    leaks = [p for p in report.exact_duplicates + report.near_duplicates
+             if (p.cross_group or p.cross_split) and not (p.exact and p.cross_label)]
     for p in leaks[:20]:
         where = "split" if p.cross_split else "group"
         console.print(f"duplicate across {where} ({'exact' if p.exact else f'{p.distance_bits} bits'}): "

@@ -73,6 +73,27 @@ def test_counts_and_files_written(report: tuple[InspectReport, Path]) -> None:
     assert sheet is not None and sheet.shape[0] > 100
 
 
+def test_the_same_image_under_two_labels_is_counted_and_listed_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from detector.data.inspect import print_report
+
+    for i in range(3):
+        write_jpeg(tmp_path / f"img{i}.jpg", seed=i, size_px=(64, 64))
+    shutil.copy(tmp_path / "img0.jpg", tmp_path / "twin.jpg")  # same bytes, labelled the other way
+    shutil.copy(tmp_path / "img1.jpg", tmp_path / "again.jpg")  # same bytes, same label: a duplicate, no conflict
+    (tmp_path / "manifest.csv").write_text(
+        "path,label,group\nimg0.jpg,graffiti,g0\ntwin.jpg,clean,g1\nimg1.jpg,clean,g2\nagain.jpg,clean,g3\n"
+        "img2.jpg,graffiti,g4\n")
+    r = inspect_dataset(load_dataset(tmp_path), name="twins", out_dir=None, show_progress=False)
+    assert sorted((p.a, p.b, p.cross_label) for p in r.exact_duplicates) == [
+        ("img0.jpg", "twin.jpg", True), ("img1.jpg", "again.jpg", False)]
+    assert r.duplicates_crossing_labels == 1
+    print_report(r)
+    out = capsys.readouterr().out
+    assert "same image labelled clean and graffiti: img0.jpg ~ twin.jpg" in out
+    assert "duplicate across group (exact): img1.jpg ~ again.jpg" in out
+    assert "img0.jpg ~ twin.jpg" not in out.split("same image labelled")[1].split("\n", 1)[1]  # listed once
+
+
 def test_hamming_pairs_match_brute_force() -> None:
     rng = np.random.default_rng(0)
     hashes = rng.integers(0, 2**63, size=300, dtype=np.uint64)
