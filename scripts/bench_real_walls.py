@@ -61,7 +61,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--web", action="store_true",
                    help="a spider's web spun across a corner of the lens one night (lit by the IR lamp, swaying; "
                         "not part of the goal run): alerts on it count as false, marked 'web'")
-    return p.parse_args(argv)
+    p.add_argument("--jpeg", type=int, metavar="Q",
+                   help="a cheaper camera: each frame JPEG-compressed at quality Q (1-100; block artefacts of an "
+                        "MJPEG or low-bitrate stream; not part of the goal run)")
+    p.add_argument("--exposure-jitter", type=float, default=0.0, metavar="SD",
+                   help="auto-exposure hunting: each sample's brightness times a factor drawn from N(1, SD), "
+                        "clipped to 0.5-1.5 (not part of the goal run)")
+    args = p.parse_args(argv)
+    if args.jpeg is not None and not 1 <= args.jpeg <= 100:
+        p.error(f"--jpeg {args.jpeg}: expected a JPEG quality from 1 to 100")
+    if not 0.0 <= args.exposure_jitter <= 0.5:
+        p.error(f"--exposure-jitter {args.exposure_jitter}: expected a standard deviation from 0 to 0.5")
+    return args
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -177,7 +188,8 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
     poster_imgs = [im for im in (read_image(p) for p in posters) if im is not None]
     assert wall_img is not None and paint_img is not None, (wall, paint)
     stream = PhotoWallStream(wall_img, [paint_img], poster_imgs, seed=1000 + index, fps=1.0 / args.interval_s,
-                             size=args.size, web=args.web)
+                             size=args.size, web=args.web, jpeg_quality=args.jpeg,
+                             exposure_jitter=args.exposure_jitter)
     settings = {"interval_s": args.interval_s, **settings}
     res = WallResult(index, Path(wall).name, args.hours)
     start = args.start_hour * 3600.0
@@ -277,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: only {len(walls)} held-out walls", file=sys.stderr)
         return 2
     print(f"real walls: {len(idx)} walls x {args.hours:g} h, sample every {args.interval_s:g} s, model "
-          f"{args.model.name}, settings {settings or 'defaults'}{', a web on the lens one night' if args.web else ''}",
-          flush=True)
+          f"{args.model.name}, settings {settings or 'defaults'}{', a web on the lens one night' if args.web else ''}"
+          f"{f', frames JPEG q{args.jpeg}' if args.jpeg is not None else ''}"
+          f"{f', exposure hunting sd {args.exposure_jitter:g}' if args.exposure_jitter else ''}", flush=True)
     t0 = time.perf_counter()
     jobs = [(i, walls[i], paints[i % len(paints)], wall_posters(posters, i)) for i in idx]
     results: list[WallResult] = []

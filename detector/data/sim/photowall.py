@@ -264,7 +264,12 @@ class PhotoWallStream:
 
     def __init__(self, wall_bgr: np.ndarray, paint_photos: list[np.ndarray], fixture_photos: list[np.ndarray],
                  seed: int, duration_s: float = DAY_S, size: tuple[int, int] = (1280, 720), fps: float = 1.0,
-                 day: WallDay | None = None, busy: float = 1.0, clock0_s: float = 0.0, web: bool = False) -> None:
+                 day: WallDay | None = None, busy: float = 1.0, clock0_s: float = 0.0, web: bool = False,
+                 jpeg_quality: int | None = None, exposure_jitter: float = 0.0) -> None:
+        # A cheaper camera on request: each frame JPEG-compressed at ``jpeg_quality`` (the block artefacts of an
+        # MJPEG or low-bitrate stream) and its exposure hunting by a factor drawn per sample, N(1, exposure_jitter).
+        self.jpeg_quality = jpeg_quality
+        self.exposure_jitter = exposure_jitter
         self.clock0_s = clock0_s  # time of day at t_s = 0 (lighting and IR follow the clock)
         self.size = size
         self.fps = fps
@@ -464,5 +469,12 @@ class PhotoWallStream:
         for j, web in enumerate(self.day.webs):
             if web.start_s <= t_s < web.gone_s:
                 img = self._draw_web(img, j, web, t_s)
+        if self.exposure_jitter > 0:
+            hunt = np.random.default_rng([self.seed, 77, int(round(t_s * 1000))]).normal(1.0, self.exposure_jitter)
+            img = cv2.convertScaleAbs(img, alpha=float(np.clip(hunt, 0.5, 1.5)), beta=0.0)
         up, down = self._noise[int(t_s * 7919) % 4 + (4 if is_ir(self.clock0_s + t_s) else 0)]
-        return cv2.subtract(cv2.add(img, up), down)
+        img = cv2.subtract(cv2.add(img, up), down)
+        if self.jpeg_quality is not None:
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(self.jpeg_quality)])
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else img
+        return img
