@@ -29,6 +29,7 @@ from detector.edge.judge import WallJudge
 from detector.edge.model_holder import ModelHolder
 from detector.edge.pipeline import Polygon, SamplePipeline
 from detector.edge.sources import Frame, Source, open_source
+from detector.edge.wall import WallParams
 from detector.events import CameraStats
 from detector.onnxmodel import return_freed_memory
 from detector.tiling import TilePlan
@@ -251,8 +252,24 @@ class CameraWorker:
             self._trimmed = now
             return_freed_memory()
 
+    def _warn_if_too_short(self) -> None:
+        """A recording that ended before the wall model had a baseline could not alert on anything: say so,
+        with how much footage it needs, rather than end with a silent "0 events" (a short test clip)."""
+        judge, loop, wall = self.judge, self.loop, self.cfg.wall
+        if not wall.enabled or (judge is not None and any(b.done for b in judge.baselines.values())):
+            return
+        enter_s = WallParams(slot_s=wall.slot_s, slots=wall.slots).enter_s
+        need_s = enter_s + wall.commission_s
+        had_s = 0.0 if loop.first_t_s is None or loop.last_t_s is None else loop.last_t_s - loop.first_t_s
+        log.warning("camera %s: the recording ended after %.0f s, before the wall model had its baseline (it needs "
+                    "about %.0f s of footage: %.0f s for the wall estimate, then wall.commission_s %.0f s), so nothing "
+                    "in it could alert; for a short clip score its frames with 'graffiti edge score', or set "
+                    "wall.enabled = false", self.name, had_s, need_s, enter_s, wall.commission_s)
+
     def _finish(self) -> None:
         self.events.flush()
+        if not self.source.live and self.source.finished:
+            self._warn_if_too_short()
         if not self.source.live and self.source.finished and self.state_saver is not None:
             try:  # a recording processed to its end: a new run starts from its beginning
                 self.state_saver(None, True)

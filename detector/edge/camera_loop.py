@@ -42,6 +42,7 @@ class CameraLoop:
         self.retry_s = retry_s  # pause after the source raised
         self.offline = False
         self.last_frame_mono: float | None = None  # monotonic time the latest frame arrived
+        self.first_t_s: float | None = None  # the first frame's source time in this run
         self.last_t_s: float | None = None  # the latest frame's source time and wall time (kept across a restart)
         self.last_wall: float | None = None
         self.started_mono = time.monotonic()
@@ -120,6 +121,8 @@ class CameraLoop:
             self.offline = True
             self._back_online(frame, gap)
         self.last_frame_mono = time.monotonic()
+        if self.first_t_s is None:
+            self.first_t_s = frame.t_s
         self.last_t_s, self.last_wall = frame.t_s, frame.wall_time
         try:
             self.on_frame(frame)

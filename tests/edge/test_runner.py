@@ -128,6 +128,26 @@ def test_video_file_in_fast_mode_detects_once_and_corrupt_images_are_skipped(tmp
     assert [e["type"] for e in delivered(tmp_path)] == ["graffiti_detected"]
 
 
+def test_a_recording_too_short_for_a_baseline_says_so_and_a_long_enough_one_does_not(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The wall here needs 10 s (slots of 5 s) + commission_s; 6 samples of 5 s (25 s) fall short of 10 + 30 s.
+    write_folder(tmp_path / "short", scene(6, paint_from=2), interval_s=5)
+    run_fast(config(tmp_path, str(tmp_path / "short"), wall={"slot_s": 5, "slots": 3, "commission_s": 30}), tmp_path)
+    assert delivered(tmp_path) == []
+    warned = [r.getMessage() for r in caplog.records if "before the wall model had its baseline" in r.getMessage()]
+    assert warned == ["camera north: the recording ended after 25 s, before the wall model had its baseline (it needs "
+                      "about 40 s of footage: 10 s for the wall estimate, then wall.commission_s 30 s), so nothing in "
+                      "it could alert; for a short clip score its frames with 'graffiti edge score', or set "
+                      "wall.enabled = false"]
+    caplog.clear()
+    long_run = tmp_path / "long"
+    long_run.mkdir()
+    write_folder(long_run / "frames", scene(40, paint_from=5), interval_s=5)
+    run_fast(config(long_run, str(long_run / "frames")), long_run)
+    assert [e["type"] for e in delivered(long_run)] == ["graffiti_detected"]
+    assert "before the wall model had its baseline" not in caplog.text
+
+
 def test_corrupt_and_truncated_images_are_logged_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     paths = write_folder(tmp_path / "frames", scene(40, paint_from=5), interval_s=5)
     paths[12].write_bytes(b"garbage, not a PNG")

@@ -476,5 +476,7 @@ class PhotoWallStream:
         img = cv2.subtract(cv2.add(img, up), down)
         if self.jpeg_quality is not None:
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(self.jpeg_quality)])
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else img
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+            if decoded is not None:
+                img = decoded
         return img
