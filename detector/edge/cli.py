@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:  # loaded by the outbox commands only
+    from detector.edge.config import EdgeConfig
     from detector.edge.delivery.outbox import Outbox, SinkState
 
 app = typer.Typer(
@@ -22,7 +23,14 @@ app = typer.Typer(
 
 @app.command("run")
 def run_cmd(
-    config: Path = typer.Option(..., "--config", "-c", help="edge.toml or edge.yaml"),
+    config: Path = typer.Option(None, "--config", "-c", help="edge.toml or edge.yaml"),
+    source: str = typer.Option(None, "--source", "-s",
+                               help="A quick look without a config file: one camera on this video file, image "
+                                    "folder, RTSP/HTTP URL or USB index, every other setting at its default; the "
+                                    "events land as JSON and evidence JPEGs under --data-dir/events."),
+    model: Path = typer.Option(None, "--model", "-m", help="With --source: the ONNX model (default: the bundled one)."),
+    data_dir: Path = typer.Option(Path("edge-data"), "--data-dir",
+                                  help="With --source: the device's folder (state, outbox, events/)."),
     fast: bool = typer.Option(False, "--fast/--realtime",
                               help="Files only: process as fast as the CPU allows (same decisions, file clock)."),
     log_format: str = typer.Option("text", "--log-format", help="text or json (one JSON object per line)."),
@@ -31,6 +39,8 @@ def run_cmd(
     """Run the cameras until SIGTERM/SIGINT (or, with --fast on files, until they end).
 
     Example: graffiti edge run --config /etc/graffiti/edge.toml --log-format json
+
+    A recording, without a config: graffiti edge run --source tunnel.mp4 --fast
     """
     from detector.edge.config import load_edge_config
     from detector.edge.logs import setup_logging
@@ -41,9 +51,60 @@ def run_cmd(
         raise ConfigError(f"--log-format: expected 'text' or 'json', found {log_format!r}")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"--log-level: expected debug, info, warning or error, found {log_level!r}")
+    if (config is None) == (source is None):
+        raise ConfigError("expected either --config FILE (a device) or --source VIDEO|FOLDER|URL (a quick look), "
+                          "not " + ("both" if config is not None else "neither"))
+    if config is None and source is not None:
+        cfg = quick_config(source, model, data_dir)
+    else:
+        if model is not None:
+            raise ConfigError("--model goes with --source; with --config the model is the config's model.path")
+        cfg = load_edge_config(config)
     setup_logging(log_format, log_level)
-    cfg = load_edge_config(config)
-    raise typer.Exit(run_edge(cfg, realtime=not fast))
+    code = run_edge(cfg, realtime=not fast)
+    if source is not None:
+        typer.echo(events_summary(cfg.device.data_dir / "events"))
+    raise typer.Exit(code)
+
+
+def quick_config(source: str, model: Path | None, data_dir: Path) -> EdgeConfig:
+    """The config of ``graffiti edge run --source``: one camera (named after the file, or ``camera``), the
+    bundled model unless ``model`` is given, every setting at its default, events to ``data_dir/events``."""
+    import re
+
+    from detector.bundled import model_or_bundled
+    from detector.edge.config import parse_edge_config
+    from detector.errors import ConfigError
+
+    is_file = not (re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) or source.isdigit() or source.startswith("/dev/"))
+    if is_file and not Path(source).exists():
+        raise ConfigError(f"--source {source}: no such video file or image folder (or give an RTSP/HTTP URL or a "
+                          "USB camera index)")
+    stem = Path(source.rstrip("/")).stem if is_file else ""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "camera"
+    return parse_edge_config({
+        "device": {"name": "quick-look", "data_dir": str(data_dir.absolute())},
+        "model": {"path": str(model_or_bundled(model).absolute())},
+        "cameras": {name: {"source": source}},
+        "delivery": {"local": {"dir": "events"}},
+    }, Path.cwd())
+
+
+def events_summary(events_dir: Path) -> str:
+    """One line: how many events of each type the local sink holds under ``events_dir``, and where."""
+    import json
+    from collections import Counter
+
+    kinds: Counter[str] = Counter()
+    for p in events_dir.glob("events/*/*/event.json"):
+        try:
+            kinds[json.loads(p.read_text(encoding="utf-8")).get("type", "?")] += 1
+        except (OSError, ValueError):
+            kinds["unreadable"] += 1
+    if not kinds:
+        return f"no events under {events_dir}"
+    listed = ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items()))
+    return f"{sum(kinds.values())} event(s) under {events_dir}: {listed} (each folder: event.json and its pictures)"
 
 
 @app.command("check-config")
