@@ -104,12 +104,16 @@ def expand_images(args: list[Path]) -> tuple[list[tuple[Path, Path]], list[Skipp
     nothing to score, and one note per folder that holds files of other types (not scored, but not silently:
     a user who put GIFs or RAW files there should know they were passed over)."""
     from detector.data.names import IMAGE_EXTENSIONS, is_image
+    from detector.edge.sources import VIDEO_SUFFIXES
 
     found: list[tuple[Path, Path]] = []
     errors: list[Skipped] = []
     notes: list[str] = []
     for arg in args:
-        if arg.is_file():
+        if arg.is_file() and arg.suffix.lower() in VIDEO_SUFFIXES:
+            errors.append(Skipped(arg, f"a video, not an image, skipped: for a recording run the edge on it "
+                                       f"('graffiti edge run --source {arg} --fast')"))
+        elif arg.is_file():
             found.append((arg, Path(arg.stem)))
         elif arg.is_dir():
             inside: list[Path] = []

@@ -139,3 +139,13 @@ def test_a_folder_says_which_files_it_passed_over_and_reports_broken_links(tmp_p
     rows = {Path(r["path"]).name: r for r in csv.DictReader(table.open())}
     assert set(rows) == {"wall.png", "gone.jpg", "link.png"}
     assert rows["gone.jpg"]["error"].startswith("broken link")
+
+
+def test_a_video_is_pointed_to_the_edge_run_not_decoded_as_an_image(tmp_path: Path) -> None:
+    model = redness_model(tmp_path / "m.onnx")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0\0\0\x18ftypmp42")
+    res = CliRunner().invoke(app, ["edge", "score", str(clip), "--model", str(model), "--threads", "1"])
+    assert res.exit_code == 1
+    assert f"clip.mp4: a video, not an image, skipped: for a recording run the edge on it ('graffiti edge run " \
+           f"--source {clip} --fast')" in res.output
