@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exposure-jitter", type=float, default=0.0, metavar="SD",
                    help="auto-exposure hunting: each sample's brightness times a factor drawn from N(1, SD), "
                         "clipped to 0.5-1.5 (not part of the goal run)")
+    p.add_argument("--osd", action="store_true",
+                   help="the camera's name and clock burned into the top-left corner, as CCTV cameras do (changes "
+                        "every second; not part of the goal run)")
     args = p.parse_args(argv)
     if args.jpeg is not None and not 1 <= args.jpeg <= 100:
         p.error(f"--jpeg {args.jpeg}: expected a JPEG quality from 1 to 100")
@@ -189,7 +192,7 @@ def run_wall(index: int, wall: str, paint: str, posters: list[str], args: argpar
     assert wall_img is not None and paint_img is not None, (wall, paint)
     stream = PhotoWallStream(wall_img, [paint_img], poster_imgs, seed=1000 + index, fps=1.0 / args.interval_s,
                              size=args.size, web=args.web, jpeg_quality=args.jpeg,
-                             exposure_jitter=args.exposure_jitter)
+                             exposure_jitter=args.exposure_jitter, osd=args.osd)
     settings = {"interval_s": args.interval_s, **settings}
     res = WallResult(index, Path(wall).name, args.hours)
     start = args.start_hour * 3600.0
@@ -291,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"real walls: {len(idx)} walls x {args.hours:g} h, sample every {args.interval_s:g} s, model "
           f"{args.model.name}, settings {settings or 'defaults'}{', a web on the lens one night' if args.web else ''}"
           f"{f', frames JPEG q{args.jpeg}' if args.jpeg is not None else ''}"
-          f"{f', exposure hunting sd {args.exposure_jitter:g}' if args.exposure_jitter else ''}", flush=True)
+          f"{f', exposure hunting sd {args.exposure_jitter:g}' if args.exposure_jitter else ''}"
+          f"{', name and clock burned in' if args.osd else ''}", flush=True)
     t0 = time.perf_counter()
     jobs = [(i, walls[i], paints[i % len(paints)], wall_posters(posters, i)) for i in idx]
     results: list[WallResult] = []

@@ -1,5 +1,6 @@
-"""A cheaper camera on the real-walls stream (detector.data.sim.photowall): JPEG block artefacts and exposure
-hunting, drawn per sample and the same on every render of that sample; the day itself unchanged."""
+"""A real CCTV camera on the real-walls stream (detector.data.sim.photowall): JPEG block artefacts, exposure
+hunting and the burned-in name and clock, drawn per sample and the same on every render of that sample; the day
+itself unchanged."""
 
 from __future__ import annotations
 
@@ -51,3 +52,16 @@ def test_exposure_hunts_per_sample_around_the_plain_exposure() -> None:
         assert np.array_equal(hunting.frame_at(float(t), people=False), hunting.frame_at(float(t), people=False))
     r = np.array(ratios)
     assert 0.04 < r.std() < 0.16 and abs(r.mean() - 1.0) < 0.05
+
+
+def test_the_burned_in_clock_changes_its_corner_every_second_and_nothing_else() -> None:
+    plain = PhotoWallStream(_wall(), [], [], seed=5, size=SIZE, clock0_s=8 * 3600.0)
+    cctv = PhotoWallStream(_wall(), [], [], seed=5, size=SIZE, osd=True, clock0_s=8 * 3600.0)
+    t = 5 * 3600.0  # 13:00
+    a, b, c = plain.frame_at(t, people=False), cctv.frame_at(t, people=False), cctv.frame_at(t + 1.0, people=False)
+    changed = np.argwhere(np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 40)
+    assert len(changed) > 200  # white text with a black outline
+    (_, x1), (y2, x2) = changed.min(axis=0), changed.max(axis=0)
+    assert y2 < 0.08 * SIZE[1] and x1 < 0.05 * SIZE[0] and x2 < 0.6 * SIZE[0]  # one line, top left
+    ticked = np.argwhere(np.abs(b.astype(np.int16) - c.astype(np.int16)).max(axis=2) > 40)
+    assert len(ticked) > 0 and ticked[:, 0].max() < 0.08 * SIZE[1]  # the next second: only the clock differs

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detector.data.synth.camera import burn_and_compress
+from detector.data.synth.osd import Osd, osd_text
+
 DAY_S = 86400.0
 IR_FROM_H, IR_TO_H = 20.0, 6.0  # the camera switches to IR (greyscale) at night
 
@@ -265,11 +268,13 @@ class PhotoWallStream:
     def __init__(self, wall_bgr: np.ndarray, paint_photos: list[np.ndarray], fixture_photos: list[np.ndarray],
                  seed: int, duration_s: float = DAY_S, size: tuple[int, int] = (1280, 720), fps: float = 1.0,
                  day: WallDay | None = None, busy: float = 1.0, clock0_s: float = 0.0, web: bool = False,
-                 jpeg_quality: int | None = None, exposure_jitter: float = 0.0) -> None:
-        # A cheaper camera on request: each frame JPEG-compressed at ``jpeg_quality`` (the block artefacts of an
-        # MJPEG or low-bitrate stream) and its exposure hunting by a factor drawn per sample, N(1, exposure_jitter).
+                 jpeg_quality: int | None = None, exposure_jitter: float = 0.0, osd: bool = False) -> None:
+        # A real CCTV camera on request: each frame JPEG-compressed at ``jpeg_quality`` (the block artefacts of an
+        # MJPEG or low-bitrate stream), its exposure hunting by a factor drawn per sample, N(1, exposure_jitter),
+        # and (``osd``) its name and clock burned into the top-left corner, changing every second.
         self.jpeg_quality = jpeg_quality
         self.exposure_jitter = exposure_jitter
+        self.osd = osd
         self.clock0_s = clock0_s  # time of day at t_s = 0 (lighting and IR follow the clock)
         self.size = size
         self.fps = fps
@@ -474,9 +479,8 @@ class PhotoWallStream:
             img = cv2.convertScaleAbs(img, alpha=float(np.clip(hunt, 0.5, 1.5)), beta=0.0)
         up, down = self._noise[int(t_s * 7919) % 4 + (4 if is_ir(self.clock0_s + t_s) else 0)]
         img = cv2.subtract(cv2.add(img, up), down)
-        if self.jpeg_quality is not None:
-            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(self.jpeg_quality)])
-            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
-            if decoded is not None:
-                img = decoded
-        return img
+        osd = None
+        if self.osd:
+            th = max(8, int(h * 0.028))
+            osd = Osd(osd_text(f"TUNNEL-{self.seed % 100:02d}", t_s, self.clock0_s), (int(h * 0.02), int(h * 0.02) + th), th)
+        return burn_and_compress(img, osd, self.jpeg_quality or 0)
