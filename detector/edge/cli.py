@@ -74,9 +74,10 @@ def quick_config(source: str, model: Path | None, data_dir: Path) -> EdgeConfig:
 
     from detector.bundled import model_or_bundled
     from detector.edge.config import parse_edge_config
+    from detector.edge.sources import is_live_spec
     from detector.errors import ConfigError
 
-    is_file = not (re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) or source.isdigit() or source.startswith("/dev/"))
+    is_file = not is_live_spec(source)
     if is_file and not Path(source).exists():
         raise ConfigError(f"--source {source}: no such video file or image folder (or give an RTSP/HTTP URL or a "
                           "USB camera index)")

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from detector.data.names import IMAGE_EXTENSIONS
 from detector.frames import Frame, Source, SourceError, registered_factory
 
-__all__ = ["Frame", "FolderSource", "LiveCapture", "Source", "SourceError", "VideoFileSource", "open_source",
-           "redact_url"]
+__all__ = ["Frame", "FolderSource", "LiveCapture", "Source", "SourceError", "VideoFileSource", "is_live_spec",
+           "open_source", "redact_url"]
 
 if TYPE_CHECKING:  # imported where used: OpenCV only when a camera or file is opened
     from multiprocessing.connection import Connection
@@ -326,6 +326,12 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@/]+@", r"\1***@", url)
 
 
+def is_live_spec(spec: str) -> bool:
+    """A camera source that is a stream or a device (URL, USB index, /dev/video*), not a file or folder."""
+    s = spec.strip()
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s)) or s.isdigit() or s.startswith("/dev/video")
+
+
 def open_source(name: str, spec: str, watch_folders: bool, reconnect_initial_s: float = 1.0,
                 reconnect_max_s: float = 60.0) -> Source:
     """Pick the source kind from the config string (URL scheme, digits, file suffix, folder)."""
@@ -337,7 +343,7 @@ def open_source(name: str, spec: str, watch_folders: bool, reconnect_initial_s: 
         raise SourceError(f"camera {name}: sim:// (the simulated tunnel camera) is registered by the graffiti "
                           "command line; in your own program call detector.frames.register_source_kind('sim', "
                           "detector.data.sim.source.SimSource.from_url) first")
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s) or s.isdigit() or s.startswith("/dev/video"):
+    if is_live_spec(s):
         return LiveCapture(name, s, reconnect_initial_s, reconnect_max_s)
     path = Path(s)
     if path.is_dir() or (not path.suffix and not path.exists()):
