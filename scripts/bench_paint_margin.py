@@ -24,6 +24,7 @@ on 2 cores) decides; this one screens candidates before it.
         --model runs/v5/graffiti-effnetlite0.onnx            # walls 20-39
     .venv/bin/python scripts/bench_paint_margin.py --first 0 --walls 20   # the goal run's walls
     .venv/bin/python scripts/bench_paint_margin.py --size 1920x1080      # a 1080p camera (480-px tiles, as the edge)
+    .venv/bin/python scripts/bench_paint_margin.py --jpeg 50             # the pictures as a compressed stream delivers them
 """
 
 from __future__ import annotations
@@ -54,7 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tile-px", type=int, default=None,
                    help="tile size in frame pixels (default: sized to the frame as the edge does, 320 at 1280x720)")
     p.add_argument("--overlap", type=float, default=0.25)
-    return p.parse_args(argv)
+    p.add_argument("--jpeg", type=int, metavar="Q",
+                   help="read the pictures JPEG-compressed at quality Q (1-100), as a camera's MJPEG or low-bitrate "
+                        "stream delivers them (default: uncompressed)")
+    args = p.parse_args(argv)
+    if args.jpeg is not None and not 1 <= args.jpeg <= 100:
+        p.error(f"--jpeg {args.jpeg}: expected a JPEG quality from 1 to 100")
+    return args
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -90,13 +97,18 @@ class WallFrames:
         return [t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3] for t in tiles]
 
 
-def wall_frames(data: Path, idx: list[int], size: tuple[int, int] = (1280, 720)) -> Iterator[WallFrames]:
+def wall_frames(data: Path, idx: list[int], size: tuple[int, int] = (1280, 720),
+                jpeg_quality: int | None = None) -> Iterator[WallFrames]:
     """The real-walls benchmark's walls ``idx`` (same photos, seeds and placement as bench_real_walls.py), before
-    and after their piece, colour then IR."""
+    and after their piece, colour then IR (JPEG-compressed at ``jpeg_quality`` when given)."""
     import bench_real_walls as brw
 
     from detector.data.sim.photowall import PhotoWallStream
+    from detector.data.synth.camera import burn_and_compress
     from detector.preprocess import read_image
+
+    def camera(img: np.ndarray) -> np.ndarray:
+        return img if jpeg_quality is None else burn_and_compress(img.copy(), None, jpeg_quality)
 
     walls, paints, posters = brw.pick_sources(data)
     for i in (i for i in idx if i < len(walls)):
@@ -107,19 +119,20 @@ def wall_frames(data: Path, idx: list[int], size: tuple[int, int] = (1280, 720))
             continue
         truth = stream.day.paint[0]
         for ir in (False, True):
-            yield WallFrames(i, ir, stream.wall_at(truth.start_s - 60, ir=ir), stream.wall_at(truth.finished_s + 60, ir=ir),
-                             tuple(truth.box))  # type: ignore[arg-type]
+            yield WallFrames(i, ir, camera(stream.wall_at(truth.start_s - 60, ir=ir)),
+                             camera(stream.wall_at(truth.finished_s + 60, ir=ir)), tuple(truth.box))  # type: ignore[arg-type]
 
 
 def readings(sessions: list, data: Path, idx: list[int], tile_px: int | None = None,  # type: ignore[type-arg]
-             overlap: float = 0.25, size: tuple[int, int] = (1280, 720)) -> Iterator[Reading]:
+             overlap: float = 0.25, size: tuple[int, int] = (1280, 720),
+             jpeg_quality: int | None = None) -> Iterator[Reading]:
     """The walls ``idx`` a minute before the paint starts and a minute after it is finished, colour then IR, read
     by every model."""
     from detector.edge.score import score_image
     from detector.tiling import tile_px_for
 
     tile_px = tile_px_for(size, tile_px)
-    for wf in wall_frames(data, idx, size):
+    for wf in wall_frames(data, idx, size, jpeg_quality):
         per = []
         for s in sessions:
             tiles, sb = score_image(s, wf.before, tile_px, overlap)
@@ -151,13 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     from detector.tiling import tile_px_for
 
     w, h = args.size
-    print(f"paint margin: {len(idx)} walls, {w}x{h} frames, {tile_px_for(args.size, args.tile_px)}-px tiles; models " + ", ".join(
+    print(f"paint margin: {len(idx)} walls, {w}x{h} frames{f' (JPEG q{args.jpeg})' if args.jpeg else ''}, "
+          f"{tile_px_for(args.size, args.tile_px)}-px tiles; models " + ", ".join(
         f"[{k}] {n} (threshold {s.meta.threshold:.3f})" for k, (n, s) in enumerate(zip(names, sessions, strict=True))))
     print("wall  mode   " + "   ".join(f"[{k}] paint after/before  wall" for k in range(len(models))))
     hit = [[0, 0] for _ in models]  # pieces at/over threshold: colour, IR
     hot_wall = [[0, 0] for _ in models]
     weakest: list[tuple[float, str]] = [(float("inf"), "-") for _ in models]  # lowest piece score / threshold
-    for r in readings(sessions, args.data, idx, args.tile_px, args.overlap, args.size):
+    for r in readings(sessions, args.data, idx, args.tile_px, args.overlap, args.size, args.jpeg):
         cells = []
         for k, (s, (pa, pb, wall)) in enumerate(zip(sessions, r.per_model, strict=True)):
             hit[k][r.ir] += pa >= s.meta.threshold
