@@ -44,12 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def piece_score(model, frame: np.ndarray, box: tuple[int, int, int, int]) -> float:  # type: ignore[no-untyped-def]
     """The hottest edge tile (sized to the frame) that overlaps ``box``."""
+    from bench_real_walls import overlaps
+
     from detector.edge.score import score_image
 
     tiles, scores = score_image(model, frame, None, 0.25)
-    x0, y0, x1, y1 = box
-    return max(s for t, s in zip(tiles, scores, strict=True)
-               if t.xyxy[0] < x1 and x0 < t.xyxy[2] and t.xyxy[1] < y1 and y0 < t.xyxy[3])
+    return max(s for t, s in zip(tiles, scores, strict=True) if overlaps(t.xyxy, box))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the real photos are not at {brw.SHARED} (street-graffiti, facades-spb)", file=sys.stderr)
         return 2
     from detector.data.sim.photowall import PhotoWallStream
+    from detector.data.synth.camera import burn_and_compress
     from detector.onnxmodel import ModelSession
     from detector.preprocess import read_image
 
@@ -80,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         if wall is None or paint is None:
             continue
         fixtures = [im for im in (read_image(p) for p in brw.wall_posters(posters, i)) if im is not None]
-        row = []
-        for q in qualities:
-            stream = PhotoWallStream(wall, [paint], fixtures, seed=1000 + i, fps=0.2, jpeg_quality=q)
-            truth = stream.day.paint[0]
-            row.append(piece_score(model, stream.frame_at(truth.finished_s + args.after_s, people=False),
-                                   tuple(truth.box)))  # type: ignore[arg-type]
+        stream = PhotoWallStream(wall, [paint], fixtures, seed=1000 + i, fps=0.2)
+        truth = stream.day.paint[0]
+        frame = stream.frame_at(truth.finished_s + args.after_s, people=False)  # rendered once, then compressed
+        box = tuple(truth.box)
+        row = [piece_score(model, frame if q is None else burn_and_compress(frame.copy(), None, q), box)  # type: ignore[arg-type]
+               for q in qualities]
         rows.append(row)
         print(f"{i:4d}  " + "  ".join(f"{v:5.2f}{'*' if v < thr else ' '}" for v in row), flush=True)
     r = np.array(rows)
